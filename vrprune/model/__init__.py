@@ -1,0 +1,35 @@
+"""The vrprune IR: immutable graphs, platforms and mappings with source spans."""
+
+from ._ir import (
+    CONTROL_TOKEN_BYTES,
+    DTYPE_BYTES,
+    NO_SPAN,
+    Actor,
+    ActorKind,
+    CImpl,
+    Const,
+    Direction,
+    Dpg,
+    Fifo,
+    Graph,
+    GraphIndex,
+    Host,
+    Impl,
+    Link,
+    Mapping,
+    Module,
+    OpenCLImpl,
+    Param,
+    Placement,
+    Platform,
+    Port,
+    PortKind,
+    PortRef,
+    PythonImpl,
+    Span,
+    TokenType,
+    Unit,
+    UnitKind,
+)
+
+__all__ = [n for n in dir() if not n.startswith("_")]
