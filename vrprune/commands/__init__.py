@@ -1,0 +1,1 @@
+"""Subcommands of the `vrprune` CLI, one module each."""
