@@ -1,0 +1,61 @@
+"""Human-readable text for a verification report."""
+
+from __future__ import annotations
+
+from ..diagnostics import render
+from ..verify import Report
+
+
+def _runs(trace, limit: int = 60) -> list[str]:
+    out = []
+    for a, k, r in trace[:limit]:
+        s = a if k == 1 else f"{a}×{k}"
+        if r is not None:
+            s += f"[atr={r}]"
+        out.append(s)
+    if len(trace) > limit:
+        out.append(f"... ({len(trace) - limit} more steps)")
+    return out
+
+
+def report_text(rep: Report, *, explain: bool = False) -> str:
+    g = rep.graph
+    lines: list[str] = []
+    for d in rep.diagnostics:
+        lines.append(render(d))
+        lines.append("")
+    cx = rep.counterexample
+    if cx is not None:
+        lines.append(f"counterexample ({cx.kind}):")
+        if cx.atr:
+            for dpg, seq in cx.atr.items():
+                lines.append(f"  rate choices: DPG {dpg} chooses atr = {', '.join(map(str, seq))} in successive CA firings")
+        lines.append(f"  firing sequence: {' '.join(_runs(cx.trace)) or '(none: stuck in the initial state)'}")
+        lines.append("  fill levels at the stuck state:")
+        for f, v in cx.fills.items():
+            lines.append(f"    {f:<28} {v:>6} / {cx.capacities[f]}")
+        lines.append("  wait cycle:")
+        for w in cx.cycle or cx.wait:
+            state = f"empty: needs {w.need}, holds {w.have}" if w.why == "empty" else f"full: needs room for {w.need}, has {w.have}"
+            lines.append(f"    {w.actor} waits on {w.fifo} ({state})")
+        lines.append("")
+    v = rep.verdict
+    head = {"proved": "proved", "refuted": "refuted", "inconclusive": "inconclusive"}[v]
+    lines.append(f"graph {g.name}: {head} ({len(g.actors)} actors, {len(g.fifos)} fifos, {rep.stats.get('total_s', 0):.3f} s)")
+    for p in rep.properties:
+        lines.append(f"  {p.name:<18} {p.status:<9} {p.detail}")
+    if rep.repetition and (explain or v == "proved"):
+        rv = ", ".join(f"{a}={n}" for a, n in rep.repetition.items())
+        lines.append(f"  repetition vector: {rv if len(rv) < 400 else rv[:400] + ' ...'}")
+    cert = rep.certificate
+    if explain and cert is not None:
+        lines.append("")
+        lines.append(f"certificate ({cert.method}):")
+        for label, sched in cert.schedules.items():
+            lines.append(f"  schedule of one iteration [{label}]: {' '.join(_runs(sched, 200))}")
+        lines.append("  fill-level bounds (proved bound = capacity, since no firing ever needs more room; peak in the schedules):")
+        for f, (cap, peak) in cert.bounds.items():
+            lines.append(f"    {f:<28} <= {cap:<6} peak {peak}")
+        if cert.core:
+            lines.append(f"  the proof depends on the capacities/initial tokens of: {', '.join(cert.core)}")
+    return "\n".join(lines) + "\n"

@@ -1,0 +1,115 @@
+"""Consistency: the repetition vector by exact rational arithmetic.
+
+Variable-rate edges and control edges count as 1:1 (every actor of a DPG fires once per CA
+firing, rule R6), so the balance equations are those of the static rates.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from fractions import Fraction
+from math import gcd, lcm
+
+from ..diagnostics import Diagnostic, Note, error
+from ..model import Fifo, Graph, GraphIndex
+
+
+def balance_rates(ix: GraphIndex, f: Fifo) -> tuple[int, int]:
+    """(production, consumption) per firing used in the balance equations."""
+    sp, dp = ix.src_port(f), ix.dst_port(f)
+    if sp.is_control or dp.is_control or sp.is_variable or dp.is_variable:
+        return 1, 1
+    return sp.rate, dp.rate
+
+
+def repetition_vector(g: Graph, ix: GraphIndex | None = None) -> tuple[dict[str, int], list[Diagnostic]]:
+    """Smallest positive integer solution per connected component, or C1 diagnostics."""
+    ix = ix or g.index()
+    adj: dict[str, list[tuple[Fifo, bool]]] = {a.name: [] for a in g.actors}
+    for f in g.fifos:
+        adj[f.src.actor].append((f, True))
+        adj[f.dst.actor].append((f, False))
+    r: dict[str, Fraction] = {}
+    via: dict[str, Fifo | None] = {}
+    parent: dict[str, str | None] = {}
+    diags: list[Diagnostic] = []
+    q: dict[str, int] = {}
+    reported: set[frozenset[str]] = set()
+    for root in (a.name for a in g.actors):
+        if root in r:
+            continue
+        comp = [root]
+        r[root] = Fraction(1)
+        via[root] = None
+        parent[root] = None
+        todo = deque([root])
+        bad = False
+        while todo:
+            u = todo.popleft()
+            for f, outgoing in adj[u]:
+                p, c = balance_rates(ix, f)
+                v = f.dst.actor if outgoing else f.src.actor
+                want = r[u] * p / c if outgoing else r[u] * c / p
+                if v not in r:
+                    r[v] = want
+                    via[v] = f
+                    parent[v] = u
+                    comp.append(v)
+                    todo.append(v)
+                elif r[v] != want:
+                    key = frozenset((f.name, u, v))
+                    if key in reported or bad:
+                        continue
+                    reported.add(key)
+                    bad = True
+                    diags.append(_conflict(ix, f, u, v, via, parent))
+        if bad:
+            continue
+        den = 1
+        for a in comp:
+            den = lcm(den, r[a].denominator)
+        ints = {a: int(r[a] * den) for a in comp}
+        g_ = 0
+        for v in ints.values():
+            g_ = gcd(g_, v)
+        for a, v in ints.items():
+            q[a] = v // g_
+    return (q if not diags else {}), diags
+
+
+def _path_to_root(x: str, via: dict, parent: dict) -> list[tuple[str, Fifo]]:
+    out = []
+    while parent[x] is not None:
+        out.append((x, via[x]))
+        x = parent[x]
+    return out
+
+
+def _conflict(ix: GraphIndex, f: Fifo, u: str, v: str, via: dict, parent: dict) -> Diagnostic:
+    pu = _path_to_root(u, via, parent)
+    pv = _path_to_root(v, via, parent)
+    nodes_u = [u] + [parent[x] for x, _ in pu]
+    nodes_v = [v] + [parent[x] for x, _ in pv]
+    common = next(x for x in nodes_u if x in set(nodes_v))
+    cycle_edges: list[Fifo] = []
+    for x, e in pu:
+        if x == common:
+            break
+        cycle_edges.append(e)
+    for x, e in pv:
+        if x == common:
+            break
+        cycle_edges.append(e)
+    notes = []
+    prod = Fraction(1)
+    for e in [f] + cycle_edges:
+        p, c = balance_rates(ix, e)
+        notes.append(Note(e.span, f"{e.src} produces {p}, {e.dst} consumes {c} per firing"))
+    p, c = balance_rates(ix, f)
+    return error(
+        "C1",
+        f"inconsistent rates: the balance equations have no positive solution on the cycle through fifo {f.name}",
+        f.span,
+        *notes,
+        help="along any undirected cycle the products of production/consumption ratios must equal 1; fix one rate",
+    )

@@ -1,0 +1,258 @@
+"""The verification pipeline: rules -> consistency -> capacities -> SMT deadlock proof."""
+
+from __future__ import annotations
+
+import itertools
+import time
+from dataclasses import dataclass, field
+
+from ..diagnostics import Diagnostic, Note, error
+from ..model import Graph, GraphIndex
+from ._consistency import repetition_vector
+from ._net import Net, Wait, blocked_reasons, build_net, simulate, wait_cycle
+from ._rules import DpgInfo, check_r6, check_rules
+from ._smt import find_stuck
+
+SCHEMA = "vrprune/check/1"
+
+
+@dataclass(frozen=True)
+class Property:
+    name: str  # "design-rules" | "consistency" | "capacities" | "overflow-freedom" | "deadlock-freedom"
+    status: str  # "proved" | "refuted" | "unknown" | "skipped"
+    detail: str = ""
+
+
+@dataclass(frozen=True)
+class Counterexample:
+    """A deadlock in the user's vocabulary, replayable by `vrprune run --replay`."""
+
+    kind: str  # "deadlock" | "overflow"
+    atr: dict[str, list[int]]
+    trace: tuple[tuple[str, int, int | None], ...]  # (actor, firings in a row, atr)
+    counts: dict[str, int]
+    fills: dict[str, int]
+    capacities: dict[str, int]
+    wait: tuple[Wait, ...]  # every blocked actor
+    cycle: tuple[Wait, ...]  # the wait cycle
+
+    def to_json(self) -> dict:
+        return {
+            "kind": self.kind,
+            "atr": self.atr,
+            "trace": [{"actor": a, "firings": k, "atr": r} for a, k, r in self.trace],
+            "counts": self.counts,
+            "fills": self.fills,
+            "capacities": self.capacities,
+            "waits": [w.__dict__ if hasattr(w, "__dict__") else _wait_json(w) for w in self.wait],
+            "cycle": [_wait_json(w) for w in self.cycle],
+        }
+
+
+def _wait_json(w: Wait) -> dict:
+    return {"actor": w.actor, "fifo": w.fifo, "why": w.why, "have": w.have, "need": w.need}
+
+
+@dataclass(frozen=True)
+class Certificate:
+    """Why the graph is proved: schedules of one iteration and the fill-level bounds."""
+
+    schedules: dict[str, tuple[tuple[str, int, int | None], ...]]  # case label -> schedule
+    bounds: dict[str, tuple[int, int]]  # fifo -> (proved bound = capacity, peak in the schedules)
+    method: str
+    core: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class Report:
+    graph: Graph
+    verdict: str  # "proved" | "refuted" | "inconclusive"
+    diagnostics: tuple[Diagnostic, ...]
+    repetition: dict[str, int]
+    properties: tuple[Property, ...]
+    counterexample: Counterexample | None = None
+    certificate: Certificate | None = None
+    stats: dict = field(default_factory=dict)
+
+    @property
+    def exit_code(self) -> int:
+        return {"proved": 0, "refuted": 1, "inconclusive": 3}[self.verdict]
+
+
+SMT_ACTOR_LIMIT = 400  # static graphs above this size use the exact simulation (no choices to quantify)
+
+
+def prove(g: Graph, *, timeout_s: float | None = 30.0, rlimit: int | None = None, engine: str = "auto",
+          explain: bool = False) -> Report:
+    """Check design rules, consistency, overflow and deadlock freedom of ``g`` for every atr."""
+    t0 = time.perf_counter()
+    ix = GraphIndex.of(g)
+    props: list[Property] = []
+    diags, infos = check_rules(g, ix)
+    q, cdiags = repetition_vector(g, ix)
+    diags += cdiags
+    diags += check_r6(g, q, infos)
+    rule_diags = [d for d in diags if d.code.startswith("R")]
+    props.append(Property("design-rules", "refuted" if rule_diags else "proved",
+                          f"{len(rule_diags)} violation(s)" if rule_diags else "R1-R8 hold"))
+    props.append(Property("consistency", "refuted" if cdiags else "proved",
+                          "no positive repetition vector" if cdiags else "repetition vector found"))
+    stats: dict = {"actors": len(g.actors), "fifos": len(g.fifos)}
+    if diags:
+        props += [Property("overflow-freedom", "skipped", "needs a rule-abiding, consistent graph"),
+                  Property("deadlock-freedom", "skipped", "needs a rule-abiding, consistent graph")]
+        return _done(g, "refuted", diags, q, props, stats, t0)
+    missing = [f for f in g.fifos if f.capacity is None]
+    if missing:
+        for f in missing:
+            diags.append(error("D3", f"fifo {f.name} has no capacity; overflow and deadlock freedom need one",
+                               f.span, help="write `capacity N`, or let `vrprune bufsize FILE --write` choose minimal ones"))
+        props += [Property("overflow-freedom", "skipped", "capacities missing"),
+                  Property("deadlock-freedom", "skipped", "capacities missing")]
+        return _done(g, "refuted", diags, q, props, stats, t0)
+
+    # Overflow: a single firing that needs more room (or more tokens) than the fifo can ever hold.
+    ovf: list[Diagnostic] = []
+    for f in g.fifos:
+        sp, dp = ix.src_port(f), ix.dst_port(f)
+        assert f.capacity is not None
+        for end, p, verb in ((f.src, sp, "produces"), (f.dst, dp, "consumes")):
+            if p.rate > f.capacity:
+                what = f"up to {p.url} tokens (url)" if p.is_variable else f"{p.rate} tokens"
+                ovf.append(error("D2", f"fifo {f.name} holds {f.capacity} tokens but one firing of {end.actor} {verb} {what}",
+                                 f.capacity_span or f.span, Note(p.span, f"{end} {verb} {p.lrl}..{p.url}" if p.is_variable else f"{end} {verb} {p.rate}"),
+                                 help=f"raise the capacity to at least {p.rate}"))
+                break
+    props.append(Property("overflow-freedom", "refuted" if ovf else "proved",
+                          "a firing needs more room than a capacity" if ovf else
+                          "every firing fits its fifos; fill levels never exceed capacities"))
+
+    net = build_net(g, ix, q, infos)
+    choice_dpgs = {d: i for d, i in infos.items() if i.has_variable}
+    use_smt = engine == "smt" or (engine == "auto" and (choice_dpgs or net.size <= SMT_ACTOR_LIMIT))
+    stats["engine"] = "smt" if use_smt else "simulation"
+    cex: Counterexample | None = None
+    core: tuple[str, ...] = ()
+    t1 = time.perf_counter()
+    if not use_smt:
+        # No atr choices: the system is determinate, so one simulation decides (docs/verification.md).
+        sim_atr: dict[str, list[int]] = {}
+        res = simulate(net, sim_atr)
+        if not res.complete:
+            cex = _counterexample(net, sim_atr, res, ovf)
+        status = "refuted" if cex else "proved"
+    else:
+        # cheap first: the extreme constant choices often deadlock
+        for guess in _guesses(net, choice_dpgs):
+            res = simulate(net, guess, record=False)
+            if not res.complete:
+                cex = _counterexample(net, guess, simulate(net, guess), ovf)
+                break
+        if cex is None:
+            out = find_stuck(net, timeout_s=timeout_s, rlimit=rlimit, want_core=explain and net.size <= 300)
+            stats["solver"] = out.status
+            if out.status == "unknown":
+                stats["smt_s"] = round(time.perf_counter() - t1, 4)
+                props.append(Property("deadlock-freedom", "unknown", f"solver gave up: {out.reason}"))
+                diags.append(error("U1", f"deadlock freedom of graph '{g.name}' is unproved: the solver stopped ({out.reason})",
+                                   g.span, help="raise the limits: --timeout SECONDS (now "
+                                                f"{timeout_s}) or --rlimit N{'' if rlimit is None else f' (now {rlimit})'}"))
+                return _done(g, "inconclusive", diags + ovf, q, props, stats, t0)
+            if out.status == "sat":
+                assert out.atr is not None
+                res = simulate(net, out.atr)
+                if res.complete:  # the determinacy theorem says this cannot happen: never guess
+                    props.append(Property("deadlock-freedom", "unknown", "internal disagreement between solver and simulation"))
+                    diags.append(error("U2", "internal error: the solver's deadlock did not replay; please report this graph",
+                                       g.span))
+                    return _done(g, "inconclusive", diags, q, props, stats, t0)
+                cex = _counterexample(net, out.atr, res, ovf)
+            core = out.core
+        status = "refuted" if cex else "proved"
+    stats["deadlock_s"] = round(time.perf_counter() - t1, 4)
+    if cex is not None:
+        props.append(Property("deadlock-freedom", "refuted", f"{cex.kind} reachable"))
+        if ovf:
+            diags += ovf
+        else:
+            diags.append(_deadlock_diag(g, ix, cex))
+        return _done(g, "refuted", diags, q, props, stats, t0, cex)
+    props.append(Property("deadlock-freedom", "proved",
+                          "for every atr sequence (z3)" if use_smt else "determinate graph: one exact simulation"))
+    cert = _certificate(net, choice_dpgs, "z3 (QF_LIA), every atr sequence" if use_smt else "exact simulation", core, explain)
+    return _done(g, "proved", diags, q, props, stats, t0, None, cert)
+
+
+def _done(g, verdict, diags, q, props, stats, t0, cex=None, cert=None) -> Report:
+    stats["total_s"] = round(time.perf_counter() - t0, 4)
+    return Report(g, verdict, tuple(diags), dict(q), tuple(props), cex, cert, stats)
+
+
+def _guesses(net: Net, dpgs: dict[str, DpgInfo]):
+    if not dpgs:
+        yield {}
+        return
+    for pick in ("url", "lrl"):
+        yield {d: [getattr(i, pick)] for d, i in dpgs.items()}
+
+
+def _counterexample(net: Net, atr: dict[str, list[int]], res, ovf) -> Counterexample:
+    waits = blocked_reasons(net, res, atr)
+    cyc = wait_cycle(net, waits)
+    kind = "overflow" if ovf or any(w.why == "full" and w.need > next(e.cap for e in net.edges if e.fifo.name == w.fifo)
+                                    for w in waits) else "deadlock"
+    used = {}
+    for d, seq in atr.items():
+        ca = net.names.index(net.dpgs[d].ca)
+        k = max(res.counts[ca], 1)
+        used[d] = list(seq[:k]) if len(seq) >= k else list(seq) + [seq[-1]] * (k - len(seq))
+    return Counterexample(
+        kind=kind,
+        atr=used,
+        trace=tuple(res.trace),
+        counts={net.names[i]: res.counts[i] for i in range(net.size)},
+        fills={e.fifo.name: res.fills[i] for i, e in enumerate(net.edges)},
+        capacities={e.fifo.name: e.cap for e in net.edges},
+        wait=tuple(waits),
+        cycle=tuple(cyc),
+    )
+
+
+def _deadlock_diag(g: Graph, ix: GraphIndex, cex: Counterexample) -> Diagnostic:
+    first = cex.cycle[0] if cex.cycle else cex.wait[0]
+    f = ix.fifos[first.fifo]
+    notes = []
+    for w in cex.cycle or cex.wait:
+        ff = ix.fifos[w.fifo]
+        a = ix.actors[w.actor]
+        if w.why == "empty":
+            notes.append(Note(ff.span, f"{w.actor} waits for {w.need} token(s) on {w.fifo}, which holds {w.have}"))
+        else:
+            notes.append(Note(ff.span, f"{w.actor} waits for room for {w.need} token(s) on {w.fifo}, which has {w.have} free"))
+        del a
+    choice = ", ".join(f"{d}: atr = {seq}" for d, seq in cex.atr.items())
+    msg = "deadlock: a reachable state where no actor can fire"
+    if choice:
+        msg += f" (with {choice})"
+    return error("D1", msg, f.span, *notes,
+                 help="add initial tokens on the cycle, or raise the capacities of the full fifos (vrprune bufsize finds minimal ones)")
+
+
+def _certificate(net: Net, dpgs: dict[str, DpgInfo], method: str, core: tuple[str, ...], explain: bool) -> Certificate:
+    cases: dict[str, dict[str, list[int]]] = {}
+    if not dpgs:
+        cases["static"] = {}
+    else:
+        ranges = {d: sorted({i.lrl, i.url}) for d, i in dpgs.items()}
+        keys = list(ranges)
+        for combo in itertools.islice(itertools.product(*(ranges[k] for k in keys)), 8):
+            label = ", ".join(f"{k}: atr={v}" for k, v in zip(keys, combo))
+            cases[label] = {k: [v] for k, v in zip(keys, combo)}
+    schedules = {}
+    peak = [0] * len(net.edges)
+    for label, atr in cases.items():
+        res = simulate(net, atr, record=explain)
+        schedules[label] = tuple(res.trace)
+        peak = [max(a, b) for a, b in zip(peak, res.peak)]
+    bounds = {e.fifo.name: (e.cap, peak[i]) for i, e in enumerate(net.edges)}
+    return Certificate(schedules, bounds, method, core)
