@@ -54,7 +54,7 @@ def main_with(argv: list[str], stdout: TextIO, stderr: TextIO) -> int:
     if not getattr(args, "_run", None):
         parser.print_help(stdout)
         return 2
-    from .diagnostics import DiagnosticError, render_all
+    from .diagnostics import DiagnosticError, VrpruneError, render_all
 
     try:
         return int(args._run(args, stdout, stderr))
@@ -70,10 +70,31 @@ def main_with(argv: list[str], stdout: TextIO, stderr: TextIO) -> int:
     except KeyboardInterrupt:
         print("vrprune: interrupted", file=stderr)
         return 130
+    except BrokenPipeError:
+        return 0
+    except VrpruneError as e:
+        print(f"vrprune: error: {e}", file=stderr)
+        return 2
+    except Exception as e:  # a bug in vrprune: say so, without a traceback unless asked
+        import os
+        import traceback
+
+        if os.environ.get("VRPRUNE_DEBUG"):
+            traceback.print_exc(file=stderr)
+        print(f"vrprune: internal error: {type(e).__name__}: {e}\n"
+              "  this is a bug in vrprune; rerun with VRPRUNE_DEBUG=1 for the traceback and report it", file=stderr)
+        return 70
 
 
 def main() -> None:
-    sys.exit(main_with(sys.argv[1:], sys.stdout, sys.stderr))
+    code = main_with(sys.argv[1:], sys.stdout, sys.stderr)
+    try:
+        sys.stdout.flush()
+    except BrokenPipeError:  # e.g. `vrprune dot x.vpr | head`
+        import os
+
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+    sys.exit(code)
 
 
 if __name__ == "__main__":

@@ -2,5 +2,6 @@
 
 from ._loader import LINK_PRESETS, Loader
 from ._parser import parse_text
+from ._printer import format_graph, format_source
 
-__all__ = ["LINK_PRESETS", "Loader", "parse_text"]
+__all__ = ["LINK_PRESETS", "Loader", "format_graph", "format_source", "parse_text"]

@@ -30,6 +30,7 @@ from ._ir import (
     TokenType,
     Unit,
     UnitKind,
+    without_spans,
 )
 
 __all__ = [n for n in dir() if not n.startswith("_")]

@@ -370,3 +370,17 @@ class Module:
     graphs: tuple[Graph, ...] = ()
     platforms: tuple[Platform, ...] = ()
     mappings: tuple[Mapping, ...] = ()
+
+
+def without_spans(x):
+    """A copy of an IR value with every span replaced by NO_SPAN (for structural comparison)."""
+    import dataclasses
+
+    if isinstance(x, Span):
+        return NO_SPAN
+    if isinstance(x, tuple):
+        return tuple(without_spans(v) for v in x)
+    if dataclasses.is_dataclass(x) and not isinstance(x, type) and not isinstance(x, GraphIndex):
+        return dataclasses.replace(x, **{f.name: without_spans(getattr(x, f.name)) for f in dataclasses.fields(x)
+                                         if f.init})
+    return x

@@ -1,0 +1,26 @@
+"""`vrprune dot FILE`: Graphviz DOT of the graph (pipe into `dot -Tsvg`)."""
+
+from __future__ import annotations
+
+import argparse
+from typing import TextIO
+
+
+def add_parser(sub) -> argparse.ArgumentParser:
+    p = sub.add_parser("dot", help="print the graph as Graphviz DOT", description="Print FILE's graph as Graphviz DOT: "
+                       "token sizes and rates on edges, DPGs as clusters; with --mapping, hosts as colours and "
+                       "cross-host edges in red.")
+    p.add_argument("file")
+    p.add_argument("--graph")
+    p.add_argument("--mapping", help="a mapping file: colour actors by host")
+    return p
+
+
+def run(args, stdout: TextIO, stderr: TextIO) -> int:
+    from .. import load, load_mapping
+    from ..render.dot import graph_dot
+
+    g = load(args.file, args.graph)
+    m = load_mapping(args.mapping) if args.mapping else None
+    stdout.write(graph_dot(g, m))
+    return 0
