@@ -1,0 +1,248 @@
+"""OpenCL C actors: ``impl opencl "file.cl" kernel NAME``.
+
+Device
+------
+With a :class:`Unit` of kind ``opencl`` (from a mapping): the first platform whose name
+contains ``unit.platform``, device ``unit.device`` of it. Otherwise ``$VRPRUNE_CL_PLATFORM``
+(a name substring) or, by default, PoCL ("Portable Computing Language"; OpenCL on the CPU,
+from pip), device ``$VRPRUNE_CL_DEVICE`` (default 0). Each actor keeps its own context,
+queue, program, kernels and device buffers for its whole life (PoCL crashes when a
+``cl.Buffer`` is freed while a kernel still refers to it); they are dropped in ``finish``
+after ``queue.finish()``.
+
+Kernel convention
+-----------------
+The kernel's arguments are, in this order:
+
+1. one ``__global const`` buffer per data input port, in declaration order;
+2. one ``__global`` buffer per data output port, in declaration order;
+3. for a DA or DPA: ``int atr`` (this firing's active token rate);
+   for a CA: ``__global int *atr``, one int, preset to -1; the kernel writes its chosen atr;
+4. if the actor has ``param state_bytes = N``: ``__global`` state buffer of N bytes,
+   persistent across firings (e.g. the weights of a layer).
+
+Buffers hold the tokens contiguously (``count * token_bytes`` bytes; count = static rate or
+atr). The NDRange is one-dimensional: ``param global_size`` if given, else the number of
+elements of the first output port for this firing (``count * token elements``, bytes for
+``bytes(n)`` tokens), else 1. A firing with global size 0 (atr = 0) launches nothing.
+
+Every integer or float ``param NAME = V`` is also a build option ``-D NAME=V``, so kernels
+can use the actor's parameters as compile-time constants.
+
+State initialisation: if the program has a kernel named ``param init_kernel`` (default
+``<kernel>_init``, optional) and ``state_bytes`` is given, it runs once in ``init()`` with
+the state buffer as its only argument over ``state_bytes / 4`` work items (one per 32-bit
+word), so weights can be generated on the device from a seed.
+
+A firing copies the inputs host -> device, runs the kernel, and copies the outputs
+device -> host (blocking; pyopencl releases the GIL while it waits). OpenCL actors cannot
+end the stream (``END`` is for sources of the other back-ends).
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import threading
+from typing import Any
+
+import numpy as np
+
+from ..diagnostics import DiagnosticError, Note, VrpruneError, error
+from ..model import Actor, ActorKind, OpenCLImpl, Span, Unit, UnitKind
+from ._backend import ActorBackend, BackendError
+from ._toolchain import ToolchainError
+
+DEFAULT_PLATFORM = "Portable Computing Language"
+_ITEM_BYTES = {"u8": 1, "i8": 1, "u16": 2, "i16": 2, "f16": 2, "u32": 4, "i32": 4, "f32": 4,
+               "u64": 8, "i64": 8, "f64": 8}
+
+# pyopencl's platform/device discovery and program builds are not safe to race from many
+# actor threads on every ICD; serialise them (they happen once per actor).
+_setup_lock = threading.Lock()
+
+
+class OpenCLActorError(VrpruneError, RuntimeError):
+    """An OpenCL actor failed while firing."""
+
+
+def _cl():
+    try:
+        import pyopencl as cl
+    except ImportError as e:  # pragma: no cover - pyopencl is a dependency
+        raise ToolchainError("pyopencl is not installed: `pip install pyopencl pocl-binary-distribution`") from e
+    return cl
+
+
+def find_device(unit: Unit | None) -> Any:
+    """The OpenCL device for ``unit`` (see the module docstring)."""
+    cl = _cl()
+    if unit is not None and unit.kind is UnitKind.OPENCL:
+        want, index = unit.platform or DEFAULT_PLATFORM, unit.device
+    else:
+        want = os.environ.get("VRPRUNE_CL_PLATFORM", DEFAULT_PLATFORM)
+        index = int(os.environ.get("VRPRUNE_CL_DEVICE", "0"))
+    try:
+        platforms = cl.get_platforms()
+    except cl.Error as e:
+        raise ToolchainError(f"no OpenCL platform available ({e}): `pip install pocl-binary-distribution` "
+                             "for OpenCL on the CPU, or install your GPU vendor's OpenCL driver") from e
+    names = [p.name for p in platforms]
+    for p in platforms:
+        if want.lower() in p.name.lower():
+            devices = p.get_devices()
+            if not 0 <= index < len(devices):
+                raise ToolchainError(f"OpenCL platform {p.name!r} has {len(devices)} device(s); device {index} asked for")
+            return devices[index]
+    raise ToolchainError(f"no OpenCL platform whose name contains {want!r} (found: {names}); name one in the "
+                         "platform file (`opencl NAME \"platform\" device N`) or set VRPRUNE_CL_PLATFORM")
+
+
+# clang style "file:6:16: error: msg" and PoCL's "error: file:6:16: msg"
+_BUILD_RES = (
+    re.compile(r"^(?P<file>[^:\n]*):(?P<line>\d+):(?P<col>\d+): (?P<sev>fatal error|error|warning|note): (?P<msg>.*)$"),
+    re.compile(r"^(?P<sev>fatal error|error|warning|note): (?P<file>[^:\n]*):(?P<line>\d+):(?P<col>\d+): (?P<msg>.*)$"),
+)
+
+
+def _build_diagnostics(log: str, impl: OpenCLImpl) -> list:
+    diags = []
+    for raw in log.splitlines():
+        m = _BUILD_RES[0].match(raw.strip()) or _BUILD_RES[1].match(raw.strip())
+        if m and m["sev"] in ("error", "fatal error"):
+            line, col = int(m["line"]), int(m["col"])
+            notes = [Note(impl.span, "building the OpenCL actor declared here")] if impl.span.line else []
+            diags.append(error("E103", f"OpenCL build error: {m['msg']}", Span(impl.path, line, col, line, col + 1), *notes))
+    if not diags:
+        diags.append(error("E103", "OpenCL build failed", impl.span, help="build log:\n" + log.strip()))
+    return diags
+
+
+def _define(name: str, value: Any) -> str | None:
+    if isinstance(value, bool) or isinstance(value, str):
+        return None
+    if isinstance(value, float):
+        return f"-D{name}={value!r}f" if np.isfinite(value) else None
+    return f"-D{name}={int(value)}"
+
+
+class OpenCLBackend(ActorBackend):
+    """Runs one OpenCL kernel as an actor (convention in the module docstring)."""
+
+    def __init__(self, actor: Actor, unit: Unit | None) -> None:
+        super().__init__(actor, unit)
+        cl = _cl()
+        impl = actor.impl
+        assert isinstance(impl, OpenCLImpl)
+        self.impl = impl
+        if not os.path.isfile(impl.path):
+            raise DiagnosticError(error("E103", f"OpenCL source file not found: {impl.path}", impl.span,
+                                        help="the path in `impl opencl \"...\"` is relative to the .vpr file"))
+        with open(impl.path, encoding="utf-8") as f:
+            source = f.read()
+        options = [d for d in (_define(p.name, p.value) for p in actor.params) if d]
+        with _setup_lock:
+            self.device = find_device(unit)
+            self.ctx = cl.Context([self.device])
+            self.queue = cl.CommandQueue(self.ctx)
+            try:
+                self.program = cl.Program(self.ctx, source).build(options=options)
+            except cl.Error as e:  # the message holds the build log
+                raise DiagnosticError(_build_diagnostics(str(e), impl)) from None
+        names = set(self.program.get_info(cl.program_info.KERNEL_NAMES).split(";"))
+        if impl.kernel not in names:
+            raise DiagnosticError(error("E103", f"actor '{actor.name}': {os.path.basename(impl.path)} has no kernel "
+                                                f"'{impl.kernel}' (kernels: {', '.join(sorted(n for n in names if n))})",
+                                        impl.span))
+        self.kernel = getattr(self.program, impl.kernel)
+
+        self._ins = [p for p in actor.inputs if not p.is_control]
+        self._outs = [p for p in actor.outputs if not p.is_control]
+        mf = cl.mem_flags
+        # device buffers sized for the upper rate bound, alive for the actor's life
+        self._dins = [cl.Buffer(self.ctx, mf.READ_ONLY, max(p.url, 1) * p.token.nbytes) for p in self._ins]
+        self._douts = [cl.Buffer(self.ctx, mf.READ_WRITE, max(p.url, 1) * p.token.nbytes) for p in self._outs]
+        for k, b in enumerate(self._dins + self._douts):
+            self.kernel.set_arg(k, b)
+        nargs = len(self._dins) + len(self._douts)
+        self._kind = actor.kind
+        self._atr_host = np.full(1, -1, np.int32)
+        self._atr_arg = None
+        if actor.kind in (ActorKind.DA, ActorKind.DPA):
+            self._atr_arg = nargs
+            nargs += 1
+        elif actor.kind is ActorKind.CA:
+            self._datr = cl.Buffer(self.ctx, mf.READ_WRITE, 4)
+            self.kernel.set_arg(nargs, self._datr)
+            nargs += 1
+        self.state = None
+        state_bytes = actor.param("state_bytes")
+        if state_bytes is not None:
+            self.state = cl.Buffer(self.ctx, mf.READ_WRITE, int(state_bytes))
+            self.kernel.set_arg(nargs, self.state)
+            nargs += 1
+        gs = actor.param("global_size")
+        self._global_fixed = int(gs) if gs is not None else None
+        if self._outs:
+            tok = self._outs[0].token
+            self._elems_per_token = tok.nbytes // _ITEM_BYTES[tok.dtype] if tok.dtype else tok.nbytes
+        else:
+            self._elems_per_token = 0
+        init_name = actor.param("init_kernel", f"{impl.kernel}_init")
+        self._init_kernel = None
+        if self.state is not None and init_name in names:
+            self._init_kernel = getattr(self.program, str(init_name))
+        elif actor.param("init_kernel") is not None:
+            raise DiagnosticError(error("E103", f"actor '{actor.name}': init kernel '{init_name}' not found "
+                                                "(or no `param state_bytes`)", impl.span))
+        self._finished = False
+
+    def init(self) -> None:
+        if self._init_kernel is not None:
+            cl = _cl()
+            self._init_kernel.set_arg(0, self.state)
+            cl.enqueue_nd_range_kernel(self.queue, self._init_kernel, (int(self.actor.param("state_bytes")) // 4,), None)
+            self.queue.finish()
+
+    def fire(self, ins: list[np.ndarray], outs: list[np.ndarray], atr: int | None) -> int | None:
+        cl = _cl()
+        q = self.queue
+        for d, a in zip(self._dins, ins):
+            if a.size:
+                cl.enqueue_copy(q, d, a, is_blocking=False)
+        if self._atr_arg is not None:
+            self.kernel.set_arg(self._atr_arg, np.int32(atr if atr is not None else 0))
+        elif self._kind is ActorKind.CA:
+            cl.enqueue_copy(q, self._datr, self._atr_host, is_blocking=False)
+        if self._global_fixed is not None:
+            gsize = self._global_fixed
+        elif outs:
+            gsize = len(outs[0]) * self._elems_per_token
+        else:
+            gsize = 1
+        if gsize > 0:
+            cl.enqueue_nd_range_kernel(q, self.kernel, (gsize,), None)
+        for d, a in zip(self._douts, outs):
+            if a.size:
+                cl.enqueue_copy(q, a, d, is_blocking=False)
+        if self._kind is ActorKind.CA:
+            got = np.empty(1, np.int32)
+            cl.enqueue_copy(q, got, self._datr, is_blocking=True)
+            if got[0] < 0:
+                raise OpenCLActorError(f"configuration kernel {self.impl.kernel} did not write its atr")
+            q.finish()
+            return int(got[0])
+        q.finish()
+        return None
+
+    def finish(self) -> None:
+        if self._finished:
+            return
+        self._finished = True
+        self.queue.finish()
+        # Release in a safe order: nothing is queued any more.
+        self.kernel = None
+        self._init_kernel = None
+        self.program = None
+        self._dins = self._douts = []
+        self.state = None
