@@ -1,0 +1,509 @@
+"""The threaded runtime: one thread per actor, blocking FIFOs, end-of-stream, watchdog.
+
+Each actor thread repeats: (DA/DPA) peek the control token to learn atr; wait for every input
+window (its rate, or atr on variable ports); wait for room on every output (control outputs
+of a CA need 1); fire; commit all windows (consume inputs, control token included; publish
+outputs; a CA writes its atr into every control output). Waiting never reserves anything
+another actor needs (each FIFO has one reader and one writer, and a window only pins tokens
+this actor will consume or slots only it will fill), so the order of waits cannot deadlock
+the runtime by itself: only the graph can, and then the watchdog reports it.
+
+End of a run: an actor stops after ``limit`` firings (``q[a] * iterations``), when a source
+returns END, when an input can never fill its window because its writer ended
+(end-of-stream flows downstream), or when an output's reader ended (flows upstream).
+Stopping closes the actor's FIFOs; ``finish`` is then called on the actor's own thread.
+An exception in ``fire`` stops every actor (status "error"). When no actor fires for
+``watchdog_s`` seconds and every running actor sleeps on a FIFO, the run stops with status
+"deadlock" and the list of waits.
+"""
+
+from __future__ import annotations
+
+import sys
+import threading
+import time
+import traceback
+from dataclasses import dataclass, field
+from typing import Any, Callable, TextIO
+
+from ..diagnostics import VrpruneError
+from ..model import ActorKind, Fifo, Graph, Unit
+from ._backend import END, ActorBackend, make_backend
+from ._fifo import Aborted, EndOfStream, RingFifo, _Gate
+from ._rates import repetition_vector
+
+
+class RuntimeSetupError(VrpruneError):
+    """The graph cannot be run as given (no capacity, inconsistent rates, ...)."""
+
+
+@dataclass(frozen=True)
+class ActorFailure:
+    actor: str
+    phase: str  # "init" | "fire" | "finish"
+    firing: int | None  # 1-based number of the failing firing (phase "fire")
+    message: str
+    traceback: str = ""
+
+    def __str__(self) -> str:
+        where = f"in firing {self.firing}" if self.phase == "fire" else f"in {self.phase}"
+        return f"actor '{self.actor}' failed {where}: {self.message}"
+
+
+@dataclass(frozen=True)
+class Wait:
+    actor: str
+    fifo: str
+    side: str  # "empty" (reader lacks tokens) | "full" (writer lacks room)
+    fill: int
+    capacity: int
+    need: int
+
+    def __str__(self) -> str:
+        if self.side == "empty":
+            return (f"'{self.actor}' waits on fifo '{self.fifo}': empty, {self.fill}/{self.capacity} tokens, "
+                    f"needs {self.need}")
+        return (f"'{self.actor}' waits on fifo '{self.fifo}': full, {self.fill}/{self.capacity} tokens, "
+                f"needs room for {self.need}")
+
+
+@dataclass
+class ActorStats:
+    firings: int = 0
+    total_s: float = 0.0
+    min_s: float = float("inf")
+    max_s: float = 0.0
+
+    def to_json(self) -> dict[str, Any]:
+        n = self.firings
+        timed = self.total_s > 0 or self.max_s > 0
+        return {"firings": n,
+                "mean_s": (self.total_s / n) if n and timed else None,
+                "min_s": self.min_s if n and timed else None,
+                "max_s": self.max_s if n and timed else None,
+                "total_s": self.total_s if timed else None}
+
+
+@dataclass
+class RunResult:
+    status: str  # "ok" | "deadlock" | "error" | "interrupted"
+    wall_s: float
+    actors: dict[str, ActorStats]
+    fifos: dict[str, dict[str, Any]]
+    failures: list[ActorFailure] = field(default_factory=list)
+    waits: list[Wait] = field(default_factory=list)
+    stalled_s: float = 0.0
+    slices: dict[str, list[tuple[float, float]]] | None = None  # per actor (start, end), when traced
+    fills: dict[str, list[tuple[float, int]]] | None = None  # per fifo (time, fill), when traced
+    t0: float = 0.0  # perf_counter at the start of firing
+    repetition: dict[str, int] = field(default_factory=dict)
+
+    @property
+    def ok(self) -> bool:
+        return self.status == "ok"
+
+    @property
+    def exit_code(self) -> int:
+        return {"ok": 0, "interrupted": 130}.get(self.status, 1)
+
+    @property
+    def firings(self) -> dict[str, int]:
+        return {k: v.firings for k, v in self.actors.items()}
+
+    def describe(self) -> str:
+        if self.status == "deadlock":
+            lines = [f"deadlock: no actor fired for {self.stalled_s:.1f} s; every running actor waits on a fifo:"]
+            lines += [f"  {w}" for w in self.waits]
+            return "\n".join(lines)
+        if self.status == "error":
+            return "\n".join(f"error: {f}" for f in self.failures)
+        if self.status == "interrupted":
+            return "interrupted"
+        return f"ok: {sum(v.firings for v in self.actors.values())} firings in {self.wall_s:.3f} s"
+
+
+class _Stop:
+    __slots__ = ("flag",)
+
+    def __init__(self) -> None:
+        self.flag = False
+
+
+class _ActorThread:
+    """Runs one actor: the loop below is the runtime's hot path."""
+
+    def __init__(self, rt: "Runtime", name: str, backend: ActorBackend) -> None:
+        self.rt = rt
+        self.name = name
+        self.actor = rt.index.actors[name]
+        self.backend = backend
+        self.gate = _Gate()
+        self.in_specs: list[tuple[RingFifo, int]] = []  # (fifo, static rate or 0 = atr)
+        self.out_specs: list[tuple[RingFifo, int]] = []
+        self.ctrl_in: RingFifo | None = None
+        self.ctrl_outs: list[RingFifo] = []
+        self.all_in: list[RingFifo] = []
+        self.all_out: list[RingFifo] = []
+        self.limit = -1
+        self.stats = ActorStats()
+        self.slices: list[tuple[float, float]] | None = None
+        self.thread: threading.Thread | None = None
+        self.done = False
+        self.atr_bounds: tuple[int, int] | None = None
+        self.replay: list[int] | None = None
+
+    # The loop keeps everything it touches per firing in locals; no allocation per firing
+    # apart from what the actor itself does (the ins/outs lists are reused).
+    def loop(self) -> None:
+        in_specs, out_specs = self.in_specs, self.out_specs
+        ctrl_in, ctrl_outs = self.ctrl_in, self.ctrl_outs
+        ins: list[Any] = [None] * len(in_specs)
+        outs: list[Any] = [None] * len(out_specs)
+        n_in, n_out = range(len(in_specs)), range(len(out_specs))
+        fire = self.backend.fire
+        stop = self.rt._stop
+        is_ca = self.actor.kind is ActorKind.CA
+        is_source = not in_specs and ctrl_in is None
+        stats = self.stats
+        slices = self.slices
+        timed = self.rt.timed
+        perf = time.perf_counter
+        limit = self.limit
+        k = 0
+        atr: int | None = None
+        while k != limit and not stop.flag:
+            if ctrl_in is not None:
+                atr = ctrl_in.peek_i32()
+            for i in n_in:
+                f, r = in_specs[i]
+                ins[i] = f.read_start(r or atr)
+            for i in n_out:
+                f, r = out_specs[i]
+                outs[i] = f.write_start(r or atr)
+            for f in ctrl_outs:
+                f.write_start(1)
+            k += 1
+            if timed:
+                t0 = perf()
+                try:
+                    ret = fire(ins, outs, atr)
+                except Exception as exc:
+                    self._failed(k, exc)
+                    return
+                t1 = perf()
+                d = t1 - t0
+                stats.total_s += d
+                if d < stats.min_s:
+                    stats.min_s = d
+                if d > stats.max_s:
+                    stats.max_s = d
+                if slices is not None:
+                    slices.append((t0, t1))
+            else:
+                try:
+                    ret = fire(ins, outs, atr)
+                except Exception as exc:
+                    self._failed(k, exc)
+                    return
+            if ret is not None or is_ca:
+                if ret is END:
+                    if not is_source:
+                        self._failed(k, VrpruneError("returned END, but only a source (an actor without data "
+                                                     "inputs) may end the stream"))
+                    stats.firings = k - 1
+                    return
+                if is_ca:
+                    chosen = self._ca_atr(k, ret)
+                    if chosen is None:
+                        return
+                    for f in ctrl_outs:
+                        f.buf[f.wr % f.capacity, :4].view("<i4")[0] = chosen
+                        f.write_end(1)
+            for i in n_in:
+                f, r = in_specs[i]
+                f.read_end(r or atr)
+            if ctrl_in is not None:
+                ctrl_in.read_end(1)
+            for i in n_out:
+                f, r = out_specs[i]
+                f.write_end(r or atr)
+            stats.firings = k
+
+    def _ca_atr(self, k: int, ret: Any) -> int | None:
+        if self.replay:
+            return self.replay[min(k - 1, len(self.replay) - 1)]
+        if isinstance(ret, bool) or not isinstance(ret, int):
+            try:
+                import numpy as np
+
+                if isinstance(ret, np.integer):
+                    ret = int(ret)
+                else:
+                    raise TypeError
+            except TypeError:
+                self._failed(k, VrpruneError(f"a configuration actor must return its atr (an int), got {ret!r}"))
+                return None
+        if self.atr_bounds is not None:
+            lo, hi = self.atr_bounds
+            if not lo <= ret <= hi:
+                self._failed(k, VrpruneError(f"returned atr {ret}, outside the DPG's rate range [{lo}, {hi}]"))
+                return None
+        return ret
+
+    def _failed(self, k: int | None, exc: BaseException, phase: str = "fire") -> None:
+        tb = "".join(traceback.format_exception(type(exc), exc, exc.__traceback__))
+        msg = str(exc) if isinstance(exc, VrpruneError) else f"{type(exc).__name__}: {exc}"
+        self.rt._fail(ActorFailure(self.name, phase, k, msg, tb))
+
+    def main(self) -> None:
+        rt = self.rt
+        inited = False
+        try:
+            try:
+                self.backend.init()
+                inited = True
+            except Exception as exc:
+                self._failed(None, exc, "init")
+            try:
+                rt._barrier.wait()
+            except threading.BrokenBarrierError:
+                return
+            if inited and not rt._stop.flag:
+                try:
+                    self.loop()
+                except (EndOfStream, Aborted):
+                    pass
+                except Exception as exc:  # a runtime bug must not hang the run
+                    self._failed(self.stats.firings + 1, exc, "runtime")
+        finally:
+            for f in self.all_out:
+                f.close_write()
+            for f in self.all_in:
+                f.close_read()
+            if inited:
+                try:
+                    self.backend.finish()
+                except Exception as exc:
+                    self._failed(None, exc, "finish")
+            self.done = True
+
+
+class Runtime:
+    """Run a graph with one thread per actor.
+
+    ``iterations``: run that many graph iterations (actor a fires ``q[a] * iterations``
+    times); None runs until the sources return END. ``backends``: prebuilt back-ends by actor
+    name (the rest come from :func:`make_backend`). ``fifo_factory(fifo, token_bytes,
+    max_read, max_write)`` builds each FIFO (default :class:`RingFifo`); a replacement must
+    offer RingFifo's reader/writer methods. ``trace``: record firing slices and fill levels.
+    ``profile``: time every firing. ``replay``: {dpg name: [atr, ...]} forced on the CAs
+    (the last value repeats).
+    """
+
+    def __init__(self, graph: Graph, *, iterations: int | None = None,
+                 backends: dict[str, ActorBackend] | None = None,
+                 fifo_factory: Callable[..., RingFifo] | None = None,
+                 trace: bool = False, profile: bool = False, watchdog_s: float | None = 10.0,
+                 replay: dict[str, list[int]] | None = None, stub_missing: bool = False,
+                 units: dict[str, Unit] | None = None,
+                 warn: Callable[[str], Any] | None = None,
+                 progress: TextIO | None = None,
+                 repetition: dict[str, int] | None = None) -> None:
+        self.graph = graph
+        self.index = graph.index()
+        self.iterations = iterations
+        self.watchdog_s = watchdog_s
+        self.trace = trace
+        self.timed = trace or profile
+        self.progress = progress
+        self._warn = warn or (lambda m: print(m, file=sys.stderr))
+        self._stop = _Stop()
+        self._lock = threading.Lock()
+        self._failures: list[ActorFailure] = []
+        try:
+            self.repetition = dict(repetition) if repetition else repetition_vector(graph)
+        except VrpruneError as exc:
+            raise RuntimeSetupError(str(exc)) from exc
+
+        replay = replay or {}
+        unknown = set(replay) - {d.name for d in graph.dpgs}
+        if unknown:
+            raise RuntimeSetupError(f"replay names DPGs not in graph '{graph.name}': {', '.join(sorted(unknown))}")
+
+        # FIFOs
+        make = fifo_factory or (lambda f, tb, mr, mw: RingFifo(f.name, f.capacity, tb, f.initial, mr, mw))
+        self.fifos: dict[str, RingFifo] = {}
+        for f in graph.fifos:
+            if f.capacity is None:
+                raise RuntimeSetupError(f"{f.span}: fifo '{f.name}' has no capacity; add `capacity N` "
+                                        f"or compute one with `vrprune bufsize`")
+            sp, dp = self.index.src_port(f), self.index.dst_port(f)
+            tb = self.index.token_bytes(f)
+            self.fifos[f.name] = make(f, tb, self._max_window(sp), self._max_window(dp))
+
+        # back-ends
+        backends = dict(backends or {})
+        units = units or {}
+        dpg_bounds = self._dpg_bounds()
+        self.threads: list[_ActorThread] = []
+        for a in graph.actors:
+            be = backends.get(a.name)
+            if be is None:
+                stub_atr = dpg_bounds.get(a.dpg or "", (0, 0))[1]
+                be = make_backend(a, units.get(a.name), stub_missing=stub_missing, warn=self._warn,
+                                  stub_atr=stub_atr)
+            t = _ActorThread(self, a.name, be)
+            if a.kind is ActorKind.CA and a.dpg is not None:
+                t.atr_bounds = dpg_bounds.get(a.dpg)
+                t.replay = list(replay[a.dpg]) if a.dpg in replay and replay[a.dpg] else None
+            if iterations is not None:
+                t.limit = self.repetition[a.name] * iterations
+            if trace:
+                t.slices = []
+            self.threads.append(t)
+
+        # wiring, in port declaration order
+        by_name = {t.name: t for t in self.threads}
+        for t in self.threads:
+            for p in t.actor.ports:
+                if p.direction.value == "in":
+                    fm = self.index.by_dst.get((t.name, p.name))
+                    if fm is None:
+                        raise RuntimeSetupError(f"{p.span}: input port {t.name}.{p.name} is not connected")
+                    ff = self.fifos[fm.name]
+                    ff.reader_gate = t.gate
+                    t.all_in.append(ff)
+                    if p.is_control:
+                        t.ctrl_in = ff
+                    else:
+                        t.in_specs.append((ff, 0 if p.is_variable else p.rate))
+                else:
+                    fm = self.index.by_src.get((t.name, p.name))
+                    if fm is None:
+                        raise RuntimeSetupError(f"{p.span}: output port {t.name}.{p.name} is not connected")
+                    ff = self.fifos[fm.name]
+                    ff.writer_gate = t.gate
+                    t.all_out.append(ff)
+                    if p.is_control:
+                        t.ctrl_outs.append(ff)
+                    else:
+                        t.out_specs.append((ff, 0 if p.is_variable else p.rate))
+            if any(r == 0 for _, r in t.in_specs + t.out_specs) and t.ctrl_in is None:
+                raise RuntimeSetupError(f"{t.actor.span}: actor '{t.name}' has variable-rate ports but no control input")
+        self._by_name = by_name
+        if trace:
+            for ff in self.fifos.values():
+                ff.fills = []
+        self._barrier = threading.Barrier(len(self.threads) + 1)
+
+    @staticmethod
+    def _max_window(p) -> int:
+        return 1 if p.is_control else max(p.url, 1)
+
+    def _dpg_bounds(self) -> dict[str, tuple[int, int]]:
+        out: dict[str, tuple[int, int]] = {}
+        for a in self.graph.actors:
+            if a.dpg is None:
+                continue
+            for p in a.ports:
+                if p.is_variable and a.dpg not in out:
+                    out[a.dpg] = (p.lrl, p.url)
+        return out
+
+    # ------------------------------------------------------------------ control
+    def _fail(self, failure: ActorFailure) -> None:
+        with self._lock:
+            self._failures.append(failure)
+        self.abort()
+
+    def abort(self) -> None:
+        """Stop every actor (they end at their next wait or firing boundary)."""
+        self._stop.flag = True
+        self._barrier.abort()
+        for f in self.fifos.values():
+            f.abort()
+
+    def _waits(self) -> list[Wait]:
+        out = []
+        for name, f in self.fifos.items():
+            fm = self.index.fifos[name]
+            for side, need in f.waiting():
+                actor = fm.dst.actor if side == "empty" else fm.src.actor
+                out.append(Wait(actor, name, side, f.fill, f.capacity, need))
+        return out
+
+    # ------------------------------------------------------------------ run
+    def run(self) -> RunResult:
+        """Run to the end (iterations reached, end of stream, error or deadlock)."""
+        for t in self.threads:
+            t.thread = threading.Thread(target=t.main, name=f"vrprune:{t.name}", daemon=True)
+            t.thread.start()
+        status = "ok"
+        waits: list[Wait] = []
+        stalled = 0.0
+        try:
+            try:
+                self._barrier.wait()
+            except threading.BrokenBarrierError:
+                pass
+            t0 = time.perf_counter()
+            status, waits, stalled = self._monitor(t0)
+        except KeyboardInterrupt:
+            status = "interrupted"
+            self.abort()
+            t0 = t0 if "t0" in locals() else time.perf_counter()
+        for t in self.threads:
+            assert t.thread is not None
+            t.thread.join(timeout=5.0)
+        wall = time.perf_counter() - t0
+        if self._failures and status == "ok":
+            status = "error"
+        elif self._failures and status == "deadlock":
+            status = "error"
+        return RunResult(
+            status=status, wall_s=wall,
+            actors={t.name: t.stats for t in self.threads},
+            fifos={n: f.stats() for n, f in self.fifos.items()},
+            failures=list(self._failures), waits=waits, stalled_s=stalled,
+            slices={t.name: t.slices for t in self.threads if t.slices is not None} if self.trace else None,
+            fills={n: (f.fills or []) for n, f in self.fifos.items()} if self.trace else None,
+            t0=t0, repetition=dict(self.repetition))
+
+    def _monitor(self, t0: float) -> tuple[str, list[Wait], float]:
+        wd = self.watchdog_s
+        poll = 0.05 if wd is None else max(0.01, min(0.1, wd / 10))
+        last_total = -1
+        last_change = time.perf_counter()
+        last_print = 0.0
+        last_print_total = 0
+        threads = self.threads
+        while True:
+            alive = [t for t in threads if not t.done]
+            if not alive:
+                break
+            alive[0].thread.join(timeout=poll)  # type: ignore[union-attr]
+            now = time.perf_counter()
+            total = sum(t.stats.firings for t in threads)
+            if total != last_total:
+                last_total, last_change = total, now
+            if self._stop.flag:
+                return "error" if self._failures else "interrupted", [], 0.0
+            if self.progress is not None and now - last_print >= 0.5:
+                rate = (total - last_print_total) / (now - last_print) if last_print else 0.0
+                it = ""
+                if self.iterations is not None:
+                    done = min(t.stats.firings // max(self.repetition[t.name], 1) for t in threads)
+                    it = f", iteration {done}/{self.iterations}"
+                self.progress.write(f"\r[vrprune run] {now - t0:7.1f} s  {total} firings  {rate:,.0f} firings/s{it}   ")
+                self.progress.flush()
+                last_print, last_print_total = now, total
+            if wd is not None and now - last_change >= wd:
+                waits = self._waits()
+                waiting = {w.actor for w in waits}
+                running = [t.name for t in threads if not t.done]
+                if running and all(n in waiting for n in running):
+                    self.abort()
+                    return "deadlock", [w for w in waits if w.actor in running], now - last_change
+        if self.progress is not None and last_print:
+            self.progress.write("\n")
+        return "ok", [], 0.0
