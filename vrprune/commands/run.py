@@ -1,0 +1,139 @@
+"""`vrprune run FILE`: execute a proved graph, one thread per actor."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+from typing import Any, TextIO
+
+from ..diagnostics import VrpruneError, render_all
+
+RUN_EXIT = """run exit codes: 0 the run ended cleanly; 1 the graph is refuted (not run), or the run
+deadlocked (watchdog) or an actor failed; 2 input error; 3 the checker was inconclusive (not run);
+130 interrupted.
+"""
+
+
+def add_parser(sub) -> argparse.ArgumentParser:
+    p = sub.add_parser("run", help="run a proved graph: one thread per actor (C, OpenCL C or Python actors)",
+                       description="Run a graph that `vrprune check` proves free of deadlock and overflow: one thread "
+                                   "per actor, bounded FIFOs with the capacities of the graph. The run ends after "
+                                   "--iterations graph iterations, or when the sources return END.\n\n" + RUN_EXIT)
+    p.add_argument("file")
+    p.add_argument("--graph", help="which graph, when the file defines several")
+    p.add_argument("--iterations", type=int, metavar="N",
+                   help="run N graph iterations (actor a fires q[a]*N times); default: until the sources end")
+    p.add_argument("--unchecked", action="store_true", help="run without proving the graph first (warns)")
+    p.add_argument("--trace", metavar="OUT.json", help="write a Chrome/Perfetto trace (firings, fifo fill levels)")
+    p.add_argument("--profile", metavar="OUT.json", help="write per-actor firing times (schema vrprune/profile/1)")
+    p.add_argument("--watchdog", type=float, default=10.0, metavar="T",
+                   help="report a deadlock when no actor fires for T seconds (default 10; 0 turns it off)")
+    p.add_argument("--replay", metavar="CX.json",
+                   help="force the rate choices of a `vrprune check --counterexample` file (implies --unchecked)")
+    p.add_argument("--stub-missing", action="store_true",
+                   help="actors without an implementation zero-fill their outputs (structural runs)")
+    p.add_argument("--timeout", type=float, default=60.0, metavar="SECONDS", help="checker time limit (default 60)")
+    p.add_argument("--quiet", "-q", action="store_true", help="no summary on stdout")
+    return p
+
+
+def _read_replay(path: str) -> dict[str, list[int]]:
+    try:
+        with open(path, encoding="utf-8") as f:
+            data = json.load(f)
+    except (OSError, ValueError) as exc:
+        raise VrpruneError(f"cannot read counterexample {path}: {exc}") from exc
+    atr = data.get("atr") if isinstance(data, dict) else None
+    if not isinstance(atr, dict) or not all(isinstance(v, list) and all(isinstance(x, int) for x in v)
+                                            for v in atr.values()):
+        raise VrpruneError(f"{path}: expected {{\"atr\": {{dpg: [atr, ...]}}}}, as `vrprune check --counterexample` writes")
+    return {k: list(v) for k, v in atr.items()}
+
+
+def run(args, stdout: TextIO, stderr: TextIO) -> int:
+    from .. import load
+    from ..exec import Runtime, profile_json, trace_json
+
+    g = load(args.file, args.graph)
+    warn = lambda m: print(m, file=stderr)  # noqa: E731
+
+    replay = None
+    try:
+        if args.replay:
+            replay = _read_replay(args.replay)
+    except VrpruneError as exc:
+        print(f"vrprune run: error: {exc}", file=stderr)
+        return 2
+
+    repetition = None
+    if args.unchecked or replay is not None:
+        why = "--unchecked" if args.unchecked else "--replay (a counterexample's graph is refuted)"
+        warn(f"warning: running graph '{g.name}' without proving it ({why}): it may deadlock or overflow")
+    else:
+        try:
+            from ..verify import prove
+        except ImportError:
+            print("vrprune run: error: the checker (vrprune.verify) is not available; "
+                  "pass --unchecked to run without a proof", file=stderr)
+            return 2
+        rep = prove(g, timeout_s=args.timeout)
+        if rep.verdict != "proved":
+            if rep.diagnostics:
+                print(render_all(list(rep.diagnostics)), file=stderr)
+            print(f"vrprune run: refusing to run graph '{g.name}': the checker's verdict is {rep.verdict} "
+                  f"(see `vrprune check {args.file}`; --unchecked runs it anyway)", file=stderr)
+            return {"refuted": 1, "inconclusive": 3}.get(rep.verdict, 1)
+        repetition = dict(rep.repetition) or None
+
+    progress = stderr if (not args.quiet and hasattr(stderr, "isatty") and stderr.isatty()) else None
+    try:
+        rt = Runtime(g, iterations=args.iterations, trace=bool(args.trace), profile=bool(args.profile),
+                     watchdog_s=args.watchdog if args.watchdog and args.watchdog > 0 else None,
+                     replay=replay, stub_missing=args.stub_missing, warn=warn, progress=progress,
+                     repetition=repetition)
+    except VrpruneError as exc:
+        if hasattr(exc, "diagnostics"):
+            raise
+        print(f"vrprune run: error: {exc}", file=stderr)
+        return 2
+    if args.iterations is None and not any(not t.in_specs and t.ctrl_in is None for t in rt.threads):
+        warn("warning: no --iterations and no source actor: the run ends only by end of stream or Ctrl-C")
+
+    res = rt.run()
+
+    for path, doc in ((args.trace, lambda: trace_json(res, g.name)), (args.profile, lambda: profile_json(res, g.name))):
+        if path:
+            _write_json(path, doc())
+    if res.status == "deadlock":
+        print(res.describe(), file=stderr)
+        if replay is not None:
+            print(f"note: rate choices forced from {args.replay}: " +
+                  ", ".join(f"{k}={v}" for k, v in replay.items()), file=stderr)
+    elif res.status == "error":
+        for f in res.failures:
+            print(f"error: {f}", file=stderr)
+            if f.traceback and f.phase != "runtime" and not f.message.startswith("returned"):
+                print("  " + f.traceback.rstrip().replace("\n", "\n  "), file=stderr)
+    elif res.status == "interrupted":
+        print("vrprune run: interrupted", file=stderr)
+    if not args.quiet:
+        stdout.write(_summary(g.name, res, args.iterations))
+    return res.exit_code
+
+
+def _summary(name: str, res: Any, iterations: int | None) -> str:
+    total = sum(res.firings.values())
+    it = f"{iterations} iterations, " if iterations is not None and res.ok else ""
+    lines = [f"graph {name}: {res.status} ({it}{total} firings in {res.wall_s:.3f} s)"]
+    width = max((len(a) for a in res.firings), default=0)
+    for a, n in res.firings.items():
+        lines.append(f"  {a:<{width}}  {n} firings")
+    return "\n".join(lines) + "\n"
+
+
+def _write_json(path: str, doc: dict) -> None:
+    tmp = f"{path}.tmp{os.getpid()}"
+    with open(tmp, "w", encoding="utf-8") as f:
+        json.dump(doc, f)
+    os.replace(tmp, path)
