@@ -74,7 +74,7 @@ def repetition_vector(g: Graph, ix: GraphIndex | None = None) -> tuple[dict[str,
             g_ = gcd(g_, v)
         for a, v in ints.items():
             q[a] = v // g_
-    return (q if not diags else {}), diags
+    return ({a.name: q[a.name] for a in g.actors} if not diags else {}), diags
 
 
 def _path_to_root(x: str, via: dict, parent: dict) -> list[tuple[str, Fifo]]:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import itertools
 import time
 from dataclasses import dataclass, field
 
@@ -79,7 +78,7 @@ class Report:
         return {"proved": 0, "refuted": 1, "inconclusive": 3}[self.verdict]
 
 
-SMT_ACTOR_LIMIT = 400  # static graphs above this size use the exact simulation (no choices to quantify)
+SMT_ACTOR_LIMIT = 400  # above this size `auto` uses the exact simulation (docs/verification.md)
 
 
 def prove(g: Graph, *, timeout_s: float | None = 30.0, rlimit: int | None = None, engine: str = "auto",
@@ -129,26 +128,24 @@ def prove(g: Graph, *, timeout_s: float | None = 30.0, rlimit: int | None = None
 
     net = build_net(g, ix, q, infos)
     choice_dpgs = {d: i for d, i in infos.items() if i.has_variable}
-    use_smt = engine == "smt" or (engine == "auto" and (choice_dpgs or net.size <= SMT_ACTOR_LIMIT))
+    use_smt = engine == "smt" or (engine == "auto" and net.size <= SMT_ACTOR_LIMIT)
     stats["engine"] = "smt" if use_smt else "simulation"
     cex: Counterexample | None = None
     core: tuple[str, ...] = ()
     t1 = time.perf_counter()
+    worst = {d: [i.url] for d, i in choice_dpgs.items()}
     if not use_smt:
-        # No atr choices: the system is determinate, so one simulation decides (docs/verification.md).
-        sim_atr: dict[str, list[int]] = {}
-        res = simulate(net, sim_atr)
+        # Exact by docs/verification.md: determinacy (one simulation per atr sequence) and
+        # monotonicity (every actor's enabling is antitone in atr, so atr = url is the worst case).
+        res = simulate(net, worst)
         if not res.complete:
-            cex = _counterexample(net, sim_atr, res, ovf)
-        status = "refuted" if cex else "proved"
+            cex = _counterexample(net, worst, res, ovf)
     else:
-        # cheap first: the extreme constant choices often deadlock
-        for guess in _guesses(net, choice_dpgs):
-            res = simulate(net, guess, record=False)
-            if not res.complete:
-                cex = _counterexample(net, guess, simulate(net, guess), ovf)
-                break
-        if cex is None:
+        # cheap first: the worst case atr = url (a real deadlock if it sticks)
+        res = simulate(net, worst, record=False)
+        if not res.complete:
+            cex = _counterexample(net, worst, simulate(net, worst), ovf)
+        else:
             out = find_stuck(net, timeout_s=timeout_s, rlimit=rlimit, want_core=explain and net.size <= 300)
             stats["solver"] = out.status
             if out.status == "unknown":
@@ -156,7 +153,8 @@ def prove(g: Graph, *, timeout_s: float | None = 30.0, rlimit: int | None = None
                 props.append(Property("deadlock-freedom", "unknown", f"solver gave up: {out.reason}"))
                 diags.append(error("U1", f"deadlock freedom of graph '{g.name}' is unproved: the solver stopped ({out.reason})",
                                    g.span, help="raise the limits: --timeout SECONDS (now "
-                                                f"{timeout_s}) or --rlimit N{'' if rlimit is None else f' (now {rlimit})'}"))
+                                                f"{timeout_s}) or --rlimit N{'' if rlimit is None else f' (now {rlimit})'}, "
+                                                "or use --engine sim (exact, see docs/verification.md)"))
                 return _done(g, "inconclusive", diags + ovf, q, props, stats, t0)
             if out.status == "sat":
                 assert out.atr is not None
@@ -168,7 +166,6 @@ def prove(g: Graph, *, timeout_s: float | None = 30.0, rlimit: int | None = None
                     return _done(g, "inconclusive", diags, q, props, stats, t0)
                 cex = _counterexample(net, out.atr, res, ovf)
             core = out.core
-        status = "refuted" if cex else "proved"
     stats["deadlock_s"] = round(time.perf_counter() - t1, 4)
     if cex is not None:
         props.append(Property("deadlock-freedom", "refuted", f"{cex.kind} reachable"))
@@ -178,22 +175,15 @@ def prove(g: Graph, *, timeout_s: float | None = 30.0, rlimit: int | None = None
             diags.append(_deadlock_diag(g, ix, cex))
         return _done(g, "refuted", diags, q, props, stats, t0, cex)
     props.append(Property("deadlock-freedom", "proved",
-                          "for every atr sequence (z3)" if use_smt else "determinate graph: one exact simulation"))
-    cert = _certificate(net, choice_dpgs, "z3 (QF_LIA), every atr sequence" if use_smt else "exact simulation", core, explain)
+                          "for every atr sequence (z3)" if use_smt else "for every atr sequence (exact simulation at atr = url)"))
+    cert = _certificate(net, worst, "z3 (QF_LIA), every atr sequence" if use_smt else
+                        "exact simulation at atr = url (determinacy + monotonicity)", core, explain)
     return _done(g, "proved", diags, q, props, stats, t0, None, cert)
 
 
 def _done(g, verdict, diags, q, props, stats, t0, cex=None, cert=None) -> Report:
     stats["total_s"] = round(time.perf_counter() - t0, 4)
     return Report(g, verdict, tuple(diags), dict(q), tuple(props), cex, cert, stats)
-
-
-def _guesses(net: Net, dpgs: dict[str, DpgInfo]):
-    if not dpgs:
-        yield {}
-        return
-    for pick in ("url", "lrl"):
-        yield {d: [getattr(i, pick)] for d, i in dpgs.items()}
 
 
 def _counterexample(net: Net, atr: dict[str, list[int]], res, ovf) -> Counterexample:
@@ -238,21 +228,10 @@ def _deadlock_diag(g: Graph, ix: GraphIndex, cex: Counterexample) -> Diagnostic:
                  help="add initial tokens on the cycle, or raise the capacities of the full fifos (vrprune bufsize finds minimal ones)")
 
 
-def _certificate(net: Net, dpgs: dict[str, DpgInfo], method: str, core: tuple[str, ...], explain: bool) -> Certificate:
-    cases: dict[str, dict[str, list[int]]] = {}
-    if not dpgs:
-        cases["static"] = {}
-    else:
-        ranges = {d: sorted({i.lrl, i.url}) for d, i in dpgs.items()}
-        keys = list(ranges)
-        for combo in itertools.islice(itertools.product(*(ranges[k] for k in keys)), 8):
-            label = ", ".join(f"{k}: atr={v}" for k, v in zip(keys, combo))
-            cases[label] = {k: [v] for k, v in zip(keys, combo)}
-    schedules = {}
-    peak = [0] * len(net.edges)
-    for label, atr in cases.items():
-        res = simulate(net, atr, record=explain)
-        schedules[label] = tuple(res.trace)
-        peak = [max(a, b) for a, b in zip(peak, res.peak)]
-    bounds = {e.fifo.name: (e.cap, peak[i]) for i, e in enumerate(net.edges)}
-    return Certificate(schedules, bounds, method, core)
+def _certificate(net: Net, worst: dict[str, list[int]], method: str, core: tuple[str, ...], explain: bool) -> Certificate:
+    """One schedule of one iteration at atr = url; by monotonicity (docs/verification.md) the same
+    firing order is valid for every atr sequence, so it is the parametric schedule."""
+    res = simulate(net, worst, record=explain)
+    label = "every atr (computed at atr = url)" if worst else "static"
+    bounds = {e.fifo.name: (e.cap, res.peak[i]) for i, e in enumerate(net.edges)}
+    return Certificate({label: tuple(res.trace)}, bounds, method, core)
