@@ -195,10 +195,9 @@ class RingFifo:
                     self.rneed = 0
                     self.reader_gate.lock.release()
 
-    def write_i32(self, value: int) -> None:
-        """Write one control token (blocking for room)."""
-        w = self.write_start(1)
-        w[0, :4].view(np.int32)[0] = value
+    def put_i32(self, value: int) -> None:
+        """Fill the reserved one-token write window with a control token and publish it."""
+        self.buf[self.wr % self.capacity, :4].view(np.int32)[0] = value
         self.write_end(1)
 
     def _sleep_write(self, n: int) -> None:

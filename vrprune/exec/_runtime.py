@@ -149,8 +149,15 @@ class _ActorThread:
         self.slices: list[tuple[float, float]] | None = None
         self.thread: threading.Thread | None = None
         self.done = False
+        self.is_ca = self.actor.kind is ActorKind.CA
+        self.native = False  # run the whole loop in C (runtime/native.c)
+        self.nloop: Any = None
         self.atr_bounds: tuple[int, int] | None = None
         self.replay: list[int] | None = None
+
+    def live_firings(self) -> int:
+        nl = self.nloop
+        return nl.firings if nl is not None else self.stats.firings
 
     # The loop keeps everything it touches per firing in locals; no allocation per firing
     # apart from what the actor itself does (the ins/outs lists are reused).
@@ -217,8 +224,7 @@ class _ActorThread:
                     if chosen is None:
                         return
                     for f in ctrl_outs:
-                        f.buf[f.wr % f.capacity, :4].view("<i4")[0] = chosen
-                        f.write_end(1)
+                        f.put_i32(chosen)
             for i in n_in:
                 f, r = in_specs[i]
                 f.read_end(r or atr)
@@ -228,6 +234,29 @@ class _ActorThread:
                 f, r = out_specs[i]
                 f.write_end(r or atr)
             stats.firings = k
+
+    def run_native(self) -> None:
+        from . import _native as nat
+
+        nl = self.nloop = nat.NativeLoop(self, self.rt._native_stop, self.rt.timed)
+        rc = nl.run()  # one cffi call: the GIL is released for the whole loop
+        a = nl.a
+        st = self.stats
+        st.firings = int(a.firings)
+        st.total_s, st.min_s, st.max_s = float(a.total_s), float(a.min_s), float(a.max_s)
+        self.nloop = None
+        k = st.firings + 1
+        if rc == nat.A_FIRE_ERROR:
+            msg = self.backend._error_text()
+            self._failed(k, VrpruneError(f"{getattr(self.actor.impl, 'fire', 'fire')} returned {a.rc}"
+                                         + (f": {msg}" if msg else "")))
+        elif rc == nat.A_BAD_END:
+            self._failed(k, VrpruneError("returned VRP_END, but only a source (no data inputs) may end the stream"))
+        elif rc == nat.A_NO_ATR:
+            self._failed(k, VrpruneError("a configuration actor must write its atr into *atr"))
+        elif rc == nat.A_BAD_ATR:
+            lo, hi = self.atr_bounds or (0, 0)
+            self._failed(k, VrpruneError(f"returned atr {a.bad_atr}, outside the DPG's rate range [{lo}, {hi}]"))
 
     def _ca_atr(self, k: int, ret: Any) -> int | None:
         if self.replay:
@@ -270,7 +299,7 @@ class _ActorThread:
                 return
             if inited and not rt._stop.flag:
                 try:
-                    self.loop()
+                    self.run_native() if self.native else self.loop()
                 except (EndOfStream, Aborted):
                     pass
                 except Exception as exc:  # a runtime bug must not hang the run
@@ -308,7 +337,8 @@ class Runtime:
                  units: dict[str, Unit] | None = None,
                  warn: Callable[[str], Any] | None = None,
                  progress: TextIO | None = None,
-                 repetition: dict[str, int] | None = None) -> None:
+                 repetition: dict[str, int] | None = None,
+                 native: bool | None = None) -> None:
         self.graph = graph
         self.index = graph.index()
         self.iterations = iterations
@@ -330,17 +360,6 @@ class Runtime:
         if unknown:
             raise RuntimeSetupError(f"replay names DPGs not in graph '{graph.name}': {', '.join(sorted(unknown))}")
 
-        # FIFOs
-        make = fifo_factory or (lambda f, tb, mr, mw: RingFifo(f.name, f.capacity, tb, f.initial, mr, mw))
-        self.fifos: dict[str, RingFifo] = {}
-        for f in graph.fifos:
-            if f.capacity is None:
-                raise RuntimeSetupError(f"{f.span}: fifo '{f.name}' has no capacity; add `capacity N` "
-                                        f"or compute one with `vrprune bufsize`")
-            sp, dp = self.index.src_port(f), self.index.dst_port(f)
-            tb = self.index.token_bytes(f)
-            self.fifos[f.name] = make(f, tb, self._max_window(sp), self._max_window(dp))
-
         # back-ends
         backends = dict(backends or {})
         units = units or {}
@@ -361,6 +380,40 @@ class Runtime:
             if trace:
                 t.slices = []
             self.threads.append(t)
+
+        # C actors whose back-end exposes its entry points run their loop in C; every fifo
+        # touching one is a NativeFifo (see _native.py). Traced runs stay in Python.
+        if native is None:
+            native = not trace and fifo_factory is None
+        native_names: set[str] = set()
+        if native:
+            from . import _native as nat
+
+            cand = {t.name for t in self.threads if nat.native_capable(t.backend)}
+            if cand:
+                try:
+                    nat.load()
+                    native_names = cand
+                except VrpruneError as exc:
+                    self._warn(f"warning: C runtime core unavailable, C actors run the Python loop: {exc}")
+            for t in self.threads:
+                t.native = t.name in native_names
+        self._native_stop = nat.new_stop() if native_names else None
+
+        # FIFOs
+        make = fifo_factory or (lambda f, tb, mr, mw: RingFifo(f.name, f.capacity, tb, f.initial, mr, mw))
+        self.fifos: dict[str, RingFifo] = {}
+        for f in graph.fifos:
+            if f.capacity is None:
+                raise RuntimeSetupError(f"{f.span}: fifo '{f.name}' has no capacity; add `capacity N` "
+                                        f"or compute one with `vrprune bufsize`")
+            sp, dp = self.index.src_port(f), self.index.dst_port(f)
+            tb = self.index.token_bytes(f)
+            if f.src.actor in native_names or f.dst.actor in native_names:
+                self.fifos[f.name] = nat.NativeFifo(f.name, f.capacity, tb, f.initial, self._max_window(sp),
+                                                    self._max_window(dp))
+            else:
+                self.fifos[f.name] = make(f, tb, self._max_window(sp), self._max_window(dp))
 
         # wiring, in port declaration order
         by_name = {t.name: t for t in self.threads}
@@ -419,6 +472,8 @@ class Runtime:
     def abort(self) -> None:
         """Stop every actor (they end at their next wait or firing boundary)."""
         self._stop.flag = True
+        if self._native_stop is not None:
+            self._native_stop[0] = 1
         self._barrier.abort()
         for f in self.fifos.values():
             f.abort()
@@ -483,7 +538,7 @@ class Runtime:
                 break
             alive[0].thread.join(timeout=poll)  # type: ignore[union-attr]
             now = time.perf_counter()
-            total = sum(t.stats.firings for t in threads)
+            total = sum(t.live_firings() for t in threads)
             if total != last_total:
                 last_total, last_change = total, now
             if self._stop.flag:
@@ -492,7 +547,7 @@ class Runtime:
                 rate = (total - last_print_total) / (now - last_print) if last_print else 0.0
                 it = ""
                 if self.iterations is not None:
-                    done = min(t.stats.firings // max(self.repetition[t.name], 1) for t in threads)
+                    done = min(t.live_firings() // max(self.repetition[t.name], 1) for t in threads)
                     it = f", iteration {done}/{self.iterations}"
                 self.progress.write(f"\r[vrprune run] {now - t0:7.1f} s  {total} firings  {rate:,.0f} firings/s{it}   ")
                 self.progress.flush()
