@@ -7,6 +7,15 @@
  * condition variable; the other side, after publishing its count (seq_cst), signals only
  * when a need is recorded. vrp_actor_run is the whole firing loop of one C actor, called
  * once from its Python thread through cffi (which releases the GIL for the whole run).
+ *
+ * Batched wake-ups (C loops only). A sleeper records its minimum need (rneed/wneed: the
+ * window it waits for) and a wish (rwant/wwant: at least half the capacity). The C loop's
+ * commits wake a sleeper only when the wish is met, so a fast pipeline hands over several
+ * tokens per context switch instead of one. To stay deadlock-free, a C actor about to sleep,
+ * about to fire for long (its last firing took over 50 us), or ending first "flushes": it
+ * wakes every sleeper on its own FIFOs whose *minimum* need is met. Hence when every thread
+ * sleeps, no sleeper's minimum need is met: a real deadlock, which the watchdog reports.
+ * Commits from Python (the exported vrp_fifo_*_end) are eager: they wake on the minimum.
  */
 #include <pthread.h>
 #include <stdint.h>
@@ -25,6 +34,7 @@ typedef struct vrp_fifo {
     int64_t cap, tb;
     int64_t wr, rd;         /* tokens written / read; atomics */
     int64_t rneed, wneed;   /* sleeping side's need (0: awake); atomics */
+    int64_t rwant, wwant;   /* what the sleeper wishes to be woken for (>= need) */
     int32_t wclosed, rclosed, aborted;
     int64_t max_fill;
     pthread_mutex_t mu;
@@ -65,6 +75,7 @@ int64_t vrp_fifo_read_start(vrp_fifo *f, int64_t n) {
             if (LD(&f->wr) - f->rd >= n) break;
             if (LD(&f->aborted)) { pthread_mutex_unlock(&f->mu); return -2; }
             if (LD(&f->wclosed)) { pthread_mutex_unlock(&f->mu); return -1; }
+            ST(&f->rwant, n > f->cap / 2 ? n : f->cap / 2);
             ST(&f->rneed, n);
             if (LD(&f->wr) - f->rd >= n) { ST(&f->rneed, 0); break; }
             pthread_cond_wait(&f->rcv, &f->mu);
@@ -78,16 +89,38 @@ int64_t vrp_fifo_read_start(vrp_fifo *f, int64_t n) {
     return pos;
 }
 
-void vrp_fifo_read_end(vrp_fifo *f, int64_t n) {
-    ST(&f->rd, f->rd + n);
+/* Wake the writer if it sleeps and its room need (eager) or wish (lazy) is met. */
+static void wake_writer(vrp_fifo *f, int eager) {
     int64_t need = LD(&f->wneed);
     if (need) {
+        int64_t room = f->cap - (LD(&f->wr) - LD(&f->rd));
+        if (room < need) return;
+        if (!eager && room < LD(&f->wwant)) return;
         pthread_mutex_lock(&f->mu);
         need = LD(&f->wneed);
-        if (need && f->cap - (LD(&f->wr) - f->rd) >= need) { ST(&f->wneed, 0); pthread_cond_signal(&f->wcv); }
+        if (need && f->cap - (LD(&f->wr) - LD(&f->rd)) >= need) { ST(&f->wneed, 0); pthread_cond_signal(&f->wcv); }
         pthread_mutex_unlock(&f->mu);
     }
 }
+
+static void wake_reader(vrp_fifo *f, int eager) {
+    int64_t need = LD(&f->rneed);
+    if (need) {
+        int64_t fill = LD(&f->wr) - LD(&f->rd);
+        if (fill < need) return;
+        if (!eager && fill < LD(&f->rwant)) return;
+        pthread_mutex_lock(&f->mu);
+        need = LD(&f->rneed);
+        if (need && LD(&f->wr) - LD(&f->rd) >= need) { ST(&f->rneed, 0); pthread_cond_signal(&f->rcv); }
+        pthread_mutex_unlock(&f->mu);
+    }
+}
+
+static void read_end(vrp_fifo *f, int64_t n, int eager) {
+    ST(&f->rd, f->rd + n);
+    wake_writer(f, eager);
+}
+void vrp_fifo_read_end(vrp_fifo *f, int64_t n) { read_end(f, n, 1); }
 
 /* Wait for room for n tokens; returns the row of the window, or -1 (reader gone), -2 aborted. */
 int64_t vrp_fifo_write_start(vrp_fifo *f, int64_t n) {
@@ -97,6 +130,7 @@ int64_t vrp_fifo_write_start(vrp_fifo *f, int64_t n) {
             if (LD(&f->aborted)) { pthread_mutex_unlock(&f->mu); return -2; }
             if (LD(&f->rclosed)) { pthread_mutex_unlock(&f->mu); return -1; }
             if (f->cap - (f->wr - LD(&f->rd)) >= n) break;
+            ST(&f->wwant, n > f->cap / 2 ? n : f->cap / 2);
             ST(&f->wneed, n);
             if (f->cap - (f->wr - LD(&f->rd)) >= n) { ST(&f->wneed, 0); break; }
             pthread_cond_wait(&f->wcv, &f->mu);
@@ -107,7 +141,7 @@ int64_t vrp_fifo_write_start(vrp_fifo *f, int64_t n) {
     return f->wr % f->cap;
 }
 
-void vrp_fifo_write_end(vrp_fifo *f, int64_t n) {
+static void write_end(vrp_fifo *f, int64_t n, int eager) {
     int64_t pos = f->wr % f->cap;
     if (pos + n > f->cap) /* wrote into the mirror tail: copy to the ring head */
         memcpy(f->buf, f->buf + f->cap * f->tb, (size_t)((pos + n - f->cap) * f->tb));
@@ -115,14 +149,9 @@ void vrp_fifo_write_end(vrp_fifo *f, int64_t n) {
     ST(&f->wr, wr);
     int64_t fill = wr - LD(&f->rd);
     if (fill > f->max_fill) f->max_fill = fill;
-    int64_t need = LD(&f->rneed);
-    if (need) {
-        pthread_mutex_lock(&f->mu);
-        need = LD(&f->rneed);
-        if (need && LD(&f->wr) - LD(&f->rd) >= need) { ST(&f->rneed, 0); pthread_cond_signal(&f->rcv); }
-        pthread_mutex_unlock(&f->mu);
-    }
+    wake_reader(f, eager);
 }
+void vrp_fifo_write_end(vrp_fifo *f, int64_t n) { write_end(f, n, 1); }
 
 static void fifo_set(vrp_fifo *f, int32_t *flag) {
     pthread_mutex_lock(&f->mu);
@@ -162,21 +191,37 @@ static double now_s(void) {
     return ts.tv_sec + ts.tv_nsec * 1e-9;
 }
 
+/* Wake every sleeper on this actor's FIFOs whose minimum need is met (see the top). */
+static void flush(vrp_actor *a) {
+    for (int i = 0; i < a->n_in; i++) wake_writer(a->in[i], 1);
+    if (a->cin) wake_writer(a->cin, 1);
+    for (int i = 0; i < a->n_out; i++) wake_reader(a->out[i], 1);
+    for (int i = 0; i < a->n_cout; i++) wake_reader(a->cout[i], 1);
+}
+
+static int would_block_read(vrp_fifo *f, int64_t n) { return LD(&f->wr) - f->rd < n; }
+static int would_block_write(vrp_fifo *f, int64_t n) { return f->cap - (f->wr - LD(&f->rd)) < n || LD(&f->rclosed); }
+
+#define LONG_FIRE_S 50e-6
+
 #define GRANT(expr) do { int64_t p_ = (expr); if (p_ < 0) return p_ == -1 ? A_EOS : A_ABORT; pos = p_; } while (0)
 
-int vrp_actor_run(vrp_actor *a) {
+static int actor_loop(vrp_actor *a) {
     int64_t k = 0;
     int32_t atr = -1;
+    double last = 0;
     while (k != a->limit) {
         if (LD(a->stop)) return A_ABORT;
         int64_t pos;
         if (a->cin) {
+            if (would_block_read(a->cin, 1)) flush(a);
             GRANT(vrp_fifo_read_start(a->cin, 1));
             memcpy(&atr, a->cin->buf + pos * a->cin->tb, sizeof atr);
         }
         for (int i = 0; i < a->n_in; i++) {
             vrp_fifo *f = a->in[i];
             int64_t n = a->in_rate[i] ? a->in_rate[i] : atr;
+            if (would_block_read(f, n)) flush(a);
             GRANT(vrp_fifo_read_start(f, n));
             a->inb[i].data = f->buf + pos * f->tb;
             a->inb[i].count = (int32_t)n;
@@ -184,17 +229,23 @@ int vrp_actor_run(vrp_actor *a) {
         for (int i = 0; i < a->n_out; i++) {
             vrp_fifo *f = a->out[i];
             int64_t n = a->out_rate[i] ? a->out_rate[i] : atr;
+            if (would_block_write(f, n)) flush(a);
             GRANT(vrp_fifo_write_start(f, n));
             a->outb[i].data = f->buf + pos * f->tb;
             a->outb[i].count = (int32_t)n;
         }
-        for (int i = 0; i < a->n_cout; i++) GRANT(vrp_fifo_write_start(a->cout[i], 1));
+        for (int i = 0; i < a->n_cout; i++) {
+            if (would_block_write(a->cout[i], 1)) flush(a);
+            GRANT(vrp_fifo_write_start(a->cout[i], 1));
+        }
         k++;
         int32_t fatr = a->cin ? atr : -1;
-        double t0 = a->timed ? now_s() : 0;
+        if (last > LONG_FIRE_S) flush(a);
+        double t0 = now_s();
         int rc = a->fire(a->state, a->inb, a->n_in, a->outb, a->n_out, &fatr);
+        double d = now_s() - t0;
+        last = d;
         if (a->timed) {
-            double d = now_s() - t0;
             a->total_s += d;
             if (d < a->min_s) a->min_s = d;
             if (d > a->max_s) a->max_s = d;
@@ -209,13 +260,19 @@ int vrp_actor_run(vrp_actor *a) {
             for (int i = 0; i < a->n_cout; i++) {
                 vrp_fifo *f = a->cout[i];
                 memcpy(f->buf + (f->wr % f->cap) * f->tb, &chosen, sizeof chosen);
-                vrp_fifo_write_end(f, 1);
+                write_end(f, 1, 0);
             }
         }
-        for (int i = 0; i < a->n_in; i++) vrp_fifo_read_end(a->in[i], a->inb[i].count);
-        if (a->cin) vrp_fifo_read_end(a->cin, 1);
-        for (int i = 0; i < a->n_out; i++) vrp_fifo_write_end(a->out[i], a->outb[i].count);
+        for (int i = 0; i < a->n_in; i++) read_end(a->in[i], a->inb[i].count, 0);
+        if (a->cin) read_end(a->cin, 1, 0);
+        for (int i = 0; i < a->n_out; i++) write_end(a->out[i], a->outb[i].count, 0);
         ST(&a->firings, k);
     }
     return A_DONE;
+}
+
+int vrp_actor_run(vrp_actor *a) {
+    int rc = actor_loop(a);
+    flush(a);
+    return rc;
 }
