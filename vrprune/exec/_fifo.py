@@ -166,7 +166,7 @@ class RingFifo:
     # ------------------------------------------------------------------ writer side
     def write_start(self, n: int) -> np.ndarray:
         """Wait until there is room for n tokens and return the (n, token_bytes) window."""
-        if self.capacity - (self.wr - self.rd) < n or self.rclosed:
+        if self.capacity - (self.wr - self.rd) < n:
             self._sleep_write(n)
         pos = self.wr % self.capacity
         v = self._wviews.get(n)
@@ -206,10 +206,10 @@ class RingFifo:
             with self.mutex:
                 if self.aborted:
                     raise Aborted()
+                if self.capacity - (self.wr - self.rd) >= n:
+                    return  # room: write even if the reader has ended (the tokens are dropped)
                 if self.rclosed:
                     raise EndOfStream()
-                if self.capacity - (self.wr - self.rd) >= n:
-                    return
                 self.wneed = n
             gate.acquire()
 

@@ -122,14 +122,14 @@ static void read_end(vrp_fifo *f, int64_t n, int eager) {
 }
 void vrp_fifo_read_end(vrp_fifo *f, int64_t n) { read_end(f, n, 1); }
 
-/* Wait for room for n tokens; returns the row of the window, or -1 (reader gone), -2 aborted. */
+/* Wait for room for n tokens; returns the row of the window, or -1 (reader gone, no room), -2 aborted. */
 int64_t vrp_fifo_write_start(vrp_fifo *f, int64_t n) {
-    if (f->cap - (f->wr - LD(&f->rd)) < n || LD(&f->rclosed)) {
+    if (f->cap - (f->wr - LD(&f->rd)) < n) {
         pthread_mutex_lock(&f->mu);
         for (;;) {
             if (LD(&f->aborted)) { pthread_mutex_unlock(&f->mu); return -2; }
+            if (f->cap - (f->wr - LD(&f->rd)) >= n) break; /* room: write even if the reader ended */
             if (LD(&f->rclosed)) { pthread_mutex_unlock(&f->mu); return -1; }
-            if (f->cap - (f->wr - LD(&f->rd)) >= n) break;
             ST(&f->wwant, n > f->cap / 2 ? n : f->cap / 2);
             ST(&f->wneed, n);
             if (f->cap - (f->wr - LD(&f->rd)) >= n) { ST(&f->wneed, 0); break; }
@@ -200,7 +200,7 @@ static void flush(vrp_actor *a) {
 }
 
 static int would_block_read(vrp_fifo *f, int64_t n) { return LD(&f->wr) - f->rd < n; }
-static int would_block_write(vrp_fifo *f, int64_t n) { return f->cap - (f->wr - LD(&f->rd)) < n || LD(&f->rclosed); }
+static int would_block_write(vrp_fifo *f, int64_t n) { return f->cap - (f->wr - LD(&f->rd)) < n; }
 
 #define LONG_FIRE_S 50e-6
 
