@@ -148,8 +148,9 @@ def _dpg(b: _Builder, prev: Tail, i: int, k: int) -> Tail:
 
 
 def _graph(kind: str, n: int, deadlock: bool) -> str:
-    if n < 2:
-        raise ValueError("a generated graph needs at least 2 actors (source and sink)")
+    if n < (5 if deadlock else 2):
+        raise ValueError(f"a generated graph needs at least {5 if deadlock else 2} actors "
+                         f"(source, sink{', and a 3-actor loop for the deadlock' if deadlock else ''})")
     b = _Builder(f"{kind}{n}", n)
     reserve = 1 + (3 if deadlock else 0)  # the sink, and the deliberate deadlock loop
     src = b.actor("Src", 1, ["out o: i32"])
@@ -215,7 +216,10 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("n", type=int)
     ap.add_argument("--deadlock", action="store_true", help="append a cycle without initial tokens")
     a = ap.parse_args(argv)
-    sys.stdout.write(KINDS[a.kind](a.n, a.deadlock))
+    try:
+        sys.stdout.write(KINDS[a.kind](a.n, a.deadlock))
+    except ValueError as e:
+        ap.error(str(e))
     return 0
 
 
