@@ -365,11 +365,12 @@ class Runtime:
         units = units or {}
         dpg_bounds = self._dpg_bounds()
         self.threads: list[_ActorThread] = []
+        stubbed: list[str] = []
         for a in graph.actors:
             be = backends.get(a.name)
             if be is None:
                 stub_atr = dpg_bounds.get(a.dpg or "", (0, 0))[1]
-                be = make_backend(a, units.get(a.name), stub_missing=stub_missing, warn=self._warn,
+                be = make_backend(a, units.get(a.name), stub_missing=stub_missing, warn=stubbed.append,
                                   stub_atr=stub_atr)
             t = _ActorThread(self, a.name, be)
             if a.kind is ActorKind.CA and a.dpg is not None:
@@ -380,6 +381,13 @@ class Runtime:
             if trace:
                 t.slices = []
             self.threads.append(t)
+
+        if len(stubbed) == 1:
+            self._warn(stubbed[0])
+        elif stubbed:
+            names = [t.name for t in self.threads if type(t.backend).__name__ == "StubBackend"]
+            self._warn(f"warning: {len(names)} actors have no implementation; stubs zero-fill their outputs "
+                       f"(a CA stub chooses its DPG's url): {', '.join(names)}")
 
         # C actors whose back-end exposes its entry points run their loop in C; every fifo
         # touching one is a NativeFifo (see _native.py). Traced runs stay in Python.
