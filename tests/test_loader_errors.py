@@ -162,8 +162,7 @@ def test_error_spans_point_into_the_file(tmp_path: Path) -> None:
     assert os.path.abspath(d.span.file) == os.path.abspath(p)
 
 
-# Known loader bugs (reported; vrprune/grammar is not ours to edit). strict: when the bug is
-# fixed these turn into XPASS failures; then drop the marker.
+# Inputs that once crashed the loader with a traceback; each must now give a diagnostic.
 KNOWN_BUGS = {
     "long_sum": "const N = " + "+".join(["1"] * 5000) + "\n",          # RecursionError in _ev
     "deep_negation": "const N = " + "-" * 5000 + "1\n",                 # RecursionError in _ev
@@ -173,9 +172,8 @@ KNOWN_BUGS = {
 }
 
 
-@pytest.mark.xfail(strict=True, reason="loader bug: traceback instead of a diagnostic (see tests/test_loader_errors.py)")
 @pytest.mark.parametrize("case", sorted(KNOWN_BUGS), ids=str)
 def test_known_loader_bugs(tmp_path: Path, case: str) -> None:
     p = tmp_path / f"{case}.vpr"
     p.write_text(KNOWN_BUGS[case], encoding="utf-8")
-    _load_ok_or_diag(p)
+    assert _diag(p).code in ("E001", "E012")

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import gc
 import os
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -50,21 +52,123 @@ _BW_UNITS = {"B/s": 1.0, "kB/s": 1e3, "MB/s": 1e6, "GB/s": 1e9, "kb/s": 125.0, "
 _TIME_UNITS = {"ns": 1e-9, "us": 1e-6, "ms": 1e-3, "s": 1.0}
 
 CONTROL_TOKEN = TokenType("i32", (), CONTROL_TOKEN_BYTES)
+MAX_TOKEN_BYTES = 1 << 32
 
 
 def _span(path: str, node: Tree | Token) -> Span:
     if isinstance(node, Token):
         return Span(path, node.line or 1, node.column or 1, node.end_line or node.line or 1,
                     node.end_column or (node.column or 1) + len(str(node)))
-    m = node.meta
-    if getattr(m, "empty", True):
+    m = node._meta  # not .meta: that creates an empty Meta on every access
+    if m is not None and not getattr(m, "empty", True):
+        return Span(path, m.line, m.column, m.end_line, m.end_column)
+    first = last = None
+    stack: list = [node]
+    while stack:  # first token, depth-first left to right
+        x = stack.pop()
+        if isinstance(x, Token):
+            first = x
+            break
+        if isinstance(x, Tree):
+            stack.extend(reversed(x.children))
+    stack = [node]
+    while stack:  # last token
+        x = stack.pop()
+        if isinstance(x, Token):
+            last = x
+            break
+        if isinstance(x, Tree):
+            stack.extend(x.children)
+    if first is None or last is None:
         return Span(path, 1, 1, 1, 2)
-    return Span(path, m.line, m.column, m.end_line, m.end_column)
+    a, b = _span(path, first), _span(path, last)
+    line, col, end_line, end_col = a.line, a.col, b.end_line, b.end_col
+    src = _TEXTS.get(path)
+    if src is not None:
+        # anonymous keywords are not in the tree: widen the span over them in the text
+        lead, trail = _LEAD.get(node.data), _TRAIL.get(node.data)
+        if lead is not None:
+            k = src.back_over(src.offset(line, col), lead)
+            if k is not None:
+                line, col = src.position(k)
+        if trail is not None:
+            off = src.offset(end_line, end_col)
+            m = trail.match(src.text, off)
+            if m is not None:
+                end_line, end_col = src.position(m.end())
+    return Span(path, line, col, end_line, end_col)
 
 
-def _unquote(tok: Token) -> str:
+class _Text:
+    """A file's text with a line-offset table, to turn positions into offsets and back."""
+
+    def __init__(self, text: str):
+        self.text = text
+        self.starts = [0]
+        i = text.find("\n")
+        while i >= 0:
+            self.starts.append(i + 1)
+            i = text.find("\n", i + 1)
+
+    def offset(self, line: int, col: int) -> int:
+        return self.starts[min(max(line, 1), len(self.starts)) - 1] + col - 1
+
+    def back_over(self, off: int, words: tuple[str, ...]) -> int | None:
+        """The offset where ``words`` (separated by whitespace) end right before ``off``."""
+        t = self.text
+        k = off
+        for w in reversed(words):
+            while k > 0 and t[k - 1] in " \t\r\n":
+                k -= 1
+            if t[k - len(w):k] != w:
+                return None
+            k -= len(w)
+        return k
+
+    def position(self, off: int) -> tuple[int, int]:
+        import bisect
+
+        i = bisect.bisect_right(self.starts, off) - 1
+        return i + 1, off - self.starts[i] + 1
+
+
+_TEXTS: dict[str, _Text] = {}
+_LEAD = {
+    "fifo": ("fifo",), "static_rate": ("@",), "variable_rate": ("@",), "capacity": ("capacity",),
+    "initial": ("initial",), "c_impl": ("impl", "c"), "opencl_impl": ("impl", "opencl"),
+    "python_impl": ("impl", "python"), "import_stmt": ("import",), "const_decl": ("const",),
+    "bytes_type": ("bytes", "("), "base_port": ("base_port",), "link": ("link",), "time": ("time",),
+    "param": ("param",), "cpu_unit": ("cpu",), "opencl_unit": ("opencl",), "control_port": ("control",),
+}
+_TRAIL = {"tensor_type": re.compile(r"\s*\]"), "bytes_type": re.compile(r"\s*\)")}
+
+
+_ESCAPES = {"\\": "\\", '"': '"', "n": "\n", "t": "\t"}
+
+
+def _unquote(tok: Token, path: str = "<input>") -> str:
+    """A string literal's value; escapes: \\\\ \\" \\n \\t."""
     s = str(tok)[1:-1]
-    return bytes(s, "utf-8").decode("unicode_escape") if "\\" in s else s
+    if "\\" not in s:
+        return s
+    out = []
+    i = 0
+    while i < len(s):
+        ch = s[i]
+        if ch == "\\":
+            nxt = s[i + 1] if i + 1 < len(s) else ""
+            if nxt not in _ESCAPES:
+                sp = _span(path, tok)
+                col = sp.col + 1 + i
+                raise DiagnosticError(error("E001", f"unknown escape sequence '\\{nxt}' in a string",
+                                            Span(path, sp.line, col, sp.line, col + 2),
+                                            help='strings allow only \\\\, \\", \\n and \\t'))
+            out.append(_ESCAPES[nxt])
+            i += 2
+        else:
+            out.append(ch)
+            i += 1
+    return "".join(out)
 
 
 @dataclass
@@ -112,8 +216,15 @@ class Loader:
                                             _at or sp, *chain, help="remove one of the imports"))
         text = self._read(apath, _at)
         register_source(apath, text)
+        _TEXTS[apath] = _Text(text)
         tree, comments = parse_text(text, apath)
-        mod = self._module(apath, tree, _stack + ((apath, _at or Span(apath, 1, 1, 1, 2)),))
+        gc_was = gc.isenabled()
+        gc.disable()  # resolving builds many small frozen objects; nothing here makes cycles
+        try:
+            mod = self._module(apath, tree, _stack + ((apath, _at or Span(apath, 1, 1, 1, 2)),))
+        finally:
+            if gc_was:
+                gc.enable()
         self.modules[apath] = mod
         self.files[apath] = LoadedFile(apath, text, comments, mod)
         return mod
@@ -154,7 +265,7 @@ class Loader:
             kind = item.data
             if kind == "import_stmt":
                 sp = _span(path, item)
-                target = os.path.join(os.path.dirname(path), _unquote(item.children[0]))
+                target = os.path.join(os.path.dirname(path), _unquote(item.children[0], path))
                 sub = self.load_module(target, stack, sp)
                 for c in sub.consts:
                     self._define(scope, c)
@@ -210,6 +321,10 @@ class Loader:
         except _EvalError as e:
             self.diags.append(e.diag)
             return None
+        except RecursionError:
+            self.diags.append(error("E012", "expression nested too deeply to evaluate", _span(path, node),
+                                    help="split it into several constants"))
+            return None
 
     def _ev(self, path: str, node: Tree | Token, scope: _Scope) -> int:
         if isinstance(node, Token):
@@ -230,12 +345,8 @@ class Loader:
             return -self._ev(path, node.children[0], scope)
         a = self._ev(path, node.children[0], scope)
         b = self._ev(path, node.children[1], scope)
-        if d == "add":
-            return a + b
-        if d == "sub":
-            return a - b
-        if d == "mul":
-            r = a * b
+        if d in ("add", "sub", "mul"):
+            r = a + b if d == "add" else a - b if d == "sub" else a * b
             if abs(r) > 1 << 62:
                 raise _EvalError(error("E012", "value too large", _span(path, node)))
             return r
@@ -333,7 +444,7 @@ class Loader:
             elif d == "param":
                 pname, val = it.children
                 if isinstance(val, Token) and val.type == "STRING":
-                    v: int | float | str = _unquote(val)
+                    v: int | float | str = _unquote(val, path)
                 elif isinstance(val, Token) and val.type == "FLOAT":
                     v = float(val)
                 else:
@@ -398,8 +509,8 @@ class Loader:
             n = self._eval(path, node.children[0], scope)
             if n is None:
                 return None
-            if n < 1:
-                self.diags.append(error("E012", f"a token must have at least 1 byte, got {n}", sp))
+            if n < 1 or n > MAX_TOKEN_BYTES:
+                self.diags.append(error("E012", f"a token must have 1 to {MAX_TOKEN_BYTES} bytes, got {n}", sp))
                 return None
             return TokenType(None, (), n, sp)
         dtype = str(node.children[0])
@@ -417,13 +528,16 @@ class Loader:
         n = DTYPE_BYTES[dtype]
         for d in dims:
             n *= d
+        if n > MAX_TOKEN_BYTES:
+            self.diags.append(error("E012", f"token of {n} bytes is larger than the {MAX_TOKEN_BYTES} bytes vrprune supports", sp))
+            return None
         return TokenType(dtype, tuple(dims), n, sp)
 
     def _impl(self, path: str, node: Tree, actor: str):
         sp = _span(path, node)
         base = os.path.dirname(path)
         src_tok = node.children[0]
-        raw = _unquote(src_tok)
+        raw = _unquote(src_tok, path)
         if node.data == "python_impl":
             if ":" not in raw or raw.endswith(":") or raw.startswith(":"):
                 self.diags.append(error("E011", f"python implementation '{raw}' must be 'module:callable' or 'file.py:callable'",
@@ -493,6 +607,12 @@ class Loader:
                 continue
             name = str(name_tok) if name_tok is not None else f"{src.actor}.{src.port}"
             nsp = _span(path, name_tok) if name_tok is not None else sp
+            if name in names and name_tok is None:
+                # the same output port again: E005 (reported by _connectivity) says it better
+                k = 2
+                while f"{name}#{k}" in names:
+                    k += 1
+                name = f"{name}#{k}"
             if name in names:
                 self.diags.append(error("E003", f"fifo '{name}' is defined twice", nsp, Note(names[name], "first defined here")))
                 continue
@@ -589,13 +709,13 @@ class Loader:
                         us.append(Unit(un, UnitKind.CPU, None, core or 0, usp))
                     else:
                         dev = self._eval(path, u.children[2], scope) if u.children[2] is not None else 0
-                        us.append(Unit(un, UnitKind.OPENCL, _unquote(u.children[1]), dev or 0, usp))
+                        us.append(Unit(un, UnitKind.OPENCL, _unquote(u.children[1], path), dev or 0, usp))
                 hsp = _span(path, h_tok)
                 if str(h_tok) in hseen:
                     self.diags.append(error("E003", f"host '{h_tok}' is defined twice", hsp, Note(hseen[str(h_tok)], "first defined here")))
                     continue
                 hseen[str(h_tok)] = hsp
-                hosts.append(Host(str(h_tok), _unquote(addr), tuple(us), hsp))
+                hosts.append(Host(str(h_tok), _unquote(addr, path), tuple(us), hsp))
             elif it.data == "link":
                 a, b, spec = it.children
                 lsp = _span(path, it)

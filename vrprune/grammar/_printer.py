@@ -191,7 +191,7 @@ class _TreePrinter:
 
 def format_source(text: str, path: str = "<input>") -> str:
     """Canonical form of .vpr text: layout normalised, comments and expressions kept."""
-    tree, comments = parse_text(text, path)
+    tree, comments = parse_text(text, path, positions=True)
     return _TreePrinter(comments).module(tree)
 
 

@@ -119,7 +119,8 @@ def prove(g: Graph, *, timeout_s: float | None = 30.0, rlimit: int | None = None
             if p.rate > f.capacity:
                 what = f"up to {p.url} tokens (url)" if p.is_variable else f"{p.rate} tokens"
                 ovf.append(error("D2", f"fifo {f.name} holds {f.capacity} tokens but one firing of {end.actor} {verb} {what}",
-                                 f.capacity_span or f.span, Note(p.span, f"{end} {verb} {p.lrl}..{p.url}" if p.is_variable else f"{end} {verb} {p.rate}"),
+                                 f.span, *([Note(f.capacity_span, "capacity given here")] if f.capacity_span else []),
+                                 Note(p.span, f"{end} {verb} {p.lrl}..{p.url}" if p.is_variable else f"{end} {verb} {p.rate}"),
                                  help=f"raise the capacity to at least {p.rate}"))
                 break
     props.append(Property("overflow-freedom", "refuted" if ovf else "proved",

@@ -208,19 +208,25 @@ def check_rules(g: Graph, ix: GraphIndex | None = None) -> tuple[list[Diagnostic
                                help="give the exit DA a static output port connected outside the DPG"))
         if entry and exit_ and len(cas) == 1:
             infos[dpg.name] = DpgInfo(dpg, cas[0].name, entry, exit_, mset, lrl, url, bool(var_ports))
-    # R7: no cycle through variable-rate edges
-    whole = nx.DiGraph()
-    whole.add_nodes_from(a.name for a in g.actors)
-    for f in g.fifos:
-        whole.add_edge(f.src.actor, f.dst.actor)
-    comp_of: dict[str, int] = {}
-    for i, comp in enumerate(nx.strongly_connected_components(whole)):
-        for a in comp:
-            comp_of[a] = i
-    for f in g.fifos:
-        if ix.src_port(f).is_variable and comp_of[f.src.actor] == comp_of[f.dst.actor]:
-            d.append(error("R7", f"variable-rate fifo {f.name} lies on a cycle; feedback through variable-rate edges is not allowed",
-                           f.span, help="close feedback loops outside the DPG, on static edges with initial tokens"))
+    # R7: no cycle through variable-rate edges inside a DPG (a cycle that leaves the DPG through
+    # the exit DA and re-enters at the entry DA is ordinary feedback on static edges)
+    for dpg in g.dpgs:
+        mset = set(dpg.actors)
+        inner = nx.DiGraph()
+        inner.add_nodes_from(mset)
+        for f in g.fifos:
+            if f.src.actor in mset and f.dst.actor in mset and not ix.src_port(f).is_control:
+                inner.add_edge(f.src.actor, f.dst.actor)
+        comp_of: dict[str, int] = {}
+        for i, comp in enumerate(nx.strongly_connected_components(inner)):
+            for a_ in comp:
+                comp_of[a_] = i
+        for f in g.fifos:
+            if (f.src.actor in mset and f.dst.actor in mset and ix.src_port(f).is_variable
+                    and comp_of[f.src.actor] == comp_of[f.dst.actor]):
+                d.append(error("R7", f"variable-rate fifo {f.name} lies on a cycle inside DPG '{dpg.name}'; "
+                                     "feedback through variable-rate edges is not allowed", f.span,
+                               help="close feedback loops outside the DPG, on static edges with initial tokens"))
     return d, infos
 
 
