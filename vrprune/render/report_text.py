@@ -57,5 +57,5 @@ def report_text(rep: Report, *, explain: bool = False) -> str:
         for f, (cap, peak) in cert.bounds.items():
             lines.append(f"    {f:<28} <= {cap:<6} peak {peak}")
         if cert.core:
-            lines.append(f"  the proof depends on the capacities/initial tokens of: {', '.join(cert.core)}")
+            lines.append(f"  unsat core: the proof uses the fill-level invariant 0 <= fill <= capacity of: {', '.join(cert.core)}")
     return "\n".join(lines) + "\n"
