@@ -421,6 +421,6 @@ def one_less(pb: Problem, caps: list[int], i: int) -> OneLess | None:
         return OneLess(c, "none", "still deadlock-free: this capacity is not minimal")
     waits = blocked_reasons(n, res, pb.worst)
     cyc = wait_cycle(n, waits)
-    msg = "deadlock: " + "; ".join(f"{w.actor} waits on {w.fifo} ({w.why}, {w.have}/{w.need})" for w in (cyc or waits)[:6])
+    msg = "; ".join(f"{w.actor} waits on {w.fifo} ({w.why}, {w.have}/{w.need})" for w in (cyc or waits)[:6])
     return OneLess(c, "deadlock", msg, tuple(cyc or waits), tuple(res.trace),
                    {x.fifo.name: res.fills[k] for k, x in enumerate(n.edges)})

@@ -1,0 +1,168 @@
+"""`vrprune bufsize FILE`: provably minimal FIFO capacities, throughput and the Pareto front."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import tempfile
+from typing import TextIO
+
+from ..diagnostics import VrpruneError
+from ..model import Graph
+
+
+class WriteError(VrpruneError):
+    """--write cannot update this file."""
+
+
+def add_parser(sub) -> argparse.ArgumentParser:
+    p = sub.add_parser("bufsize", help="compute provably minimal fifo capacities (and the throughput trade-off)",
+                       description="Compute the smallest fifo capacities (total bytes, or tokens) that keep the graph "
+                                   "free of deadlock and overflow for every admissible atr sequence, with a proof of "
+                                   "optimality (docs/bufsize.md). Capacities written in the file are constraints "
+                                   "unless --resize-all. Reads .vpr or SDF3 XML.")
+    p.add_argument("file")
+    p.add_argument("--graph", help="which graph, when the file defines several")
+    p.add_argument("--objective", choices=["bytes", "tokens"], default="bytes",
+                   help="minimise total bytes (token size x capacity, default) or total tokens")
+    p.add_argument("--resize-all", action="store_true", help="size every fifo, also those with a capacity in the file")
+    p.add_argument("--explain", action="store_true",
+                   help="for each fifo, the deadlock (wait cycle, firings) that appears with one token less")
+    p.add_argument("--pareto", action="store_true",
+                   help="the throughput/buffer Pareto front (needs execution times: `time` in the actors or --profile)")
+    p.add_argument("--max-throughput", action="store_true",
+                   help="the smallest capacities reaching the throughput of unbounded fifos (these are written with --write)")
+    p.add_argument("--profile", metavar="P.json", help="execution times: {\"schema\": \"vrprune/profile/1\", "
+                                                       "\"actors\": {name: {\"mean_s\": seconds}}}")
+    p.add_argument("--max-evals", type=int, default=2000, metavar="N",
+                   help="distributions evaluated by --pareto / --max-throughput at most (default 2000)")
+    p.add_argument("--write", action="store_true", help="update the capacities in the .vpr in place (comments kept)")
+    p.add_argument("--format", choices=["text", "json"], default="text")
+    p.add_argument("--timeout", type=float, default=60.0, metavar="SECONDS", help="solver time limit (default 60)")
+    p.add_argument("--rlimit", type=int, default=None, metavar="N", help="solver resource limit (deterministic)")
+    return p
+
+
+def run(args, stdout: TextIO, stderr: TextIO) -> int:
+    from .. import load
+    from ..frontend import _is_xml
+    from ..render.bufsize_text import bufsize_json, bufsize_text
+    from ..verify._bufsize import size
+
+    if args.write and _is_xml(args.file):
+        print(f"vrprune bufsize: error: --write updates .vpr files only; {args.file} is SDF3 XML "
+              "(convert it first: `vrprune convert FILE.xml -o FILE.vpr`, or drop --write and use the table)", file=stderr)
+        return 2
+    g = load(args.file, args.graph)
+    res = size(g, args.objective, args.resize_all, timeout_s=args.timeout, rlimit=args.rlimit, explain=args.explain)
+    caps = res.capacities
+    tp: dict | None = None
+    sized = res.status in ("optimal", "not-proven")
+    if sized:
+        tp = _throughput(args, g, res, stderr)
+        if tp is not None and args.max_throughput and tp.get("max_throughput_capacities"):
+            caps = tp["max_throughput_capacities"]
+    if args.format == "json":
+        json.dump(bufsize_json(res, tp), stdout, indent=2)
+        stdout.write("\n")
+    else:
+        stdout.write(bufsize_text(res, tp, explain=args.explain))
+    if args.write and sized:
+        n = write_capacities(args.file, g, caps)
+        print(f"{args.file}: {n} capacit{'y' if n == 1 else 'ies'} updated", file=stderr)
+    return res.exit_code
+
+
+def _throughput(args, g: Graph, res, stderr: TextIO) -> dict | None:
+    """Throughput at the sized capacities (when every actor has a time), the front, the max."""
+    from ..verify._bufsize import prepare
+    from ..verify._throughput import ThroughputError, exec_times, max_throughput, pareto, self_timed, to_ticks
+
+    want = args.pareto or args.max_throughput or args.profile
+    try:
+        times = exec_times(g, args.profile)
+    except ThroughputError:
+        if want:
+            raise
+        return None
+    pb, _ = prepare(g, args.objective, args.resize_all)
+    assert pb is not None
+    ticks, unit = to_ticks([times[n] for n in pb.net.names])
+    caps = [res.capacities[e.fifo.name] for e in pb.net.edges]
+    out: dict = {"basis": "atr = url, the worst case" if pb.worst else "static rates",
+                 "iterations_per_s": self_timed(pb.net, caps, ticks, unit).iterations_per_s}
+    if not (args.pareto or args.max_throughput):
+        return out
+    free = [not x for x in pb.fixed]
+    pts, top, complete = pareto(pb.net, caps, free, pb.weight, ticks, unit, max_evals=args.max_evals)
+    names = [e.fifo.name for e in pb.net.edges]
+    out["max_iterations_per_s"] = top.iterations_per_s
+    out["complete"] = complete
+    if not complete:
+        print(f"vrprune bufsize: the exploration stopped after {args.max_evals} distributions before reaching the "
+              "maximal throughput (raise --max-evals)", file=stderr)
+    if args.pareto:
+        out["pareto"] = [{"cost": p.cost, "objective": args.objective, "iterations_per_s": p.iterations_per_s,
+                          "capacities": dict(zip(names, p.capacities))} for p in pts]
+    if args.max_throughput and pts:
+        out["max_throughput_capacities"] = dict(zip(names, pts[-1].capacities))
+        out["max_throughput_cost"] = pts[-1].cost
+    return out
+
+
+def _offset(line_starts: list[int], line: int, col: int) -> int:
+    return line_starts[line - 1] + col - 1
+
+
+def rewrite_capacities(text: str, path: str, g: Graph, caps: dict[str, int]) -> tuple[str, int]:
+    """``text`` with the capacity clauses of ``g``'s fifos set to ``caps``: the capacity
+    expression is replaced where one is written, else ` capacity N` is inserted after the
+    destination endpoint. Everything else (comments, layout, constants) is kept."""
+    starts = [0]
+    for i, ch in enumerate(text):
+        if ch == "\n":
+            starts.append(i + 1)
+    here = os.path.realpath(path)
+    edits: list[tuple[int, int, str]] = []
+    for f in g.fifos:
+        new = caps.get(f.name)
+        if new is None or new == f.capacity:
+            continue
+        if os.path.realpath(f.span.file) != here:
+            raise WriteError(f"fifo {f.name} is defined in {f.span.file}, not in {path}; --write edits one file only")
+        if f.capacity_span is not None:
+            s = f.capacity_span
+            a, b = _offset(starts, s.line, s.col), _offset(starts, s.end_line, s.end_col)
+            edits.append((a, b, str(new)))
+        else:
+            s = f.dst.span
+            b = _offset(starts, s.end_line, s.end_col)
+            edits.append((b, b, f" capacity {new}"))
+    for a, b, rep in sorted(edits, reverse=True):
+        text = text[:a] + rep + text[b:]
+    return text, len(edits)
+
+
+def write_capacities(path: str, g: Graph, caps: dict[str, int]) -> int:
+    """Rewrite ``path`` in place, atomically (a temporary file in the same folder, then rename)."""
+    with open(path, encoding="utf-8", newline="") as f:
+        text = f.read()
+    new, n = rewrite_capacities(text, path, g, caps)
+    if n == 0:
+        return 0
+    d = os.path.dirname(os.path.abspath(path))
+    fd, tmp = tempfile.mkstemp(prefix=".bufsize-", suffix=".vpr", dir=d)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8", newline="") as f:
+            f.write(new)
+        try:
+            os.chmod(tmp, os.stat(path).st_mode & 0o7777)
+        except OSError:
+            pass
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+    return n
