@@ -106,10 +106,12 @@ class Head:
 
 class Output:
     """Sink: appends each frame's 4 probabilities (float32) to the file ``path``
-    (relative to the working directory) and keeps them in ``self.probs``."""
+    (relative to the working directory) and keeps them in ``self.probs``; with ``show`` it
+    also prints one line per frame."""
 
-    def __init__(self, path: str = "vehicle_probs.f32"):
+    def __init__(self, path: str = "vehicle_probs.f32", show: int = 0):
         self.path = path
+        self.show = show
         self.probs: list[np.ndarray] = []
         self.file = None
 
@@ -121,6 +123,10 @@ class Output:
         self.probs.append(p)
         self.file.write(p.tobytes())
         self.file.flush()
+        if self.show:
+            k = int(np.argmax(p))
+            print(f"frame {len(self.probs) - 1}: class {k} (p = {p[k]:.3f}; all {np.array2string(p, precision=3)})",
+                  flush=True)
 
     def finish(self):
         if self.file is not None:
