@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import re
 import tempfile
 from typing import TextIO
 
@@ -134,7 +135,9 @@ def rewrite_capacities(text: str, path: str, g: Graph, caps: dict[str, int]) -> 
         if f.capacity_span is not None:
             s = f.capacity_span
             a, b = _offset(starts, s.line, s.col), _offset(starts, s.end_line, s.end_col)
-            edits.append((a, b, str(new)))
+            # the span covers the expression, or (depending on the parser) the whole clause
+            m = re.match(r"capacity\b\s*", text[a:b])
+            edits.append((a, b, (text[a:a + m.end()] if m else "") + str(new)))
         else:
             s = f.dst.span
             b = _offset(starts, s.end_line, s.end_col)
