@@ -35,6 +35,9 @@ def add_parser(sub) -> argparse.ArgumentParser:
                    help="actors without an implementation zero-fill their outputs (structural runs)")
     p.add_argument("--timeout", type=float, default=60.0, metavar="SECONDS", help="checker time limit (default 60)")
     p.add_argument("--quiet", "-q", action="store_true", help="no summary on stdout")
+    from ..dist import add_arguments as add_dist_arguments
+
+    add_dist_arguments(p)  # --mapping, --link, --port-base, --listen-all, --psk-file, --tls-*
     return p
 
 
@@ -55,6 +58,10 @@ def run(args, stdout: TextIO, stderr: TextIO) -> int:
     from .. import load
     from ..exec import Runtime, profile_json, trace_json
 
+    if getattr(args, "mapping", None):
+        from ..dist import run_distributed
+
+        return run_distributed(args, stdout, stderr)
     g = load(args.file, args.graph)
     warn = lambda m: print(m, file=stderr)  # noqa: E731
 

@@ -1,0 +1,89 @@
+"""Authentication of TX/RX peers: a pre-shared key (HMAC-SHA256 challenge-response in the
+handshake, see :mod:`._wire`) and/or TLS with mutual certificate authentication.
+
+A PSK authenticates the peers only; the token stream itself is not encrypted or protected.
+TLS (``--tls-cert/--tls-key/--tls-ca``) encrypts and protects the stream, and both sides
+must present a certificate signed by the CA whose DNS name (subject alternative name) is the
+platform's host name: the RX checks that the TX is the host the mapping says the edge comes
+from, and the TX checks the RX the same way.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+import ssl
+import stat
+from dataclasses import dataclass
+
+from ._wire import DistError
+
+PSK_BYTES = 32
+
+
+def write_psk(path: str) -> None:
+    """Write a fresh 256-bit key, hex, to ``path`` (mode 0600; refuses to overwrite)."""
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "w") as f:
+        f.write(secrets.token_hex(PSK_BYTES) + "\n")
+
+
+def read_psk(path: str, warn=None) -> bytes:
+    """Read a key file: hex text (what ``vrprune keygen`` writes) or at least 16 raw bytes."""
+    try:
+        st = os.stat(path)
+        with open(path, "rb") as f:
+            data = f.read(4096)
+    except OSError as exc:
+        raise DistError(f"cannot read pre-shared key file {path}: {exc.strerror}") from exc
+    if warn is not None and st.st_mode & (stat.S_IRWXG | stat.S_IRWXO):
+        warn(f"warning: pre-shared key file {path} is readable by others (chmod 600 {path})")
+    text = data.strip()
+    try:
+        key = bytes.fromhex(text.decode("ascii"))
+    except (UnicodeDecodeError, ValueError):
+        key = text
+    if len(key) < 16:
+        raise DistError(f"pre-shared key file {path} holds {len(key)} bytes; at least 16 are needed "
+                        f"(write one with `vrprune keygen --psk {path}`)")
+    return key
+
+
+@dataclass(frozen=True)
+class TlsFiles:
+    cert: str
+    key: str
+    ca: str
+
+
+def _context(files: TlsFiles, server: bool) -> ssl.SSLContext:
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER if server else ssl.PROTOCOL_TLS_CLIENT)
+    ctx.minimum_version = ssl.TLSVersion.TLSv1_3
+    try:
+        ctx.load_cert_chain(files.cert, files.key)
+        ctx.load_verify_locations(files.ca)
+    except (OSError, ssl.SSLError) as exc:
+        raise DistError(f"TLS set-up failed ({files.cert}, {files.key}, {files.ca}): {exc}") from exc
+    ctx.verify_mode = ssl.CERT_REQUIRED
+    if not server:
+        ctx.check_hostname = True
+    return ctx
+
+
+def server_context(files: TlsFiles) -> ssl.SSLContext:
+    return _context(files, True)
+
+
+def client_context(files: TlsFiles) -> ssl.SSLContext:
+    return _context(files, False)
+
+
+def peer_names(sock: ssl.SSLSocket) -> set[str]:
+    """The DNS names and common name of the peer's (verified) certificate."""
+    cert = sock.getpeercert() or {}
+    names = {v for k, v in cert.get("subjectAltName", ()) if k == "DNS"}
+    for rdn in cert.get("subject", ()):
+        for k, v in rdn:
+            if k == "commonName":
+                names.add(v)
+    return names

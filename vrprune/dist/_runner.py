@@ -1,0 +1,326 @@
+"""``vrprune run APP --mapping HOST.map``: run this host's share of a distributed graph."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import sys
+import threading
+import time
+from typing import Any, TextIO
+
+from ..diagnostics import VrpruneError, render_all
+from . import _wire as w
+from ._auth import TlsFiles, read_psk
+from ._link import LinkSpec, parse_link
+from ._split import MappingError, Split, split
+from ._txrx import (Endpoint, LinkStopped, RxBackend, Security, TxBackend, accept_edge, connect_edge, listen,
+                    peer_gone)
+
+
+def add_arguments(p) -> None:
+    """The distributed options of `vrprune run`."""
+    g = p.add_argument_group("distributed runs (docs/distributed.md)")
+    g.add_argument("--mapping", metavar="HOST.map",
+                   help="run only the actors this mapping places on its host; edges to other hosts become TX/RX "
+                        "socket pairs")
+    g.add_argument("--port-base", type=int, metavar="PORT",
+                   help="TCP port of edge 0 (edge i uses PORT+i); default: the platform's base_port")
+    g.add_argument("--listen-all", action="store_true",
+                   help="RX sockets listen on all interfaces (default: 127.0.0.1 only)")
+    g.add_argument("--connect-timeout", type=float, default=30.0, metavar="SECONDS",
+                   help="how long RX waits for its TX and TX retries its RX (default 30)")
+    g.add_argument("--link", metavar="PRESET|BW,LAT",
+                   help="emulate a link on TX: ethernet100, wifi16, wifi72, loopback, platform, or e.g. "
+                        "11.2MB/s,1.3ms")
+    g.add_argument("--psk-file", metavar="FILE", help="pre-shared key (HMAC-SHA256 challenge-response); "
+                                                      "`vrprune keygen --psk FILE` writes one")
+    g.add_argument("--tls-cert", metavar="PEM", help="this host's certificate (TLS with mutual authentication)")
+    g.add_argument("--tls-key", metavar="PEM", help="this host's private key")
+    g.add_argument("--tls-ca", metavar="PEM", help="the CA that signed every host's certificate")
+
+
+class _Log:
+    def __init__(self, stream: TextIO, host: str) -> None:
+        self.stream, self.host, self.lock = stream, host, threading.Lock()
+
+    def __call__(self, msg: str) -> None:
+        with self.lock:
+            print(f"vrprune run [{self.host}]: {msg}", file=self.stream, flush=True)
+
+
+def _link_spec(text: str | None, sp: Split) -> LinkSpec | None:
+    if not text:
+        return None
+    if text != "platform":
+        return parse_link(text)
+    me = sp.mapping.this_host
+    for e in sp.outgoing:
+        for ln in sp.mapping.platform.links:
+            if {ln.a, ln.b} == {me, e.dst_host.name} and ln.bandwidth_Bps:
+                return LinkSpec(ln.bandwidth_Bps, ln.latency_s or 0.0, ln.preset or "platform")
+    return None
+
+
+def run_distributed(args, stdout: TextIO, stderr: TextIO) -> int:
+    from .. import load, load_mapping
+    from ..exec import Runtime, profile_json, trace_json
+
+    g = load(args.file, args.graph)
+    m = load_mapping(args.mapping)
+    log = _Log(stderr, m.this_host)
+    try:
+        sp = split(g, m)
+        link = _link_spec(getattr(args, "link", None), sp)
+        sec = Security()
+        if args.psk_file:
+            sec.psk = read_psk(args.psk_file, warn=log)
+        tls_args = (args.tls_cert, args.tls_key, args.tls_ca)
+        if any(tls_args):
+            if not all(tls_args):
+                raise VrpruneError("TLS needs all three of --tls-cert, --tls-key and --tls-ca")
+            sec.tls = TlsFiles(*tls_args)  # type: ignore[arg-type]
+            for f in tls_args:
+                if not os.path.exists(f):
+                    raise VrpruneError(f"TLS file {f} does not exist (see `vrprune keygen --tls DIR`)")
+        if getattr(args, "replay", None):
+            raise VrpruneError("--replay is not supported with --mapping")
+    except VrpruneError as exc:
+        print(f"vrprune run: error: {exc}", file=stderr)
+        return 2
+
+    # prove the split graph (every host proves the same one)
+    repetition: dict[str, int] | None = None
+    if args.unchecked:
+        log(f"warning: running graph '{g.name}' without proving it (--unchecked): it may deadlock or overflow")
+    else:
+        from ..verify import prove
+
+        rep = prove(sp.proof, timeout_s=args.timeout)
+        if rep.verdict != "proved":
+            if rep.diagnostics:
+                print(render_all(list(rep.diagnostics)), file=stderr)
+            print(f"vrprune run: refusing to run graph '{g.name}' split by mapping '{m.name}': the checker's "
+                  f"verdict on the split graph (TX/RX inserted) is {rep.verdict}", file=stderr)
+            return {"refuted": 1, "inconclusive": 3}.get(rep.verdict, 1)
+        repetition = {a.name: rep.repetition[a.name] for a in sp.local.actors if a.name in rep.repetition} or None
+    if repetition is None:
+        from ..exec import repetition_vector
+
+        q = repetition_vector(sp.proof)
+        repetition = {a.name: q[a.name] for a in sp.local.actors}
+
+    fp = w.fingerprint(g)
+    base = args.port_base if args.port_base is not None else m.platform.base_port
+    listen_addr = "0.0.0.0" if args.listen_all else "127.0.0.1"
+    log(f"graph '{g.name}' (fingerprint {fp.hex()[:12]}), {len(sp.local.actors)} local actors, "
+        f"{len(sp.outgoing)} TX, {len(sp.incoming)} RX" + (f", link {link}" if link else ""))
+
+    # signals: SIGTERM behaves as Ctrl-C; both stop the run cleanly
+    got_signal: list[int] = []
+    old: dict[int, Any] = {}
+
+    def on_signal(signum, frame):  # noqa: ARG001
+        got_signal.append(signum)
+        raise KeyboardInterrupt
+
+    if threading.current_thread() is threading.main_thread():
+        for s in (signal.SIGINT, signal.SIGTERM):
+            old[s] = signal.signal(s, on_signal)
+
+    listeners: dict[int, Any] = {}
+    endpoints: list[Endpoint] = []
+    try:
+        try:
+            endpoints = _connect(sp, base, listen_addr, fp, sec, args.connect_timeout, listeners, log)
+        except KeyboardInterrupt:
+            log("interrupted while connecting")
+            return 128 + (got_signal[0] if got_signal else signal.SIGINT)
+        except w.DistError as exc:
+            log(f"error: {exc}")
+            return 1
+        finally:
+            for ls in listeners.values():
+                ls.close()
+        log("all links connected; running")
+        return _execute(args, g, sp, endpoints, link, repetition, log, stdout, stderr, got_signal,
+                        Runtime, profile_json, trace_json)
+    finally:
+        for ep in endpoints:
+            ep.shutdown()
+            ep.close()
+        for s, h in old.items():
+            signal.signal(s, h)
+
+
+def _connect(sp: Split, base: int, listen_addr: str, fp: bytes, sec: Security, timeout: float,
+             listeners: dict[int, Any], log) -> list[Endpoint]:
+    deadline = time.monotonic() + timeout
+    for e in sp.incoming:  # listen first, so that peers' TX can connect at once
+        listeners[e.index] = listen(listen_addr, e.port(base))
+    cancel = threading.Event()
+    results: dict[str, Endpoint] = {}
+    errors: list[BaseException] = []
+
+    def job(kind: str, e) -> None:
+        try:
+            if kind == "rx":
+                ep = accept_edge(listeners[e.index], e, e.port(base), fp, sec, deadline, cancel, log)
+            else:
+                ep = connect_edge(e, e.port(base), fp, sec, deadline, cancel, log)
+            results[f"{kind}{e.index}"] = ep
+        except LinkStopped:
+            pass
+        except BaseException as exc:
+            errors.append(exc)
+            cancel.set()
+
+    threads = [threading.Thread(target=job, args=("rx", e), daemon=True) for e in sp.incoming]
+    threads += [threading.Thread(target=job, args=("tx", e), daemon=True) for e in sp.outgoing]
+    for t in threads:
+        t.start()
+    try:
+        for t in threads:
+            while t.is_alive():
+                t.join(0.1)
+    except BaseException:
+        cancel.set()
+        for t in threads:
+            t.join(1.0)
+        for ep in results.values():
+            ep.close()
+        raise
+    if errors:
+        for ep in results.values():
+            ep.close()
+        first = errors[0]
+        raise first if isinstance(first, w.DistError) else w.DistError(str(first))
+    return list(results.values())
+
+
+def _execute(args, g, sp: Split, endpoints: list[Endpoint], link, repetition, log, stdout, stderr, got_signal,
+             Runtime, profile_json, trace_json) -> int:
+    by_edge_tx = {ep.edge.index: ep for ep in endpoints if ep.edge in sp.outgoing}
+    by_edge_rx = {ep.edge.index: ep for ep in endpoints if ep.edge in sp.incoming}
+    local = {a.name: a for a in sp.local.actors}
+    backends: dict[str, Any] = {}
+    txs: list[TxBackend] = []
+    for e in sp.outgoing:
+        be = TxBackend(local[e.tx], by_edge_tx[e.index], link)
+        backends[e.tx] = be
+        txs.append(be)
+    for e in sp.incoming:
+        backends[e.rx] = RxBackend(local[e.rx], by_edge_rx[e.index])
+    warn = lambda msg: log(msg)  # noqa: E731
+    try:
+        rt = Runtime(sp.local, iterations=args.iterations, backends=backends, trace=bool(args.trace),
+                     profile=bool(args.profile),
+                     watchdog_s=args.watchdog if args.watchdog and args.watchdog > 0 else None,
+                     stub_missing=args.stub_missing, units=sp.units, warn=warn, repetition=repetition)
+    except VrpruneError as exc:
+        if hasattr(exc, "diagnostics"):
+            raise
+        log(f"error: {exc}")
+        return 2
+    for be, e in zip(txs, sp.outgoing):
+        be.fifo = rt.fifos.get(e.fifo.name)
+
+    # Watcher: a stopping run closes the sockets (wakes RX threads blocked in recv), and a TX
+    # whose RX went away stops the run (a TX may otherwise sit waiting for input tokens).
+    done = threading.Event()
+    peer_errors: list[str] = []
+
+    def watch() -> None:
+        fifos = list(rt.fifos.values())
+        while not done.wait(0.05):
+            if any(f.aborted for f in fifos):
+                break
+            for be in txs:
+                if not be.sent_end and not be.ep.stopping.is_set() and peer_gone(be.ep):
+                    if be.sent_end:
+                        continue
+                    peer_errors.append(f"{be.ep.label}: the RX side on host '{be.ep.edge.dst_host.name}' "
+                                       f"closed the connection mid-stream after {be.seq} frames")
+                    rt.abort()
+                    break
+            else:
+                continue
+            break
+        if not done.is_set():
+            for ep in endpoints:
+                ep.shutdown()
+
+    watcher = threading.Thread(target=watch, name="vrprune:dist-watch", daemon=True)
+    watcher.start()
+    try:
+        res = rt.run()
+    except KeyboardInterrupt:  # a signal between the runtime's own handlers
+        rt.abort()
+        res = None
+    done.set()
+    for ep in endpoints:
+        if not (ep.edge in sp.outgoing and backends[ep.edge.tx].sent_end):
+            ep.shutdown()
+    watcher.join(2.0)
+    if res is None:
+        log("interrupted")
+        return 128 + (got_signal[0] if got_signal else signal.SIGINT)
+
+    real = [f for f in res.failures if not f.message.endswith(": stopped")]
+    for path, doc in ((args.trace, lambda: trace_json(res, g.name)), (args.profile, lambda: profile_json(res, g.name))):
+        if path:
+            d = doc()
+            d.setdefault("otherData" if path == args.trace else "dist", {}).update(_dist_info(sp, endpoints, link))
+            _write_json(path, d)
+    code = 0
+    if got_signal:
+        log("interrupted: threads joined, sockets closed")
+        code = 128 + got_signal[0]
+    elif peer_errors or real:
+        for msg in peer_errors:
+            log(f"error: {msg}")
+        for f in real:
+            log(f"error: {f}")
+            if f.traceback and not isinstance(backends.get(f.actor), (TxBackend, RxBackend)) and f.phase != "runtime":
+                print("  " + f.traceback.rstrip().replace("\n", "\n  "), file=stderr)
+        code = 1
+    elif res.status == "deadlock":
+        print(res.describe(), file=stderr)
+        code = 1
+    elif res.status != "ok":
+        log(res.describe())
+        code = res.exit_code
+    if not args.quiet:
+        stdout.write(_summary(g.name, sp, res, endpoints, code))
+    return code
+
+
+def _dist_info(sp: Split, endpoints: list[Endpoint], link) -> dict[str, Any]:
+    return {"host": sp.mapping.this_host, "mapping": sp.mapping.name,
+            "link": None if link is None else {"bandwidth_Bps": link.bandwidth_Bps, "latency_s": link.latency_s},
+            "edges": {ep.edge.name: {"index": ep.edge.index, "port": ep.port,
+                                     "role": "tx" if ep.edge.src_host.name == sp.mapping.this_host else "rx",
+                                     "actor": ep.edge.tx if ep.edge.src_host.name == sp.mapping.this_host else ep.edge.rx,
+                                     "peer": ep.peer, "frames": ep.frames, "bytes": ep.bytes}
+                      for ep in endpoints}}
+
+
+def _summary(name: str, sp: Split, res, endpoints: list[Endpoint], code: int) -> str:
+    total = sum(res.firings.values())
+    status = res.status if code == 0 or res.status != "ok" else "error"
+    lines = [f"graph {name} on host {sp.mapping.this_host}: {status} ({total} firings in {res.wall_s:.3f} s)"]
+    width = max((len(a) for a in res.firings), default=0)
+    for a, n in res.firings.items():
+        lines.append(f"  {a:<{width}}  {n} firings")
+    for ep in endpoints:
+        role = "sent" if ep.edge.src_host.name == sp.mapping.this_host else "received"
+        lines.append(f"  edge {ep.edge.name} (port {ep.port}): {role} {ep.frames} frames, {ep.bytes} bytes")
+    return "\n".join(lines) + "\n"
+
+
+def _write_json(path: str, doc: dict) -> None:
+    tmp = f"{path}.tmp{os.getpid()}"
+    with open(tmp, "w", encoding="utf-8") as f:
+        json.dump(doc, f)
+    os.replace(tmp, path)

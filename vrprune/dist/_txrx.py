@@ -1,0 +1,336 @@
+"""TX and RX actor back-ends, and the connection set-up that precedes a distributed run.
+
+A TX is a sink actor on the sending host: each firing sends one frame holding the window of
+tokens the runtime granted it (``sendmsg`` of header + FIFO slot memoryview: no copy). An RX is
+a source actor on the receiving host: each firing reads one frame header, checks it, and
+``recv_into``\\s the payload straight into its output FIFO window. END travels as a frame;
+the RX returns :data:`vrprune.exec.END` on it, so end of stream crosses hosts like any other.
+"""
+
+from __future__ import annotations
+
+import select
+import socket
+import ssl
+import threading
+import time
+from dataclasses import dataclass, field
+from typing import Callable
+
+import numpy as np
+
+from ..exec import END, ActorBackend
+from ..model import Actor
+from . import _wire as w
+from ._auth import TlsFiles, client_context, peer_names, server_context
+from ._link import LinkSpec, ShapedSender
+from ._split import CrossEdge
+
+
+class LinkStopped(w.DistError):
+    """A socket operation failed because this process is stopping (not the peer's fault)."""
+
+
+def _tune(sock: socket.socket) -> None:
+    sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_KEEPALIVE, 1)
+    for opt, val in (("TCP_KEEPIDLE", 5), ("TCP_KEEPINTVL", 2), ("TCP_KEEPCNT", 3), ("TCP_USER_TIMEOUT", 15000)):
+        if hasattr(socket, opt):
+            try:
+                sock.setsockopt(socket.IPPROTO_TCP, getattr(socket, opt), val)
+            except OSError:
+                pass
+
+
+def edge_label(e: CrossEdge, port: int) -> str:
+    return f"edge '{e.name}' ({e.src_host.name} -> {e.dst_host.name}, port {port})"
+
+
+@dataclass
+class Endpoint:
+    """One connected end of a crossing edge in this process."""
+
+    edge: CrossEdge
+    port: int
+    sock: socket.socket
+    tls: bool
+    peer: str = ""
+    frames: int = 0
+    bytes: int = 0
+    stopping: threading.Event = field(default_factory=threading.Event)
+
+    @property
+    def label(self) -> str:
+        return edge_label(self.edge, self.port)
+
+    def shutdown(self) -> None:
+        self.stopping.set()
+        try:
+            self.sock.shutdown(socket.SHUT_RDWR)
+        except OSError:
+            pass
+
+    def close(self) -> None:
+        try:
+            self.sock.close()
+        except OSError:
+            pass
+
+
+class TxBackend(ActorBackend):
+    """Sends each firing's window as one DATA frame."""
+
+    def __init__(self, actor: Actor, ep: Endpoint, link: LinkSpec | None = None) -> None:
+        super().__init__(actor, None)
+        self.ep = ep
+        self.length = ep.edge.rate * ep.edge.token_bytes
+        self.hdr = bytearray(w.HEADER.size)
+        self.seq = 0
+        self.sent_end = False
+        self.fifo = None  # the local input fifo; set by the runner (tells a stop from an end)
+        self._direct = self._send_tls if ep.tls else self._send_plain
+        self._shaper = ShapedSender(link, self._direct, ep.edge.name) if link is not None else None
+
+    def _send_plain(self, hdr: bytes | bytearray, payload: memoryview | bytes) -> None:
+        sock = self.ep.sock
+        total = len(hdr) + len(payload)
+        n = sock.sendmsg([hdr, payload])
+        if n < total:
+            h = len(hdr)
+            if n < h:
+                sock.sendall(memoryview(hdr)[n:])
+                n = h
+            sock.sendall(memoryview(payload)[n - h:])
+
+    def _send_tls(self, hdr: bytes | bytearray, payload: memoryview | bytes) -> None:
+        self.ep.sock.sendall(hdr)
+        if len(payload):
+            self.ep.sock.sendall(payload)
+
+    def _send(self, hdr: bytearray, payload: memoryview | bytes) -> None:
+        try:
+            if self._shaper is not None:
+                self._shaper.submit(bytes(hdr), payload)
+            else:
+                self._direct(hdr, payload)
+        except (OSError, w.DistError) as exc:
+            if self.ep.stopping.is_set():
+                raise LinkStopped(f"{self.ep.label}: stopped") from None
+            raise w.DistError(f"{self.ep.label}: sending frame {self.seq} failed: "
+                              f"{getattr(exc, 'strerror', None) or exc}; the RX side on host "
+                              f"'{self.ep.edge.dst_host.name}' has gone away") from None
+
+    def fire(self, ins: list[np.ndarray], outs: list[np.ndarray], atr: int | None) -> None:
+        x = ins[0]
+        w.HEADER.pack_into(self.hdr, 0, w.DATA, self.ep.edge.rate, self.length, self.seq)
+        self._send(self.hdr, memoryview(x).cast("B"))
+        self.seq += 1
+        self.ep.frames += 1
+        self.ep.bytes += self.length
+
+    def finish(self) -> None:
+        aborted = self.ep.stopping.is_set() or (self.fifo is not None and self.fifo.aborted)
+        kind = w.ABORT if aborted else w.END
+        w.HEADER.pack_into(self.hdr, 0, kind, 0, 0, self.seq)
+        try:
+            if aborted:
+                if self._shaper is not None:
+                    self._shaper.abandon()
+                self.ep.sock.settimeout(0.5)
+                self._direct(self.hdr, b"")
+            else:
+                self.sent_end = True
+                if self._shaper is not None:
+                    self._shaper.submit(bytes(self.hdr), b"")
+                    self._shaper.close()
+                else:
+                    self._direct(self.hdr, b"")
+        except (OSError, w.DistError) as exc:
+            if not aborted and not self.ep.stopping.is_set():
+                raise w.DistError(f"{self.ep.label}: sending end of stream failed: {exc}") from None
+        finally:
+            self.ep.close()
+
+
+class RxBackend(ActorBackend):
+    """Receives one frame per firing into the output window; END ends the stream."""
+
+    def __init__(self, actor: Actor, ep: Endpoint) -> None:
+        super().__init__(actor, None)
+        self.ep = ep
+        self.rate = ep.edge.rate
+        self.length = ep.edge.rate * ep.edge.token_bytes
+        self.hbuf = bytearray(w.HEADER.size)
+        self.hmv = memoryview(self.hbuf)
+        self.seq = 0
+        self.got_end = False
+
+    def _fail(self, what: str) -> w.DistError:
+        if self.ep.stopping.is_set():
+            return LinkStopped(f"{self.ep.label}: stopped")
+        return w.DistError(f"{self.ep.label}: {what}")
+
+    def fire(self, ins: list[np.ndarray], outs: list[np.ndarray], atr: int | None) -> object:
+        sock = self.ep.sock
+        try:
+            w.recv_exact(sock, self.hmv)
+        except (OSError, w.PeerClosed) as exc:
+            raise self._fail(f"the TX side on host '{self.ep.edge.src_host.name}' disconnected mid-stream after "
+                             f"{self.seq} frames ({exc})") from None
+        typ, a, length, seq = w.HEADER.unpack_from(self.hbuf)
+        if typ == w.DATA:
+            if a != self.rate or length != self.length:
+                raise self._fail(f"malformed frame {self.seq}: atr {a}, length {length}; expected atr {self.rate}, "
+                                 f"length {self.length} ({self.rate} x {self.ep.edge.token_bytes} B)")
+            if seq != self.seq:
+                raise self._fail(f"frame out of sequence: got {seq}, expected {self.seq} "
+                                 f"(a token was lost, duplicated or reordered)")
+            try:
+                w.recv_exact(sock, memoryview(outs[0]).cast("B"))
+            except (OSError, w.PeerClosed) as exc:
+                raise self._fail(f"truncated frame {self.seq}: the TX side disconnected mid-frame ({exc})") from None
+            self.seq += 1
+            self.ep.frames += 1
+            self.ep.bytes += length
+            return None
+        if typ == w.END:
+            if seq != self.seq:
+                raise self._fail(f"end of stream after {seq} frames, but {self.seq} arrived")
+            self.got_end = True
+            return END
+        if typ == w.ABORT:
+            raise self._fail(f"the TX side on host '{self.ep.edge.src_host.name}' aborted its run after "
+                             f"{self.seq} frames")
+        raise self._fail(f"malformed frame {self.seq}: unknown frame type {typ}")
+
+    def finish(self) -> None:
+        self.ep.close()
+
+
+# ---------------------------------------------------------------------------- connection set-up
+
+
+@dataclass
+class Security:
+    psk: bytes | None = None
+    tls: TlsFiles | None = None
+
+
+def listen(address: str, port: int) -> socket.socket:
+    s = socket.socket(socket.AF_INET6 if ":" in address else socket.AF_INET, socket.SOCK_STREAM)
+    s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        s.bind((address, port))
+    except OSError as exc:
+        s.close()
+        raise w.DistError(f"cannot listen on {address}:{port}: {exc.strerror} "
+                          f"(another run still holds it? choose another --port-base)") from None
+    s.listen(4)
+    return s
+
+
+def accept_edge(lsock: socket.socket, e: CrossEdge, port: int, fp: bytes, sec: Security, deadline: float,
+                cancel: threading.Event, log: Callable[[str], None]) -> Endpoint:
+    """Accept connections on ``lsock`` until one passes the handshake (refusing and logging the
+    rest) or ``deadline``."""
+    label = edge_label(e, port)
+    ctx = server_context(sec.tls) if sec.tls else None
+    if ctx is not None:
+        ctx.num_tickets = 0  # nothing flows RX -> TX after the handshake
+    last = ""
+    while not cancel.is_set():
+        left = deadline - time.monotonic()
+        if left <= 0:
+            raise w.DistError(f"{label}: no TX connected within the connect timeout"
+                              + (f" (last refusal: {last})" if last else ""))
+        lsock.settimeout(min(left, 0.2))
+        try:
+            conn, addr = lsock.accept()
+        except socket.timeout:
+            continue
+        peer = f"{addr[0]}:{addr[1]}"
+        try:
+            _tune(conn)
+            conn.settimeout(w.HANDSHAKE_TIMEOUT_S)
+            if ctx is not None:
+                conn = ctx.wrap_socket(conn, server_side=True)
+                names = peer_names(conn)  # type: ignore[arg-type]
+                if e.src_host.name not in names:
+                    raise w.Refused(f"TLS certificate names {sorted(names)} do not include host "
+                                    f"'{e.src_host.name}', where the mapping puts the TX of this edge")
+            w.server_handshake(conn, edge=e.index, edge_name=e.name, token_bytes=e.token_bytes, rate=e.rate,
+                               fp=fp, psk=sec.psk)
+            conn.settimeout(None)
+            return Endpoint(e, port, conn, ctx is not None, peer)
+        except (w.DistError, OSError, ssl.SSLError) as exc:
+            last = f"{peer}: {exc}"
+            log(f"{label}: refused a connection from {peer}: {exc}")
+            try:
+                conn.close()
+            except OSError:
+                pass
+    raise LinkStopped(f"{label}: cancelled")
+
+
+def connect_edge(e: CrossEdge, port: int, fp: bytes, sec: Security, deadline: float,
+                 cancel: threading.Event, log: Callable[[str], None]) -> Endpoint:
+    """Connect to the RX of ``e``, retrying with exponential back-off until ``deadline``."""
+    label = edge_label(e, port)
+    addr = e.dst_host.address
+    ctx = client_context(sec.tls) if sec.tls else None
+    delay = 0.02
+    last = ""
+    while not cancel.is_set():
+        left = deadline - time.monotonic()
+        if left <= 0:
+            raise w.DistError(f"{label}: cannot connect to {addr}:{port} within the connect timeout ({last}); "
+                              f"is the process of host '{e.dst_host.name}' running?")
+        s = socket.socket(socket.AF_INET6 if ":" in addr else socket.AF_INET, socket.SOCK_STREAM)
+        try:
+            s.settimeout(min(left, w.HANDSHAKE_TIMEOUT_S))
+            s.connect((addr, port))
+        except OSError as exc:
+            s.close()
+            last = exc.strerror or str(exc)
+            time.sleep(min(delay, max(deadline - time.monotonic(), 0)))
+            delay = min(delay * 2, 1.0)
+            continue
+        try:
+            _tune(s)
+            if ctx is not None:
+                s = ctx.wrap_socket(s, server_hostname=e.dst_host.name)
+            w.client_handshake(s, edge=e.index, token_bytes=e.token_bytes, rate=e.rate, fp=fp, psk=sec.psk)
+            s.settimeout(None)
+            return Endpoint(e, port, s, ctx is not None, f"{addr}:{port}")
+        except ssl.SSLError as exc:
+            s.close()
+            raise w.Refused(f"{label}: TLS handshake with {addr}:{port} failed: {exc}") from None
+        except w.PeerClosed as exc:
+            s.close()
+            raise w.Refused(f"{label}: the RX at {addr}:{port} closed the connection during the handshake "
+                            f"({exc}); see its log") from None
+        except w.Refused as exc:
+            s.close()
+            raise w.Refused(f"{label}: {exc}") from None
+        except OSError as exc:
+            s.close()
+            raise w.DistError(f"{label}: handshake with {addr}:{port} failed: {exc}") from None
+    raise LinkStopped(f"{label}: cancelled")
+
+
+def peer_gone(ep: Endpoint) -> bool:
+    """True when the RX end of a TX connection closed or reset (it never sends after the handshake)."""
+    try:
+        r, _, _ = select.select([ep.sock], [], [], 0)
+    except (OSError, ValueError):
+        return True
+    if not r:
+        return False
+    if ep.tls:
+        return True
+    try:
+        return ep.sock.recv(1, socket.MSG_PEEK | socket.MSG_DONTWAIT) == b""
+    except BlockingIOError:
+        return False
+    except OSError:
+        return True

@@ -1,0 +1,186 @@
+"""The TX/RX wire protocol: graph fingerprint, handshake, frames.
+
+Handshake (TX connects, RX answers; inside TLS when TLS is on)::
+
+    TX -> RX  HELLO  magic "VRPR", version u16, flags u16 (bit 0: PSK), edge u32,
+                     token_bytes u32, rate u32, fingerprint 32 B, nonce_tx 16 B
+    RX -> TX  REPLY  magic, version u16, status u8, pad, nonce_rx 16 B, mac_rx 32 B,
+                     message length u16, message (UTF-8, refusals only)
+    TX -> RX  AUTH   mac_tx 32 B
+    RX -> TX  FINAL  status u8, message length u16, message
+
+with ``mac_rx = HMAC-SHA256(psk, "vrprune-rx" | HELLO | nonce_rx)`` and
+``mac_tx = HMAC-SHA256(psk, "vrprune-tx" | HELLO | nonce_rx | mac_rx)`` (zeros without a PSK).
+Each side proves it holds the key over a fresh nonce of the other; the labels stop one side's
+answer being replayed as the other's. Any mismatch (magic, version, PSK on one side only,
+fingerprint, edge, token size, rate, MAC) is refused with a message both sides print.
+
+Frames (TX -> RX), little-endian 20-byte header then the payload::
+
+    type u8 (1 DATA, 2 END, 3 ABORT), pad 3, atr u32, length u32, seq u64
+
+``length`` must equal ``atr * token_bytes`` and ``atr`` the edge's rate (static edges);
+``seq`` counts DATA frames from 0 and must arrive in order. The receiver checks the header
+before it reads a byte of payload, and reads the payload straight into the FIFO slot
+(``recv_into``): nothing is ever allocated from a length the peer sent.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import os
+import socket
+import struct
+from typing import Any
+
+from ..diagnostics import VrpruneError
+from ..model import Graph, PythonImpl, CImpl, OpenCLImpl, without_spans
+
+MAGIC = b"VRPR"
+VERSION = 1
+FLAG_PSK = 1
+
+HELLO = struct.Struct("<4sHHIII32s16s")
+REPLY = struct.Struct("<4sHBx16s32sH")
+AUTH = struct.Struct("<32s")
+FINAL = struct.Struct("<BH")
+HEADER = struct.Struct("<B3xIIQ")
+MAX_MESSAGE = 1024
+
+DATA, END, ABORT = 1, 2, 3
+OK, REFUSED = 0, 1
+HANDSHAKE_TIMEOUT_S = 5.0
+
+
+class DistError(VrpruneError):
+    """A distributed run failed: connection, handshake, protocol or peer failure."""
+
+
+class Refused(DistError):
+    """The peer (or we) refused the handshake."""
+
+
+class PeerClosed(DistError):
+    """The connection ended where more bytes were due."""
+
+
+def fingerprint(graph: Graph) -> bytes:
+    """SHA-256 of the canonical text of the application graph, spans stripped and implementation
+    paths cut to their file names (so hosts with different checkouts agree)."""
+    import dataclasses
+
+    from ..grammar import format_graph
+
+    g = without_spans(graph)
+    actors = []
+    for a in g.actors:
+        impl = a.impl
+        if isinstance(impl, (CImpl, OpenCLImpl)):
+            impl = dataclasses.replace(impl, path=os.path.basename(impl.path))
+        elif isinstance(impl, PythonImpl) and impl.module.endswith(".py"):
+            impl = dataclasses.replace(impl, module=os.path.basename(impl.module))
+        actors.append(dataclasses.replace(a, impl=impl))
+    g = dataclasses.replace(g, actors=tuple(actors))
+    return hashlib.sha256(format_graph(g).encode("utf-8")).digest()
+
+
+def recv_exact(sock: socket.socket, mv: memoryview) -> None:
+    """Fill ``mv`` from ``sock`` (recv_into, no copies); PeerClosed on end of stream."""
+    n, got = len(mv), 0
+    while got < n:
+        k = sock.recv_into(mv[got:], n - got)
+        if not k:
+            raise PeerClosed(f"connection closed after {got} of {n} bytes")
+        got += k
+
+
+def _recv_struct(sock: socket.socket, st: struct.Struct) -> tuple[Any, ...]:
+    buf = bytearray(st.size)
+    recv_exact(sock, memoryview(buf))
+    return st.unpack(buf)
+
+
+def _recv_message(sock: socket.socket, n: int) -> str:
+    n = min(n, MAX_MESSAGE)
+    buf = bytearray(n)
+    recv_exact(sock, memoryview(buf))
+    return buf.decode("utf-8", "replace")
+
+
+def _mac(psk: bytes | None, *parts: bytes) -> bytes:
+    if psk is None:
+        return bytes(32)
+    return hmac.new(psk, b"".join(parts), hashlib.sha256).digest()
+
+
+def _short(fp: bytes) -> str:
+    return fp.hex()[:12]
+
+
+def client_handshake(sock: socket.socket, *, edge: int, token_bytes: int, rate: int, fp: bytes,
+                     psk: bytes | None) -> None:
+    """TX side. Raises :class:`Refused` with the reason on any mismatch."""
+    hello = HELLO.pack(MAGIC, VERSION, FLAG_PSK if psk is not None else 0, edge, token_bytes, rate, fp,
+                       os.urandom(16))
+    sock.sendall(hello)
+    magic, version, status, nonce_rx, mac_rx, mlen = _recv_struct(sock, REPLY)
+    if magic != MAGIC:
+        raise Refused("the peer is not a vrprune RX (bad magic in its reply)")
+    if status != OK:
+        raise Refused(f"refused by the peer: {_recv_message(sock, mlen)}")
+    if psk is not None and not hmac.compare_digest(mac_rx, _mac(psk, b"vrprune-rx", hello, nonce_rx)):
+        sock.sendall(AUTH.pack(bytes(32)))
+        raise Refused("the peer failed authentication: it does not hold our pre-shared key (wrong --psk-file?)")
+    sock.sendall(AUTH.pack(_mac(psk, b"vrprune-tx", hello, nonce_rx, mac_rx)))
+    status, mlen = _recv_struct(sock, FINAL)
+    if status != OK:
+        raise Refused(f"refused by the peer: {_recv_message(sock, mlen)}")
+
+
+def server_handshake(sock: socket.socket, *, edge: int, edge_name: str, token_bytes: int, rate: int, fp: bytes,
+                     psk: bytes | None) -> None:
+    """RX side. Raises :class:`Refused` (after telling the peer why) on any mismatch."""
+    buf = bytearray(HELLO.size)
+    recv_exact(sock, memoryview(buf))
+    hello = bytes(buf)
+    magic, version, flags, p_edge, p_tb, p_rate, p_fp, _nonce_tx = HELLO.unpack(hello)
+    nonce_rx = os.urandom(16)
+
+    def refuse(why: str, *, tell: bool = True) -> None:
+        if tell:
+            msg = why.encode("utf-8")[:MAX_MESSAGE]
+            try:
+                sock.sendall(REPLY.pack(MAGIC, VERSION, REFUSED, bytes(16), bytes(32), len(msg)) + msg)
+            except OSError:
+                pass
+        raise Refused(why)
+
+    if magic != MAGIC:
+        refuse("not a vrprune TX (bad magic)", tell=False)
+    if version != VERSION:
+        refuse(f"protocol version mismatch: RX speaks {VERSION}, TX speaks {version}")
+    if bool(flags & FLAG_PSK) != (psk is not None):
+        who = "RX requires a pre-shared key (--psk-file) and TX has none" if psk is not None else \
+              "TX uses a pre-shared key but RX has none (--psk-file on both sides)"
+        refuse(f"authentication mismatch: {who}")
+    if p_fp != fp:
+        refuse(f"graph fingerprint mismatch: RX runs graph {_short(fp)}…, TX runs {_short(p_fp)}…; "
+               f"both sides must run the same application graph")
+    if p_edge != edge:
+        refuse(f"edge mismatch: this port carries edge {edge} ('{edge_name}'), TX sends edge {p_edge} "
+               f"(different --port-base or platform base_port?)")
+    if p_tb != token_bytes or p_rate != rate:
+        refuse(f"edge '{edge_name}': token size/rate mismatch: RX expects {rate} x {token_bytes} B, "
+               f"TX sends {p_rate} x {p_tb} B")
+    mac_rx = _mac(psk, b"vrprune-rx", hello, nonce_rx)
+    sock.sendall(REPLY.pack(MAGIC, VERSION, OK, nonce_rx, mac_rx, 0))
+    (mac_tx,) = _recv_struct(sock, AUTH)
+    if psk is not None and not hmac.compare_digest(mac_tx, _mac(psk, b"vrprune-tx", hello, nonce_rx, mac_rx)):
+        msg = b"authentication failed: wrong pre-shared key"
+        try:
+            sock.sendall(FINAL.pack(REFUSED, len(msg)) + msg)
+        except OSError:
+            pass
+        raise Refused("TX failed authentication: it does not hold our pre-shared key (wrong --psk-file?)")
+    sock.sendall(FINAL.pack(OK, 0))
