@@ -96,6 +96,13 @@ def check_rules(g: Graph, ix: GraphIndex | None = None) -> tuple[list[Diagnostic
             if f.initial:
                 d.append(error("R3", f"control fifo {f.name} has initial tokens; control tokens come only from the CA", f.span))
 
+    # fifos with both ends in one DPG, per DPG (computed once: many DPGs must stay linear)
+    inner_fifos: dict[str, list[Fifo]] = {dd.name: [] for dd in g.dpgs}
+    for f in g.fifos:
+        da_, db_ = ix.actors[f.src.actor].dpg, ix.actors[f.dst.actor].dpg
+        if da_ is not None and da_ == db_ and da_ in inner_fifos:
+            inner_fifos[da_].append(f)
+
     # per-DPG composition (R1), boundary (R4), control coverage (R3), ranges (R5), structure (R7), pruning (R8)
     for dpg in g.dpgs:
         members = [ix.actors[n] for n in dpg.actors]
@@ -190,8 +197,8 @@ def check_rules(g: Graph, ix: GraphIndex | None = None) -> tuple[list[Diagnostic
         # R7: every DPA on an entry -> exit path; no cycle through variable-rate edges
         inner = nx.DiGraph()
         inner.add_nodes_from(dpg.actors)
-        for f in g.fifos:
-            if f.src.actor in mset and f.dst.actor in mset and not ix.src_port(f).is_control:
+        for f in inner_fifos[dpg.name]:
+            if not ix.src_port(f).is_control:
                 inner.add_edge(f.src.actor, f.dst.actor)
         if entry and exit_:
             reach_from_entry = nx.descendants(inner, entry) | {entry}
@@ -211,19 +218,17 @@ def check_rules(g: Graph, ix: GraphIndex | None = None) -> tuple[list[Diagnostic
     # R7: no cycle through variable-rate edges inside a DPG (a cycle that leaves the DPG through
     # the exit DA and re-enters at the entry DA is ordinary feedback on static edges)
     for dpg in g.dpgs:
-        mset = set(dpg.actors)
         inner = nx.DiGraph()
-        inner.add_nodes_from(mset)
-        for f in g.fifos:
-            if f.src.actor in mset and f.dst.actor in mset and not ix.src_port(f).is_control:
+        inner.add_nodes_from(dpg.actors)
+        for f in inner_fifos[dpg.name]:
+            if not ix.src_port(f).is_control:
                 inner.add_edge(f.src.actor, f.dst.actor)
         comp_of: dict[str, int] = {}
         for i, comp in enumerate(nx.strongly_connected_components(inner)):
             for a_ in comp:
                 comp_of[a_] = i
-        for f in g.fifos:
-            if (f.src.actor in mset and f.dst.actor in mset and ix.src_port(f).is_variable
-                    and comp_of[f.src.actor] == comp_of[f.dst.actor]):
+        for f in inner_fifos[dpg.name]:
+            if ix.src_port(f).is_variable and comp_of[f.src.actor] == comp_of[f.dst.actor]:
                 d.append(error("R7", f"variable-rate fifo {f.name} lies on a cycle inside DPG '{dpg.name}'; "
                                      "feedback through variable-rate edges is not allowed", f.span,
                                help="close feedback loops outside the DPG, on static edges with initial tokens"))
