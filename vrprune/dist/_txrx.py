@@ -252,14 +252,15 @@ def accept_edge(lsock: socket.socket, e: CrossEdge, port: int, fp: bytes, sec: S
         try:
             _tune(conn)
             conn.settimeout(w.HANDSHAKE_TIMEOUT_S)
+            refusal = None
             if ctx is not None:
                 conn = ctx.wrap_socket(conn, server_side=True)
                 names = peer_names(conn)  # type: ignore[arg-type]
                 if e.src_host.name not in names:
-                    raise w.Refused(f"TLS certificate names {sorted(names)} do not include host "
-                                    f"'{e.src_host.name}', where the mapping puts the TX of this edge")
+                    refusal = (f"TLS certificate names {sorted(names)} do not include host "
+                               f"'{e.src_host.name}', where the mapping puts the TX of this edge")
             w.server_handshake(conn, edge=e.index, edge_name=e.name, token_bytes=e.token_bytes, rate=e.rate,
-                               fp=fp, psk=sec.psk)
+                               fp=fp, psk=sec.psk, refusal=refusal)
             conn.settimeout(None)
             return Endpoint(e, port, conn, ctx is not None, peer)
         except (w.DistError, OSError, ssl.SSLError) as exc:

@@ -139,8 +139,9 @@ def client_handshake(sock: socket.socket, *, edge: int, token_bytes: int, rate: 
 
 
 def server_handshake(sock: socket.socket, *, edge: int, edge_name: str, token_bytes: int, rate: int, fp: bytes,
-                     psk: bytes | None) -> None:
-    """RX side. Raises :class:`Refused` (after telling the peer why) on any mismatch."""
+                     psk: bytes | None, refusal: str | None = None) -> None:
+    """RX side. Raises :class:`Refused` (after telling the peer why) on any mismatch;
+    ``refusal``: refuse anyway, for that reason (e.g. a TLS certificate of the wrong host)."""
     buf = bytearray(HELLO.size)
     recv_exact(sock, memoryview(buf))
     hello = bytes(buf)
@@ -158,6 +159,8 @@ def server_handshake(sock: socket.socket, *, edge: int, edge_name: str, token_by
 
     if magic != MAGIC:
         refuse("not a vrprune TX (bad magic)", tell=False)
+    if refusal:
+        refuse(refusal)
     if version != VERSION:
         refuse(f"protocol version mismatch: RX speaks {VERSION}, TX speaks {version}")
     if bool(flags & FLAG_PSK) != (psk is not None):
