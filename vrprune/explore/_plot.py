@@ -1,0 +1,83 @@
+"""The sweep as a bar chart in the style of the Edge-PRUNE paper's Fig. 4.
+
+Per partition point one bar per link (measured; predicted when not measured, hatched),
+a black tick for the prediction on each measured bar, a dashed line for fully local
+inference, and the points below the privacy floor shaded grey. The recommendation per
+link is starred.
+"""
+
+from __future__ import annotations
+
+from ._report import runner_words
+from ._sweep import SweepResult
+
+
+def write_png(res: SweepResult, path: str, *, max_bars: int = 60) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    links = [l.name for l in res.links]
+    pts = [p for p in res.points if not p.local]
+    rows = {(r.point.id, r.link): r for r in res.rows}
+    if len(pts) * max(len(links), 1) > max_bars:  # keep the best-looking points readable
+        keep = sorted(pts, key=lambda p: min(rows[(p.id, l)].best_s() for l in links))[: max(1, max_bars // max(len(links), 1))]
+        ids = {p.id for p in keep}
+        pts = [p for p in pts if p.id in ids]
+    n = len(pts)
+    width = 0.8 / max(len(links), 1)
+    fig, ax = plt.subplots(figsize=(max(6.0, 0.9 * n * max(len(links), 1) * 0.45 + 2), 4.2), dpi=110)
+    colors = plt.rcParams["axes.prop_cycle"].by_key()["color"]
+    for j, link in enumerate(links):
+        xs, ys, hatch_xs, hatch_ys, pred_xs, pred_ys = [], [], [], [], [], []
+        for i, p in enumerate(pts):
+            r = rows[(p.id, link)]
+            x = i + (j - (len(links) - 1) / 2) * width
+            if r.measured is not None and r.measured.status == "ok":
+                xs.append(x)
+                ys.append(r.measured.per_frame_s * 1e3)
+                pred_xs.append(x)
+                pred_ys.append(r.predicted.per_frame_s * 1e3)
+            else:
+                hatch_xs.append(x)
+                hatch_ys.append(r.predicted.per_frame_s * 1e3)
+        c = colors[j % len(colors)]
+        ax.bar(xs, ys, width, color=c, label=f"{link}")
+        if hatch_xs:
+            ax.bar(hatch_xs, hatch_ys, width, color="none", edgecolor=c, hatch="//",
+                   label=f"{link} (predicted only)")
+        if pred_xs:
+            ax.scatter(pred_xs, pred_ys, marker="_", s=120, color="black", zorder=3,
+                       label="predicted" if j == 0 else None)
+        best = res.recommendation.get(link)
+        if best is not None and not best.point.local and best.point.id in {p.id for p in pts}:
+            i = [p.id for p in pts].index(best.point.id)
+            ax.annotate("*", (i + (j - (len(links) - 1) / 2) * width, best.best_s() * 1e3),
+                        ha="center", va="bottom", fontsize=14, color=c)
+    local = next((r for r in res.rows if r.point.local), None)
+    if local is not None and local.best_s() < float("inf"):
+        y = local.best_s() * 1e3
+        ax.axhline(y, ls="--", color="black", lw=1)
+        ax.text(n - 0.5, y, f" fully local {y:.1f} ms", va="bottom", ha="right", fontsize=8)
+    for i, p in enumerate(pts):
+        if not rows[(p.id, links[0])].private if links else False:
+            ax.axvspan(i - 0.5, i + 0.5, color="0.85", zorder=0, lw=0)
+    if any(not rows[(p.id, links[0])].private for p in pts) if links else False:
+        ax.axvspan(0, 0, color="0.85", label=f"below privacy floor ({res.floor})")
+    ax.set_xticks(range(n))
+    ax.set_xticklabels([f"{p.id}\n{_short(p.label)}" for p in pts], fontsize=7, rotation=0 if n <= 8 else 60,
+                       ha="center" if n <= 8 else "right")
+    ax.set_xlim(-0.5, n - 0.5)
+    ax.set_ylabel("ms per frame")
+    s = res.settings
+    ax.set_title(f"{res.graph}: partition points, endpoint slowdown x{s.get('slowdown', 1):g} "
+                 f"({s.get('frames')} frames)\nmeasured: {runner_words(res.runner)}", fontsize=8)
+    ax.legend(fontsize=7, loc="upper right")
+    fig.tight_layout()
+    fig.savefig(path)
+    plt.close(fig)
+
+
+def _short(label: str, n: int = 18) -> str:
+    return label if len(label) <= n else label[: n - 1] + "…"

@@ -1,0 +1,650 @@
+"""Run and measure partition points: mapping files, runners, results.jsonl (resume).
+
+A *runner* measures one partition point over one link and returns a :class:`Measurement`.
+Two exist:
+
+* :class:`EmulatedRunner` (``--runner emulated``): the whole graph in **one process**; every
+  cut edge gets a TX stage (holds one link-wide lock for bytes / bandwidth: the link is
+  shared and serialises) and an RX stage (waits the latency). No socket is involved: the
+  numbers are labelled "emulated" everywhere they are shown.
+* :class:`DistributedRunner` (``--runner distributed``): two ``python -m vrprune run``
+  processes (endpoint and server mapping), TX/RX over loopback TCP, link shaping by
+  ``vrprune run --link``.
+
+Both slow the endpoint the same way: after each endpoint firing that took t seconds of real
+time, the actor sleeps ``(F - 1) t`` (``--slowdown F``), and at most ``--endpoint-cores``
+endpoint firings run at a time (default 1: a weak single-core endpoint).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import threading
+import time
+from dataclasses import dataclass, field
+from typing import Any, Callable, Protocol
+
+import numpy as np
+
+from ..model import (Actor, ActorKind, Direction, Fifo, Graph, Mapping, Platform, Port, PortKind, PortRef, Unit,
+                     UnitKind)
+from ._partition import PartitionPoint
+from ._predict import LinkSpec
+
+
+@dataclass
+class Measurement:
+    """What one run of one partition point over one link measured (all per frame)."""
+
+    status: str  # "ok" | "error" | "deadlock" | "interrupted" | "timeout"
+    runner: str  # "emulated" | "distributed"
+    frames: int
+    wall_s: float  # first source firing -> last sink firing
+    per_frame_s: float  # wall_s / frames
+    latency_s: float | None  # mean per frame: its source firing starts -> its sink firing ends
+    period_s: float | None  # mean gap between consecutive sink firings (steady state)
+    endpoint_s: float  # busy time of the endpoint actors per frame (slowdown included)
+    server_s: float  # busy time of the server actors per frame
+    link_s: float | None  # transfer time per frame (TX busy + latency), when known
+    actor_s: dict[str, float] = field(default_factory=dict)  # mean seconds per firing, before slowdown
+    message: str = ""
+
+    def to_json(self) -> dict:
+        return {k: getattr(self, k) for k in self.__dataclass_fields__}
+
+    @classmethod
+    def from_json(cls, d: dict) -> "Measurement":
+        return cls(**{k: d.get(k) for k in cls.__dataclass_fields__ if k in d})
+
+
+class Runner(Protocol):
+    kind: str  # "emulated" | "distributed"
+
+    def measure(self, graph: Graph, point: PartitionPoint, link: LinkSpec | None, *, frames: int,
+                workdir: str) -> Measurement: ...
+
+
+# ---------------------------------------------------------------------- endpoint slowdown
+
+
+class SlowedBackend:
+    """Wraps an actor back-end: records every firing and, on the endpoint, stretches it.
+
+    ``slowdown`` F >= 1: after a firing that took t s, sleep (F - 1) t. ``gate``: a
+    semaphore bounding how many endpoint firings run at once (the endpoint's cores).
+    Duck-types :class:`vrprune.exec.ActorBackend` (init / fire / finish)."""
+
+    def __init__(self, inner: Any, slowdown: float = 1.0, gate: threading.Semaphore | None = None) -> None:
+        self.inner = inner
+        self.actor = inner.actor
+        self.unit = getattr(inner, "unit", None)
+        self.slowdown = slowdown
+        self.gate = gate
+        self.spans: list[tuple[float, float]] = []
+        self.inner_s = 0.0
+
+    def init(self) -> None:
+        self.inner.init()
+
+    def fire(self, ins, outs, atr):
+        perf = time.perf_counter
+        gate = self.gate
+        if gate is not None:
+            gate.acquire()
+        try:
+            t0 = perf()
+            ret = self.inner.fire(ins, outs, atr)
+            t1 = perf()
+            if self.slowdown > 1.0:
+                time.sleep((self.slowdown - 1.0) * (t1 - t0))
+            t2 = perf()
+        finally:
+            if gate is not None:
+                gate.release()
+        from ..exec import END
+
+        if ret is not END:
+            self.spans.append((t0, t2))
+            self.inner_s += t1 - t0
+        return ret
+
+    def finish(self) -> None:
+        self.inner.finish()
+
+
+class _LinkStage:
+    """TX (holds the shared link for bytes / bandwidth) or RX (waits the latency)."""
+
+    def __init__(self, actor: Actor, link: LinkSpec, lock: threading.Lock, tx: bool) -> None:
+        self.actor, self.unit = actor, None
+        self.link, self.lock, self.tx = link, lock, tx
+        self.busy_s = 0.0
+
+    def init(self) -> None:
+        pass
+
+    def fire(self, ins, outs, atr):
+        t0 = time.perf_counter()
+        if self.tx:
+            with self.lock:
+                _sleep_until(t0 + ins[0].nbytes / self.link.bandwidth_Bps)
+        else:
+            _sleep_until(t0 + self.link.latency_s)
+        np.copyto(outs[0], ins[0])
+        self.busy_s += time.perf_counter() - t0
+
+    def finish(self) -> None:
+        pass
+
+
+def _sleep_until(t: float) -> None:
+    d = t - time.perf_counter()
+    if d > 0:
+        time.sleep(d)
+
+
+def emulation_graph(graph: Graph, point: PartitionPoint) -> tuple[Graph, dict[str, tuple[str, bool]]]:
+    """The graph with every cut edge ``src -> dst`` replaced by ``src -> tx -> rx -> dst``.
+    Returns (graph, {stage actor: (fifo, is_tx)})."""
+    from dataclasses import replace
+
+    idx = graph.index()
+    cut = {c.fifo for c in point.cut}
+    actors = list(graph.actors)
+    fifos: list[Fifo] = []
+    stages: dict[str, tuple[str, bool]] = {}
+    for f in graph.fifos:
+        if f.name not in cut:
+            fifos.append(f)
+            continue
+        sp = idx.src_port(f)
+        tok, rate = sp.token, sp.rate
+        cap = max(f.capacity or 1, rate)
+        names = (f"tx[{f.name}]", f"rx[{f.name}]")
+        for n, is_tx in zip(names, (True, False)):
+            actors.append(Actor(n, ActorKind.SPA, (
+                Port("x", Direction.IN, PortKind.STATIC, tok, rate, rate),
+                Port("y", Direction.OUT, PortKind.STATIC, tok, rate, rate))))
+            stages[n] = (f.name, is_tx)
+        fifos.append(replace(f, dst=PortRef(names[0], "x"), capacity=cap))
+        fifos.append(replace(f, name=f"{f.name}~link", src=PortRef(names[0], "y"), dst=PortRef(names[1], "x"),
+                             capacity=cap, initial=0))
+        fifos.append(replace(f, name=f"{f.name}~rx", src=PortRef(names[1], "y"), capacity=cap, initial=0))
+    return replace(graph, actors=tuple(actors), fifos=tuple(fifos)), stages
+
+
+def _frame_stats(graph: Graph, q: dict[str, int], spans: dict[str, list[tuple[float, float]]]) -> dict[str, Any]:
+    """wall, frames, latency and period from the firing spans of sources and sinks."""
+    sources = [a.name for a in graph.actors if not a.inputs and a.name in spans]
+    sinks = [a.name for a in graph.actors if not a.outputs and a.name in spans]
+    frames = min((len(spans[s]) // max(q[s], 1) for s in sinks), default=0)
+    if not frames or not sources:
+        return {"frames": frames, "wall_s": 0.0, "latency_s": None, "period_s": None}
+    starts = [min(spans[s][k * q[s]][0] for s in sources) for k in range(frames)]
+    ends = [max(spans[s][(k + 1) * q[s] - 1][1] for s in sinks) for k in range(frames)]
+    wall = ends[-1] - starts[0]
+    lat = sum(e - s for s, e in zip(starts, ends)) / frames
+    period = (ends[-1] - ends[0]) / (frames - 1) if frames > 1 else None
+    return {"frames": frames, "wall_s": wall, "latency_s": lat, "period_s": period}
+
+
+class EmulatedRunner:
+    """Measure a partition point in one process (see the module docstring). The numbers are
+    an emulation: no sockets, no second process."""
+
+    kind = "emulated"
+
+    def __init__(self, *, slowdown: float = 1.0, endpoint_cores: int = 1, stub_missing: bool = False,
+                 warn: Callable[[str], Any] | None = None, watchdog_s: float = 30.0) -> None:
+        self.slowdown = slowdown
+        self.endpoint_cores = endpoint_cores
+        self.stub_missing = stub_missing
+        self.warn = warn
+        self.watchdog_s = watchdog_s
+        self._warned = False
+
+    def measure(self, graph: Graph, point: PartitionPoint, link: LinkSpec | None, *, frames: int,
+                workdir: str) -> Measurement:
+        from ..exec import Runtime, StubBackend, make_backend, repetition_vector
+
+        g2, stages = emulation_graph(graph, point) if (link is not None and not point.local) else (graph, {})
+        q = repetition_vector(g2)
+        gate = threading.Semaphore(self.endpoint_cores) if self.endpoint_cores > 0 else None
+        lock = threading.Lock()
+        ep = set(point.endpoint)
+        backends: dict[str, Any] = {}
+        wrapped: dict[str, SlowedBackend] = {}
+        link_stages: list[_LinkStage] = []
+        stubbed: list[str] = []
+        for a in g2.actors:
+            if a.name in stages:
+                assert link is not None
+                st = _LinkStage(a, link, lock, stages[a.name][1])
+                backends[a.name] = st
+                link_stages.append(st)
+                continue
+            inner = make_backend(a, None, stub_missing=self.stub_missing, warn=stubbed.append,
+                                 stub_atr=_dpg_url(graph, a))
+            on_ep = a.name in ep
+            w = SlowedBackend(inner, self.slowdown if on_ep else 1.0, gate if on_ep else None)
+            backends[a.name] = wrapped[a.name] = w
+        if stubbed and not self._warned and self.warn:
+            self._warned = True
+            self.warn(f"warning: {len(stubbed)} actors have no implementation; stubs zero-fill their outputs")
+        os.makedirs(workdir, exist_ok=True)
+        here = os.getcwd()
+        os.chdir(workdir)  # actors that write files (sinks) write them here
+        try:
+            rt = Runtime(g2, iterations=frames, backends=backends, watchdog_s=self.watchdog_s,
+                         warn=lambda m: None, repetition=q, native=False)
+            res = rt.run()
+        finally:
+            os.chdir(here)
+        spans = {n: w.spans for n, w in wrapped.items()}
+        fs = _frame_stats(g2, q, spans)
+        n = max(fs["frames"], 1)
+        busy = {name: sum(b - a for a, b in w.spans) for name, w in wrapped.items()}
+        msg = "" if res.ok else res.describe()
+        return Measurement(
+            status=res.status if fs["frames"] or not res.ok else "error", runner=self.kind, frames=fs["frames"],
+            wall_s=fs["wall_s"], per_frame_s=fs["wall_s"] / n, latency_s=fs["latency_s"], period_s=fs["period_s"],
+            endpoint_s=sum(busy[a] for a in point.endpoint) / n,
+            server_s=sum(busy[a] for a in point.server) / n,
+            link_s=(sum(s.busy_s for s in link_stages if s.tx) / n + link.latency_s) if link_stages and link else
+            (0.0 if point.local else None),
+            actor_s={name: (w.inner_s / len(w.spans)) if w.spans else 0.0 for name, w in wrapped.items()},
+            message=msg if fs["frames"] else (msg or "no frame reached the sinks"))
+
+
+def _dpg_url(graph: Graph, a: Actor) -> int:
+    if a.dpg is None:
+        return 0
+    for b in graph.actors:
+        if b.dpg == a.dpg:
+            for p in b.ports:
+                if p.is_variable:
+                    return p.url
+    return 0
+
+
+# ---------------------------------------------------------------------- mapping files
+
+
+def assign_units(platform: Platform, host: str, actors: list[str], graph: Graph) -> dict[str, str]:
+    """Actors of one host -> unit names: OpenCL actors to the host's first OpenCL unit,
+    the rest round-robin over its CPU units, in the given order."""
+    from ..model import OpenCLImpl
+
+    h = platform.host(host)
+    assert h is not None
+    cpus = [u.name for u in h.units if u.kind is UnitKind.CPU] or [u.name for u in h.units]
+    gpus = [u.name for u in h.units if u.kind is UnitKind.OPENCL]
+    idx = graph.index()
+    out = {}
+    k = 0
+    for a in actors:
+        if gpus and isinstance(idx.actors[a].impl, OpenCLImpl):
+            out[a] = gpus[0]
+        else:
+            out[a] = cpus[k % len(cpus)]
+            k += 1
+    return out
+
+
+def mapping_text(point: PartitionPoint, graph: Graph, platform: Platform, platform_import: str,
+                 this_host: str, endpoint: str, server: str, name: str) -> str:
+    ep_units = assign_units(platform, endpoint, list(point.endpoint), graph)
+    sv_units = assign_units(platform, server, list(point.server), graph)
+    cut = ", ".join(f"{c.fifo} ({c.bytes_per_iteration} B)" for c in point.cut) or "nothing"
+    lines = [f"// partition point {point.id} of graph '{graph.name}': {point.label}",
+             f"// {len(point.endpoint)} actors on {endpoint}, {len(point.server)} on {server}; "
+             f"crossing per frame: {cut}",
+             f"// written by `vrprune explore`",
+             f'import "{platform_import}"', "",
+             f"mapping {name} on {platform.name}.{this_host} {{"]
+    w = max((len(a) for a in graph.index().actors), default=1)
+    for a in point.endpoint:
+        lines.append(f"  {a:<{w}} -> {endpoint}.{ep_units[a]}")
+    for a in point.server:
+        lines.append(f"  {a:<{w}} -> {server}.{sv_units[a]}")
+    lines.append("}")
+    return "\n".join(lines) + "\n"
+
+
+def write_point_files(outdir: str, point: PartitionPoint, graph: Graph, app_path: str, platform: Platform,
+                      platform_path: str, endpoint: str, server: str, *, default_link: str = "ethernet100",
+                      frames: int = 10, graph_opt: str | None = None) -> str:
+    """DIR/points/<id>/{endpoint.map, server.map, run_endpoint.sh, run_server.sh, run.sh}.
+    Returns the point's folder."""
+    d = os.path.join(outdir, "points", point.id)
+    os.makedirs(d, exist_ok=True)
+    rel_plat = os.path.relpath(os.path.abspath(platform_path), d)
+    app = os.path.relpath(os.path.abspath(app_path), d)
+    gopt = f" --graph {graph_opt}" if graph_opt else ""
+    if point.local:
+        _write(os.path.join(d, "run.sh"), _script(
+            f"fully local: every actor of '{graph.name}' on the endpoint; no mapping, no link",
+            f'python -m vrprune run "{app}"{gopt} --iterations "$FRAMES" --profile local.profile.json',
+            default_link, frames), exe=True)
+        return d
+    for host, fname in ((endpoint, "endpoint.map"), (server, "server.map")):
+        _write(os.path.join(d, fname),
+               mapping_text(point, graph, platform, rel_plat, host, endpoint, server, host))
+    run = (f'python -m vrprune run "{app}"{gopt} --mapping {{side}}.map --link "$LINK" --iterations "$FRAMES" '
+           f'--profile {{side}}.profile.json')
+    _write(os.path.join(d, "run_server.sh"), _script(
+        f"{point.id} ({point.label}): the server side. Start it first, on host '{server}'.",
+        run.format(side="server"), default_link, frames), exe=True)
+    _write(os.path.join(d, "run_endpoint.sh"), _script(
+        f"{point.id} ({point.label}): the endpoint side, on host '{endpoint}'.",
+        run.format(side="endpoint"), default_link, frames), exe=True)
+    _write(os.path.join(d, "run.sh"), _script(
+        f"{point.id} ({point.label}): both sides on this machine (loopback, link emulated by --link).",
+        f"./run_server.sh \"$LINK\" \"$FRAMES\" &\nSERVER=$!\n./run_endpoint.sh \"$LINK\" \"$FRAMES\"\nwait $SERVER",
+        default_link, frames), exe=True)
+    return d
+
+
+def _script(comment: str, body: str, link: str, frames: int) -> str:
+    return ("#!/bin/sh\n"
+            f"# {comment}\n"
+            f"# usage: $0 [LINK] [FRAMES]   LINK: ethernet100 | wifi16 | wifi72 | loopback | BW,LAT (default {link})\n"
+            "set -e\n"
+            'cd "$(dirname "$0")"\n'
+            f'LINK="${{1:-{link}}}"\nFRAMES="${{2:-{frames}}}"\n'
+            f"{body}\n")
+
+
+def _write(path: str, text: str, exe: bool = False) -> None:
+    tmp = f"{path}.tmp{os.getpid()}"
+    with open(tmp, "w", encoding="utf-8") as f:
+        f.write(text)
+    if exe:
+        os.chmod(tmp, 0o755)
+    os.replace(tmp, path)
+
+
+# ---------------------------------------------------------------------- results.jsonl
+
+
+RESULTS = "results.jsonl"
+
+
+def settings_fingerprint(settings: dict) -> str:
+    return hashlib.sha256(json.dumps(settings, sort_keys=True).encode()).hexdigest()[:16]
+
+
+class ResultLog:
+    """DIR/results.jsonl: a header line with the sweep's settings, then one line per
+    finished (point, link). Appended and flushed after every run, so a killed sweep loses
+    at most the run in progress; a sweep started again with the same settings skips what
+    is there. A torn last line (killed mid-write) is ignored."""
+
+    def __init__(self, outdir: str, settings: dict, *, fresh: bool = False) -> None:
+        self.path = os.path.join(outdir, RESULTS)
+        self.settings = settings
+        self.fp = settings_fingerprint(settings)
+        self.done: dict[tuple[tuple[str, ...], str], dict] = {}
+        os.makedirs(outdir, exist_ok=True)
+        if fresh and os.path.exists(self.path):
+            os.replace(self.path, self.path + ".old")
+        if os.path.exists(self.path):
+            self._read()
+        else:
+            self._append({"kind": "header", "fingerprint": self.fp, "settings": settings})
+
+    def _read(self) -> None:
+        from ..diagnostics import VrpruneError
+
+        with open(self.path, encoding="utf-8") as f:
+            lines = f.read().split("\n")
+        header = None
+        for i, line in enumerate(lines):
+            if not line.strip():
+                continue
+            try:
+                rec = json.loads(line)
+            except ValueError:
+                if i >= len(lines) - 2:  # torn last line
+                    break
+                raise VrpruneError(f"{self.path}:{i + 1}: not a JSON line; pass --fresh to start over")
+            if header is None:
+                header = rec
+                if rec.get("kind") != "header" or rec.get("fingerprint") != self.fp:
+                    old = rec.get("settings", {}) if isinstance(rec, dict) else {}
+                    diff = sorted(k for k in set(old) | set(self.settings) if old.get(k) != self.settings.get(k))
+                    raise VrpruneError(f"{self.path} holds a sweep with other settings "
+                                       f"({', '.join(diff) or 'unknown'} differ); pass --fresh to start over "
+                                       f"or choose another --out")
+                continue
+            if rec.get("kind") == "result":
+                self.done[(tuple(rec["endpoint"]), rec["link"])] = rec
+        # rewrite without a torn tail so that appends start on a fresh line
+        with open(self.path, "rb") as f:
+            data = f.read()
+        if data and not data.endswith(b"\n"):
+            cut = data.rfind(b"\n") + 1
+            with open(self.path, "wb") as f:
+                f.write(data[:cut])
+
+    def _append(self, rec: dict) -> None:
+        with open(self.path, "a", encoding="utf-8") as f:
+            f.write(json.dumps(rec) + "\n")
+            f.flush()
+            os.fsync(f.fileno())
+
+    def get(self, point: PartitionPoint, link: str) -> dict | None:
+        return self.done.get((tuple(point.endpoint), link))
+
+    def add(self, point: PartitionPoint, link: str, m: Measurement) -> dict:
+        rec = {"kind": "result", "point": point.id, "endpoint": list(point.endpoint), "link": link,
+               "measurement": m.to_json()}
+        self._append(rec)
+        self.done[(tuple(point.endpoint), link)] = rec
+        return rec
+
+
+# ---------------------------------------------------------------------- the sweep
+
+
+@dataclass
+class Row:
+    point: PartitionPoint
+    link: str  # link name, "-" for fully local
+    private: bool
+    predicted: Any  # Prediction
+    measured: Measurement | None
+
+    @property
+    def error(self) -> float | None:
+        """(predicted - measured) / measured, per frame."""
+        m = self.measured
+        if m is None or m.status != "ok" or not m.per_frame_s:
+            return None
+        return (self.predicted.per_frame_s - m.per_frame_s) / m.per_frame_s
+
+    def best_s(self) -> float:
+        m = self.measured
+        if m is not None and m.status == "ok":
+            return m.per_frame_s
+        return self.predicted.per_frame_s if m is None else float("inf")
+
+
+@dataclass
+class SweepResult:
+    graph: str
+    settings: dict
+    runner: str  # "emulated" | "distributed" | "none" (predict-only)
+    points: list[PartitionPoint]
+    total_points: int
+    exact_count: bool
+    links: list[LinkSpec]
+    times: dict[str, float]  # seconds per firing used by the prediction
+    times_source: str
+    rows: list[Row]
+    floor: str  # the privacy floor, in words
+    recommendation: dict[str, Row | None]  # per link name
+    failures: int = 0
+
+
+class _Progress:
+    """A one-line progress bar on stderr, only when stderr is a terminal."""
+
+    def __init__(self, stream: Any, total: int) -> None:
+        self.on = stream is not None and hasattr(stream, "isatty") and stream.isatty()
+        self.stream, self.total, self.done = stream, total, 0
+        self.t0 = time.monotonic()
+
+    def show(self, what: str) -> None:
+        if not self.on or not self.total:
+            return
+        frac = self.done / self.total
+        width = 24
+        bar = "#" * int(frac * width) + "-" * (width - int(frac * width))
+        el = time.monotonic() - self.t0
+        eta = f"  eta {el / frac - el:4.0f} s" if self.done else ""
+        self.stream.write(f"\r[explore] [{bar}] {self.done}/{self.total} {what:<28.28}{eta}  ")
+        self.stream.flush()
+
+    def step(self, what: str) -> None:
+        self.done += 1
+        self.show(what)
+
+    def close(self) -> None:
+        if self.on:
+            self.stream.write("\n")
+            self.stream.flush()
+
+
+def run_sweep(graph: Graph, prec: Any, *, links: list[LinkSpec], outdir: str, frames: int, slowdown: float,
+              runner: Runner | None, max_points: int, min_local: int = 0, private_input: bool = False,
+              profile: dict | None = None, fresh: bool = False, settings: dict | None = None,
+              write_files: Callable[[PartitionPoint], Any] | None = None, progress: Any = None,
+              measure_limit: int | None = None, log: Callable[[str], Any] | None = None) -> SweepResult:
+    """Enumerate, predict and (unless ``runner`` is None) measure the partition points.
+
+    Order: a fully local run first (the baseline, and the profile that the prediction
+    uses unless ``profile`` is given); then the points are chosen (:func:`select_points`,
+    best predicted first) and each (point, link) is run once. Finished runs are in
+    ``outdir/results.jsonl``; a second call with the same settings resumes.
+    ``measure_limit``: measure only the N points best predicted (the rest are predicted).
+    """
+    import contextlib
+    import io
+
+    from ._partition import privacy_ok, select_points
+    from ._predict import actor_times, predict
+
+    log = log or (lambda m: None)
+    settings = dict(settings or {})
+    rlog = ResultLog(outdir, settings, fresh=fresh) if runner is not None else None
+    q = prec.q
+    full = prec.point(frozenset(range(len(prec.blocks))), "local")
+
+    def run_one(point: PartitionPoint, link: LinkSpec | None) -> Measurement:
+        assert runner is not None and rlog is not None
+        key = link.name if link is not None else "-"
+        rec = rlog.get(point, key)
+        if rec is not None:
+            return Measurement.from_json(rec["measurement"])
+        wd = os.path.join(outdir, "points", point.id)
+        os.makedirs(wd, exist_ok=True)
+        out = io.StringIO()
+        with contextlib.redirect_stdout(out):  # actors that print (sinks) print to DIR/points/ID/<link>.out
+            try:
+                m = runner.measure(graph, point, link, frames=frames, workdir=wd)
+            except KeyboardInterrupt:
+                raise
+            except Exception as exc:  # one failing point does not end the sweep
+                m = Measurement("error", runner.kind, 0, 0.0, 0.0, None, None, 0.0, 0.0, None, {},
+                                f"{type(exc).__name__}: {exc}")
+        if out.getvalue():
+            with open(os.path.join(wd, f"{key.replace('/', '_').replace(',', '_')}.out"), "w",
+                      encoding="utf-8") as f:
+                f.write(out.getvalue())
+        rlog.add(point, key, m)
+        return m
+
+    # 1. baseline + profile
+    local_m: Measurement | None = None
+    bar = _Progress(progress, 0)
+    if runner is not None:
+        bar = _Progress(progress, 1)
+        bar.show("fully local (profile)")
+        local_m = run_one(full, None)
+        bar.step("fully local")
+    if profile is not None:
+        times, missing = actor_times(graph, profile)
+        source = "profile file"
+    elif local_m is not None and local_m.status == "ok" and local_m.actor_s:
+        times, missing = actor_times(graph, {"actors": local_m.actor_s})
+        source = f"fully local run ({local_m.frames} frames, {runner.kind if runner else ''})"
+    else:
+        times, missing = actor_times(graph, None)
+        source = "time annotations" if len(missing) < len(graph.actors) else "none (communication only)"
+    if missing and source != "none (communication only)":
+        log(f"note: no time for {len(missing)} actors ({', '.join(missing[:6])}{'...' if len(missing) > 6 else ''}); "
+            f"predicted as 0")
+
+    def score(p: PartitionPoint) -> float:
+        return min(predict(p, times, q, link, slowdown=slowdown, frames=frames).per_frame_s for link in links)
+
+    keep = (lambda p: privacy_ok(p, graph, min_local=min_local, private_input=private_input))
+    pts, total, exact = select_points(prec, max_points, score=score)
+    # keep the private points among the chosen: select_points keeps prefix cuts; make sure the
+    # best-predicted private point is there even under a small budget
+    if not any(keep(p) and not p.local for p in pts) and max_points > 1:
+        priv, _, _ = select_points(prec, max_points, score=score, keep=keep)
+        extra = [p for p in priv if not p.local and tuple(p.endpoint) not in {tuple(x.endpoint) for x in pts}]
+        if extra:
+            from ._partition import name_points
+            pts = name_points(pts[:-1] + extra[:1]) if len(pts) >= max_points else name_points(pts + extra[:1])
+    pts = [p for p in pts if not p.local]
+    local_pt = full
+
+    # which points to measure
+    to_measure: set[tuple[str, ...]] = set()
+    if runner is not None:
+        ranked = sorted(pts, key=lambda p: (score(p), len(p.endpoint)))
+        if measure_limit is not None:
+            ranked = ranked[:measure_limit]
+        to_measure = {tuple(p.endpoint) for p in ranked}
+
+    if write_files is not None:
+        for p in [local_pt] + pts:
+            write_files(p)
+
+    rows: list[Row] = [Row(local_pt, "-", True, predict(local_pt, times, q, None, slowdown=slowdown, frames=frames),
+                           local_m)]
+    jobs = [(p, link) for p in pts if tuple(p.endpoint) in to_measure for link in links]
+    bar.total += len(jobs)
+    measured: dict[tuple[tuple[str, ...], str], Measurement] = {}
+    try:
+        for p, link in jobs:
+            bar.show(f"{p.id} {link.name}")
+            measured[(tuple(p.endpoint), link.name)] = run_one(p, link)
+            bar.step(f"{p.id} {link.name}")
+    finally:
+        bar.close()
+    for p in pts:
+        for link in links:
+            rows.append(Row(p, link.name, keep(p), predict(p, times, q, link, slowdown=slowdown, frames=frames),
+                            measured.get((tuple(p.endpoint), link.name))))
+
+    rec: dict[str, Row | None] = {}
+    for link in links:
+        cands = [r for r in rows if r.link in (link.name, "-") and r.private and r.best_s() < float("inf")]
+        # measured rows beat predicted-only ones: compare like with like when anything was measured
+        if any(r.measured is not None for r in cands):
+            cands = [r for r in cands if r.measured is not None]
+        rec[link.name] = min(cands, key=lambda r: (r.best_s(), len(r.point.endpoint))) if cands else None
+    floor = []
+    if min_local:
+        floor.append(f"at least {min_local} actors on the endpoint")
+    if private_input:
+        floor.append("the raw input never leaves the endpoint")
+    return SweepResult(graph.name, settings, runner.kind if runner else "none", [local_pt] + pts, total, exact,
+                       links, times, source, rows, "; ".join(floor) or "none",
+                       rec, failures=sum(1 for r in rows if r.measured is not None and r.measured.status != "ok"))
