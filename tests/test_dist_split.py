@@ -1,0 +1,258 @@
+"""Distributed runs, in-process parts: split graphs, fingerprint, handshake, frames, link specs."""
+
+from __future__ import annotations
+
+import os
+import socket
+import threading
+
+import numpy as np
+import pytest
+
+import vrprune
+from vrprune.dist import DistError, MappingError, Refused, fingerprint, parse_link, split
+from vrprune.dist import _wire as w
+from vrprune.dist._split import CrossEdge
+from vrprune.dist._txrx import Endpoint, RxBackend, TxBackend
+from vrprune.exec import END
+from vrprune.model import Host
+from vrprune.verify import prove
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+VEHICLE = os.path.join(ROOT, "examples", "vehicle", "vehicle_np.vpr")
+ACTORS = ["Input", "L1", "L2", "L3", "L4L5", "Output"]
+
+PLATFORM = """
+platform lab {
+  base_port 9300
+  host endpoint "127.0.0.1" { cpu core0 core 0 cpu core1 core 1 }
+  host server "127.0.0.1" { cpu core0 core 0 cpu core1 core 1 }
+  link endpoint -- server ethernet100
+}
+"""
+
+
+def write_mapping(d, name: str, this: str, hosts: dict[str, str], platform: str = PLATFORM) -> str:
+    with open(os.path.join(d, "platform.vpr"), "w") as f:
+        f.write(platform)
+    lines = [f'import "platform.vpr"', f"mapping {name} on lab.{this} {{"]
+    lines += [f"  {a} -> {h}.core0" for a, h in hosts.items()]
+    lines.append("}")
+    path = os.path.join(d, f"{name}.map")
+    with open(path, "w") as f:
+        f.write("\n".join(lines) + "\n")
+    return path
+
+
+def pp(k: int) -> dict[str, str]:
+    return {a: ("endpoint" if i < k else "server") for i, a in enumerate(ACTORS)}
+
+
+@pytest.mark.parametrize("k", [1, 2, 3, 4, 5])
+def test_split_every_partition_point(tmp_path, k):
+    g = vrprune.load(VEHICLE)
+    for this in ("endpoint", "server"):
+        m = vrprune.load_mapping(write_mapping(tmp_path, f"pp{k}_{this}", this, pp(k)))
+        sp = split(g, m)
+        assert [e.name for e in sp.edges] == [g.fifos[k - 1].name]
+        e = sp.edges[0]
+        assert e.index == k - 1 and e.port(9300) == 9300 + k - 1
+        assert e.token_bytes == [110592, 294912, 73728, 400, 16][k - 1]
+        names = {a.name for a in sp.local.actors}
+        mine = {a for a, h in pp(k).items() if h == this}
+        assert names == mine | ({e.tx} if this == "endpoint" else {e.rx})
+        assert prove(sp.proof).verdict == "proved"
+        # every local fifo has both ends here; capacities are the original ones
+        for f in sp.local.fifos:
+            assert f.src.actor in names and f.dst.actor in names and f.capacity == 2
+    # the application graph is unchanged
+    assert vrprune.load(VEHICLE) == g
+
+
+def test_split_keeps_initial_tokens_at_the_receiver(tmp_path):
+    src = tmp_path / "fb.vpr"
+    src.write_text("""graph fb {
+      actor A { in go: u8 out x: u8 }
+      actor B { in x: u8 out done: u8 }
+      fifo A.x -> B.x capacity 1
+      fifo B.done -> A.go capacity 1 initial 1
+    }""")
+    g = vrprune.load(str(src))
+    m = vrprune.load_mapping(write_mapping(tmp_path, "m", "endpoint", {"A": "endpoint", "B": "server"}))
+    sp = split(g, m)
+    assert [e.name for e in sp.edges] == ["A.x", "B.done"]
+    rx_fifo = [f for f in sp.local.fifos if f.dst.actor == "A"][0]
+    tx_fifo = [f for f in sp.local.fifos if f.src.actor == "A"][0]
+    assert rx_fifo.initial == 1 and tx_fifo.initial == 0
+    assert prove(sp.proof).verdict == "proved"
+
+
+def test_split_errors(tmp_path):
+    g = vrprune.load(VEHICLE)
+    hosts = pp(3)
+    del hosts["L4L5"]
+    m = vrprune.load_mapping(write_mapping(tmp_path, "m", "endpoint", hosts))
+    with pytest.raises(MappingError, match="does not place actor.*L4L5"):
+        split(g, m)
+
+
+def test_variable_rate_edges_must_not_cross(tmp_path):
+    src = tmp_path / "dpg.vpr"
+    src.write_text("""graph d {
+      actor S { out d: i32 }
+      dpg g {
+        actor C: ca { in d: i32 control out c1 control out c2 }
+        actor E: da { control in c in d: i32 out v: f32 @ 0..4 }
+        actor X: da { control in c in v: f32 @ 0..4 out o: i32 }
+        fifo C.c1 -> E.c capacity 1
+        fifo C.c2 -> X.c capacity 1
+        fifo E.v -> X.v capacity 4
+      }
+      actor T { in o: i32 }
+      actor S2 { out d: i32 }
+      fifo S.d -> C.d capacity 1
+      fifo S2.d -> E.d capacity 1
+      fifo X.o -> T.o capacity 1
+    }""")
+    g = vrprune.load(str(src))
+    hosts = {"S": "endpoint", "S2": "endpoint", "C": "endpoint", "E": "endpoint", "X": "server", "T": "server"}
+    m = vrprune.load_mapping(write_mapping(tmp_path, "m", "endpoint", hosts))
+    with pytest.raises(MappingError, match="crosses from host"):
+        split(g, m)
+
+
+def test_fingerprint_ignores_spans_and_paths_but_not_content(tmp_path):
+    g = vrprune.load(VEHICLE)
+    text = open(VEHICLE).read()
+    moved = tmp_path / "sub"
+    moved.mkdir()
+    (moved / "v.vpr").write_text("// moved and commented\n\n" + text)
+    (moved / "vehicle_np.py").write_text("")  # another checkout: same file name, other folder
+    assert fingerprint(vrprune.load(str(moved / "v.vpr"))) == fingerprint(g)
+    (tmp_path / "vehicle_np.py").write_text("")
+    (tmp_path / "v2.vpr").write_text(text.replace("param frames = 8", "param frames = 9"))
+    assert fingerprint(vrprune.load(str(tmp_path / "v2.vpr"))) != fingerprint(g)
+    assert len(fingerprint(g)) == 32
+
+
+def test_parse_link():
+    assert parse_link("ethernet100").bandwidth_Bps == 11.2e6
+    s = parse_link("11.2MB/s,1.3ms")
+    assert s.bandwidth_Bps == pytest.approx(11.2e6) and s.latency_s == pytest.approx(1.3e-3)
+    assert parse_link("100Mb/s, 500us").bandwidth_Bps == pytest.approx(12.5e6)
+    for bad in ("fast", "11.2,1.3", "11MB/s", "0MB/s,1ms"):
+        with pytest.raises(DistError):
+            parse_link(bad)
+
+
+# ---------------------------------------------------------------- handshake over a socket pair
+
+def _handshake(tx_kw, rx_kw):
+    a, b = socket.socketpair()
+    out: dict[str, BaseException | None] = {}
+
+    def rx():
+        try:
+            w.server_handshake(b, **rx_kw)
+            out["rx"] = None
+        except BaseException as exc:
+            out["rx"] = exc
+
+    t = threading.Thread(target=rx)
+    t.start()
+    try:
+        w.client_handshake(a, **tx_kw)
+        out["tx"] = None
+    except BaseException as exc:
+        out["tx"] = exc
+    t.join(5)
+    a.close()
+    b.close()
+    return out["tx"], out["rx"]
+
+
+FP = bytes(range(32))
+KEY = b"k" * 32
+
+
+def _kw(fp=FP, psk=None, edge=2, tb=16, rate=1):
+    return dict(edge=edge, token_bytes=tb, rate=rate, fp=fp, psk=psk)
+
+
+def _rx(fp=FP, psk=None, edge=2, tb=16, rate=1):
+    return dict(_kw(fp, psk, edge, tb, rate), edge_name="L2.y")
+
+
+@pytest.mark.parametrize("tx,rx,match", [
+    (_kw(), _rx(), None),
+    (_kw(psk=KEY), _rx(psk=KEY), None),
+    (_kw(fp=bytes(32)), _rx(), "graph fingerprint mismatch"),
+    (_kw(edge=3), _rx(), "edge mismatch"),
+    (_kw(tb=8), _rx(), "token size/rate mismatch"),
+    (_kw(psk=KEY), _rx(psk=b"x" * 32), "pre-shared key"),
+    (_kw(), _rx(psk=KEY), "requires a pre-shared key"),
+    (_kw(psk=KEY), _rx(), "RX has none"),
+])
+def test_handshake(tx, rx, match):
+    etx, erx = _handshake(tx, rx)
+    if match is None:
+        assert etx is None and erx is None
+    else:
+        assert isinstance(etx, Refused) and isinstance(erx, Refused), (etx, erx)
+        assert match in str(etx) or match in str(erx)
+        if "wrong" not in match and "pre-shared key" not in match:
+            assert match in str(etx) and match in str(erx)  # both sides say why
+
+
+# ---------------------------------------------------------------- frames: TX and RX back-ends, no runtime
+
+def _pair(rate=2, tb=8):
+    a, b = socket.socketpair()
+    e = CrossEdge(0, None, Host("endpoint", "127.0.0.1", ()), Host("server", "127.0.0.1", ()), tb, rate,
+                  "TX", "RX")  # type: ignore[arg-type]
+    return a, b, e
+
+
+def _edge(rate=2, tb=8):
+    a, b, e = _pair(rate, tb)
+    import dataclasses
+    e = dataclasses.replace(e, fifo=type("F", (), {"name": "L2.y"})())  # type: ignore[arg-type]
+    return a, b, e
+
+
+def test_frames_roundtrip_zero_copy_and_end():
+    a, b, e = _edge()
+    tx = TxBackend(None, Endpoint(e, 9300, a, False))  # type: ignore[arg-type]
+    rx = RxBackend(None, Endpoint(e, 9300, b, False))  # type: ignore[arg-type]
+    sent = [np.arange(16, dtype=np.uint8).reshape(2, 8) + 16 * i for i in range(5)]
+    for x in sent:
+        tx.fire([x], [], None)
+    tx.finish()
+    out = np.zeros((2, 8), np.uint8)
+    for x in sent:
+        assert rx.fire([], [out], None) is None
+        assert np.array_equal(out, x)
+    assert rx.fire([], [out], None) is END
+    rx.finish()
+
+
+@pytest.mark.parametrize("header,payload,match", [
+    (w.HEADER.pack(w.DATA, 2, 1 << 31, 0), b"", "malformed frame 0: atr 2, length 2147483648"),
+    (w.HEADER.pack(w.DATA, 3, 24, 0), b"", "malformed frame 0: atr 3"),
+    (w.HEADER.pack(9, 2, 16, 0), b"", "unknown frame type 9"),
+    (w.HEADER.pack(w.DATA, 2, 16, 1), bytes(16), "out of sequence: got 1, expected 0"),
+    (w.HEADER.pack(w.DATA, 2, 16, 0), bytes(5), "truncated frame 0"),
+    (w.HEADER.pack(w.DATA, 2, 16, 0)[:7], b"", "disconnected mid-stream after 0 frames"),
+    (w.HEADER.pack(w.ABORT, 0, 0, 0), b"", "aborted its run"),
+    (w.HEADER.pack(w.END, 0, 0, 4), b"", "end of stream after 4 frames, but 0 arrived"),
+])
+def test_bad_frames_are_rejected(header, payload, match):
+    a, b, e = _edge()
+    rx = RxBackend(None, Endpoint(e, 9300, b, False))  # type: ignore[arg-type]
+    a.sendall(header + payload)
+    a.close()
+    out = np.zeros((2, 8), np.uint8)
+    with pytest.raises(DistError, match=match) as ei:
+        rx.fire([], [out], None)
+    assert "edge 'L2.y'" in str(ei.value)
+    b.close()
