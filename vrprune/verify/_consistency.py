@@ -23,25 +23,35 @@ def balance_rates(ix: GraphIndex, f: Fifo) -> tuple[int, int]:
 
 
 def repetition_vector(g: Graph, ix: GraphIndex | None = None) -> tuple[dict[str, int], list[Diagnostic]]:
-    """Smallest positive integer solution per connected component, or C1 diagnostics."""
+    """Smallest positive integer solution per connected component, or C1 diagnostics.
+
+    Data edges (static and variable) form the balance equations. Control edges (CA -> DA/DPA,
+    1:1) then join components; a control edge whose ends already disagree is not reported here
+    as C1 but left for rule R6 (homogeneity), which names the actor that fires too often."""
     ix = ix or g.index()
     adj: dict[str, list[tuple[Fifo, bool]]] = {a.name: [] for a in g.actors}
+    control: list[Fifo] = []
     for f in g.fifos:
+        if ix.src_port(f).is_control or ix.dst_port(f).is_control:
+            control.append(f)
+            continue
         adj[f.src.actor].append((f, True))
         adj[f.dst.actor].append((f, False))
     r: dict[str, Fraction] = {}
     via: dict[str, Fifo | None] = {}
     parent: dict[str, str | None] = {}
+    comp_of: dict[str, int] = {}
+    comps: list[list[str]] = []
     diags: list[Diagnostic] = []
-    q: dict[str, int] = {}
-    reported: set[frozenset[str]] = set()
     for root in (a.name for a in g.actors):
         if root in r:
             continue
+        cid = len(comps)
         comp = [root]
         r[root] = Fraction(1)
         via[root] = None
         parent[root] = None
+        comp_of[root] = cid
         todo = deque([root])
         bad = False
         while todo:
@@ -54,16 +64,30 @@ def repetition_vector(g: Graph, ix: GraphIndex | None = None) -> tuple[dict[str,
                     r[v] = want
                     via[v] = f
                     parent[v] = u
+                    comp_of[v] = cid
                     comp.append(v)
                     todo.append(v)
-                elif r[v] != want:
-                    key = frozenset((f.name, u, v))
-                    if key in reported or bad:
-                        continue
-                    reported.add(key)
+                elif r[v] != want and not bad:
                     bad = True
                     diags.append(_conflict(ix, f, u, v, via, parent))
-        if bad:
+        comps.append(comp)
+    if diags:
+        return {}, diags
+    # join components through control edges (1:1)
+    for f in control:
+        u, v = f.src.actor, f.dst.actor
+        cu, cv = comp_of[u], comp_of[v]
+        if cu == cv:
+            continue  # a disagreement here is an R6 violation, reported by check_r6
+        scale = r[u] / r[v]
+        for x in comps[cv]:
+            r[x] *= scale
+            comp_of[x] = cu
+        comps[cu] += comps[cv]
+        comps[cv] = []
+    q: dict[str, int] = {}
+    for comp in comps:
+        if not comp:
             continue
         den = 1
         for a in comp:
@@ -74,7 +98,7 @@ def repetition_vector(g: Graph, ix: GraphIndex | None = None) -> tuple[dict[str,
             g_ = gcd(g_, v)
         for a, v in ints.items():
             q[a] = v // g_
-    return ({a.name: q[a.name] for a in g.actors} if not diags else {}), diags
+    return {a.name: q[a.name] for a in g.actors}, diags
 
 
 def _path_to_root(x: str, via: dict, parent: dict) -> list[tuple[str, Fifo]]:

@@ -101,7 +101,10 @@ def _prove(g: Graph, *, timeout_s: float | None, rlimit: int | None, engine: str
     diags, infos = check_rules(g, ix)
     q, cdiags = repetition_vector(g, ix)
     diags += cdiags
-    diags += check_r6(g, q, infos)
+    r6 = check_r6(g, q, infos)
+    diags += r6
+    if r6:
+        q = {}  # control edges disagree: no repetition vector satisfies every balance equation
     rule_diags = [d for d in diags if d.code.startswith("R")]
     props.append(Property("design-rules", "refuted" if rule_diags else "proved",
                           f"{len(rule_diags)} violation(s)" if rule_diags else "R1-R8 hold"))
