@@ -1,0 +1,318 @@
+"""Distributed runs end to end on loopback: `python -m vrprune run APP --mapping X.map` in 2-3
+processes. The vehicle classifier at every partition point, dual input, single-input latency
+with a feedback edge, token order across hosts, PSK and TLS."""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import socket
+import subprocess
+import sys
+import time
+
+import numpy as np
+import pytest
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+VDIR = os.path.join(ROOT, "examples", "vehicle")
+VNP = os.path.join(VDIR, "vehicle_np.py")
+ACTORS = ["Input", "L1", "L2", "L3", "L4L5", "Output"]
+FRAMES = 3
+
+PLATFORM = """platform lab {{
+  base_port 9300
+{hosts}
+  link endpoint -- server ethernet100
+}}
+"""
+
+
+def free_base(n: int = 16) -> int:
+    """A port base with n free ports above it (bind-tested)."""
+    for _ in range(200):
+        base = random.randrange(20000, 60000 - n)
+        socks = []
+        try:
+            for i in range(n):
+                s = socket.socket()
+                s.bind(("127.0.0.1", base + i))
+                socks.append(s)
+            return base
+        except OSError:
+            continue
+        finally:
+            for s in socks:
+                s.close()
+    raise RuntimeError("no free port range")
+
+
+def vehicle_app(d, frames: int = FRAMES, name: str = "vehicle.vpr") -> str:
+    text = open(os.path.join(VDIR, "vehicle_np.vpr")).read()
+    text = text.replace('"vehicle_np.py:', f'"{VNP}:').replace("param frames = 8", f"param frames = {frames}")
+    path = os.path.join(d, name)
+    with open(path, "w") as f:
+        f.write(text)
+    return path
+
+
+def write_platform(d, hosts=("endpoint", "server")) -> None:
+    body = "\n".join(f'  host {h} "127.0.0.1" {{ cpu core0 core 0 cpu core1 core 1 }}' for h in hosts)
+    with open(os.path.join(d, "platform.vpr"), "w") as f:
+        f.write(PLATFORM.format(hosts=body))
+
+
+def write_mapping(d, this: str, placement: dict[str, str], hosts=("endpoint", "server")) -> str:
+    write_platform(d, hosts)
+    lines = ['import "platform.vpr"', f"mapping m_{this} on lab.{this} {{"]
+    lines += [f"  {a} -> {h}.core0" for a, h in placement.items()] + ["}"]
+    path = os.path.join(d, f"{this}.map")
+    with open(path, "w") as f:
+        f.write("\n".join(lines) + "\n")
+    return path
+
+
+def pp(k: int) -> dict[str, str]:
+    return {a: ("endpoint" if i < k else "server") for i, a in enumerate(ACTORS)}
+
+
+def start(app: str, mapping: str | None, cwd, *extra: str) -> subprocess.Popen:
+    cmd = [sys.executable, "-m", "vrprune", "run", app] + (["--mapping", mapping] if mapping else []) + list(extra)
+    return subprocess.Popen(cmd, cwd=cwd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+
+def finish(procs: list[subprocess.Popen], timeout: float = 120) -> list[tuple[int, str, str]]:
+    out = []
+    for p in procs:
+        try:
+            so, se = p.communicate(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            p.kill()
+            so, se = p.communicate()
+            so += "\n[killed: timeout]"
+        out.append((p.returncode, so, se))
+    return out
+
+
+def run_pair(app, d, server_map, client_map, *extra: str, server_extra=(), client_extra=()):
+    base = str(free_base())
+    srv = start(app, server_map, d, "--port-base", base, *extra, *server_extra)
+    cli = start(app, client_map, d, "--port-base", base, *extra, *client_extra)
+    return finish([srv, cli])
+
+
+@pytest.fixture(scope="module")
+def reference(tmp_path_factory):
+    d = tmp_path_factory.mktemp("ref")
+    app = vehicle_app(d)
+    [(rc, so, se)] = finish([start(app, None, d)])
+    assert rc == 0, se
+    probs = np.fromfile(os.path.join(d, "vehicle_probs.f32"), np.float32).reshape(-1, 4)
+    assert probs.shape == (FRAMES, 4)
+    return probs
+
+
+@pytest.mark.parametrize("k", [1, 2, 3, 4, 5])
+def test_vehicle_every_partition_point_equals_single_process(tmp_path, reference, k):
+    app = vehicle_app(tmp_path)
+    res = run_pair(app, tmp_path, write_mapping(tmp_path, "server", pp(k)), write_mapping(tmp_path, "endpoint", pp(k)))
+    for rc, so, se in res:
+        assert rc == 0, so + se
+    edge = ["Input.img", "L1.y", "L2.y", "L3.y", "L4L5.p"][k - 1]
+    assert f"edge {edge}" in res[0][1] and f"received {FRAMES} frames" in res[0][1]
+    assert f"sent {FRAMES} frames" in res[1][1]
+    probs = np.fromfile(tmp_path / "vehicle_probs.f32", np.float32).reshape(-1, 4)
+    np.testing.assert_allclose(probs, reference, rtol=1e-5, atol=1e-7)
+
+
+def test_vehicle_with_psk_tls_and_link_preset(tmp_path, reference):
+    app = vehicle_app(tmp_path)
+    keys = tmp_path / "keys"
+    r = subprocess.run([sys.executable, "-m", "vrprune", "keygen", "--psk", str(tmp_path / "k.psk"), "--tls",
+                        str(keys)], capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr
+    common = ["--psk-file", str(tmp_path / "k.psk"), "--tls-ca", str(keys / "ca.pem"), "--link", "ethernet100"]
+    res = run_pair(app, tmp_path, write_mapping(tmp_path, "server", pp(3)), write_mapping(tmp_path, "endpoint", pp(3)),
+                   *common, server_extra=("--tls-cert", str(keys / "server.pem"), "--tls-key", str(keys / "server.key")),
+                   client_extra=("--tls-cert", str(keys / "endpoint.pem"), "--tls-key", str(keys / "endpoint.key")))
+    for rc, so, se in res:
+        assert rc == 0, so + se
+    assert "link ethernet100" in res[1][2]
+    probs = np.fromfile(tmp_path / "vehicle_probs.f32", np.float32).reshape(-1, 4)
+    np.testing.assert_allclose(probs, reference, rtol=1e-5, atol=1e-7)
+
+
+# ---------------------------------------------------------------- dual input (paper IV-C)
+
+DUAL = """
+graph dual {{
+  actor InA {{ out img: f32[96, 96, 3]  impl python "{vnp}:Input"  param seed = 7  param frames = {frames} }}
+  actor InB {{ out img: f32[96, 96, 3]  impl python "{vnp}:Input"  param seed = 11  param frames = {frames} }}
+{branches}
+  actor L4L5 {{ in a: f32[100]  in b: f32[100]  out p: f32[4]  impl python "{head2}:Head2" }}
+  actor Output {{ in p: f32[4]  impl python "{vnp}:Output"  param path = "dual_probs.f32" }}
+  fifo L3A.y -> L4L5.a capacity 2
+  fifo L3B.y -> L4L5.b capacity 2
+  fifo L4L5.p -> Output.p capacity 2
+}}
+"""
+BRANCH = """
+  actor L1{s} {{ in x: f32[96, 96, 3]  out y: f32[48, 48, 32]  impl python "{vnp}:ConvPool"
+             param layer = 1  param hw = 96  param cin = 3  param cout = 32  param wseed = 1 }}
+  actor L2{s} {{ in x: f32[48, 48, 32]  out y: f32[24, 24, 32]  impl python "{vnp}:ConvPool"
+             param layer = 2  param hw = 48  param cin = 32  param cout = 32  param wseed = 1 }}
+  actor L3{s} {{ in x: f32[24, 24, 32]  out y: f32[100]  impl python "{vnp}:Dense"  param wseed = 1 }}
+  fifo In{s}.img -> L1{s}.x capacity 2
+  fifo L1{s}.y -> L2{s}.x capacity 2
+  fifo L2{s}.y -> L3{s}.x capacity 2
+"""
+HEAD2 = f"""
+import importlib.util
+import numpy as np
+_spec = importlib.util.spec_from_file_location("vrprune_test_dual_vnp", {VNP!r})
+_m = importlib.util.module_from_spec(_spec)
+_spec.loader.exec_module(_m)
+
+class Head2(_m.Head):
+    def fire(self, ins, outs, atr):
+        x = (ins[0].view(np.float32) + ins[1].view(np.float32)) * np.float32(0.5)
+        super().fire([x.view(np.uint8)], outs, atr)
+"""
+
+
+def test_dual_input_two_endpoints_one_server(tmp_path):
+    head2 = tmp_path / "head2.py"
+    head2.write_text(HEAD2)
+    branches = "".join(BRANCH.format(s=s, vnp=VNP) for s in "AB")
+    app = tmp_path / "dual.vpr"
+    app.write_text(DUAL.format(vnp=VNP, head2=head2, frames=FRAMES, branches=branches))
+    ref = tmp_path / "ref"
+    ref.mkdir()
+    [(rc, so, se)] = finish([start(str(app), None, ref)])
+    assert rc == 0, so + se
+    hosts = ("endpointA", "endpointB", "server")
+    place = {"InA": "endpointA", "L1A": "endpointA", "L2A": "endpointA",
+             "InB": "endpointB", "L1B": "endpointB", "L2B": "endpointB",
+             "L3A": "server", "L3B": "server", "L4L5": "server", "Output": "server"}
+    (tmp_path / "platform.vpr").write_text(
+        "platform lab {\n  base_port 9300\n" +
+        "".join(f'  host {h} "127.0.0.1" {{ cpu core0 core 0 }}\n' for h in hosts) + "}\n")
+    maps = []
+    for h in hosts:
+        p = tmp_path / f"{h}.map"
+        p.write_text('import "platform.vpr"\n' + f"mapping m_{h} on lab.{h} {{\n" +
+                     "".join(f"  {a} -> {hh}.core0\n" for a, hh in place.items()) + "}\n")
+        maps.append(str(p))
+    base = str(free_base())
+    procs = [start(str(app), m, tmp_path, "--port-base", base) for m in reversed(maps)]
+    res = finish(procs)
+    for rc, so, se in res:
+        assert rc == 0, so + se
+    assert "received 3 frames" in res[0][1] and res[0][1].count("edge ") == 2
+    got = np.fromfile(tmp_path / "dual_probs.f32", np.float32)
+    want = np.fromfile(ref / "dual_probs.f32", np.float32)
+    assert got.size == 4 * FRAMES
+    np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-7)
+
+
+# ---------------------------------------------------------------- latency with a feedback edge (paper IV-D)
+
+def latency_app(d, frames: int) -> str:
+    text = open(vehicle_app(d, frames)).read()
+    # L1 starts frame k+1 only when Output has finished frame k: one frame in flight
+    text = text.replace("  actor L1 {\n    in  x: f32[N, N, 3]", "  actor L1 {\n    in  x: f32[N, N, 3]\n    in  go: u8")
+    text = text.replace("  actor Output {\n    in  p: f32[4]", "  actor Output {\n    in  p: f32[4]\n    out done: u8")
+    assert "in  go" in text and "out done" in text
+    text = text.rstrip().rstrip("}") + "  fifo Output.done -> L1.go capacity 1 initial 1\n}\n"
+    path = os.path.join(d, "latency.vpr")
+    with open(path, "w") as f:
+        f.write(text)
+    return path
+
+
+def latency_split(endpoint_profile: dict, server_profile: dict, frames: int) -> dict[str, float]:
+    """Per-frame end-to-end latency split: endpoint compute, communication, server compute (ms).
+    One frame is in flight at a time (the feedback edge holds one token), so the endpoint's
+    period is the end-to-end latency; communication is what compute does not explain."""
+    def compute(p):
+        return sum(a["mean_s"] or 0.0 for name, a in p["actors"].items()
+                   if not name.startswith(("TX_", "RX_")))
+    total = endpoint_profile["wall_s"] / frames
+    ep, sv = compute(endpoint_profile), compute(server_profile)
+    return {"total_ms": total * 1e3, "endpoint_ms": ep * 1e3, "server_ms": sv * 1e3,
+            "communication_ms": (total - ep - sv) * 1e3}
+
+
+def test_single_input_latency_with_feedback(tmp_path, capsys):
+    frames = 6
+    app = latency_app(tmp_path, frames)
+    place = {"Input": "endpoint", "L1": "endpoint", "L2": "endpoint", "L3": "server", "L4L5": "server",
+             "Output": "server"}
+    res = run_pair(app, tmp_path, write_mapping(tmp_path, "server", place), write_mapping(tmp_path, "endpoint", place),
+                   "--link", "ethernet100", server_extra=("--profile", "server.json"),
+                   client_extra=("--profile", "endpoint.json"))
+    for rc, so, se in res:
+        assert rc == 0, so + se
+    pe = json.load(open(tmp_path / "endpoint.json"))
+    ps = json.load(open(tmp_path / "server.json"))
+    assert pe["dist"]["edges"]["Output.done"]["role"] == "rx" and pe["dist"]["edges"]["L2.y"]["frames"] == frames
+    s = latency_split(pe, ps, frames)
+    with capsys.disabled():
+        print(f"\n  single-input latency (ethernet100 emulated): {s['total_ms']:.1f} ms/frame = "
+              f"{s['endpoint_ms']:.1f} endpoint + {s['communication_ms']:.1f} communication + "
+              f"{s['server_ms']:.1f} server")
+    # 73 728 B at 11.2 MB/s (6.6 ms) + 1.35 ms there, 1 B + 1.35 ms back
+    assert s["communication_ms"] > 7.0
+    assert s["endpoint_ms"] > 0 and s["server_ms"] > 0
+
+
+# ---------------------------------------------------------------- token order across hosts, rates 3 -> 2
+
+SEQ = """
+graph seq {{
+  actor Src {{ out x: u64 @ 3  impl python "{act}:Counter"  param n = {n} }}
+  actor Dst {{ in x: u64 @ 2  impl python "{act}:Check"  param path = "seq.txt" }}
+  fifo Src.x -> Dst.x capacity 6
+}}
+"""
+SEQ_ACTORS = """
+import numpy as np
+from vrprune.exec import END
+
+class Counter:
+    def __init__(self, n):
+        self.n, self.k = n, 0
+    def fire(self, ins, outs, atr):
+        if self.k >= self.n:
+            return END
+        outs[0].view(np.uint64)[:, 0] = np.arange(self.k, self.k + 3, dtype=np.uint64)
+        self.k += 3
+
+class Check:
+    def __init__(self, path):
+        self.path, self.next = path, 0
+    def fire(self, ins, outs, atr):
+        got = ins[0].view(np.uint64)[:, 0]
+        want = np.arange(self.next, self.next + 2, dtype=np.uint64)
+        if not np.array_equal(got, want):
+            raise RuntimeError(f"tokens {got.tolist()} where {want.tolist()} were due")
+        self.next += 2
+    def finish(self):
+        open(self.path, "w").write(str(self.next))
+"""
+
+
+def test_tokens_arrive_in_order_without_loss_or_duplicates(tmp_path):
+    act = tmp_path / "seqact.py"
+    act.write_text(SEQ_ACTORS)
+    n = 3000
+    app = tmp_path / "seq.vpr"
+    app.write_text(SEQ.format(act=act, n=n))
+    place = {"Src": "endpoint", "Dst": "server"}
+    res = run_pair(str(app), tmp_path, write_mapping(tmp_path, "server", place),
+                   write_mapping(tmp_path, "endpoint", place))
+    for rc, so, se in res:
+        assert rc == 0, so + se
+    assert (tmp_path / "seq.txt").read_text() == str(n)
+    assert f"received {n // 3} frames" in res[0][1]
