@@ -1,0 +1,48 @@
+"""vrprune explore measured with real distributed runs (two `vrprune run` processes over loopback)."""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+
+import pytest
+
+from vrprune.cli import main_with
+from vrprune.explore._runners import distributed_available
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+pytestmark = pytest.mark.skipif(not distributed_available(), reason="vrprune run --mapping is not available")
+
+
+def test_vehicle_sweep_two_frames_three_points_then_resume(tmp_path):
+    out = tmp_path / "sweep"
+    argv = ["explore", os.path.join(ROOT, "examples", "vehicle", "vehicle_np.vpr"),
+            "--platform", os.path.join(ROOT, "specs", "platform.vpr"), "--link", "ethernet100",
+            "--frames", "2", "--max-points", "3", "--slowdown", "2", "--private-input", "--out", str(out)]
+    so, se = io.StringIO(), io.StringIO()
+    code = main_with(argv, so, se)
+    assert code == 0, se.getvalue() + so.getvalue()
+    doc = json.loads((out / "results.json").read_text())
+    assert doc["runner"] == "distributed"
+    rows = [r for r in doc["rows"] if r["measured"]]
+    assert len(rows) == 3  # fully local + 2 points over ethernet100
+    for r in rows:
+        m = r["measured"]
+        assert m["status"] == "ok" and m["frames"] == 2 and m["runner"] == "distributed"
+        assert m["per_frame_s"] > 0 and m["endpoint_s"] > 0
+        if r["point"] != "local":
+            assert m["server_s"] > 0 and m["link_s"] > 0
+            # both processes really ran: their logs and profiles are there
+            d = out / "points" / r["point"]
+            assert (d / "ethernet100.endpoint.profile.json").exists()
+            assert (d / "ethernet100.server.profile.json").exists()
+    assert doc["recommendation"]["ethernet100"]["source"] == "measured"
+    assert "distributed (two processes" in so.getvalue()
+    # a second call finds everything in results.jsonl and runs nothing
+    n_lines = len((out / "results.jsonl").read_text().splitlines())
+    so2 = io.StringIO()
+    assert main_with(argv, so2, io.StringIO()) == 0
+    assert len((out / "results.jsonl").read_text().splitlines()) == n_lines
+    assert json.loads((out / "results.json").read_text())["rows"] == doc["rows"]
