@@ -216,6 +216,36 @@ def _cut(pb: Problem, caps: list[int], res: SimResult) -> list[list[tuple[int, i
     return out
 
 
+def _strong_cut(pb: Problem, caps: list[int], res: SimResult, stats: dict, budget: int = 40):
+    """A cut with fewer edges: a cut from a stuck simulation is valid whatever capacities it
+    ran under, so relax (to "never full") every free fifo whose raising does not remove the
+    deadlock, then cut at the stuck vector of what is left. First all fifos off the wait
+    cycle at once, then the remaining full ones one by one (up to ``budget`` simulations)."""
+    net = pb.net
+    waits = blocked_reasons(pb.net_with(caps), res, pb.worst)
+    pos = {e.fifo.name: i for i, e in enumerate(net.edges)}
+    on_cycle = {pos[w.fifo] for w in wait_cycle(pb.net_with(caps), waits)}
+    cur, cres = list(caps), res
+    trial = [c if (pb.fixed[i] or i in on_cycle) else max(c, pb.upper[i]) for i, c in enumerate(caps)]
+    if trial != cur:
+        stats["simulations"] += 1
+        r = pb.run(trial)
+        if not r.complete:
+            cur, cres = trial, r
+    for conj in _cut(pb, cur, cres):
+        for ei, _thr in conj:
+            if budget <= 0 or cur[ei] >= pb.upper[ei]:
+                continue
+            budget -= 1
+            trial = list(cur)
+            trial[ei] = pb.upper[ei]
+            stats["simulations"] += 1
+            r = pb.run(trial)
+            if not r.complete:
+                cur, cres = trial, r
+    return _cut(pb, cur, cres)
+
+
 def _counterexample(pb: Problem, caps: list[int]):
     from ._prove import _counterexample as cx
 
@@ -224,7 +254,7 @@ def _counterexample(pb: Problem, caps: list[int]):
 
 
 def size(g: Graph, objective: str = "bytes", resize_all: bool = False, *, timeout_s: float | None = 60.0,
-         rlimit: int | None = None, explain: bool = False, cross_check: bool = True) -> SizeResult:
+         rlimit: int | None = None, explain: bool = False, cross_check: bool = True, greedy: bool = True) -> SizeResult:
     """Minimal capacities (total bytes or tokens) keeping ``g`` free of deadlock and overflow for
     every atr sequence. Capacities written in ``g`` are kept fixed unless ``resize_all``."""
     if objective not in ("bytes", "tokens"):
@@ -258,7 +288,8 @@ def size(g: Graph, objective: str = "bytes", resize_all: bool = False, *, timeou
         cut = _cut(pb, caps, res)
         if not cut:
             return None
-        cuts.append(cut)
+        strong = _strong_cut(pb, caps, res, stats)
+        cuts.append(strong if strong else cut)
         stats["cuts"] = len(cuts)
         return False
 
@@ -277,7 +308,8 @@ def size(g: Graph, objective: str = "bytes", resize_all: bool = False, *, timeou
         return _finish(pb, "infeasible", top, stats, t0, cex=_counterexample(pb, top))
     best = top
     # 3. a cheap greedy descent from the top: lower each free fifo as far as it stays feasible
-    best = _greedy(pb, best, oracle, t0, timeout_s)
+    if greedy:
+        best = _greedy(pb, best, oracle, t0, timeout_s)
     # 4. CEGAR: z3 master over the cuts
     status, cand, lb = _cegar(pb, cuts, oracle, best, t0, timeout_s, rlimit, stats)
     if status == "optimal":
@@ -292,7 +324,7 @@ def _greedy(pb: Problem, caps: list[int], oracle, t0: float, timeout_s: float | 
     caps = list(caps)
     order = sorted((i for i in range(len(caps)) if not pb.fixed[i]), key=lambda i: -pb.weight[i] * (caps[i] - pb.lower[i]))
     for i in order:
-        if timeout_s is not None and time.perf_counter() - t0 > timeout_s / 3:
+        if timeout_s is not None and time.perf_counter() - t0 > timeout_s / 2:
             break
         lo, hi = pb.lower[i], caps[i]  # hi feasible
         while lo < hi:

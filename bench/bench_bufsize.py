@@ -1,0 +1,123 @@
+"""Buffer sizing: time and result for the SSD spec, generated graphs of growing size, and SDF3
+graphs of real applications, next to the classic per-edge lower bound
+sum(p + c - gcd(p, c) + d mod gcd(p, c)) and to the capacities written in the files.
+
+    python bench/bench_bufsize.py [--quick] [--no-throughput]
+
+Columns: total tokens / bytes of the minimal capacities (all fifos resized), the classic
+bound's totals, the file's own capacities, the solver work (simulations, cuts, z3 calls), the
+time; for graphs with execution times also the self-timed throughput at the minimal
+capacities, with unbounded fifos, and the size of the Pareto front (--pareto).
+"""
+
+from __future__ import annotations
+
+import argparse
+import glob
+import os
+import sys
+import tempfile
+import time
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+ROOT = os.path.dirname(HERE)
+sys.path.insert(0, HERE)
+sys.path.insert(0, ROOT)
+
+import gen  # noqa: E402
+
+import vrprune  # noqa: E402
+from vrprune.verify._bufsize import prepare, size  # noqa: E402
+from vrprune.verify._throughput import ThroughputError, exec_times, pareto, self_timed, to_ticks  # noqa: E402
+
+
+def diamonds(n: int) -> str:
+    """n/3 reconvergent blocks in series (fork -> join directly, and through a 3:3 block actor):
+    the per-edge bounds deadlock, so the exact search (cuts + z3) has work to do."""
+    lines = ["graph diamonds {", "  actor Src { out o: i32 }"]
+    fifos = []
+    prev = "Src.o"
+    k = 0
+    while 3 * (k + 1) + 2 <= n:
+        r = 2 + k % 3
+        lines.append(f"  actor F{k} {{ in i: i32  out a: i32  out b: i32 }}")
+        lines.append(f"  actor B{k} {{ in x: i32 @ {r}  out y: i32 @ {r} }}")
+        lines.append(f"  actor J{k} {{ in a: i32  in b: i32  out o: i32 }}")
+        fifos += [f"  fifo {prev} -> F{k}.i", f"  fifo F{k}.a -> J{k}.a", f"  fifo F{k}.b -> B{k}.x",
+                  f"  fifo B{k}.y -> J{k}.b"]
+        prev = f"J{k}.o"
+        k += 1
+    lines.append("  actor Snk { in i: i32 }")
+    fifos.append(f"  fifo {prev} -> Snk.i")
+    return "\n".join(lines + fifos + ["}"]) + "\n"
+
+
+def _load_text(text: str):
+    with tempfile.NamedTemporaryFile("w", suffix=".vpr", delete=False) as f:
+        f.write(text)
+    try:
+        return vrprune.load(f.name)
+    finally:
+        os.unlink(f.name)
+
+
+def row(name: str, g, throughput: bool) -> None:
+    file_b = sum((f.capacity or 0) * g.index().token_bytes(f) for f in g.fifos) if all(f.capacity for f in g.fifos) else None
+    t0 = time.perf_counter()
+    res = size(g, "bytes", resize_all=True, cross_check=False)
+    dt = time.perf_counter() - t0
+    t1 = time.perf_counter()
+    from vrprune.verify import prove
+
+    chk = prove(res.sized_graph(), timeout_s=60).verdict if res.status in ("optimal", "not-proven") else "-"
+    dchk = time.perf_counter() - t1
+    s = res.stats
+    tok = res.total("tokens") if res.status in ("optimal", "not-proven") else "-"
+    byt = res.total("bytes") if res.status in ("optimal", "not-proven") else "-"
+    print(f"{name:<24} {len(g.actors):>5} {len(g.fifos):>5}  {res.status:<10} {tok:>9} {res.classic_total('tokens'):>9} "
+          f"{byt:>12} {res.classic_total('bytes'):>12} {file_b if file_b is not None else '-':>12}  "
+          f"{s['simulations']:>4} {s['cuts']:>4} {s['master_calls']:>3}  {dt:>8.3f}s  check {chk} {dchk:.2f}s")
+    if throughput and res.status == "optimal":
+        try:
+            times = exec_times(g)
+        except ThroughputError:
+            return
+        pb, _ = prepare(g, "bytes", True)
+        ticks, unit = to_ticks([times[n] for n in pb.net.names])
+        caps = [res.capacities[e.fifo.name] for e in pb.net.edges]
+        t2 = time.perf_counter()
+        try:
+            at_min = self_timed(pb.net, caps, ticks, unit).iterations_per_s
+            pts, top, complete = pareto(pb.net, caps, [True] * len(caps), pb.weight, ticks, unit, max_evals=300)
+        except ThroughputError as e:
+            print(f"{'':<24} throughput: {e}")
+            return
+        last = pts[-1] if pts else None
+        print(f"{'':<24} throughput {at_min:,.6g} it/s at minimal bytes, {top.iterations_per_s:,.6g} unbounded; "
+              f"Pareto {len(pts)} point(s){'' if complete else ' (incomplete, 300 evaluations)'}"
+              f"{f', max reached at {last.cost:,} bytes' if complete and last else ''}  {time.perf_counter() - t2:.2f}s")
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--quick", action="store_true", help="smaller generated graphs")
+    ap.add_argument("--no-throughput", action="store_true")
+    a = ap.parse_args(argv)
+    print(f"{'graph':<24} {'act':>5} {'fifo':>5}  {'status':<10} {'tokens':>9} {'classicT':>9} {'bytes':>12} "
+          f"{'classicB':>12} {'file B':>12}  {'sims':>4} {'cuts':>4} {'z3':>3}  {'time':>9}")
+    row("specs/ssd.vpr", vrprune.load(os.path.join(ROOT, "specs", "ssd.vpr")), False)
+    for name in ("feedback", "multi_dpg", "receiver", "vehicle", "vehicle_dual"):
+        row(f"specs/{name}.vpr", vrprune.load(os.path.join(ROOT, "specs", f"{name}.vpr")), False)
+    sizes = (50, 200) if a.quick else (100, 400, 1000, 2000)
+    for kind in ("chain", "forkjoin", "cycle", "dpg", "mixed"):
+        for n in sizes:
+            row(f"gen {kind} {n}", _load_text(gen.KINDS[kind](n)), False)
+    for n in ((30, 90) if a.quick else (30, 90, 300, 600)):
+        row(f"diamonds {n}", _load_text(diamonds(n)), False)
+    for path in sorted(glob.glob(os.path.join(ROOT, "specs", "sdf3", "*.xml"))):
+        row("sdf3/" + os.path.basename(path), vrprune.load(path), not a.no_throughput)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
