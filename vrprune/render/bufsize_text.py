@@ -55,9 +55,9 @@ def bufsize_text(res: SizeResult, throughput: dict | None = None, *, explain: bo
         out.append(f"{'total bytes':<{w}}  {'':>8}  {'':>7}  {'':>7}  {'':>7}  {res.total('bytes'):>12,}")
         cb = res.classic_total("bytes")
         gain = res.total("bytes") - cb
+        more = f"the whole graph needs {gain:,} bytes more" if gain > 0 else "reached"
         out.append(f"classic per-edge lower bound sum(p + c - gcd(p, c) + d mod gcd(p, c)): "
-                   f"{res.classic_total('tokens')} tokens, {cb:,} bytes "
-                   f"(the whole graph needs {gain:,} bytes more)" if gain > 0 else "(reached)")
+                   f"{res.classic_total('tokens')} tokens, {cb:,} bytes ({more})")
         if all_given:
             out.append(f"capacities in the file: {tt} tokens, {tb:,} bytes")
         if any(f.capacity > f.lower for f in res.fifos if not f.fixed):
