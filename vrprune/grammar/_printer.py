@@ -35,7 +35,7 @@ def _fmt_float(x: float) -> str:
 
 
 def _quote(s: str) -> str:
-    return '"' + s.replace("\\", "\\\\").replace('"', '\\"') + '"'
+    return '"' + s.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n").replace("\t", "\\t") + '"'
 
 
 class _TreePrinter:
@@ -234,7 +234,9 @@ def _actor_lines(a, depth: int, base_dir: str | None) -> list[str]:
         vs = _quote(v) if isinstance(v, str) else (_fmt_float(v) if isinstance(v, float) else str(v))
         lines.append(ind + INDENT + f"param {prm.name} = {vs}")
     if a.time_s is not None:
-        lines.append(ind + INDENT + f"time {_fmt_float(a.time_s * 1e6)} us")
+        ns = round(a.time_s * 1e9)
+        exact = ns > 0 and float(ns) * 1e-9 == a.time_s  # the loader computes N ns as N * 1e-9
+        lines.append(ind + INDENT + (f"time {ns} ns" if exact else f"time {_fmt_float(a.time_s)} s"))
     lines.append(ind + "}")
     return lines
 
