@@ -96,7 +96,7 @@ def main() -> None:
     t_ref_dflt = float(subprocess.run([sys.executable, __file__, "--reference-only", "--frames", str(n),
                                        "--blas-threads", "default"], env=env, capture_output=True, text=True,
                                       check=True).stdout.split()[-1])
-    print(f"\nnumpy reference, sequential (frame generation included):")
+    print("\nnumpy reference, sequential (frame generation included):")
     print(f"  OPENBLAS_NUM_THREADS={args.blas_threads:<8} {t_ref * 1e3:7.2f} ms/frame  {1 / t_ref:6.1f} frames/s")
     print(f"  OpenBLAS default threads {t_ref_dflt * 1e3:7.2f} ms/frame  {1 / t_ref_dflt:6.1f} frames/s")
     t_ref = min(t_ref, t_ref_dflt)

@@ -12,7 +12,7 @@ import vrprune
 from vrprune.cli import main_with
 from vrprune.diagnostics import DiagnosticError
 from vrprune.grammar._sdf3 import read_sdf3
-from vrprune.model import Direction, Graph
+from vrprune.model import Graph
 
 ROOT = Path(__file__).resolve().parent.parent
 SDF3 = ROOT / "specs" / "sdf3"
@@ -295,7 +295,6 @@ def test_missing_file_and_capacity_left_open(tmp_path):
 
 
 def test_mutated_xml_never_raises_anything_else(tmp_path):
-    hypothesis = pytest.importorskip("hypothesis")
     from hypothesis import HealthCheck, given, settings
     from hypothesis import strategies as st
 

@@ -11,7 +11,7 @@ Format::
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from .model import NO_SPAN, Span
 

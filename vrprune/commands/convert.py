@@ -8,7 +8,7 @@ import tempfile
 from typing import TextIO
 
 from ..diagnostics import DiagnosticError, error
-from ..model import ActorKind, CImpl, Graph, OpenCLImpl, Port, PortKind, PythonImpl, Span
+from ..model import Graph, Span
 
 _CONVENTIONS = """SDF3 conventions: tokenSize sz is in bits (token = bytes(ceil(sz/8)), 4 bytes when absent);
 bufferSize sz is the capacity in tokens; executionTime is in cycles at an assumed 1 GHz

@@ -50,7 +50,7 @@ import numpy as np
 
 from ..diagnostics import DiagnosticError, Note, VrpruneError, error
 from ..model import Actor, ActorKind, OpenCLImpl, Span, Unit, UnitKind
-from ._backend import ActorBackend, BackendError
+from ._backend import ActorBackend
 from ._toolchain import ToolchainError
 
 DEFAULT_PLATFORM = "Portable Computing Language"

@@ -27,7 +27,7 @@ from dataclasses import dataclass, field
 from typing import Any, Callable, TextIO
 
 from ..diagnostics import VrpruneError
-from ..model import ActorKind, Fifo, Graph, Unit
+from ..model import ActorKind, Graph, Unit
 from ._backend import END, ActorBackend, make_backend
 from ._fifo import Aborted, EndOfStream, RingFifo, _Gate
 from ._rates import repetition_vector

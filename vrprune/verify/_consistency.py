@@ -125,11 +125,9 @@ def _conflict(ix: GraphIndex, f: Fifo, u: str, v: str, via: dict, parent: dict) 
             break
         cycle_edges.append(e)
     notes = []
-    prod = Fraction(1)
     for e in [f] + cycle_edges:
         p, c = balance_rates(ix, e)
         notes.append(Note(e.span, f"{e.src} produces {p}, {e.dst} consumes {c} per firing"))
-    p, c = balance_rates(ix, f)
     return error(
         "C1",
         f"inconsistent rates: the balance equations have no positive solution on the cycle through fifo {f.name}",

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 import networkx as nx
 
 from ..diagnostics import Diagnostic, Note, error
-from ..model import Actor, ActorKind, Dpg, Fifo, Graph, GraphIndex, PortKind
+from ..model import ActorKind, Dpg, Fifo, Graph, GraphIndex
 
 DYN = (ActorKind.DA, ActorKind.DPA)
 

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 import z3
 
-from ._net import CONTROL, STATIC, VARIABLE, Net
+from ._net import CONTROL, VARIABLE, Net
 
 
 @dataclass(frozen=True)
