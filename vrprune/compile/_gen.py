@@ -1,0 +1,518 @@
+"""The generator: a proved graph (and optionally one device's mapping) -> a C program.
+
+What it writes into the output folder::
+
+    GRAPH.c             the top-level program: FIFOs, actor instances, TX/RX edges, main()
+    runtime/            the runtime library (vrp_rt.c/.h, vrp_net.c/.h) and vrprune.h
+    actors/             the user's C actor sources, copied byte for byte (with their
+                        quoted #include files)
+    Makefile            `make`, `make SANITIZE=thread|address`, `make clean`
+    build.sh            the single cc command
+
+The generated C is meant to be read: every FIFO and actor carries the user's name, each FIFO
+its capacity, token type and the proof's fill-level bound in a comment.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import re
+import shlex
+import shutil
+from dataclasses import dataclass, field
+
+from ..diagnostics import VrpruneError
+from ..model import ActorKind, CImpl, Graph, GraphIndex, Mapping, OpenCLImpl, Port, PythonImpl
+
+RUNTIME_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "runtime")
+RUNTIME_FILES = ("vrp_rt.h", "vrp_rt.c", "vrp_net.h", "vrp_net.c")
+RUNTIME_SOURCES = ("runtime/vrp_rt.c", "runtime/vrp_net.c")
+
+#: optimisation flags of every build (the Python executor's, vrprune/exec/_toolchain.py)
+OPT_FLAGS = ("-O3", "-march=native", "-std=gnu11")
+#: warnings of the generated program and the runtime library (warning-free: tested with -Werror)
+WARN_FLAGS = ("-Wall", "-Wextra")
+#: warnings of the user's actor sources (the Python executor's)
+ACTOR_WARN_FLAGS = ("-Wall", "-Wno-unused-function")
+SANITIZE_FLAGS = ("-O1", "-g", "-fno-omit-frame-pointer")
+
+
+class CompileError(VrpruneError):
+    """The graph cannot be compiled as given (an actor that is not C, clashing entry points, ...)."""
+
+
+@dataclass
+class Program:
+    """What was generated: paths relative to ``out_dir``."""
+
+    out_dir: str
+    name: str  # program (and binary) name
+    main_c: str
+    actor_sources: list[str] = field(default_factory=list)  # relative paths under actors/
+    include_dirs: list[str] = field(default_factory=list)  # relative
+    host: str | None = None
+    n_tx: int = 0
+    n_rx: int = 0
+    warnings: str = ""  # what the compiler printed on a successful build
+
+    @property
+    def sources(self) -> list[str]:
+        return [self.main_c, *RUNTIME_SOURCES, *self.actor_sources]
+
+    def cc_command(self, cc: str = "cc") -> str:
+        """The single documented compiler command (run in ``out_dir``)."""
+        inc = " ".join(f"-I{d}" for d in ["runtime", *self.include_dirs])
+        return (f"{cc} {' '.join(OPT_FLAGS)} {' '.join(ACTOR_WARN_FLAGS)} -pthread {inc} -o {self.name} "
+                f"{' '.join(self.sources)} -lm")
+
+
+# ------------------------------------------------------------------ helpers
+def c_ident(name: str) -> str:
+    s = re.sub(r"[^A-Za-z0-9_]", "_", name)
+    return s if s and not s[0].isdigit() else f"_{s}"
+
+
+def c_str(s: str) -> str:
+    out = []
+    for ch in s.encode("utf-8"):
+        c = chr(ch)
+        if c == "\\" or c == '"':
+            out.append("\\" + c)
+        elif 32 <= ch < 127 and c != "?":  # '?' too: no trigraphs
+            out.append(c)
+        else:
+            out.append(f"\\{ch:03o}")
+    return '"' + "".join(out) + '"'
+
+
+def c_comment(s: str) -> str:
+    return s.replace("*/", "*\\/")
+
+
+def c_double(v: float) -> str:
+    if math.isnan(v):
+        return "NAN"
+    if math.isinf(v):
+        return "INFINITY" if v > 0 else "-INFINITY"
+    r = repr(float(v))
+    return r if any(ch in r for ch in ".eE") else r + ".0"
+
+
+class _Names:
+    """Unique C identifiers with a prefix."""
+
+    def __init__(self) -> None:
+        self.taken: set[str] = set()
+
+    def __call__(self, prefix: str, name: str) -> str:
+        base = f"{prefix}{c_ident(name)}"
+        out, i = base, 2
+        while out in self.taken:
+            out, i = f"{base}_{i}", i + 1
+        self.taken.add(out)
+        return out
+
+
+def _window(p: Port) -> int:
+    return 1 if p.is_control else max(p.url, 1)
+
+
+def _dpg_bounds(g: Graph) -> dict[str, tuple[int, int]]:
+    out: dict[str, tuple[int, int]] = {}
+    for a in g.actors:
+        if a.dpg is None:
+            continue
+        for p in a.ports:
+            if p.is_variable and a.dpg not in out:
+                out[a.dpg] = (p.lrl, p.url)
+    return out
+
+
+_INCLUDE_RE = re.compile(rb'^\s*#\s*include\s*"([^"]+)"', re.M)
+
+
+def _local_includes(path: str, root: str, seen: dict[str, str]) -> None:
+    """Quoted includes of ``path`` that resolve under ``root`` (recursively): abs -> rel to root."""
+    with open(path, "rb") as f:
+        text = f.read()
+    for m in _INCLUDE_RE.finditer(text):
+        name = m.group(1).decode(errors="replace")
+        cand = os.path.normpath(os.path.join(os.path.dirname(path), name))
+        if os.path.basename(cand) == "vrprune.h" or not os.path.isfile(cand) or cand in seen:
+            continue
+        rel = os.path.relpath(cand, root)
+        if rel.startswith(".."):
+            raise CompileError(f"{path}: #include \"{name}\" lies outside the actor's folder ({root}); "
+                               f"the compiled program copies actor sources with the files they include from "
+                               f"their own folder only")
+        seen[cand] = rel
+        _local_includes(cand, root, seen)
+
+
+# ------------------------------------------------------------------ the generator
+def generate(graph: Graph, out_dir: str, *, source: str, repetition: dict[str, int],
+             bounds: dict[str, tuple[int, int]], method: str, iterations: int | None = None,
+             mapping: Mapping | None = None, split=None, fingerprint: bytes | None = None,
+             port_base: int | None = None, proof_graph: Graph | None = None) -> Program:
+    """Write the program for ``graph`` (the local graph of ``split`` when a mapping is given).
+
+    ``repetition``: firings per iteration of every actor; ``bounds``: fifo -> (proved bound,
+    peak in the certificate's schedules), keyed by the proved graph's fifo names.
+    """
+    idx = graph.index()
+    tx_edges = {e.tx: e for e in split.outgoing} if split is not None else {}
+    rx_edges = {e.rx: e for e in split.incoming} if split is not None else {}
+    host = mapping.this_host if mapping is not None else None
+
+    # every local actor must be C (TX/RX are built in)
+    bad = []
+    for a in graph.actors:
+        if a.name in tx_edges or a.name in rx_edges:
+            continue
+        if not isinstance(a.impl, CImpl):
+            kind = {PythonImpl: "a Python actor", OpenCLImpl: "an OpenCL actor"}.get(type(a.impl), "an actor without an implementation")
+            bad.append(f"{a.span}: actor '{a.name}' is {kind}")
+    if bad:
+        raise CompileError("the compiled program runs C actors only:\n  " + "\n  ".join(bad) +
+                           "\n  write them in C (vrprune.h), or place them on another host with --mapping")
+
+    os.makedirs(out_dir, exist_ok=True)
+    name = c_ident(graph.name if host is None else f"{graph.name}_{host}")
+    prog = Program(out_dir, name, f"{name}.c", host=host, n_tx=len(tx_edges), n_rx=len(rx_edges))
+
+    # runtime
+    rdir = os.path.join(out_dir, "runtime")
+    os.makedirs(rdir, exist_ok=True)
+    from ..exec._toolchain import HEADER
+
+    for f in RUNTIME_FILES:
+        shutil.copyfile(os.path.join(RUNTIME_DIR, f), os.path.join(rdir, f))
+    shutil.copyfile(HEADER, os.path.join(rdir, "vrprune.h"))
+
+    # actor sources: one folder per source folder, files byte for byte
+    adir = os.path.join(out_dir, "actors")
+    src_rel: dict[str, str] = {}
+    folders: dict[str, str] = {}
+    for a in graph.actors:
+        if not isinstance(a.impl, CImpl) or a.impl.path in src_rel:
+            continue
+        path = a.impl.path
+        if not os.path.isfile(path):
+            raise CompileError(f"{a.impl.span}: C source file not found: {path}")
+        root = os.path.dirname(path)
+        if root not in folders:
+            base = c_ident(os.path.basename(root) or "src")
+            sub, i = base, 2
+            while sub in folders.values():
+                sub, i = f"{base}_{i}", i + 1
+            folders[root] = sub
+        sub = folders[root]
+        files = {path: os.path.basename(path)}
+        _local_includes(path, root, files)
+        for absf, rel in files.items():
+            dst = os.path.join(adir, sub, rel)
+            os.makedirs(os.path.dirname(dst), exist_ok=True)
+            shutil.copyfile(absf, dst)
+        src_rel[path] = f"actors/{sub}/{os.path.basename(path)}"
+    prog.actor_sources = list(dict.fromkeys(src_rel.values()))
+    prog.include_dirs = sorted({f"actors/{s}" for s in folders.values()})
+
+    # entry points: one definition per symbol in the whole program
+    owner: dict[str, str] = {}
+    for a in graph.actors:
+        if not isinstance(a.impl, CImpl):
+            continue
+        for sym in (a.impl.init, a.impl.fire, a.impl.finish):
+            if sym is None:
+                continue
+            prev = owner.setdefault(sym, a.impl.path)
+            if prev != a.impl.path:
+                raise CompileError(f"{a.impl.span}: entry point '{sym}' of actor '{a.name}' is defined in both "
+                                   f"{prev} and {a.impl.path}; in one program every C symbol must be unique "
+                                   f"(rename one of them)")
+
+    text = _main_c(graph, idx, prog, source=source, repetition=repetition, bounds=bounds, method=method,
+                   iterations=iterations, mapping=mapping, split=split, tx_edges=tx_edges, rx_edges=rx_edges,
+                   fingerprint=fingerprint, port_base=port_base, src_rel=src_rel)
+    with open(os.path.join(out_dir, prog.main_c), "w", encoding="utf-8") as f:
+        f.write(text)
+    _write_makefile(prog)
+    return prog
+
+
+def _main_c(graph: Graph, idx: GraphIndex, prog: Program, *, source, repetition, bounds, method, iterations,
+            mapping, split, tx_edges, rx_edges, fingerprint, port_base, src_rel) -> str:
+    names = _Names()
+    fifo_id = {f.name: names("fifo_", f.name) for f in graph.fifos}
+    actor_id = {a.name: names("actor_", a.name) for a in graph.actors}
+    edge_id = {e.name: names("edge_", e.name) for e in list(tx_edges.values()) + list(rx_edges.values())}
+    dpgb = _dpg_bounds(graph)
+    incoming = {e.fifo.name for e in rx_edges.values()}
+    L: list[str] = []
+    w = L.append
+    rel_source = os.path.basename(source)
+    w(f"/* {prog.main_c} -- graph '{c_comment(graph.name)}'"
+      + (f" on host '{c_comment(prog.host)}' (mapping '{c_comment(mapping.name)}')" if mapping else "") + ".")
+    w(f" * Generated by `vrprune compile` from {c_comment(rel_source)}: do not edit, regenerate.")
+    w(" *")
+    w(f" * Proved free of deadlock and overflow ({c_comment(method)}) for every admissible token rate.")
+    w(" * Firings per graph iteration (repetition vector): " +
+      ", ".join(f"{a.name} {repetition.get(a.name, 1)}" for a in graph.actors) + ".")
+    w(" * Build: make   (or ./build.sh, the single cc command; make SANITIZE=thread|address)")
+    w(f" * Run:   ./{prog.name} [--iterations N] [--quiet]" + (" [--port-base P] [--psk-file F]" if split else ""))
+    w(" */")
+    w('#include <math.h>')
+    w('#include "vrp_rt.h"')
+    if split is not None:
+        w('#include "vrp_net.h"')
+    w("")
+
+    # entry points
+    w("/* ------------------------------------------------------------------ actor entry points")
+    w(" * The user's sources, compiled unchanged (the API is vrprune.h). An init/finish that the")
+    w(" * .vpr file does not name is used when the file defines ACTOR_init / ACTOR_finish (weak). */")
+    declared: set[str] = set()
+    by_file: dict[str, list] = {}
+    for a in graph.actors:
+        if isinstance(a.impl, CImpl):
+            by_file.setdefault(src_rel[a.impl.path], []).append(a)
+    for rel, actors in by_file.items():
+        w(f"/* {rel} */")
+        for a in actors:
+            impl = a.impl
+            init = impl.init or f"{a.name}_init"
+            finish = impl.finish or f"{a.name}_finish"
+            weak_i = "" if impl.init else " __attribute__((weak))"
+            weak_f = "" if impl.finish else " __attribute__((weak))"
+            if init not in declared:
+                declared.add(init)
+                w(f"void *{init}(const vrp_param *params, int n_params){weak_i};")
+            if impl.fire not in declared:
+                declared.add(impl.fire)
+                w(f"int {impl.fire}(void *state, const vrp_buf *in, int n_in, vrp_buf *out, int n_out, int32_t *atr);")
+            if finish not in declared:
+                declared.add(finish)
+                w(f"void {finish}(void *state){weak_f};")
+    w("")
+
+    # fifos
+    w("/* ------------------------------------------------------------------ FIFOs")
+    w(" * VRP_FIFO(name, capacity in tokens, bytes per token, initial tokens, largest window).")
+    w(" * The proved fill-level bound of every FIFO is its capacity: the firing rule never exceeds it,")
+    w(" * and no firing needs more (vrprune check --explain); `peak` is the highest fill level in the")
+    w(" * proof's schedules of one iteration. */")
+    for f in graph.fifos:
+        sp, dp = idx.src_port(f), idx.dst_port(f)
+        tb = idx.token_bytes(f)
+        key = f"{f.name}~rx" if f.name in incoming else f.name
+        bound, peak = bounds.get(key, (f.capacity, None))
+        tok = "control (i32 atr)" if sp.is_control else str(sp.token)
+        rates = ("1 -> 1" if sp.is_control else
+                 f"{_rate(sp)} -> {_rate(dp)}")
+        head = f"{f.src} -> {f.dst}" if f.name == str(f.src) else f"{f.name}: {f.src} -> {f.dst}"
+        w(f"/* {c_comment(head)}, {c_comment(tok)}, "
+          f"rates {rates}; capacity {f.capacity}, proved bound {bound}"
+          + (f", peak {peak}" if peak is not None else "") + (f", {f.initial} initial" if f.initial else "") + " */")
+        win = max(_window(sp), _window(dp))
+        w(f"static vrp_fifo {fifo_id[f.name]} = VRP_FIFO({c_str(f.name)}, {f.capacity}, {tb}, {f.initial}, {win});")
+    w("")
+
+    # edges
+    if split is not None:
+        w("/* ------------------------------------------------------------------ edges to other hosts")
+        w(" * VRP_EDGE(edge number, fifo, 1 = TX, source host, destination host, RX address, bytes per token,")
+        w(" * tokens per frame); edge i uses TCP port base + i. Wire protocol: vrprune/dist/_wire.py. */")
+        for e in list(tx_edges.values()) + list(rx_edges.values()):
+            is_tx = e.tx in tx_edges and tx_edges[e.tx] is e
+            w(f"static vrp_edge {edge_id[e.name]} = VRP_EDGE({e.index}, {c_str(e.name)}, {int(is_tx)}, "
+              f"{c_str(e.src_host.name)}, {c_str(e.dst_host.name)}, {c_str(e.dst_host.address)}, {e.token_bytes}, "
+              f"{e.rate});")
+        w("")
+
+    # actors
+    w("/* ------------------------------------------------------------------ actors")
+    w(" * One thread each. in/out: data ports in declaration order with their rates (0: the")
+    w(" * firing's atr, a variable-rate port); cin/cout: control ports. */")
+    for a in graph.actors:
+        aid = actor_id[a.name]
+        ins = [(p, idx.by_dst[(a.name, p.name)]) for p in a.inputs if not p.is_control]
+        outs = [(p, idx.by_src[(a.name, p.name)]) for p in a.outputs if not p.is_control]
+        cin = [idx.by_dst[(a.name, p.name)] for p in a.inputs if p.is_control]
+        couts = [idx.by_src[(a.name, p.name)] for p in a.outputs if p.is_control]
+        q = repetition.get(a.name, 1)
+        where = ""
+        if mapping is not None:
+            pl = mapping.placement(a.name)
+            if pl is not None:
+                where = f", placed on {pl.host}.{pl.unit}"
+        if a.name in tx_edges:
+            e = tx_edges[a.name]
+            desc = f"TX of edge '{e.name}' to host '{e.dst_host.name}' (built in)"
+        elif a.name in rx_edges:
+            e = rx_edges[a.name]
+            desc = f"RX of edge '{e.name}' from host '{e.src_host.name}' (built in)"
+        else:
+            desc = f"{a.kind.value.upper()}" + (f" of DPG '{a.dpg}'" if a.dpg else "") + f", {src_rel[a.impl.path]}"
+        w(f"/* {c_comment(a.name)}: {c_comment(desc)}; {q} firing{'s' if q != 1 else ''} per iteration{c_comment(where)} */")
+        if isinstance(a.impl, CImpl) and a.params:
+            w(f"static const vrp_param {aid}_params[] = {{")
+            for p in a.params:
+                v = p.value
+                if isinstance(v, str):
+                    w(f"    {{{c_str(p.name)}, VRP_PARAM_STR, 0, 0.0, {c_str(v)}}},")
+                elif isinstance(v, float):
+                    iv = int(v) if math.isfinite(v) else 0
+                    w(f"    {{{c_str(p.name)}, VRP_PARAM_FLOAT, {iv}, {c_double(v)}, NULL}},")
+                else:
+                    w(f"    {{{c_str(p.name)}, VRP_PARAM_INT, {int(v)}, {c_double(float(v))}, NULL}},")
+            w("};")
+        if ins:
+            w(f"static vrp_fifo *{aid}_in[] = {{{', '.join('&' + fifo_id[f.name] for _, f in ins)}}};")
+            w(f"static const int32_t {aid}_in_rate[] = {{{', '.join(_rate_c(p) for p, _ in ins)}}};")
+            w(f"static vrp_buf {aid}_inb[{len(ins)}];")
+        if outs:
+            w(f"static vrp_fifo *{aid}_out[] = {{{', '.join('&' + fifo_id[f.name] for _, f in outs)}}};")
+            w(f"static const int32_t {aid}_out_rate[] = {{{', '.join(_rate_c(p) for p, _ in outs)}}};")
+            w(f"static vrp_buf {aid}_outb[{len(outs)}];")
+        if couts:
+            w(f"static vrp_fifo *{aid}_cout[] = {{{', '.join('&' + fifo_id[f.name] for f in couts)}}};")
+        fields = [f".name = {c_str(a.name)}"]
+        if a.name in tx_edges:
+            e = tx_edges[a.name]
+            fields += ['.fire_name = "TX"', ".fire = vrp_tx_fire", ".finish = vrp_tx_finish",
+                       f".state = &{edge_id[e.name]}"]
+        elif a.name in rx_edges:
+            e = rx_edges[a.name]
+            fields += ['.fire_name = "RX"', ".fire = vrp_rx_fire", f".state = &{edge_id[e.name]}"]
+        else:
+            impl = a.impl
+            fields += [f".fire_name = {c_str(impl.fire)}", f".init = {impl.init or a.name + '_init'}",
+                       f".fire = {impl.fire}", f".finish = {impl.finish or a.name + '_finish'}"]
+            if a.params:
+                fields += [f".params = {aid}_params", f".n_params = {len(a.params)}"]
+        if ins:
+            fields += [f".n_in = {len(ins)}", f".in = {aid}_in", f".in_rate = {aid}_in_rate", f".inb = {aid}_inb"]
+        if outs:
+            fields += [f".n_out = {len(outs)}", f".out = {aid}_out", f".out_rate = {aid}_out_rate",
+                       f".outb = {aid}_outb"]
+        if cin:
+            fields.append(f".cin = &{fifo_id[cin[0].name]}")
+        if couts:
+            fields += [f".n_cout = {len(couts)}", f".cout = {aid}_cout"]
+        if a.kind is ActorKind.CA:
+            lo, hi = dpgb.get(a.dpg or "", (0, 0))
+            fields += [".is_ca = 1", f".lo = {lo}", f".hi = {hi}"]
+        fields += [f".q = {q}", ".cpu = -1"]
+        w(f"static vrp_actor {aid} = {{")
+        for fl in fields:
+            w(f"    {fl},")
+        w("};")
+    w("")
+
+    # program
+    w("/* ------------------------------------------------------------------ the program */")
+    w(f"static vrp_actor *actors[] = {{{', '.join('&' + actor_id[a.name] for a in graph.actors)}}};")
+    w(f"static vrp_fifo *fifos[] = {{{', '.join('&' + fifo_id[f.name] for f in graph.fifos)}}};")
+    if split is not None:
+        edges = list(tx_edges.values()) + list(rx_edges.values())
+        w(f"static vrp_edge *edges[] = {{{', '.join('&' + edge_id[e.name] for e in edges)}}};")
+        assert fingerprint is not None
+        hexes = ", ".join(f"0x{b:02x}" for b in fingerprint)
+        w("/* SHA-256 of the application graph's canonical text (vrprune.dist.fingerprint): both hosts")
+        w(" * must run the same graph, or the handshake refuses the connection. */")
+        w(f"static const uint8_t fingerprint[32] = {{{hexes}}};")
+    w("")
+    w("int main(int argc, char **argv) {")
+    w("    vrp_program program = {")
+    w(f"        .graph = {c_str(graph.name)},")
+    if prog.host:
+        w(f"        .host = {c_str(prog.host)},")
+    w(f"        .source = {c_str(rel_source)},")
+    w(f"        .actors = actors, .n_actors = {len(graph.actors)},")
+    w(f"        .fifos = fifos, .n_fifos = {len(graph.fifos)},")
+    if split is not None:
+        w(f"        .edges = edges, .n_edges = {len(tx_edges) + len(rx_edges)},")
+        w(f"        .port_base = {port_base},")
+        w("        .fingerprint = fingerprint,")
+    w(f"        .iterations = {iterations if iterations is not None else -1},"
+      + ("  /* until the sources return VRP_END */" if iterations is None else ""))
+    w("    };")
+    w("    return vrp_main(&program, argc, argv);")
+    w("}")
+    return "\n".join(L) + "\n"
+
+
+def _rate(p: Port) -> str:
+    return f"{p.lrl}..{p.url}" if p.is_variable else str(p.rate)
+
+
+def _rate_c(p: Port) -> str:
+    return f"0 /* atr in {p.lrl}..{p.url} */" if p.is_variable else str(p.rate)
+
+
+def _write_makefile(prog: Program) -> None:
+    inc = " ".join(f"-I{d}" for d in ["runtime", *prog.include_dirs])
+    gen = [prog.main_c, *RUNTIME_SOURCES]
+    objs_gen = " ".join(f"$(OBJ)/{os.path.splitext(s)[0].replace('/', '__')}.o" for s in gen)
+    objs_act = " ".join(f"$(OBJ)/{os.path.splitext(s)[0].replace('/', '__')}.o" for s in prog.actor_sources)
+    rules = []
+    for s in gen:
+        o = f"$(OBJ)/{os.path.splitext(s)[0].replace('/', '__')}.o"
+        rules.append(f"{o}: {s} $(HEADERS) | $(OBJ)\n\t$(CC) $(CFLAGS) $(WARN) $(SAN) $(INC) -c -o $@ {s}")
+    for s in prog.actor_sources:
+        o = f"$(OBJ)/{os.path.splitext(s)[0].replace('/', '__')}.o"
+        rules.append(f"{o}: {s} runtime/vrprune.h | $(OBJ)\n\t$(CC) $(CFLAGS) $(ACTOR_WARN) $(SAN) $(INC) -c -o $@ {s}")
+    text = f"""# Makefile of '{prog.name}', generated by `vrprune compile`.
+#
+#   make                      build ./{prog.name}
+#   make SANITIZE=thread      build ./{prog.name}-thread with ThreadSanitizer (address: AddressSanitizer)
+#   make WARN="-Wall -Wextra -Werror"   the generated code and the runtime are warning-free
+#   make clean
+#
+# The same build as one command (what ./build.sh runs):
+#   {prog.cc_command()}
+
+CC ?= cc
+CFLAGS ?= {' '.join(OPT_FLAGS)}
+WARN ?= {' '.join(WARN_FLAGS)}
+ACTOR_WARN ?= {' '.join(ACTOR_WARN_FLAGS)}
+LDLIBS ?= -lm
+SANITIZE ?=
+INC = {inc}
+HEADERS = runtime/vrp_rt.h runtime/vrp_net.h runtime/vrprune.h
+
+ifeq ($(SANITIZE),)
+SAN =
+BIN = {prog.name}
+OBJ = obj
+else
+SAN = -fsanitize=$(SANITIZE) {' '.join(SANITIZE_FLAGS)}
+BIN = {prog.name}-$(SANITIZE)
+OBJ = obj-$(SANITIZE)
+endif
+
+$(BIN): {objs_gen} {objs_act}
+\t$(CC) $(CFLAGS) $(SAN) -pthread -o $@ $^ $(LDLIBS)
+
+$(OBJ):
+\tmkdir -p $(OBJ)
+
+{chr(10).join(rules)}
+
+clean:
+\trm -rf obj obj-thread obj-address {prog.name} {prog.name}-thread {prog.name}-address
+
+.PHONY: clean
+"""
+    with open(os.path.join(prog.out_dir, "Makefile"), "w") as f:
+        f.write(text)
+    sh = os.path.join(prog.out_dir, "build.sh")
+    with open(sh, "w") as f:
+        f.write(f"#!/bin/sh\n# The single cc command that builds ./{prog.name} (generated by `vrprune compile`).\n"
+                f"cd \"$(dirname \"$0\")\" && exec {prog.cc_command('${CC:-cc}')}\n")
+    os.chmod(sh, 0o755)
+
+
+def shell_join(cmd: list[str]) -> str:
+    return " ".join(shlex.quote(c) for c in cmd)

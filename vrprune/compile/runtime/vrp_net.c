@@ -1,0 +1,732 @@
+/* vrp_net.c -- TX/RX endpoints of generated programs (see vrp_net.h and vrprune/dist/_wire.py).
+ *
+ * Handshake (TX connects, RX answers), little-endian:
+ *   TX -> RX  HELLO  "VRPR", version u16, flags u16 (bit 0: PSK), edge u32, token_bytes u32,
+ *                    rate u32, fingerprint 32 B, nonce_tx 16 B                       (68 B)
+ *   RX -> TX  REPLY  "VRPR", version u16, status u8, pad, nonce_rx 16 B, mac_rx 32 B,
+ *                    message length u16, message (refusals only)                     (58 B + msg)
+ *   TX -> RX  AUTH   mac_tx 32 B
+ *   RX -> TX  FINAL  status u8, message length u16, message                         (3 B + msg)
+ * mac_rx = HMAC-SHA256(psk, "vrprune-rx" | HELLO | nonce_rx),
+ * mac_tx = HMAC-SHA256(psk, "vrprune-tx" | HELLO | nonce_rx | mac_rx); zeros without a PSK.
+ * Frames (TX -> RX): type u8 (1 DATA, 2 END, 3 ABORT), pad 3, atr u32, length u32, seq u64,
+ * then `length` payload bytes; length = atr * token_bytes, atr = the edge's rate.
+ */
+#define _GNU_SOURCE
+#include "vrp_net.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <netdb.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <poll.h>
+#include <pthread.h>
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/random.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/uio.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "vrp_rt.h"
+
+#define LD(p) __atomic_load_n((p), __ATOMIC_SEQ_CST)
+#define ST(p, v) __atomic_store_n((p), (v), __ATOMIC_SEQ_CST)
+
+enum { VERSION = 1, FLAG_PSK = 1, HELLO_N = 68, REPLY_N = 58, FINAL_N = 3, HEADER_N = 20, MAX_MESSAGE = 1024 };
+enum { F_DATA = 1, F_END = 2, F_ABORT = 3, S_OK = 0, S_REFUSED = 1 };
+#define HANDSHAKE_TIMEOUT_S 5
+
+/* ------------------------------------------------------------------ SHA-256 / HMAC */
+typedef struct { uint32_t h[8]; uint64_t n; uint8_t buf[64]; size_t used; } sha256_ctx;
+
+static const uint32_t K256[64] = {
+    0x428a2f98, 0x71374491, 0xb5c0fbcf, 0xe9b5dba5, 0x3956c25b, 0x59f111f1, 0x923f82a4, 0xab1c5ed5,
+    0xd807aa98, 0x12835b01, 0x243185be, 0x550c7dc3, 0x72be5d74, 0x80deb1fe, 0x9bdc06a7, 0xc19bf174,
+    0xe49b69c1, 0xefbe4786, 0x0fc19dc6, 0x240ca1cc, 0x2de92c6f, 0x4a7484aa, 0x5cb0a9dc, 0x76f988da,
+    0x983e5152, 0xa831c66d, 0xb00327c8, 0xbf597fc7, 0xc6e00bf3, 0xd5a79147, 0x06ca6351, 0x14292967,
+    0x27b70a85, 0x2e1b2138, 0x4d2c6dfc, 0x53380d13, 0x650a7354, 0x766a0abb, 0x81c2c92e, 0x92722c85,
+    0xa2bfe8a1, 0xa81a664b, 0xc24b8b70, 0xc76c51a3, 0xd192e819, 0xd6990624, 0xf40e3585, 0x106aa070,
+    0x19a4c116, 0x1e376c08, 0x2748774c, 0x34b0bcb5, 0x391c0cb3, 0x4ed8aa4a, 0x5b9cca4f, 0x682e6ff3,
+    0x748f82ee, 0x78a5636f, 0x84c87814, 0x8cc70208, 0x90befffa, 0xa4506ceb, 0xbef9a3f7, 0xc67178f2};
+
+#define ROR(x, n) (((x) >> (n)) | ((x) << (32 - (n))))
+
+static void sha256_block(sha256_ctx *c, const uint8_t *p) {
+    uint32_t w[64];
+    for (int i = 0; i < 16; i++)
+        w[i] = (uint32_t)p[4 * i] << 24 | (uint32_t)p[4 * i + 1] << 16 | (uint32_t)p[4 * i + 2] << 8 | p[4 * i + 3];
+    for (int i = 16; i < 64; i++) {
+        uint32_t s0 = ROR(w[i - 15], 7) ^ ROR(w[i - 15], 18) ^ (w[i - 15] >> 3);
+        uint32_t s1 = ROR(w[i - 2], 17) ^ ROR(w[i - 2], 19) ^ (w[i - 2] >> 10);
+        w[i] = w[i - 16] + s0 + w[i - 7] + s1;
+    }
+    uint32_t a = c->h[0], b = c->h[1], cc = c->h[2], d = c->h[3], e = c->h[4], f = c->h[5], g = c->h[6], h = c->h[7];
+    for (int i = 0; i < 64; i++) {
+        uint32_t t1 = h + (ROR(e, 6) ^ ROR(e, 11) ^ ROR(e, 25)) + ((e & f) ^ (~e & g)) + K256[i] + w[i];
+        uint32_t t2 = (ROR(a, 2) ^ ROR(a, 13) ^ ROR(a, 22)) + ((a & b) ^ (a & cc) ^ (b & cc));
+        h = g; g = f; f = e; e = d + t1; d = cc; cc = b; b = a; a = t1 + t2;
+    }
+    c->h[0] += a; c->h[1] += b; c->h[2] += cc; c->h[3] += d;
+    c->h[4] += e; c->h[5] += f; c->h[6] += g; c->h[7] += h;
+}
+
+static void sha256_init(sha256_ctx *c) {
+    static const uint32_t h0[8] = {0x6a09e667, 0xbb67ae85, 0x3c6ef372, 0xa54ff53a,
+                                   0x510e527f, 0x9b05688c, 0x1f83d9ab, 0x5be0cd19};
+    memcpy(c->h, h0, sizeof h0);
+    c->n = 0;
+    c->used = 0;
+}
+
+static void sha256_update(sha256_ctx *c, const uint8_t *p, size_t n) {
+    c->n += n;
+    while (n) {
+        size_t k = 64 - c->used < n ? 64 - c->used : n;
+        memcpy(c->buf + c->used, p, k);
+        c->used += k; p += k; n -= k;
+        if (c->used == 64) { sha256_block(c, c->buf); c->used = 0; }
+    }
+}
+
+static void sha256_final(sha256_ctx *c, uint8_t out[32]) {
+    uint64_t bits = c->n * 8;
+    uint8_t pad = 0x80, zero = 0, len[8];
+    sha256_update(c, &pad, 1);
+    while (c->used != 56) sha256_update(c, &zero, 1);
+    for (int i = 0; i < 8; i++) len[i] = (uint8_t)(bits >> (56 - 8 * i));
+    sha256_update(c, len, 8);
+    for (int i = 0; i < 8; i++) {
+        out[4 * i] = (uint8_t)(c->h[i] >> 24); out[4 * i + 1] = (uint8_t)(c->h[i] >> 16);
+        out[4 * i + 2] = (uint8_t)(c->h[i] >> 8); out[4 * i + 3] = (uint8_t)c->h[i];
+    }
+}
+
+void vrp_sha256(const uint8_t *data, size_t n, uint8_t out[32]) {
+    sha256_ctx c;
+    sha256_init(&c);
+    sha256_update(&c, data, n);
+    sha256_final(&c, out);
+}
+
+void vrp_hmac_sha256(const uint8_t *key, size_t key_n, const uint8_t *const *parts, const size_t *sizes, int n_parts,
+                     uint8_t out[32]) {
+    uint8_t k[64] = {0}, pad[64], inner[32];
+    if (key_n > 64) vrp_sha256(key, key_n, k);
+    else memcpy(k, key, key_n);
+    sha256_ctx c;
+    for (int i = 0; i < 64; i++) pad[i] = k[i] ^ 0x36;
+    sha256_init(&c);
+    sha256_update(&c, pad, 64);
+    for (int i = 0; i < n_parts; i++) sha256_update(&c, parts[i], sizes[i]);
+    sha256_final(&c, inner);
+    for (int i = 0; i < 64; i++) pad[i] = k[i] ^ 0x5c;
+    sha256_init(&c);
+    sha256_update(&c, pad, 64);
+    sha256_update(&c, inner, 32);
+    sha256_final(&c, out);
+}
+
+/* ------------------------------------------------------------------ little-endian packing */
+static void put16(uint8_t *p, uint32_t v) { p[0] = (uint8_t)v; p[1] = (uint8_t)(v >> 8); }
+static void put32(uint8_t *p, uint32_t v) { for (int i = 0; i < 4; i++) p[i] = (uint8_t)(v >> (8 * i)); }
+static void put64(uint8_t *p, uint64_t v) { for (int i = 0; i < 8; i++) p[i] = (uint8_t)(v >> (8 * i)); }
+static uint32_t get16(const uint8_t *p) { return (uint32_t)p[0] | (uint32_t)p[1] << 8; }
+static uint32_t get32(const uint8_t *p) { uint32_t v = 0; for (int i = 3; i >= 0; i--) v = v << 8 | p[i]; return v; }
+static uint64_t get64(const uint8_t *p) { uint64_t v = 0; for (int i = 7; i >= 0; i--) v = v << 8 | p[i]; return v; }
+
+/* ------------------------------------------------------------------ state */
+static vrp_program *g_net_prog;
+static const vrp_net_opts *g_opts;
+static uint8_t g_psk[4096];
+static size_t g_psk_n;
+static int g_have_psk;
+static volatile int32_t g_cancel;
+static pthread_mutex_t g_log_mu = PTHREAD_MUTEX_INITIALIZER;
+
+static void netlog(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+static void netlog(const char *fmt, ...) {
+    va_list ap;
+    va_start(ap, fmt);
+    pthread_mutex_lock(&g_log_mu);
+    fprintf(stderr, "%s [%s]: ", g_net_prog->graph, g_net_prog->host ? g_net_prog->host : "?");
+    vfprintf(stderr, fmt, ap);
+    fputc('\n', stderr);
+    fflush(stderr);
+    pthread_mutex_unlock(&g_log_mu);
+    va_end(ap);
+}
+
+static void label(const vrp_edge *e, char *buf, size_t n) {
+    snprintf(buf, n, "edge '%s' (%s -> %s, port %d)", e->name, e->src_host, e->dst_host, e->port);
+}
+
+static double mono(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
+}
+
+static void set_timeout(int s, double secs) {
+    struct timeval tv = {(time_t)secs, (suseconds_t)((secs - (double)(time_t)secs) * 1e6)};
+    setsockopt(s, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+    setsockopt(s, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
+}
+
+static void tune(int s) {
+    int one = 1;
+    setsockopt(s, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+    setsockopt(s, SOL_SOCKET, SO_KEEPALIVE, &one, sizeof one);
+#ifdef TCP_KEEPIDLE
+    int idle = 5, intvl = 2, cnt = 3;
+    setsockopt(s, IPPROTO_TCP, TCP_KEEPIDLE, &idle, sizeof idle);
+    setsockopt(s, IPPROTO_TCP, TCP_KEEPINTVL, &intvl, sizeof intvl);
+    setsockopt(s, IPPROTO_TCP, TCP_KEEPCNT, &cnt, sizeof cnt);
+#endif
+#ifdef TCP_USER_TIMEOUT
+    unsigned int ut = 15000;
+    setsockopt(s, IPPROTO_TCP, TCP_USER_TIMEOUT, &ut, sizeof ut);
+#endif
+}
+
+/* 0: got n bytes; -1: error or end of stream (errno 0 at end of stream). */
+static int recv_exact(int s, void *buf, size_t n) {
+    uint8_t *p = buf;
+    while (n) {
+        ssize_t k = recv(s, p, n, 0);
+        if (k == 0) { errno = 0; return -1; }
+        if (k < 0) {
+            if (errno == EINTR) continue;
+            return -1;
+        }
+        p += k;
+        n -= (size_t)k;
+    }
+    return 0;
+}
+
+static int send_all(int s, const void *buf, size_t n) {
+    const uint8_t *p = buf;
+    while (n) {
+        ssize_t k = send(s, p, n, MSG_NOSIGNAL);
+        if (k < 0) {
+            if (errno == EINTR) continue;
+            return -1;
+        }
+        p += k;
+        n -= (size_t)k;
+    }
+    return 0;
+}
+
+static void mac(const uint8_t *label_, const uint8_t *hello, const uint8_t *nonce_rx, const uint8_t *mac_rx,
+                uint8_t out[32]) {
+    if (!g_have_psk) { memset(out, 0, 32); return; }
+    const uint8_t *parts[4] = {label_, hello, nonce_rx, mac_rx};
+    size_t sizes[4] = {10, HELLO_N, 16, 32};
+    vrp_hmac_sha256(g_psk, g_psk_n, parts, sizes, mac_rx ? 4 : 3, out);
+}
+
+static int ct_equal(const uint8_t *a, const uint8_t *b, size_t n) {
+    uint8_t d = 0;
+    for (size_t i = 0; i < n; i++) d |= a[i] ^ b[i];
+    return d == 0;
+}
+
+static void random_bytes(uint8_t *p, size_t n) {
+    while (n) {
+        ssize_t k = getrandom(p, n, 0);
+        if (k < 0) {
+            if (errno == EINTR) continue;
+            for (size_t i = 0; i < n; i++) p[i] = (uint8_t)rand(); /* no entropy source: still a nonce */
+            return;
+        }
+        p += k;
+        n -= (size_t)k;
+    }
+}
+
+static void recv_message(int s, uint32_t n, char *out, size_t cap) {
+    if (n > MAX_MESSAGE) n = MAX_MESSAGE;
+    if (n >= cap) n = (uint32_t)cap - 1;
+    if (recv_exact(s, out, n)) n = 0;
+    out[n] = 0;
+}
+
+/* TX side. 0 ok; -1 refused or failed, with the reason in why. */
+static int client_handshake(int s, const vrp_edge *e, char *why, size_t wn) {
+    uint8_t hello[HELLO_N], reply[REPLY_N], auth[32], final_[FINAL_N], want[32];
+    char msg[MAX_MESSAGE + 1];
+    memcpy(hello, "VRPR", 4);
+    put16(hello + 4, VERSION);
+    put16(hello + 6, g_have_psk ? FLAG_PSK : 0);
+    put32(hello + 8, (uint32_t)e->index);
+    put32(hello + 12, (uint32_t)e->token_bytes);
+    put32(hello + 16, (uint32_t)e->rate);
+    memcpy(hello + 20, g_net_prog->fingerprint, 32);
+    random_bytes(hello + 52, 16);
+    if (send_all(s, hello, sizeof hello) || recv_exact(s, reply, sizeof reply)) {
+        snprintf(why, wn, "the RX closed the connection during the handshake (%s); see its log",
+                 errno ? strerror(errno) : "end of stream");
+        return -1;
+    }
+    if (memcmp(reply, "VRPR", 4)) { snprintf(why, wn, "the peer is not a vrprune RX (bad magic in its reply)"); return -1; }
+    if (reply[6] != S_OK) {
+        recv_message(s, get16(reply + 56), msg, sizeof msg);
+        snprintf(why, wn, "refused by the peer: %s", msg);
+        return -1;
+    }
+    const uint8_t *nonce_rx = reply + 8, *mac_rx = reply + 24;
+    mac((const uint8_t *)"vrprune-rx", hello, nonce_rx, NULL, want);
+    if (g_have_psk && !ct_equal(want, mac_rx, 32)) {
+        memset(auth, 0, sizeof auth);
+        send_all(s, auth, sizeof auth);
+        snprintf(why, wn, "the peer failed authentication: it does not hold our pre-shared key (wrong --psk-file?)");
+        return -1;
+    }
+    mac((const uint8_t *)"vrprune-tx", hello, nonce_rx, mac_rx, auth);
+    if (send_all(s, auth, sizeof auth) || recv_exact(s, final_, sizeof final_)) {
+        snprintf(why, wn, "the RX closed the connection during the handshake; see its log");
+        return -1;
+    }
+    if (final_[0] != S_OK) {
+        recv_message(s, get16(final_ + 1), msg, sizeof msg);
+        snprintf(why, wn, "refused by the peer: %s", msg);
+        return -1;
+    }
+    return 0;
+}
+
+static void refuse(int s, const char *why) {
+    uint8_t reply[REPLY_N + MAX_MESSAGE];
+    size_t n = strlen(why);
+    if (n > MAX_MESSAGE) n = MAX_MESSAGE;
+    memset(reply, 0, REPLY_N);
+    memcpy(reply, "VRPR", 4);
+    put16(reply + 4, VERSION);
+    reply[6] = S_REFUSED;
+    put16(reply + 56, (uint32_t)n);
+    memcpy(reply + REPLY_N, why, n);
+    send_all(s, reply, REPLY_N + n);
+}
+
+static void hex12(const uint8_t *fp, char *out) {
+    for (int i = 0; i < 6; i++) sprintf(out + 2 * i, "%02x", fp[i]);
+}
+
+/* RX side. 0 ok; -1 refused (the peer was told why), with the reason in why. */
+static int server_handshake(int s, const vrp_edge *e, char *why, size_t wn) {
+    uint8_t hello[HELLO_N], reply[REPLY_N], auth[32], want[32], final_[FINAL_N + 64];
+    if (recv_exact(s, hello, sizeof hello)) {
+        snprintf(why, wn, "connection closed during the handshake");
+        return -1;
+    }
+    if (memcmp(hello, "VRPR", 4)) { snprintf(why, wn, "not a vrprune TX (bad magic)"); return -1; }
+    uint32_t version = get16(hello + 4), flags = get16(hello + 6), edge = get32(hello + 8);
+    uint32_t tb = get32(hello + 12), rate = get32(hello + 16);
+    const uint8_t *fp = hello + 20;
+    if (version != VERSION)
+        snprintf(why, wn, "protocol version mismatch: RX speaks %d, TX speaks %u", VERSION, version);
+    else if (!!(flags & FLAG_PSK) != g_have_psk)
+        snprintf(why, wn, "authentication mismatch: %s", g_have_psk
+                 ? "RX requires a pre-shared key (--psk-file) and TX has none"
+                 : "TX uses a pre-shared key but RX has none (--psk-file on both sides)");
+    else if (memcmp(fp, g_net_prog->fingerprint, 32)) {
+        char a[13], b[13];
+        hex12(g_net_prog->fingerprint, a);
+        hex12(fp, b);
+        snprintf(why, wn, "graph fingerprint mismatch: RX runs graph %s\xe2\x80\xa6, TX runs %s\xe2\x80\xa6; "
+                 "both sides must run the same application graph", a, b);
+    } else if (edge != (uint32_t)e->index)
+        snprintf(why, wn, "edge mismatch: this port carries edge %d ('%s'), TX sends edge %u "
+                 "(different --port-base or platform base_port?)", e->index, e->name, edge);
+    else if (tb != (uint32_t)e->token_bytes || rate != (uint32_t)e->rate)
+        snprintf(why, wn, "edge '%s': token size/rate mismatch: RX expects %d x %lld B, TX sends %u x %u B",
+                 e->name, e->rate, (long long)e->token_bytes, rate, tb);
+    else
+        why[0] = 0;
+    if (why[0]) { refuse(s, why); return -1; }
+    memset(reply, 0, sizeof reply);
+    memcpy(reply, "VRPR", 4);
+    put16(reply + 4, VERSION);
+    reply[6] = S_OK;
+    random_bytes(reply + 8, 16);
+    mac((const uint8_t *)"vrprune-rx", hello, reply + 8, NULL, reply + 24);
+    put16(reply + 56, 0);
+    if (send_all(s, reply, sizeof reply) || recv_exact(s, auth, sizeof auth)) {
+        snprintf(why, wn, "connection closed during the handshake");
+        return -1;
+    }
+    mac((const uint8_t *)"vrprune-tx", hello, reply + 8, reply + 24, want);
+    if (g_have_psk && !ct_equal(want, auth, 32)) {
+        static const char m[] = "authentication failed: wrong pre-shared key";
+        final_[0] = S_REFUSED;
+        put16(final_ + 1, sizeof m - 1);
+        memcpy(final_ + 3, m, sizeof m - 1);
+        send_all(s, final_, 3 + sizeof m - 1);
+        snprintf(why, wn, "TX failed authentication: it does not hold our pre-shared key (wrong --psk-file?)");
+        return -1;
+    }
+    final_[0] = S_OK;
+    put16(final_ + 1, 0);
+    if (send_all(s, final_, FINAL_N)) { snprintf(why, wn, "connection closed during the handshake"); return -1; }
+    return 0;
+}
+
+/* ------------------------------------------------------------------ connection set-up */
+typedef struct {
+    vrp_edge *e;
+    int lsock;
+    double deadline;
+    int ok;
+    char error[2000];
+} job_t;
+
+static void *accept_job(void *arg) {
+    job_t *j = arg;
+    vrp_edge *e = j->e;
+    char lab[256], last[1200] = "";
+    label(e, lab, sizeof lab);
+    while (!LD(&g_cancel)) {
+        double left = j->deadline - mono();
+        if (left <= 0) {
+            snprintf(j->error, sizeof j->error, "%s: no TX connected within the connect timeout%s%s%s", lab,
+                     last[0] ? " (last refusal: " : "", last, last[0] ? ")" : "");
+            ST(&g_cancel, 1);
+            return NULL;
+        }
+        struct pollfd pf = {j->lsock, POLLIN, 0};
+        if (poll(&pf, 1, 200) <= 0) continue;
+        struct sockaddr_storage ss;
+        socklen_t sl = sizeof ss;
+        int c = accept(j->lsock, (struct sockaddr *)&ss, &sl);
+        if (c < 0) continue;
+        char host[64] = "?", peer[96];
+        getnameinfo((struct sockaddr *)&ss, sl, host, sizeof host, NULL, 0, NI_NUMERICHOST);
+        snprintf(peer, sizeof peer, "%s:%d", host,
+                 ss.ss_family == AF_INET ? ntohs(((struct sockaddr_in *)&ss)->sin_port)
+                                         : ntohs(((struct sockaddr_in6 *)&ss)->sin6_port));
+        tune(c);
+        set_timeout(c, HANDSHAKE_TIMEOUT_S);
+        char why[1024];
+        if (server_handshake(c, e, why, sizeof why)) {
+            snprintf(last, sizeof last, "%s: %s", peer, why);
+            netlog("%s: refused a connection from %s: %s", lab, peer, why);
+            close(c);
+            continue;
+        }
+        set_timeout(c, 0);
+        e->sock = c;
+        snprintf(e->peer, sizeof e->peer, "%s", peer);
+        j->ok = 1;
+        return NULL;
+    }
+    return NULL;
+}
+
+static void *connect_job(void *arg) {
+    job_t *j = arg;
+    vrp_edge *e = j->e;
+    char lab[256], last[256] = "";
+    label(e, lab, sizeof lab);
+    double delay = 0.02;
+    char portstr[16];
+    snprintf(portstr, sizeof portstr, "%d", e->port);
+    while (!LD(&g_cancel)) {
+        double left = j->deadline - mono();
+        if (left <= 0) {
+            snprintf(j->error, sizeof j->error, "%s: cannot connect to %s:%d within the connect timeout (%s); "
+                     "is the process of host '%s' running?", lab, e->address, e->port, last, e->dst_host);
+            ST(&g_cancel, 1);
+            return NULL;
+        }
+        struct addrinfo hints = {.ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM}, *ai = NULL;
+        int gai = getaddrinfo(e->address, portstr, &hints, &ai);
+        int s = -1;
+        if (gai) {
+            snprintf(last, sizeof last, "%s", gai_strerror(gai));
+        } else {
+            s = socket(ai->ai_family, SOCK_STREAM, 0);
+            if (s >= 0 && connect(s, ai->ai_addr, ai->ai_addrlen)) {
+                snprintf(last, sizeof last, "%s", strerror(errno));
+                close(s);
+                s = -1;
+            }
+            freeaddrinfo(ai);
+        }
+        if (s < 0) {
+            double d = delay < left ? delay : left;
+            struct timespec ts = {(time_t)d, (long)((d - (double)(time_t)d) * 1e9)};
+            nanosleep(&ts, NULL);
+            delay = delay * 2 < 1.0 ? delay * 2 : 1.0;
+            continue;
+        }
+        tune(s);
+        set_timeout(s, HANDSHAKE_TIMEOUT_S);
+        char why[1100];
+        if (client_handshake(s, e, why, sizeof why)) {
+            close(s);
+            snprintf(j->error, sizeof j->error, "%s: %s", lab, why);
+            ST(&g_cancel, 1);
+            return NULL;
+        }
+        set_timeout(s, 0);
+        e->sock = s;
+        snprintf(e->peer, sizeof e->peer, "%s:%d", e->address, e->port);
+        j->ok = 1;
+        return NULL;
+    }
+    return NULL;
+}
+
+static int read_psk(const char *path) {
+    struct stat st;
+    FILE *f = fopen(path, "rb");
+    if (!f || fstat(fileno(f), &st)) {
+        netlog("error: cannot read pre-shared key file %s: %s", path, strerror(errno));
+        if (f) fclose(f);
+        return -1;
+    }
+    if (st.st_mode & (S_IRWXG | S_IRWXO))
+        netlog("warning: pre-shared key file %s is readable by others (chmod 600 %s)", path, path);
+    uint8_t raw[4096];
+    size_t n = fread(raw, 1, sizeof raw, f);
+    fclose(f);
+    size_t a = 0, b = n; /* strip whitespace, as Python's bytes.strip() */
+    while (a < b && (raw[a] == ' ' || (raw[a] >= '\t' && raw[a] <= '\r'))) a++;
+    while (b > a && (raw[b - 1] == ' ' || (raw[b - 1] >= '\t' && raw[b - 1] <= '\r'))) b--;
+    int hex = (b - a) % 2 == 0;
+    for (size_t i = a; i < b && hex; i++) {
+        char c = (char)raw[i];
+        hex = (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F');
+    }
+    if (hex) {
+        g_psk_n = 0;
+        for (size_t i = a; i < b; i += 2) {
+            unsigned v;
+            char two[3] = {(char)raw[i], (char)raw[i + 1], 0};
+            sscanf(two, "%x", &v);
+            g_psk[g_psk_n++] = (uint8_t)v;
+        }
+    } else {
+        g_psk_n = b - a;
+        memcpy(g_psk, raw + a, g_psk_n);
+    }
+    if (g_psk_n < 16) {
+        netlog("error: pre-shared key file %s holds %zu bytes; at least 16 are needed "
+               "(write one with `vrprune keygen --psk %s`)", path, g_psk_n, path);
+        return -1;
+    }
+    g_have_psk = 1;
+    return 0;
+}
+
+int vrp_net_setup(vrp_program *p, const vrp_net_opts *o) {
+    g_net_prog = p;
+    g_opts = o;
+    if (o->psk_file && read_psk(o->psk_file)) return -1;
+    char fp[13];
+    hex12(p->fingerprint, fp);
+    int n_tx = 0;
+    for (int i = 0; i < p->n_edges; i++) n_tx += p->edges[i]->is_tx;
+    netlog("graph '%s' (fingerprint %s), %d local actors, %d TX, %d RX", p->graph, fp, p->n_actors, n_tx,
+           p->n_edges - n_tx);
+    job_t *jobs = calloc((size_t)p->n_edges, sizeof *jobs);
+    pthread_t *th = calloc((size_t)p->n_edges, sizeof *th);
+    if (!jobs || !th) { free(jobs); free(th); netlog("error: out of memory"); return -1; }
+    double deadline = mono() + o->connect_timeout_s;
+    int rc = 0;
+    for (int i = 0; i < p->n_edges; i++) { /* listen first, so that peers' TX can connect at once */
+        vrp_edge *e = p->edges[i];
+        e->port = o->port_base + e->index;
+        jobs[i].e = e;
+        jobs[i].deadline = deadline;
+        jobs[i].lsock = -1;
+        if (e->is_tx) continue;
+        struct addrinfo hints = {.ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM, .ai_flags = AI_PASSIVE}, *ai;
+        char ps[16];
+        snprintf(ps, sizeof ps, "%d", e->port);
+        int s = -1, one = 1;
+        if (!getaddrinfo(o->listen_addr, ps, &hints, &ai)) {
+            s = socket(ai->ai_family, SOCK_STREAM, 0);
+            if (s >= 0) setsockopt(s, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+            if (s >= 0 && (bind(s, ai->ai_addr, ai->ai_addrlen) || listen(s, 4))) { close(s); s = -1; }
+            freeaddrinfo(ai);
+        }
+        if (s < 0) {
+            netlog("error: cannot listen on %s:%d: %s (another run still holds it? choose another --port-base)",
+                   o->listen_addr, e->port, strerror(errno));
+            rc = -1;
+            break;
+        }
+        jobs[i].lsock = s;
+    }
+    int started = 0;
+    if (!rc) {
+        for (; started < p->n_edges; started++)
+            if (pthread_create(&th[started], NULL, p->edges[started]->is_tx ? connect_job : accept_job, &jobs[started])) {
+                ST(&g_cancel, 1);
+                break;
+            }
+        for (int i = 0; i < started; i++) pthread_join(th[i], NULL);
+        for (int i = 0; i < p->n_edges; i++)
+            if (!jobs[i].ok) {
+                rc = -1;
+                if (jobs[i].error[0]) netlog("error: %s", jobs[i].error);
+            }
+    }
+    for (int i = 0; i < p->n_edges; i++)
+        if (jobs[i].lsock >= 0) close(jobs[i].lsock);
+    if (rc) {
+        for (int i = 0; i < p->n_edges; i++)
+            if (p->edges[i]->sock >= 0) { close(p->edges[i]->sock); p->edges[i]->sock = -1; }
+    } else {
+        netlog("all links connected; running");
+    }
+    free(jobs);
+    free(th);
+    return rc;
+}
+
+/* ------------------------------------------------------------------ TX / RX actors */
+int vrp_tx_fire(void *state, const vrp_buf *in, int n_in, vrp_buf *out, int n_out, int32_t *atr) {
+    vrp_edge *e = state;
+    (void)n_in; (void)out; (void)n_out; (void)atr;
+    uint8_t hdr[HEADER_N] = {0};
+    size_t len = (size_t)in[0].count * (size_t)in[0].token_bytes;
+    hdr[0] = F_DATA;
+    put32(hdr + 4, (uint32_t)e->rate);
+    put32(hdr + 8, (uint32_t)len);
+    put64(hdr + 12, e->seq);
+    struct iovec iov[2] = {{hdr, HEADER_N}, {in[0].data, len}};
+    struct msghdr m = {.msg_iov = iov, .msg_iovlen = 2};
+    size_t total = HEADER_N + len;
+    while (total) {
+        ssize_t k = sendmsg(e->sock, &m, MSG_NOSIGNAL);
+        if (k < 0) {
+            if (errno == EINTR) continue;
+            if (LD(&vrp__stop)) return VRP__STOPPED;
+            char lab[256];
+            label(e, lab, sizeof lab);
+            return vrp_error("%s: sending frame %llu failed: %s; the RX side on host '%s' has gone away", lab,
+                             (unsigned long long)e->seq, strerror(errno), e->dst_host);
+        }
+        total -= (size_t)k;
+        while (k > 0 && m.msg_iovlen) { /* advance past what was sent */
+            if ((size_t)k >= m.msg_iov[0].iov_len) {
+                k -= (ssize_t)m.msg_iov[0].iov_len;
+                m.msg_iov++;
+                m.msg_iovlen--;
+            } else {
+                m.msg_iov[0].iov_base = (uint8_t *)m.msg_iov[0].iov_base + k;
+                m.msg_iov[0].iov_len -= (size_t)k;
+                k = 0;
+            }
+        }
+    }
+    e->seq++;
+    ST(&e->frames, e->frames + 1);
+    ST(&e->bytes, e->bytes + (int64_t)len);
+    return VRP_OK;
+}
+
+void vrp_tx_finish(void *state) {
+    vrp_edge *e = state;
+    int aborted = LD(&vrp__stop);
+    uint8_t hdr[HEADER_N] = {0};
+    hdr[0] = aborted ? F_ABORT : F_END;
+    put64(hdr + 12, e->seq);
+    if (aborted) set_timeout(e->sock, 0.5);
+    if (send_all(e->sock, hdr, sizeof hdr) == 0 && !aborted) ST(&e->sent_end, 1);
+    else if (!aborted) {
+        char lab[256];
+        label(e, lab, sizeof lab);
+        netlog("error: %s: sending end of stream failed: %s", lab, strerror(errno));
+    }
+}
+
+int vrp_rx_fire(void *state, const vrp_buf *in, int n_in, vrp_buf *out, int n_out, int32_t *atr) {
+    vrp_edge *e = state;
+    (void)in; (void)n_in; (void)n_out; (void)atr;
+    uint8_t hdr[HEADER_N];
+    char lab[256];
+    label(e, lab, sizeof lab);
+    if (recv_exact(e->sock, hdr, sizeof hdr)) {
+        if (LD(&vrp__stop)) return VRP__STOPPED;
+        return vrp_error("%s: the TX side on host '%s' disconnected mid-stream after %llu frames (%s)", lab,
+                         e->src_host, (unsigned long long)e->seq, errno ? strerror(errno) : "end of stream");
+    }
+    uint32_t typ = hdr[0], a = get32(hdr + 4), length = get32(hdr + 8);
+    uint64_t seq = get64(hdr + 12);
+    size_t want = (size_t)e->rate * (size_t)e->token_bytes;
+    if (typ == F_DATA) {
+        if (a != (uint32_t)e->rate || length != want)
+            return vrp_error("%s: malformed frame %llu: atr %u, length %u; expected atr %d, length %zu (%d x %lld B)",
+                             lab, (unsigned long long)e->seq, a, length, e->rate, want, e->rate,
+                             (long long)e->token_bytes);
+        if (seq != e->seq)
+            return vrp_error("%s: frame out of sequence: got %llu, expected %llu (a token was lost, duplicated or "
+                             "reordered)", lab, (unsigned long long)seq, (unsigned long long)e->seq);
+        if (recv_exact(e->sock, out[0].data, want)) {
+            if (LD(&vrp__stop)) return VRP__STOPPED;
+            return vrp_error("%s: truncated frame %llu: the TX side disconnected mid-frame (%s)", lab,
+                             (unsigned long long)e->seq, errno ? strerror(errno) : "end of stream");
+        }
+        e->seq++;
+        ST(&e->frames, e->frames + 1);
+        ST(&e->bytes, e->bytes + (int64_t)length);
+        return VRP_OK;
+    }
+    if (typ == F_END) {
+        if (seq != e->seq)
+            return vrp_error("%s: end of stream after %llu frames, but %llu arrived", lab, (unsigned long long)seq,
+                             (unsigned long long)e->seq);
+        return VRP_END;
+    }
+    if (typ == F_ABORT)
+        return vrp_error("%s: the TX side on host '%s' aborted its run after %llu frames", lab, e->src_host,
+                         (unsigned long long)e->seq);
+    return vrp_error("%s: malformed frame %llu: unknown frame type %u", lab, (unsigned long long)e->seq, typ);
+}
+
+/* ------------------------------------------------------------------ run-time control */
+int vrp_net_peer_gone(vrp_program *p, char *msg, size_t n) {
+    for (int i = 0; i < p->n_edges; i++) {
+        vrp_edge *e = p->edges[i];
+        if (!e->is_tx || e->sock < 0 || LD(&e->sent_end)) continue;
+        struct pollfd pf = {e->sock, POLLIN, 0};
+        if (poll(&pf, 1, 0) <= 0) continue;
+        char c;
+        ssize_t k = recv(e->sock, &c, 1, MSG_PEEK | MSG_DONTWAIT);
+        if (k > 0 || (k < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))) continue;
+        if (LD(&e->sent_end)) continue;
+        char lab[256];
+        label(e, lab, sizeof lab);
+        snprintf(msg, n, "%s: the RX side on host '%s' closed the connection mid-stream after %lld frames", lab,
+                 e->dst_host, (long long)LD(&e->frames));
+        return 1;
+    }
+    return 0;
+}
+
+void vrp_net_shutdown(vrp_program *p) {
+    for (int i = 0; i < p->n_edges; i++)
+        if (p->edges[i]->sock >= 0 && !LD(&p->edges[i]->sent_end)) shutdown(p->edges[i]->sock, SHUT_RDWR);
+}
+
+void vrp_net_close(vrp_program *p) {
+    for (int i = 0; i < p->n_edges; i++)
+        if (p->edges[i]->sock >= 0) { close(p->edges[i]->sock); p->edges[i]->sock = -1; }
+}
+
+void vrp_net_summary(vrp_program *p, FILE *to) {
+    for (int i = 0; i < p->n_edges; i++) {
+        vrp_edge *e = p->edges[i];
+        fprintf(to, "  edge %s (port %d): %s %lld frames, %lld bytes\n", e->name, e->port,
+                e->is_tx ? "sent" : "received", (long long)e->frames, (long long)e->bytes);
+    }
+}

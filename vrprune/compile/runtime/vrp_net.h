@@ -1,0 +1,77 @@
+/* vrp_net.h -- TX/RX socket FIFOs of generated programs, speaking the wire protocol of
+ * vrprune's Python executor (vrprune/dist/_wire.py): the same handshake (magic, version,
+ * graph fingerprint, edge id, token size, rate, optional pre-shared-key HMAC-SHA256
+ * challenge-response) and the same 20-byte frame headers. A compiled endpoint talks to a
+ * Python-run server and the other way round.
+ *
+ * A TX is a built-in sink actor (one DATA frame per firing, END or ABORT at the end); an RX
+ * is a built-in source actor (one frame per firing, received straight into its output window;
+ * VRP_END on an END frame, so end of stream crosses hosts like any other).
+ */
+#ifndef VRP_NET_H
+#define VRP_NET_H
+
+#include <stdint.h>
+#include <stdio.h>
+
+#include "vrprune.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+struct vrp_program;
+
+/* fire() of a built-in actor returns this when the run is stopping (not a failure). */
+#define VRP__STOPPED 0x7fff0001
+
+typedef struct vrp_edge {
+    /* set by the generated program */
+    int32_t index;            /* position of the fifo in the application graph: port = base + index */
+    const char *name;         /* the application fifo's name */
+    int32_t is_tx;            /* 1: this host sends (TX), 0: receives (RX) */
+    const char *src_host, *dst_host;
+    const char *address;      /* TX: the RX host's address */
+    int64_t token_bytes;
+    int32_t rate;             /* tokens per frame: the source port's rate */
+    /* run time */
+    int sock, port;
+    uint64_t seq;
+    int64_t frames, bytes;    /* atomics */
+    int32_t sent_end;         /* atomic */
+    char peer[128];
+} vrp_edge;
+
+#define VRP_EDGE(INDEX, NAME, IS_TX, SRC, DST, ADDRESS, TB, RATE)                                        \
+    { .index = (INDEX), .name = (NAME), .is_tx = (IS_TX), .src_host = (SRC), .dst_host = (DST),          \
+      .address = (ADDRESS), .token_bytes = (TB), .rate = (RATE), .sock = -1 }
+
+typedef struct {
+    int port_base;
+    const char *listen_addr;
+    double connect_timeout_s;
+    const char *psk_file;
+} vrp_net_opts;
+
+int vrp_tx_fire(void *state, const vrp_buf *in, int n_in, vrp_buf *out, int n_out, int32_t *atr);
+void vrp_tx_finish(void *state);
+int vrp_rx_fire(void *state, const vrp_buf *in, int n_in, vrp_buf *out, int n_out, int32_t *atr);
+
+/* Listen for every RX edge, then connect every TX and accept every RX (in parallel), each
+ * through the handshake. 0: all connected; -1: failed (the reason is printed). */
+int vrp_net_setup(struct vrp_program *p, const vrp_net_opts *o);
+/* A TX whose RX closed its connection mid-stream: 1 and a message. */
+int vrp_net_peer_gone(struct vrp_program *p, char *msg, size_t n);
+void vrp_net_shutdown(struct vrp_program *p); /* wake threads blocked in socket calls */
+void vrp_net_close(struct vrp_program *p);
+void vrp_net_summary(struct vrp_program *p, FILE *to);
+
+/* SHA-256 and HMAC-SHA256 (the handshake's MACs). */
+void vrp_sha256(const uint8_t *data, size_t n, uint8_t out[32]);
+void vrp_hmac_sha256(const uint8_t *key, size_t key_n, const uint8_t *const *parts, const size_t *sizes,
+                     int n_parts, uint8_t out[32]);
+
+#ifdef __cplusplus
+}
+#endif
+#endif /* VRP_NET_H */
