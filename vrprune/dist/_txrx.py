@@ -172,12 +172,29 @@ class RxBackend(ActorBackend):
 
     def fire(self, ins: list[np.ndarray], outs: list[np.ndarray], atr: int | None) -> object:
         sock = self.ep.sock
+        slot = memoryview(outs[0]).cast("B")
+        got = 0  # payload bytes already in the slot
         try:
-            w.recv_exact(sock, self.hmv)
+            if self.ep.tls:
+                w.recv_exact(sock, self.hmv)
+            else:
+                # one scatter read: header into its buffer, payload straight into the FIFO slot
+                # (at most the expected length; rejected below if the header says otherwise)
+                h = self.hmv
+                n = sock.recvmsg_into([h, slot])[0]
+                if not n:
+                    raise w.PeerClosed("connection closed after 0 bytes")
+                hn = len(h)
+                if n < hn:
+                    w.recv_exact(sock, h[n:])
+                else:
+                    got = n - hn
         except (OSError, w.PeerClosed) as exc:
             raise self._fail(f"the TX side on host '{self.ep.edge.src_host.name}' disconnected mid-stream after "
                              f"{self.seq} frames ({exc})") from None
         typ, a, length, seq = w.HEADER.unpack_from(self.hbuf)
+        if typ != w.DATA and got:
+            raise self._fail(f"malformed frame {self.seq}: {got} bytes after a frame of type {typ}")
         if typ == w.DATA:
             if a != self.rate or length != self.length:
                 raise self._fail(f"malformed frame {self.seq}: atr {a}, length {length}; expected atr {self.rate}, "
@@ -186,7 +203,8 @@ class RxBackend(ActorBackend):
                 raise self._fail(f"frame out of sequence: got {seq}, expected {self.seq} "
                                  f"(a token was lost, duplicated or reordered)")
             try:
-                w.recv_exact(sock, memoryview(outs[0]).cast("B"))
+                if got < length:
+                    w.recv_exact(sock, slot[got:])
             except (OSError, w.PeerClosed) as exc:
                 raise self._fail(f"truncated frame {self.seq}: the TX side disconnected mid-frame ({exc})") from None
             self.seq += 1

@@ -1,0 +1,226 @@
+"""TX/RX socket FIFOs between two `vrprune run --mapping` processes vs raw Python sockets.
+
+    python bench/bench_txrx.py [--tokens 20000] [--pings 3000] [--repeat 3]
+
+Throughput: a source (73,728-byte tokens, no compute) -> TX ⇢ RX -> a sink, two processes on
+loopback; the receiver's run time (from the start of firing to end of stream) against a raw
+loop measured in the same run: one process `sendall`s the same number of 73,728-byte
+messages, another `recv_into`s them into one buffer (TCP_NODELAY both). Both figures in GB/s
+(1 GB = 1e9 B) and their ratio.
+
+Round trip: Ping -> TX ⇢ RX -> Pong -> TX ⇢ RX -> Ping with one token in flight (8-byte
+tokens, a feedback edge with one initial token), per-token round trip vs a raw ping-pong of
+8-byte messages between two processes. Best of --repeat runs each.
+"""
+
+from __future__ import annotations
+
+import argparse
+import multiprocessing as mp
+import os
+import random
+import re
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+
+TOKEN = 73_728
+
+ACTORS = '''
+from vrprune.exec import END
+
+class Source:
+    def __init__(self, n):
+        self.n, self.k = n, 0
+    def fire(self, ins, outs, atr):
+        if self.k >= self.n:
+            return END
+        self.k += 1
+
+class Sink:
+    def fire(self, ins, outs, atr):
+        pass
+
+class Ping:
+    def fire(self, ins, outs, atr):
+        outs[0][:] = ins[0]
+
+class Pong:
+    def fire(self, ins, outs, atr):
+        outs[0][:] = ins[0]
+'''
+
+THROUGHPUT = '''
+graph stream {{
+  actor Src {{ out x: bytes({tb})  impl python "{act}:Source"  param n = {n} }}
+  actor Dst {{ in x: bytes({tb})  impl python "{act}:Sink" }}
+  fifo Src.x -> Dst.x capacity {cap}
+}}
+'''
+
+PINGPONG = '''
+graph pingpong {{
+  actor Ping {{ in back: u64  out x: u64  impl python "{act}:Ping" }}
+  actor Pong {{ in x: u64  out y: u64  impl python "{act}:Pong" }}
+  fifo Ping.x -> Pong.x capacity 1
+  fifo Pong.y -> Ping.back capacity 1 initial 1
+}}
+'''
+
+
+def _files(d: str, graph: str, a: str, b: str, **kw) -> tuple[str, str, str]:
+    act = os.path.join(d, "bench_actors.py")
+    with open(act, "w") as f:
+        f.write(ACTORS)
+    app = os.path.join(d, "app.vpr")
+    with open(app, "w") as f:
+        f.write(graph.format(act=act, **kw))
+    with open(os.path.join(d, "platform.vpr"), "w") as f:
+        f.write('platform lab {\n  host endpoint "127.0.0.1" { cpu c core 0 }\n'
+                '  host server "127.0.0.1" { cpu c core 1 }\n}\n')
+    maps = []
+    for host in ("server", "endpoint"):
+        p = os.path.join(d, f"{host}.map")
+        with open(p, "w") as f:
+            f.write(f'import "platform.vpr"\nmapping m on lab.{host} {{\n  {a} -> endpoint.c\n  {b} -> server.c\n}}\n')
+        maps.append(p)
+    return app, maps[0], maps[1]
+
+
+def _base() -> int:
+    return random.randrange(20000, 60000)
+
+
+def _pair(app: str, srv_map: str, cli_map: str, *extra: str) -> float:
+    """Run both sides; return the server's run time (s) from its summary."""
+    base = str(_base())
+    cmd = [sys.executable, "-m", "vrprune", "run", app, "--port-base", base, "--watchdog", "0", *extra]
+    srv = subprocess.Popen(cmd + ["--mapping", srv_map], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    cli = subprocess.Popen(cmd + ["--mapping", cli_map], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    so, se = srv.communicate(600)
+    co, ce = cli.communicate(600)
+    if srv.returncode or cli.returncode:
+        raise SystemExit(f"run failed:\n{so}{se}{co}{ce}")
+    m = re.search(r"firings in ([0-9.]+) s", so)
+    assert m, so
+    return float(m.group(1))
+
+
+# ----------------------------------------------------------------- raw sockets
+def _raw_recv(port: int, n: int, size: int, q) -> None:
+    ls = socket.socket()
+    ls.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    ls.bind(("127.0.0.1", port))
+    ls.listen(1)
+    q.put("ready")
+    c, _ = ls.accept()
+    c.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+    buf = bytearray(size)
+    mv = memoryview(buf)
+    t0 = None
+    for _ in range(n):
+        got = 0
+        while got < size:
+            k = c.recv_into(mv[got:], size - got)
+            if not k:
+                raise SystemExit("raw: peer closed")
+            if t0 is None:
+                t0 = time.perf_counter()
+            got += k
+    q.put(time.perf_counter() - t0)
+    c.close()
+    ls.close()
+
+
+def _raw_send(port: int, n: int, size: int) -> None:
+    s = socket.create_connection(("127.0.0.1", port))
+    s.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+    mv = memoryview(bytearray(size))
+    for _ in range(n):
+        s.sendall(mv)
+    s.close()
+
+
+def raw_throughput(n: int) -> float:
+    port = _base()
+    q = mp.Queue()
+    r = mp.Process(target=_raw_recv, args=(port, n, TOKEN, q))
+    r.start()
+    q.get()
+    s = mp.Process(target=_raw_send, args=(port, n, TOKEN))
+    s.start()
+    t = q.get()
+    r.join()
+    s.join()
+    return n * TOKEN / t / 1e9
+
+
+def _pong(port: int, n: int, q) -> None:
+    ls = socket.socket()
+    ls.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    ls.bind(("127.0.0.1", port))
+    ls.listen(1)
+    q.put("ready")
+    c, _ = ls.accept()
+    c.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+    buf = bytearray(8)
+    for _ in range(n):
+        got = 0
+        while got < 8:
+            got += c.recv_into(memoryview(buf)[got:], 8 - got)
+        c.sendall(buf)
+    c.close()
+    ls.close()
+
+
+def raw_rtt(n: int) -> float:
+    port = _base()
+    q = mp.Queue()
+    p = mp.Process(target=_pong, args=(port, n, q))
+    p.start()
+    q.get()
+    s = socket.create_connection(("127.0.0.1", port))
+    s.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+    buf = bytearray(8)
+    t0 = time.perf_counter()
+    for _ in range(n):
+        s.sendall(buf)
+        got = 0
+        while got < 8:
+            got += s.recv_into(memoryview(buf)[got:], 8 - got)
+    t = time.perf_counter() - t0
+    s.close()
+    p.join()
+    return t / n
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--tokens", type=int, default=20000)
+    ap.add_argument("--pings", type=int, default=3000)
+    ap.add_argument("--repeat", type=int, default=3)
+    ap.add_argument("--capacity", type=int, default=2, help="capacity of the streamed edge (default 2, as in the vehicle graph)")
+    a = ap.parse_args()
+    with tempfile.TemporaryDirectory() as d:
+        app, sm, cm = _files(d, THROUGHPUT, "Src", "Dst", tb=TOKEN, n=a.tokens, cap=a.capacity)
+        raw, txrx = [], []
+        for _ in range(a.repeat):  # interleaved, so drifts in machine load hit both alike
+            raw.append(raw_throughput(a.tokens))
+            txrx.append(a.tokens * TOKEN / _pair(app, sm, cm, "--unchecked") / 1e9)
+        print(f"throughput, {TOKEN:,}-byte tokens x {a.tokens} over loopback (best of {a.repeat}):")
+        print(f"  raw Python sendall/recv_into : {max(raw):6.2f} GB/s   (runs: {', '.join(f'{x:.2f}' for x in raw)})")
+        print(f"  vrprune TX/RX (2 processes)  : {max(txrx):6.2f} GB/s   (runs: {', '.join(f'{x:.2f}' for x in txrx)})")
+        print(f"  TX/RX / raw                  : {max(txrx) / max(raw):6.1%}")
+    with tempfile.TemporaryDirectory() as d:
+        app, sm, cm = _files(d, PINGPONG, "Ping", "Pong")
+        raw = [raw_rtt(a.pings) for _ in range(a.repeat)]
+        txrx = [_pair(app, sm, cm, "--iterations", str(a.pings)) / a.pings for _ in range(a.repeat)]
+        print(f"round trip, 8-byte tokens, one in flight, {a.pings} round trips (best of {a.repeat}):")
+        print(f"  raw Python ping-pong         : {min(raw) * 1e6:7.1f} us")
+        print(f"  vrprune Ping -> Pong -> Ping : {min(txrx) * 1e6:7.1f} us   (x{min(txrx) / min(raw):.2f} raw)")
+
+
+if __name__ == "__main__":
+    main()
