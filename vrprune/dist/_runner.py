@@ -234,12 +234,10 @@ def _execute(args, g, sp: Split, endpoints: list[Endpoint], link, repetition, lo
     def watch() -> None:
         fifos = list(rt.fifos.values())
         while not done.wait(0.05):
-            if any(f.aborted for f in fifos):
+            if any(getattr(f, "aborted", False) for f in fifos):
                 break
             for be in txs:
                 if not be.sent_end and not be.ep.stopping.is_set() and peer_gone(be.ep):
-                    if be.sent_end:
-                        continue
                     peer_errors.append(f"{be.ep.label}: the RX side on host '{be.ep.edge.dst_host.name}' "
                                        f"closed the connection mid-stream after {be.seq} frames")
                     rt.abort()

@@ -129,7 +129,7 @@ class TxBackend(ActorBackend):
         self.ep.bytes += self.length
 
     def finish(self) -> None:
-        aborted = self.ep.stopping.is_set() or (self.fifo is not None and self.fifo.aborted)
+        aborted = self.ep.stopping.is_set() or bool(getattr(self.fifo, "aborted", False))
         kind = w.ABORT if aborted else w.END
         w.HEADER.pack_into(self.hdr, 0, kind, 0, 0, self.seq)
         try:
