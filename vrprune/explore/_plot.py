@@ -74,9 +74,9 @@ def write_png(res: SweepResult, path: str, *, max_bars: int = 60) -> None:
     ax.set_title(f"{res.graph}: partition points, endpoint slowdown x{s.get('slowdown', 1):g} "
                  f"({s.get('frames')} frames)\nmeasured: {runner_words(res.runner)}", fontsize=8)
     ax.legend(fontsize=7, loc="upper center", bbox_to_anchor=(0.5, -0.16 if n <= 8 else -0.35),
-              ncol=min(4, len(links) * 2 + 2), frameon=False)
+              ncol=2, frameon=False)
     fig.tight_layout()
-    fig.savefig(path)
+    fig.savefig(path, bbox_inches="tight")
     plt.close(fig)
 
 
