@@ -366,3 +366,13 @@ def test_compiler_error_is_reported(tmp_path):
     rc, out, err = cli("compile", app, "-o", str(tmp_path / "b"), "--build")
     assert rc == 2
     assert "nope" in err and "actors.c" in err
+
+
+def test_relative_output_folder_builds(tmp_path, monkeypatch):
+    app = write_app(tmp_path, CHAIN)
+    monkeypatch.chdir(tmp_path)
+    rc, out, err = cli("compile", "app.vpr", "-o", "build/client/", "--build")
+    assert rc == 0, err
+    assert "built build/client/chain" in out
+    r = subprocess.run(["build/client/chain", "-q"], capture_output=True, text=True, timeout=60)
+    assert r.returncode == 0, r.stderr

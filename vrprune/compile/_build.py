@@ -33,8 +33,8 @@ def build(prog: Program, *, sanitize: str | None = None, werror: bool = False, e
         raise CompileError(f"--sanitize {sanitize!r}: expected one of {', '.join(SANITIZERS)}")
     cc = find_cc()
     d = prog.out_dir
-    obj = os.path.join(d, "obj" if not sanitize else f"obj-{sanitize}")
-    os.makedirs(obj, exist_ok=True)
+    obj = "obj" if not sanitize else f"obj-{sanitize}"  # relative to d, where the compiler runs
+    os.makedirs(os.path.join(d, obj), exist_ok=True)
     san = [f"-fsanitize={sanitize}", *SANITIZE_FLAGS] if sanitize else []
     inc = [f"-I{x}" for x in ["runtime", *prog.include_dirs]]
     warn = list(WARN_FLAGS) + (["-Werror"] if werror else [])
@@ -63,7 +63,7 @@ def build(prog: Program, *, sanitize: str | None = None, werror: bool = False, e
         raise BuildError(f"compiling {', '.join(s for s, _ in failed)} failed", out)
     binary = binary_name(prog, sanitize)
     link = cc + list(OPT_FLAGS) + san + list(extra_cflags) + ["-pthread", "-o", binary] + \
-        [os.path.relpath(o, d) for o in objects] + ["-lm"]
+        objects + ["-lm"]
     r = subprocess.run(link, cwd=d, capture_output=True, text=True)
     if r.returncode != 0:
         raise BuildError("linking failed", f"$ {' '.join(link)}\n{r.stderr}{r.stdout}")
