@@ -120,6 +120,11 @@ class NativeFifo:
         return s[0] - s[1]
 
     @property
+    def aborted(self) -> bool:
+        """Whether the run was stopped (error, deadlock, interrupt), as RingFifo.aborted."""
+        return bool(self._stat()[6])
+
+    @property
     def max_fill(self) -> int:
         return self._stat()[7]
 
