@@ -8,7 +8,7 @@ import subprocess
 from concurrent.futures import ThreadPoolExecutor
 
 from ..exec._toolchain import ToolchainError, find_cc
-from ._gen import ACTOR_WARN_FLAGS, OPT_FLAGS, RUNTIME_SOURCES, SANITIZE_FLAGS, WARN_FLAGS, CompileError, Program
+from ._gen import ACTOR_WARN_FLAGS, CL_RUNTIME_SOURCE, OPT_FLAGS, SANITIZE_FLAGS, WARN_FLAGS, CompileError, Program
 
 SANITIZERS = ("thread", "address")
 
@@ -40,11 +40,13 @@ def build(prog: Program, *, sanitize: str | None = None, werror: bool = False, e
     warn = list(WARN_FLAGS) + (["-Werror"] if werror else [])
     steps: list[tuple[str, list[str]]] = []
     objects = []
-    gen = [prog.main_c, *RUNTIME_SOURCES]
+    gen = [prog.main_c, *prog.runtime_sources]
     for src in gen + prog.actor_sources:
         o = os.path.join(obj, os.path.splitext(src)[0].replace("/", "__") + ".o")
         objects.append(o)
         flags = warn if src in gen else list(ACTOR_WARN_FLAGS)
+        if src == CL_RUNTIME_SOURCE:
+            flags = flags + prog.cl_cflags
         steps.append((src, cc + list(OPT_FLAGS) + flags + san + list(extra_cflags) + inc +
                       ["-fdiagnostics-plain-output", "-c", "-o", o, src]))
 
@@ -63,7 +65,7 @@ def build(prog: Program, *, sanitize: str | None = None, werror: bool = False, e
         raise BuildError(f"compiling {', '.join(s for s, _ in failed)} failed", out)
     binary = binary_name(prog, sanitize)
     link = cc + list(OPT_FLAGS) + san + list(extra_cflags) + ["-pthread", "-o", binary] + \
-        objects + ["-lm"]
+        objects + prog.ldlibs
     r = subprocess.run(link, cwd=d, capture_output=True, text=True)
     if r.returncode != 0:
         raise BuildError("linking failed", f"$ {' '.join(link)}\n{r.stderr}{r.stdout}")

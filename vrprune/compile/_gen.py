@@ -23,11 +23,15 @@ import shutil
 from dataclasses import dataclass, field
 
 from ..diagnostics import VrpruneError
-from ..model import ActorKind, CImpl, Graph, GraphIndex, Mapping, OpenCLImpl, Port, PythonImpl
+from ..model import ActorKind, CImpl, Graph, GraphIndex, Mapping, OpenCLImpl, Port, PythonImpl, UnitKind
+from ._opencl import OpenCLLink, find_opencl
 
 RUNTIME_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "runtime")
 RUNTIME_FILES = ("vrp_rt.h", "vrp_rt.c", "vrp_net.h", "vrp_net.c")
 RUNTIME_SOURCES = ("runtime/vrp_rt.c", "runtime/vrp_net.c")
+#: OpenCL actors (only copied, compiled and linked when the program has some)
+CL_RUNTIME_FILES = ("vrp_cl.h", "vrp_cl.c", "CL/cl.h", "CL/cl_platform.h", "CL/cl_version.h")
+CL_RUNTIME_SOURCE = "runtime/vrp_cl.c"
 
 #: optimisation flags of every build (the Python executor's, vrprune/exec/_toolchain.py)
 OPT_FLAGS = ("-O3", "-march=native", "-std=gnu11")
@@ -55,16 +59,31 @@ class Program:
     n_tx: int = 0
     n_rx: int = 0
     warnings: str = ""  # what the compiler printed on a successful build
+    opencl: OpenCLLink | None = None  # how to link the OpenCL ICD loader (programs with OpenCL actors)
+    n_opencl: int = 0  # OpenCL actors
+
+    @property
+    def runtime_sources(self) -> list[str]:
+        return [*RUNTIME_SOURCES, *([CL_RUNTIME_SOURCE] if self.n_opencl else [])]
 
     @property
     def sources(self) -> list[str]:
-        return [self.main_c, *RUNTIME_SOURCES, *self.actor_sources]
+        return [self.main_c, *self.runtime_sources, *self.actor_sources]
+
+    @property
+    def cl_cflags(self) -> list[str]:
+        return list(self.opencl.cflags) if self.opencl else []
+
+    @property
+    def ldlibs(self) -> list[str]:
+        return (list(self.opencl.ldflags) if self.opencl else []) + ["-lm"]
 
     def cc_command(self, cc: str = "cc") -> str:
         """The single documented compiler command (run in ``out_dir``)."""
         inc = " ".join(f"-I{d}" for d in ["runtime", *self.include_dirs])
-        return (f"{cc} {' '.join(OPT_FLAGS)} {' '.join(ACTOR_WARN_FLAGS)} -pthread {inc} -o {self.name} "
-                f"{' '.join(self.sources)} -lm")
+        cl = "".join(f" {shlex.quote(f)}" for f in self.cl_cflags)
+        return (f"{cc} {' '.join(OPT_FLAGS)} {' '.join(ACTOR_WARN_FLAGS)}{cl} -pthread {inc} -o {self.name} "
+                f"{' '.join(self.sources)} {' '.join(shlex.quote(f) for f in self.ldlibs)}")
 
 
 # ------------------------------------------------------------------ helpers
@@ -165,28 +184,41 @@ def generate(graph: Graph, out_dir: str, *, source: str, repetition: dict[str, i
     rx_edges = {e.rx: e for e in split.incoming} if split is not None else {}
     host = mapping.this_host if mapping is not None else None
 
-    # every local actor must be C (TX/RX are built in)
+    # every local actor must be C or OpenCL (TX/RX are built in)
     bad = []
+    cl_actors = []
     for a in graph.actors:
         if a.name in tx_edges or a.name in rx_edges:
             continue
-        if not isinstance(a.impl, CImpl):
-            kind = {PythonImpl: "a Python actor", OpenCLImpl: "an OpenCL actor"}.get(type(a.impl), "an actor without an implementation")
+        if isinstance(a.impl, OpenCLImpl):
+            cl_actors.append(a)
+            if not os.path.isfile(a.impl.path):
+                raise CompileError(f"{a.impl.span}: OpenCL source file not found: {a.impl.path}")
+        elif not isinstance(a.impl, CImpl):
+            kind = {PythonImpl: "a Python actor"}.get(type(a.impl), "an actor without an implementation")
             bad.append(f"{a.span}: actor '{a.name}' is {kind}")
     if bad:
-        raise CompileError("the compiled program runs C actors only:\n  " + "\n  ".join(bad) +
+        raise CompileError("the compiled program runs C and OpenCL actors only:\n  " + "\n  ".join(bad) +
                            "\n  write them in C (vrprune.h), or place them on another host with --mapping")
 
     os.makedirs(out_dir, exist_ok=True)
     name = c_ident(graph.name if host is None else f"{graph.name}_{host}")
-    prog = Program(out_dir, name, f"{name}.c", host=host, n_tx=len(tx_edges), n_rx=len(rx_edges))
+    prog = Program(out_dir, name, f"{name}.c", host=host, n_tx=len(tx_edges), n_rx=len(rx_edges),
+                   n_opencl=len(cl_actors))
+    if cl_actors:
+        prog.opencl = find_opencl()
+        if prog.opencl is None:
+            raise CompileError(f"{cl_actors[0].impl.span}: actor '{cl_actors[0].name}' is an OpenCL actor, and no "
+                               "OpenCL ICD loader was found to link (pip install pyopencl pocl-binary-distribution, "
+                               "install ocl-icd-libopencl1, or set VRPRUNE_OPENCL_LIB)")
 
     # runtime
     rdir = os.path.join(out_dir, "runtime")
     os.makedirs(rdir, exist_ok=True)
     from ..exec._toolchain import HEADER
 
-    for f in RUNTIME_FILES:
+    for f in RUNTIME_FILES + (CL_RUNTIME_FILES if cl_actors else ()):
+        os.makedirs(os.path.dirname(os.path.join(rdir, f)), exist_ok=True)
         shutil.copyfile(os.path.join(RUNTIME_DIR, f), os.path.join(rdir, f))
     shutil.copyfile(HEADER, os.path.join(rdir, "vrprune.h"))
 
@@ -195,7 +227,7 @@ def generate(graph: Graph, out_dir: str, *, source: str, repetition: dict[str, i
     src_rel: dict[str, str] = {}
     folders: dict[str, str] = {}
     for a in graph.actors:
-        if not isinstance(a.impl, CImpl) or a.impl.path in src_rel:
+        if not isinstance(a.impl, (CImpl, OpenCLImpl)) or a.impl.path in src_rel:
             continue
         path = a.impl.path
         if not os.path.isfile(path):
@@ -215,7 +247,8 @@ def generate(graph: Graph, out_dir: str, *, source: str, repetition: dict[str, i
             os.makedirs(os.path.dirname(dst), exist_ok=True)
             shutil.copyfile(absf, dst)
         src_rel[path] = f"actors/{sub}/{os.path.basename(path)}"
-    prog.actor_sources = list(dict.fromkeys(src_rel.values()))
+    prog.actor_sources = list(dict.fromkeys(v for a in graph.actors if isinstance(a.impl, CImpl)
+                                            for v in [src_rel[a.impl.path]]))
     prog.include_dirs = sorted({f"actors/{s}" for s in folders.values()})
 
     # entry points: one definition per symbol in the whole program
@@ -266,6 +299,10 @@ def _main_c(graph: Graph, idx: GraphIndex, prog: Program, *, source, repetition,
     w('#include "vrp_rt.h"')
     if split is not None:
         w('#include "vrp_net.h"')
+    cl_actors = [a for a in graph.actors if isinstance(a.impl, OpenCLImpl)
+                 and a.name not in tx_edges and a.name not in rx_edges]
+    if cl_actors:
+        w('#include "vrp_cl.h"')
     w("")
 
     # entry points
@@ -295,6 +332,29 @@ def _main_c(graph: Graph, idx: GraphIndex, prog: Program, *, source, repetition,
                 declared.add(finish)
                 w(f"void {finish}(void *state){weak_f};")
     w("")
+
+    # OpenCL sources
+    cl_src_id: dict[str, str] = {}
+    if cl_actors:
+        w("/* ------------------------------------------------------------------ OpenCL sources")
+        w(" * The .cl files, unchanged (copies under actors/), built at run time by each OpenCL actor with")
+        w(" * its parameters as -D options, exactly as `vrprune run` builds them (vrp_cl.h). */")
+        for a in cl_actors:
+            path = a.impl.path
+            if path in cl_src_id:
+                continue
+            cid = names("cl_source_", os.path.splitext(os.path.basename(path))[0])
+            cl_src_id[path] = cid
+            with open(path, encoding="utf-8") as fh:
+                text = fh.read()
+            w(f"/* {c_comment(src_rel[path])} */")
+            w(f"static const char {cid}[] =")
+            lines = text.splitlines(keepends=True) or [""]
+            for i, line in enumerate(lines):
+                body = line[:-1] if line.endswith("\n") else line
+                lit = c_str(body)[:-1] + ('\\n"' if line.endswith("\n") else '"')
+                w(f"    {lit}" + (";" if i == len(lines) - 1 else ""))
+        w("")
 
     # fifos
     w("/* ------------------------------------------------------------------ FIFOs")
@@ -377,6 +437,8 @@ def _main_c(graph: Graph, idx: GraphIndex, prog: Program, *, source, repetition,
             w(f"static vrp_buf {aid}_outb[{len(outs)}];")
         if couts:
             w(f"static vrp_fifo *{aid}_cout[] = {{{', '.join('&' + fifo_id[f.name] for f in couts)}}};")
+        if isinstance(a.impl, OpenCLImpl) and a in cl_actors:
+            _cl_actor(w, a, aid, ins, outs, cl_src_id[a.impl.path], src_rel[a.impl.path], mapping)
         fields = [f".name = {c_str(a.name)}"]
         if a.name in tx_edges:
             e = tx_edges[a.name]
@@ -385,6 +447,9 @@ def _main_c(graph: Graph, idx: GraphIndex, prog: Program, *, source, repetition,
         elif a.name in rx_edges:
             e = rx_edges[a.name]
             fields += ['.fire_name = "RX"', ".fire = vrp_rx_fire", f".state = &{edge_id[e.name]}"]
+        elif isinstance(a.impl, OpenCLImpl):
+            fields += [f".fire_name = {c_str(a.impl.kernel)}", f".init = {aid}_init", ".fire = vrp_cl_fire",
+                       ".finish = vrp_cl_finish"]
         else:
             impl = a.impl
             fields += [f".fire_name = {c_str(impl.fire)}", f".init = {impl.init or a.name + '_init'}",
@@ -443,6 +508,55 @@ def _main_c(graph: Graph, idx: GraphIndex, prog: Program, *, source, repetition,
     return "\n".join(L) + "\n"
 
 
+def _cl_actor(w, a, aid: str, ins, outs, src_id: str, rel: str, mapping) -> None:
+    """The vrp_cl_actor of an OpenCL actor: the Python back-end's convention (vrprune/exec/_opencl.py)."""
+    from ..exec._opencl import _ITEM_BYTES, _define
+
+    impl = a.impl
+    options = " ".join(d for d in (_define(p.name, p.value) for p in a.params) if d)
+    platform, device = "NULL", -1
+    if mapping is not None:
+        pl = mapping.placement(a.name)
+        h = mapping.platform.host(pl.host) if pl is not None else None
+        u = h.unit(pl.unit) if h is not None else None
+        if u is not None and u.kind is UnitKind.OPENCL:
+            platform, device = c_str(u.platform or "Portable Computing Language"), u.device
+    mode = {ActorKind.DA: "VRP_CL_DA", ActorKind.DPA: "VRP_CL_DA", ActorKind.CA: "VRP_CL_CA"}.get(a.kind, "VRP_CL_SDF")
+    sb = a.param("state_bytes")
+    gs = a.param("global_size")
+    if outs:
+        tok = outs[0][0].token
+        ept = tok.nbytes // _ITEM_BYTES[tok.dtype] if tok.dtype else tok.nbytes
+    else:
+        ept = 0
+    explicit_init = a.param("init_kernel")
+    init_name = str(explicit_init) if explicit_init is not None else f"{impl.kernel}_init"
+    if ins:
+        w(f"static const int64_t {aid}_in_max[] = {{{', '.join(str(max(p.url, 1) * p.token.nbytes) for p, _ in ins)}}};")
+    if outs:
+        w(f"static const int64_t {aid}_out_max[] = {{{', '.join(str(max(p.url, 1) * p.token.nbytes) for p, _ in outs)}}};")
+    w(f"static vrp_cl_actor {aid}_cl = {{")
+    fields = [f".actor = {c_str(a.name)}", f".file = {c_str(rel)}", f".source = {src_id}",
+              f".kernel = {c_str(impl.kernel)}", f".init_kernel = {c_str(init_name)}",
+              f".init_required = {int(explicit_init is not None)}", f".options = {c_str(options)}",
+              f".platform = {platform}", f".device = {device}", f".atr_mode = {mode}",
+              f".n_in = {len(ins)}", f".n_out = {len(outs)}"]
+    if ins:
+        fields.append(f".in_max = {aid}_in_max")
+    if outs:
+        fields.append(f".out_max = {aid}_out_max")
+    fields += [f".state_bytes = {int(sb) if sb is not None else 0}",
+               f".global_size = {int(gs) if gs is not None else -1}" + ("" if gs is not None else "  /* elements of the first output */"),
+               f".elems_per_token = {ept}"]
+    for fl in fields:
+        w(f"    {fl},")
+    w("};")
+    w(f"static void *{aid}_init(const vrp_param *params, int n_params) {{")
+    w("    (void)params; (void)n_params;")
+    w(f"    return vrp_cl_init(&{aid}_cl);")
+    w("}")
+
+
 def _rate(p: Port) -> str:
     return f"{p.lrl}..{p.url}" if p.is_variable else str(p.rate)
 
@@ -453,16 +567,24 @@ def _rate_c(p: Port) -> str:
 
 def _write_makefile(prog: Program) -> None:
     inc = " ".join(f"-I{d}" for d in ["runtime", *prog.include_dirs])
-    gen = [prog.main_c, *RUNTIME_SOURCES]
+    gen = [prog.main_c, *prog.runtime_sources]
     objs_gen = " ".join(f"$(OBJ)/{os.path.splitext(s)[0].replace('/', '__')}.o" for s in gen)
     objs_act = " ".join(f"$(OBJ)/{os.path.splitext(s)[0].replace('/', '__')}.o" for s in prog.actor_sources)
     rules = []
     for s in gen:
         o = f"$(OBJ)/{os.path.splitext(s)[0].replace('/', '__')}.o"
-        rules.append(f"{o}: {s} $(HEADERS) | $(OBJ)\n\t$(CC) $(CFLAGS) $(WARN) $(SAN) $(INC) -c -o $@ {s}")
+        extra = " $(CL_CFLAGS)" if s == CL_RUNTIME_SOURCE else ""
+        rules.append(f"{o}: {s} $(HEADERS) | $(OBJ)\n\t$(CC) $(CFLAGS) $(WARN){extra} $(SAN) $(INC) -c -o $@ {s}")
     for s in prog.actor_sources:
         o = f"$(OBJ)/{os.path.splitext(s)[0].replace('/', '__')}.o"
         rules.append(f"{o}: {s} runtime/vrprune.h | $(OBJ)\n\t$(CC) $(CFLAGS) $(ACTOR_WARN) $(SAN) $(INC) -c -o $@ {s}")
+    opencl_vars = ""
+    if prog.n_opencl and prog.opencl is not None:
+        opencl_vars = (f"# OpenCL: the ICD loader, found by `vrprune compile` ({prog.opencl.where}); override with\n"
+                       f"# make OPENCL_LIB=-lOpenCL CL_CFLAGS= (a system ocl-icd; its ICDs: /etc/OpenCL/vendors or\n"
+                       f"# $OCL_ICD_VENDORS). VRP_PYOPENCL_HOME: where pyopencl's loader finds its PoCL ICD.\n"
+                       f"OPENCL_LIB ?= {' '.join(shlex.quote(f) for f in prog.opencl.ldflags)}\n"
+                       f"CL_CFLAGS ?= {' '.join(shlex.quote(f) for f in prog.opencl.cflags)}\n")
     text = f"""# Makefile of '{prog.name}', generated by `vrprune compile`.
 #
 #   make                      build ./{prog.name}
@@ -477,10 +599,10 @@ CC ?= cc
 CFLAGS ?= {' '.join(OPT_FLAGS)}
 WARN ?= {' '.join(WARN_FLAGS)}
 ACTOR_WARN ?= {' '.join(ACTOR_WARN_FLAGS)}
-LDLIBS ?= -lm
+{opencl_vars}LDLIBS ?= {'$(OPENCL_LIB) ' if prog.n_opencl else ''}-lm
 SANITIZE ?=
 INC = {inc}
-HEADERS = runtime/vrp_rt.h runtime/vrp_net.h runtime/vrprune.h
+HEADERS = runtime/vrp_rt.h runtime/vrp_net.h runtime/vrprune.h{' runtime/vrp_cl.h' if prog.n_opencl else ''}
 
 ifeq ($(SANITIZE),)
 SAN =
