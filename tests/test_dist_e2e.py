@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import os
 import random
+import re
 import socket
 import subprocess
 import sys
@@ -316,3 +317,128 @@ def test_tokens_arrive_in_order_without_loss_or_duplicates(tmp_path):
         assert rc == 0, so + se
     assert (tmp_path / "seq.txt").read_text() == str(n)
     assert f"received {n // 3} frames" in res[0][1]
+
+
+DPG_ACTORS = r"""# DPG actors for distributed tests: every token carries a frame and a box number.
+import numpy as np
+from vrprune.exec import END, view
+
+class Source:
+    def __init__(self, frames=10):
+        self.n, self.k = frames, 0
+    def fire(self, ins, outs, atr):
+        if self.k >= self.n:
+            return END
+        for o in outs:
+            view(o, "i64")[0] = self.k
+        self.k += 1
+
+class Counter:
+    # CA: atr of frame f = rates[f % len(rates)]
+    def __init__(self, rates="0,1,2,3,4,0"):
+        self.rates = [int(x) for x in rates.split(",")]
+    def fire(self, ins, outs, atr):
+        f = int(view(ins[0], "i64")[0])
+        return self.rates[f % len(self.rates)]
+
+class Entry:
+    def fire(self, ins, outs, atr):
+        f = int(view(ins[0], "i64")[0])
+        b = view(outs[0], "i64[2]")
+        assert b.shape[0] == atr
+        b[:, 0] = f
+        b[:, 1] = np.arange(atr)
+
+class Mid:
+    def __init__(self, log=""):
+        self.log, self.frame, self.boxes = log, 0, 0
+    def fire(self, ins, outs, atr):
+        b = view(ins[0], "i64[2]")
+        assert b.shape[0] == atr
+        assert (b[:, 0] == self.frame).all() and (b[:, 1] == np.arange(atr)).all(), (self.frame, b)
+        outs[0][:] = ins[0]
+        view(outs[0], "i64[2]")[:, 1] += 100
+        self.frame += 1
+        self.boxes += atr
+    def finish(self):
+        if self.log:
+            open(self.log, "w").write(f"{self.frame} {self.boxes}")
+
+class Exit:
+    def __init__(self):
+        self.frame = 0
+    def fire(self, ins, outs, atr):
+        b = view(ins[0], "i64[2]")
+        assert b.shape[0] == atr
+        assert (b[:, 0] == self.frame).all() and (b[:, 1] == np.arange(atr) + 100).all(), (self.frame, b)
+        view(outs[0], "i64[2]")[0] = [self.frame, atr]
+        self.frame += 1
+
+class Sink:
+    def __init__(self, log="sink.txt"):
+        self.log, self.rows = log, []
+    def fire(self, ins, outs, atr):
+        self.rows.append(tuple(int(x) for x in view(ins[0], "i64[2]").ravel()))
+    def finish(self):
+        open(self.log, "w").write("\n".join(f"{a} {b}" for a, b in self.rows))
+"""
+
+DPG = """graph dd {{
+  actor Src  {{ out a: i64  out b: i64   impl python "{act}:Source"  param frames = {n} }}
+  actor Sink {{ in n: i64[2]   impl python "{act}:Sink"  param log = "{log}" }}
+  dpg det {{
+    actor Count: ca  {{ in d: i64  control out c1  control out c2  control out c3
+                       impl python "{act}:Counter" }}
+    actor Entry: da  {{ control in c  in d: i64  out box: i64[2] @ 0..4   impl python "{act}:Entry" }}
+    actor Mid: dpa   {{ control in c  in box: i64[2] @ 0..4  out t: i64[2] @ 0..4   impl python "{act}:Mid" }}
+    actor Exit: da   {{ control in c  in t: i64[2] @ 0..4  out n: i64[2]   impl python "{act}:Exit" }}
+    fifo Count.c1 -> Entry.c capacity 1
+    fifo Count.c2 -> Mid.c capacity 1
+    fifo Count.c3 -> Exit.c capacity 1
+    fifo Entry.box -> Mid.box capacity 4
+    fifo Mid.t -> Exit.t capacity 4
+  }}
+  fifo Src.a -> Count.d capacity 1
+  fifo Src.b -> Entry.d capacity 1
+  fifo Exit.n -> Sink.n capacity 2
+}}
+"""
+
+# the DPG spans two hosts: variable-rate edges (atr 0..4, 0 prunes) and control edges cross
+DPG_PLACEMENTS = {
+    "ca_entry_exit_on_endpoint": {"Src": "endpoint", "Count": "endpoint", "Entry": "endpoint", "Mid": "server",
+                                  "Exit": "endpoint", "Sink": "endpoint"},
+    "ca_on_server": {"Src": "endpoint", "Count": "server", "Entry": "endpoint", "Mid": "server", "Exit": "server",
+                     "Sink": "server"},
+}
+
+
+@pytest.mark.parametrize("where", sorted(DPG_PLACEMENTS))
+def test_dpg_spanning_two_hosts_equals_single_process(tmp_path, where):
+    act = tmp_path / "dpgact.py"
+    act.write_text(DPG_ACTORS)
+    n = 40
+    ref_log, log = tmp_path / "ref.txt", tmp_path / "sink.txt"
+    ref = tmp_path / "ref.vpr"
+    ref.write_text(DPG.format(act=act, n=n, log=ref_log))
+    [(rc, so, se)] = finish([start(str(ref), None, tmp_path)])
+    assert rc == 0, so + se
+    app = tmp_path / "dpg.vpr"
+    app.write_text(DPG.format(act=act, n=n, log=log))
+    place = DPG_PLACEMENTS[where]
+    res = run_pair(str(app), tmp_path, write_mapping(tmp_path, "server", place),
+                   write_mapping(tmp_path, "endpoint", place))
+    for rc, so, se in res:
+        assert rc == 0, so + se
+    rows = [tuple(map(int, ln.split())) for ln in log.read_text().splitlines()]
+    rates = [0, 1, 2, 3, 4, 0]
+    assert rows == [(f, rates[f % 6]) for f in range(n)]  # every frame, its atr, in order
+    assert log.read_text() == ref_log.read_text()
+    out = res[0][1] + res[1][1]
+    boxes = sum(rates[f % 6] for f in range(n))
+    # tokens counted exactly: one frame per DPG iteration (pruned ones too), atr tokens each
+    assert f"edge Entry.box (port {int(out.split('edge Entry.box (port ')[1].split(')')[0])}): sent {n} frames, " \
+           f"{boxes * 16} bytes" in out
+    assert f"received {n} frames, {boxes * 16} bytes" in out
+    # an application control edge crosses (Count -> Mid, or Count -> Entry): one token per iteration
+    assert re.search(rf"edge Count\.c[12] \(port \d+\): sent {n} frames, {4 * n} bytes", out), out

@@ -96,7 +96,7 @@ def test_split_errors(tmp_path):
         split(g, m)
 
 
-def test_variable_rate_edges_must_not_cross(tmp_path):
+def test_variable_rate_edges_must_not_cross_without_dynamic(tmp_path):
     src = tmp_path / "dpg.vpr"
     src.write_text("""graph d {
       actor S { out d: i32 }
@@ -119,6 +119,62 @@ def test_variable_rate_edges_must_not_cross(tmp_path):
     m = vrprune.load_mapping(write_mapping(tmp_path, "m", "endpoint", hosts))
     with pytest.raises(MappingError, match="crosses from host"):
         split(g, m)
+
+
+@pytest.mark.parametrize("where", [
+    {"C": "endpoint", "E": "endpoint", "M": "server", "X": "endpoint"},
+    {"C": "server", "E": "endpoint", "M": "server", "X": "server"},
+    {"C": "endpoint", "E": "server", "M": "endpoint", "X": "server"},
+])
+def test_dpg_may_span_hosts(tmp_path, where):
+    src = tmp_path / "dpg.vpr"
+    src.write_text("""graph d {
+      actor S { out d: i32  out e: i32 }
+      dpg g {
+        actor C: ca { in d: i32 control out c1 control out c2 control out c3 }
+        actor E: da { control in c in d: i32 out v: f32 @ 0..4 }
+        actor M: dpa { control in c in v: f32 @ 0..4 out w: f32 @ 0..4 }
+        actor X: da { control in c in v: f32 @ 0..4 out o: i32 }
+        fifo C.c1 -> E.c capacity 1
+        fifo C.c2 -> M.c capacity 1
+        fifo C.c3 -> X.c capacity 1
+        fifo E.v -> M.v capacity 4
+        fifo M.w -> X.v capacity 4
+      }
+      actor T { in o: i32 }
+      fifo S.d -> C.d capacity 1
+      fifo S.e -> E.d capacity 1
+      fifo X.o -> T.o capacity 1
+    }""")
+    g = vrprune.load(str(src))
+    hosts = {"S": "endpoint", "T": "endpoint", **where}
+    from vrprune.verify import prove
+
+    n = len(g.fifos)
+    for me in ("endpoint", "server"):
+        m = vrprune.load_mapping(write_mapping(tmp_path, me, me, hosts))
+        with pytest.raises(MappingError, match="crosses from host"):
+            split(g, m)  # back-ends of static edges only (the C compiler) still refuse
+        sp = split(g, m, dynamic=True)
+        kinds = {e.kind for e in sp.edges}
+        assert {"variable", "control"} <= kinds
+        rep = prove(sp.proof)
+        assert rep.verdict == "proved", rep.diagnostics
+        # TX/RX of variable-rate edges are DPAs of the DPG, each controlled by the CA
+        pidx = sp.proof.index()
+        for e in sp.edges:
+            if e.kind == "variable":
+                for r in (e.tx, e.rx):
+                    a = pidx.actors[r]
+                    assert a.kind.name == "DPA" and a.dpg == "g" and r in sp.proof.dpgs[0].actors
+                    assert pidx.by_dst[(r, "c")].src.actor == "C"
+            if e.kind == "control":
+                assert e.token_bytes == 4 and e.rate == 1 and (e.lrl, e.url) == (0, 4)
+                assert (e.index < n) == (e.fifo in g.fifos)  # added control edges numbered after the graph's
+        # every local actor has a repetition count; local TX/RX of control tokens fire as the CA
+        q = sp.local_repetition(dict(rep.repetition))
+        assert set(q) == {a.name for a in sp.local.actors}
+    assert fingerprint(g) == fingerprint(vrprune.load(str(src)))  # the application graph is untouched
 
 
 def test_fingerprint_ignores_spans_and_paths_but_not_content(tmp_path):

@@ -71,7 +71,7 @@ def run_distributed(args, stdout: TextIO, stderr: TextIO) -> int:
     m = load_mapping(args.mapping)
     log = _Log(stderr, m.this_host)
     try:
-        sp = split(g, m)
+        sp = split(g, m, dynamic=True)
         link = _link_spec(getattr(args, "link", None), sp)
         sec = Security()
         if args.psk_file:
@@ -104,12 +104,11 @@ def run_distributed(args, stdout: TextIO, stderr: TextIO) -> int:
             print(f"vrprune run: refusing to run graph '{g.name}' split by mapping '{m.name}': the checker's "
                   f"verdict on the split graph (TX/RX inserted) is {rep.verdict}", file=stderr)
             return {"refuted": 1, "inconclusive": 3}.get(rep.verdict, 1)
-        repetition = {a.name: rep.repetition[a.name] for a in sp.local.actors if a.name in rep.repetition} or None
+        repetition = sp.local_repetition(dict(rep.repetition)) or None
     if repetition is None:
         from ..exec import repetition_vector
 
-        q = repetition_vector(sp.proof)
-        repetition = {a.name: q[a.name] for a in sp.local.actors}
+        repetition = sp.local_repetition(repetition_vector(sp.proof))
 
     fp = w.fingerprint(g)
     base = args.port_base if args.port_base is not None else m.platform.base_port
@@ -210,8 +209,10 @@ def _execute(args, g, sp: Split, endpoints: list[Endpoint], link, repetition, lo
         be = TxBackend(local[e.tx], by_edge_tx[e.index], link)
         backends[e.tx] = be
         txs.append(be)
+    rxs: list[RxBackend] = []
     for e in sp.incoming:
-        backends[e.rx] = RxBackend(local[e.rx], by_edge_rx[e.index])
+        backends[e.rx] = be = RxBackend(local[e.rx], by_edge_rx[e.index])
+        rxs.append(be)
     warn = lambda msg: log(msg)  # noqa: E731
     try:
         rt = Runtime(sp.local, iterations=args.iterations, backends=backends, trace=bool(args.trace),
@@ -225,6 +226,8 @@ def _execute(args, g, sp: Split, endpoints: list[Endpoint], link, repetition, lo
         return 2
     for be, e in zip(txs, sp.outgoing):
         be.fifo = rt.fifos.get(e.fifo.name)
+    for rb, e in zip(rxs, sp.incoming):
+        rb.fifo = rt.fifos.get(e.fifo.name)
 
     # Watcher: a stopping run closes the sockets (wakes RX threads blocked in recv), and a TX
     # whose RX went away stops the run (a TX may otherwise sit waiting for input tokens).

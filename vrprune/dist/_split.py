@@ -21,7 +21,8 @@ import dataclasses
 from dataclasses import dataclass
 
 from ..diagnostics import VrpruneError
-from ..model import (Actor, ActorKind, Direction, Fifo, Graph, Host, Mapping, Port, PortKind, PortRef,
+from ..model import (CONTROL_TOKEN_BYTES, Actor, ActorKind, Direction, Fifo, Graph, Host, Mapping, Port, PortKind,
+                     PortRef, TokenType,
                      Unit)
 
 
@@ -29,18 +30,25 @@ class MappingError(VrpruneError):
     """The mapping does not fit the graph or the platform, or places an edge the wire cannot carry."""
 
 
+STATIC, VARIABLE, CONTROL = "static", "variable", "control"
+
+
 @dataclass(frozen=True)
 class CrossEdge:
-    """One application edge that crosses hosts."""
+    """One edge that crosses hosts: an application edge, or a control edge the split adds
+    (CA -> the TX or RX of a variable-rate crossing, on another host than the CA)."""
 
-    index: int  # position of the fifo in the application graph
-    fifo: Fifo  # the application fifo
+    index: int  # position of the fifo in the application graph; added control edges: len(fifos) + k
+    fifo: Fifo  # the application fifo (added control edges: the fifo of the proof graph)
     src_host: Host
     dst_host: Host
     token_bytes: int
-    rate: int  # tokens per frame: the source port's rate
+    rate: int  # tokens per frame: the source port's rate (variable-rate edges: url, the most per frame)
     tx: str  # name of the TX actor
     rx: str  # name of the RX actor
+    kind: str = STATIC  # STATIC | VARIABLE | CONTROL
+    lrl: int = 0  # VARIABLE, CONTROL: the DPG's rate range (a control token's value lies in it)
+    url: int = 0
 
     @property
     def name(self) -> str:
@@ -60,12 +68,19 @@ class Split:
     outgoing: tuple[CrossEdge, ...]  # edges whose TX runs here
     incoming: tuple[CrossEdge, ...]  # edges whose RX runs here
     units: dict[str, Unit]  # local actor -> unit
+    # local actors that are not in the proof graph (control TX/RX) -> the proof actor whose
+    # repetition count they share (the CA of their DPG)
+    fires_as: dict[str, str] = dataclasses.field(default_factory=dict)
 
     @property
     def this_host(self) -> Host:
         h = self.mapping.platform.host(self.mapping.this_host)
         assert h is not None
         return h
+
+    def local_repetition(self, q: dict[str, int]) -> dict[str, int]:
+        """The repetition vector of the local graph from that of the proof graph."""
+        return {a.name: q[self.fires_as.get(a.name, a.name)] for a in self.local.actors}
 
 
 def _fresh(name: str, taken: set[str]) -> str:
@@ -85,8 +100,33 @@ def _relay(name: str, proto: Port, rate: int, *, inp: bool, out: bool) -> Actor:
     return Actor(name, ActorKind.SPA, tuple(ports))
 
 
-def split(graph: Graph, mapping: Mapping) -> Split:
-    """Split ``graph`` as ``mapping`` places it; raise :class:`MappingError` when it cannot."""
+def _dyn_relay(name: str, proto: Port, dpg: str | None, *, inp: bool = True, out: bool = True) -> Actor:
+    """TX/RX of a variable-rate edge: a DPA of the edge's DPG, with a control input from its CA."""
+    ports = [Port("c", Direction.IN, PortKind.CONTROL, proto.token if proto.is_control else _CTRL_TOKEN, 1, 1)]
+    if inp:
+        ports.append(Port("x", Direction.IN, PortKind.VARIABLE, proto.token, proto.lrl, proto.url))
+    if out:
+        ports.append(Port("y", Direction.OUT, PortKind.VARIABLE, proto.token, proto.lrl, proto.url))
+    return Actor(name, ActorKind.DPA, tuple(ports), dpg=dpg)
+
+
+_CTRL_TOKEN = TokenType("i32", (), CONTROL_TOKEN_BYTES)
+
+
+def _dpg_bounds(graph: Graph, dpg: str | None) -> tuple[int, int]:
+    for a in graph.actors:
+        if a.dpg == dpg and dpg is not None:
+            for p in a.ports:
+                if p.is_variable:
+                    return p.lrl, p.url
+    return 0, 0
+
+
+def split(graph: Graph, mapping: Mapping, *, dynamic: bool = False) -> Split:
+    """Split ``graph`` as ``mapping`` places it; raise :class:`MappingError` when it cannot.
+
+    ``dynamic``: variable-rate and control edges may cross hosts (the Python runtime, `vrprune
+    run`); False (the default, for back-ends that carry static edges only) refuses them."""
     plat = mapping.platform
     idx = graph.index()
     host_of: dict[str, Host] = {}
@@ -108,6 +148,7 @@ def split(graph: Graph, mapping: Mapping) -> Split:
                 units[pl.actor] = u
 
     taken = {a.name for a in graph.actors}
+    ca_of = {a.dpg: a.name for a in graph.actors if a.kind is ActorKind.CA and a.dpg is not None}
     edges: list[CrossEdge] = []
     for i, f in enumerate(graph.fifos):
         sh, dh = host_of[f.src.actor], host_of[f.dst.actor]
@@ -116,55 +157,122 @@ def split(graph: Graph, mapping: Mapping) -> Split:
         sp, dp = idx.src_port(f), idx.dst_port(f)
         if sp.kind is not PortKind.STATIC or dp.kind is not PortKind.STATIC:
             what = "a control edge" if sp.is_control else "a variable-rate edge"
-            raise MappingError(f"{f.span}: fifo '{f.name}' is {what} and crosses from host '{sh.name}' to "
-                               f"'{dh.name}'; place both ends of every DPG on one host (only static-rate "
-                               f"edges cross the network in this version)")
+            if not dynamic:
+                raise MappingError(f"{f.span}: fifo '{f.name}' is {what} and crosses from host '{sh.name}' to "
+                                   f"'{dh.name}'; this back-end carries only static-rate edges across hosts: "
+                                   f"place both ends of every DPG on one host")
+            a = idx.actors[f.dst.actor]
+            if sp.is_control != dp.is_control or a.dpg is None or idx.actors[f.src.actor].dpg != a.dpg:
+                raise MappingError(f"{f.span}: fifo '{f.name}' is {what} outside a DPG; run `vrprune check`")
         if f.capacity is None:
             raise MappingError(f"{f.span}: fifo '{f.name}' crosses hosts but has no capacity; "
                                f"add `capacity N` (or run `vrprune bufsize`)")
+        kind = CONTROL if sp.is_control else VARIABLE if sp.is_variable else STATIC
+        lo, hi = _dpg_bounds(graph, idx.actors[f.dst.actor].dpg) if kind != STATIC else (0, 0)
         tx = _fresh(f"TX_{f.src.actor}_{f.src.port}", taken)
         rx = _fresh(f"RX_{f.dst.actor}_{f.dst.port}", taken)
-        edges.append(CrossEdge(i, f, sh, dh, sp.token.nbytes, sp.rate, tx, rx))
+        edges.append(CrossEdge(i, f, sh, dh, sp.token.nbytes, sp.rate, tx, rx, kind, lo, hi))
 
     by_index = {e.index: e for e in edges}
-    # proof graph: every actor, relays on crossing edges
-    p_actors = list(graph.actors)
+    n_app = len(graph.fifos)
+
+    # proof graph: every actor, relays on crossing data edges. A variable-rate crossing gets
+    # TX and RX as DPAs of its DPG, each controlled by the CA through a new control edge.
+    # A crossing control edge stays one edge: its tokens cross as frames (TX/RX of control
+    # tokens are static relays, which the model does not allow on control edges); the link
+    # only adds room on that edge, and more room never removes a schedule (see docs).
+    extra_ctrl: dict[str, list[Port]] = {}  # CA -> new control outputs
+    dpg_extra: dict[str, list[str]] = {}
+    p_actors: list[Actor] = []
     p_fifos: list[Fifo] = []
+    added: list[tuple[int, Fifo, str]] = []  # (edge index, control fifo, dpg)
     for i, f in enumerate(graph.fifos):
         e = by_index.get(i)
-        if e is None:
+        if e is None or e.kind == CONTROL:
             p_fifos.append(f)
             continue
         sp = idx.src_port(f)
-        p_actors += [_relay(e.tx, sp, e.rate, inp=True, out=True), _relay(e.rx, sp, e.rate, inp=True, out=True)]
+        if e.kind == STATIC:
+            p_actors += [_relay(e.tx, sp, e.rate, inp=True, out=True), _relay(e.rx, sp, e.rate, inp=True, out=True)]
+        else:
+            dpg = idx.actors[f.src.actor].dpg
+            assert dpg is not None
+            ca = ca_of[dpg]
+            p_actors += [_dyn_relay(e.tx, sp, dpg), _dyn_relay(e.rx, sp, dpg)]
+            dpg_extra.setdefault(dpg, []).extend([e.tx, e.rx])
+            ca_ports = {p.name for p in idx.actors[ca].ports} | {p.name for p in extra_ctrl.get(ca, [])}
+            for relay in (e.tx, e.rx):
+                pn = _fresh(f"ctl_{relay}", ca_ports)
+                extra_ctrl.setdefault(ca, []).append(Port(pn, Direction.OUT, PortKind.CONTROL, _CTRL_TOKEN, 1, 1))
+                cf = Fifo(f"{ca}.{pn}", PortRef(ca, pn), PortRef(relay, "c"), 1, 0, f.span)
+                p_fifos.append(cf)
+                added.append((n_app + len(added), cf, dpg))
         p_fifos += [
             dataclasses.replace(f, dst=PortRef(e.tx, "x"), initial=0),
             Fifo(f"{f.name}~link", PortRef(e.tx, "y"), PortRef(e.rx, "x"), f.capacity, 0, f.span),
             dataclasses.replace(f, name=f"{f.name}~rx", src=PortRef(e.rx, "y")),
         ]
-    proof = dataclasses.replace(graph, actors=tuple(p_actors), fifos=tuple(p_fifos))
+    apps = [dataclasses.replace(a, ports=a.ports + tuple(extra_ctrl[a.name])) if a.name in extra_ctrl else a
+            for a in graph.actors]
+    p_actors = apps + p_actors
+    p_dpgs = tuple(dataclasses.replace(d, actors=d.actors + tuple(dpg_extra.get(d.name, ()))) for d in graph.dpgs)
+    proof = dataclasses.replace(graph, actors=tuple(p_actors), fifos=tuple(p_fifos), dpgs=p_dpgs)
 
-    # local graph: this host's actors, TX sinks and RX sources
+    # where every proof actor runs: TX with the source, RX with the destination
+    for e in edges:
+        host_of[e.tx], host_of[e.rx] = e.src_host, e.dst_host
+    # added control edges (CA -> TX/RX of a variable-rate crossing) that cross hosts
+    for k, cf, dpg in added:
+        sh, dh = host_of[cf.src.actor], host_of[cf.dst.actor]
+        if sh.name != dh.name:
+            lo, hi = _dpg_bounds(graph, dpg)
+            tx = _fresh(f"TX_{cf.src.actor}_{cf.src.port}", taken)
+            rx = _fresh(f"RX_{cf.dst.actor}_{cf.dst.port}", taken)
+            edges.append(CrossEdge(k, cf, sh, dh, CONTROL_TOKEN_BYTES, 1, tx, rx, CONTROL, lo, hi))
+    ctrl_cross = {e.fifo.name: e for e in edges if e.kind == CONTROL}
+
+    # local graph: this host's share of the proof graph; data links dropped (TX keeps its
+    # inputs, RX its outputs and control input), crossing control edges end in a TX sink / start
+    # at an RX source of control tokens (static 4-byte relays: the token is copied as is)
     me = mapping.this_host
-    l_actors = [a for a in graph.actors if host_of[a.name].name == me]
-    l_fifos: list[Fifo] = []
-    outgoing, incoming = [], []
-    for i, f in enumerate(graph.fifos):
-        e = by_index.get(i)
-        if e is None:
-            if host_of[f.src.actor].name == me:
-                l_fifos.append(f)
+    pidx = proof.index()
+    data_tx = {e.tx for e in edges if e.kind != CONTROL}
+    data_rx = {e.rx for e in edges if e.kind != CONTROL}
+    l_actors: list[Actor] = []
+    for a in p_actors:
+        if host_of[a.name].name != me:
             continue
-        sp = idx.src_port(f)
-        if e.src_host.name == me:
-            outgoing.append(e)
-            l_actors.append(_relay(e.tx, sp, e.rate, inp=True, out=False))
-            l_fifos.append(dataclasses.replace(f, dst=PortRef(e.tx, "x"), initial=0))
-        if e.dst_host.name == me:
-            incoming.append(e)
-            l_actors.append(_relay(e.rx, sp, e.rate, inp=False, out=True))
-            l_fifos.append(dataclasses.replace(f, src=PortRef(e.rx, "y")))
-    dpgs = tuple(dataclasses.replace(d, actors=tuple(a for a in d.actors if host_of[a].name == me))
-                 for d in graph.dpgs if any(host_of[a].name == me for a in d.actors))
+        if a.name in data_tx:
+            a = dataclasses.replace(a, ports=tuple(p for p in a.ports if p.direction is Direction.IN))
+        elif a.name in data_rx:
+            a = dataclasses.replace(a, ports=tuple(p for p in a.ports if p.direction is Direction.OUT or p.is_control))
+        l_actors.append(a)
+    l_fifos: list[Fifo] = []
+    fires_as: dict[str, str] = {}
+    link_names = {f"{e.fifo.name}~link" for e in edges if e.kind != CONTROL}
+    rx_names = {f"{e.fifo.name}~rx": e.fifo.name for e in edges if e.kind != CONTROL}
+    for f in p_fifos:
+        if f.name in link_names:
+            continue
+        ce = ctrl_cross.get(f.name)
+        if ce is None:
+            if host_of[f.src.actor].name == me:  # RX -> dst keeps the application fifo's name
+                l_fifos.append(dataclasses.replace(f, name=rx_names[f.name]) if f.name in rx_names else f)
+            continue
+        sp = pidx.src_port(f)
+        static = Port("t", Direction.IN, PortKind.STATIC, sp.token, 1, 1)
+        if ce.src_host.name == me:
+            l_actors.append(_relay(ce.tx, static, 1, inp=True, out=False))
+            l_fifos.append(dataclasses.replace(f, dst=PortRef(ce.tx, "x"), initial=0))
+            fires_as[ce.tx] = f.src.actor
+        if ce.dst_host.name == me:
+            l_actors.append(_relay(ce.rx, static, 1, inp=False, out=True))
+            l_fifos.append(dataclasses.replace(f, src=PortRef(ce.rx, "y")))
+            fires_as[ce.rx] = f.src.actor
+    local_names = {a.name for a in l_actors}
+    dpgs = tuple(dataclasses.replace(d, actors=tuple(a for a in d.actors if a in local_names))
+                 for d in p_dpgs if any(a in local_names for a in d.actors))
     local = dataclasses.replace(graph, actors=tuple(l_actors), fifos=tuple(l_fifos), dpgs=dpgs)
-    return Split(graph, mapping, tuple(edges), proof, local, tuple(outgoing), tuple(incoming), units)
+    outgoing = tuple(e for e in edges if e.src_host.name == me)
+    incoming = tuple(e for e in edges if e.dst_host.name == me)
+    return Split(graph, mapping, tuple(edges), proof, local, outgoing, incoming, units, fires_as)

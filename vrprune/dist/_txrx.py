@@ -122,11 +122,15 @@ class TxBackend(ActorBackend):
 
     def fire(self, ins: list[np.ndarray], outs: list[np.ndarray], atr: int | None) -> None:
         x = ins[0]
-        w.HEADER.pack_into(self.hdr, 0, w.DATA, self.ep.edge.rate, self.length, self.seq)
-        self._send(self.hdr, memoryview(x).cast("B"))
+        if atr is None:  # static edge (and control tokens: rate 1, the token as payload)
+            a, length = self.ep.edge.rate, self.length
+        else:  # variable-rate edge: atr tokens, atr in the header (0: a header-only frame)
+            a, length = atr, atr * self.ep.edge.token_bytes
+        w.HEADER.pack_into(self.hdr, 0, w.DATA, a, length, self.seq)
+        self._send(self.hdr, memoryview(x).cast("B") if length else b"")
         self.seq += 1
         self.ep.frames += 1
-        self.ep.bytes += self.length
+        self.ep.bytes += length
 
     def finish(self) -> None:
         aborted = self.ep.stopping.is_set() or bool(getattr(self.fifo, "aborted", False))
@@ -164,6 +168,8 @@ class RxBackend(ActorBackend):
         self.hmv = memoryview(self.hbuf)
         self.seq = 0
         self.got_end = False
+        self.kind = ep.edge.kind
+        self.fifo = None  # the local output fifo; set by the runner (tells a stop from an end)
 
     def _fail(self, what: str) -> w.DistError:
         if self.ep.stopping.is_set():
@@ -172,7 +178,11 @@ class RxBackend(ActorBackend):
 
     def fire(self, ins: list[np.ndarray], outs: list[np.ndarray], atr: int | None) -> object:
         sock = self.ep.sock
-        slot = memoryview(outs[0]).cast("B")
+        if atr is None:
+            rate, want = self.rate, self.length
+        else:  # variable-rate edge: this RX is a DPA and knows atr from its own control token
+            rate, want = atr, atr * self.ep.edge.token_bytes
+        slot = memoryview(outs[0]).cast("B") if want else memoryview(b"")
         got = 0  # payload bytes already in the slot
         try:
             if self.ep.tls:
@@ -181,7 +191,7 @@ class RxBackend(ActorBackend):
                 # one scatter read: header into its buffer, payload straight into the FIFO slot
                 # (at most the expected length; rejected below if the header says otherwise)
                 h = self.hmv
-                n = sock.recvmsg_into([h, slot])[0]
+                n = sock.recvmsg_into([h, slot] if want else [h])[0]
                 if not n:
                     raise w.PeerClosed("connection closed after 0 bytes")
                 hn = len(h)
@@ -196,9 +206,9 @@ class RxBackend(ActorBackend):
         if typ != w.DATA and got:
             raise self._fail(f"malformed frame {self.seq}: {got} bytes after a frame of type {typ}")
         if typ == w.DATA:
-            if a != self.rate or length != self.length:
-                raise self._fail(f"malformed frame {self.seq}: atr {a}, length {length}; expected atr {self.rate}, "
-                                 f"length {self.length} ({self.rate} x {self.ep.edge.token_bytes} B)")
+            if a != rate or length != want:
+                raise self._fail(f"malformed frame {self.seq}: atr {a}, length {length}; expected atr {rate}, "
+                                 f"length {want} ({rate} x {self.ep.edge.token_bytes} B)")
             if seq != self.seq:
                 raise self._fail(f"frame out of sequence: got {seq}, expected {self.seq} "
                                  f"(a token was lost, duplicated or reordered)")
@@ -207,6 +217,11 @@ class RxBackend(ActorBackend):
                     w.recv_exact(sock, slot[got:])
             except (OSError, w.PeerClosed) as exc:
                 raise self._fail(f"truncated frame {self.seq}: the TX side disconnected mid-frame ({exc})") from None
+            if self.kind == "control":
+                v = int(outs[0].view(np.int32)[0, 0])
+                if not self.ep.edge.lrl <= v <= self.ep.edge.url:
+                    raise self._fail(f"malformed frame {self.seq}: control token atr {v} outside the DPG's rate "
+                                     f"range [{self.ep.edge.lrl}, {self.ep.edge.url}]")
             self.seq += 1
             self.ep.frames += 1
             self.ep.bytes += length
@@ -215,6 +230,8 @@ class RxBackend(ActorBackend):
             if seq != self.seq:
                 raise self._fail(f"end of stream after {seq} frames, but {self.seq} arrived")
             self.got_end = True
+            if atr is not None:  # a DPA ends when its control input ends, not here
+                raise self._fail(f"end of stream after {seq} frames while its control token asked for atr {atr}")
             return END
         if typ == w.ABORT:
             raise self._fail(f"the TX side on host '{self.ep.edge.src_host.name}' aborted its run after "
@@ -222,7 +239,27 @@ class RxBackend(ActorBackend):
         raise self._fail(f"malformed frame {self.seq}: unknown frame type {typ}")
 
     def finish(self) -> None:
-        self.ep.close()
+        # A variable-rate RX ends when its control input ends, before it has read the END
+        # frame: read it now (the sequence check covers the last frames) so that the TX never
+        # sees its peer vanish before its end of stream.
+        try:
+            if (self.kind == "variable" and not self.got_end and not self.ep.stopping.is_set()
+                    and not getattr(self.fifo, "aborted", False)):
+                self.ep.sock.settimeout(w.HANDSHAKE_TIMEOUT_S)
+                hb = bytearray(w.HEADER.size)
+                try:
+                    w.recv_exact(self.ep.sock, memoryview(hb))
+                except (OSError, w.PeerClosed) as exc:
+                    if not self.ep.stopping.is_set():
+                        raise self._fail(f"no end of stream from the TX side after {self.seq} frames ({exc})") from None
+                    return
+                typ, _a, _n, seq = w.HEADER.unpack_from(hb)
+                if typ != w.END or seq != self.seq:
+                    raise self._fail(f"expected end of stream after {self.seq} frames, got a frame of type {typ}, "
+                                     f"sequence {seq} (more tokens than control tokens)")
+                self.got_end = True
+        finally:
+            self.ep.close()
 
 
 # ---------------------------------------------------------------------------- connection set-up
