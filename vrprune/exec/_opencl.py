@@ -34,9 +34,40 @@ State initialisation: if the program has a kernel named ``param init_kernel`` (d
 the state buffer as its only argument over ``state_bytes / 4`` work items (one per 32-bit
 word), so weights can be generated on the device from a seed.
 
-A firing copies the inputs host -> device, runs the kernel, and copies the outputs
-device -> host (blocking; pyopencl releases the GIL while it waits). OpenCL actors cannot
-end the stream (``END`` is for sources of the other back-ends).
+Host FIFOs and device FIFOs
+---------------------------
+Each element of ``ins``/``outs`` is either a numpy window of a host FIFO or a
+:class:`~vrprune.exec._devfifo.DeviceWindow` of a device FIFO.
+
+* Host window (a FIFO to or from a CPU actor -- C, Python, TX/RX -- or any FIFO of a run with
+  device FIFOs off): the firing copies it host -> device into the actor's own buffer before
+  the kernel, or device -> host after it, and waits for its queue (pyopencl releases the GIL
+  while it waits). This is the transparent CPU <-> OpenCL hand-over.
+* Device window: the runtime makes a FIFO a :class:`~vrprune.exec._devfifo.DeviceFifo` when
+  both of its ends are OpenCL actors with the same device key (:meth:`OpenCLBackend.device_key`:
+  the same platform and device, whether from one Unit, two Units naming it, or both default)
+  and both ports are data ports. The window is bound as the kernel argument directly (a
+  sub-buffer of the FIFO's device ring, or its staging buffer filled by a device-to-device
+  copy when the window wraps or is misaligned): no host copy. The kernel waits for the events
+  the window hands over (the producer's kernel that wrote those slots; for an output, the
+  consumer's kernel that last read them), and the firing records its kernel's event in the
+  window's slots.
+
+A firing whose windows are all device windows (and that is not a CA) does not wait for its
+kernel: the actor thread goes on to its next firing while the device works, and the events
+carried by the FIFO slots order the kernels of neighbouring actors (set ``async_ok = False``
+to make every firing wait; the runtime does so for timed runs, so that profiles measure
+kernels). Any firing with a host window waits for its queue, so a host window is never used
+after ``fire`` returns. ``finish`` drains the queue before dropping anything; the runtime
+drops the device FIFOs' buffers only after every actor thread has joined.
+
+``h2d``/``d2h`` count this actor's host <-> device copies per data port (instrumentation for
+tests and benchmarks).
+
+Turn device FIFOs off with ``Runtime(..., device_fifos=False)`` or
+``VRPRUNE_CL_DEVICE_FIFOS=0`` (every FIFO then stays in host memory, as before).
+
+OpenCL actors cannot end the stream (``END`` is for sources of the other back-ends).
 """
 
 from __future__ import annotations
@@ -60,6 +91,18 @@ _ITEM_BYTES = {"u8": 1, "i8": 1, "u16": 2, "i16": 2, "f16": 2, "u32": 4, "i32": 
 # pyopencl's platform/device discovery and program builds are not safe to race from many
 # actor threads on every ICD; serialise them (they happen once per actor).
 _setup_lock = threading.Lock()
+
+# One context per device (key: the cl_device_id), shared by every OpenCL actor of it and by
+# the device FIFOs between them. Kept for the life of the process.
+_contexts: dict[int, Any] = {}
+
+
+def shared_context(device: Any) -> Any:
+    """The process-wide context of ``device`` (call with ``_setup_lock`` held)."""
+    ctx = _contexts.get(device.int_ptr)
+    if ctx is None:
+        ctx = _contexts[device.int_ptr] = _cl().Context([device])
+    return ctx
 
 
 class OpenCLActorError(VrpruneError, RuntimeError):
@@ -143,8 +186,8 @@ class OpenCLBackend(ActorBackend):
         options = [d for d in (_define(p.name, p.value) for p in actor.params) if d]
         with _setup_lock:
             self.device = find_device(unit)
-            self.ctx = cl.Context([self.device])
-            self.queue = cl.CommandQueue(self.ctx)
+            self.ctx = shared_context(self.device)
+            self.queue = cl.CommandQueue(self.ctx, self.device)
             try:
                 self.program = cl.Program(self.ctx, source).build(options=options)
             except cl.Error as e:  # the message holds the build log
@@ -196,6 +239,17 @@ class OpenCLBackend(ActorBackend):
             raise DiagnosticError(error("E103", f"actor '{actor.name}': init kernel '{init_name}' not found "
                                                 "(or no `param state_bytes`)", impl.span))
         self._finished = False
+        # what is bound to each buffer argument now (a device window's buffer replaces the
+        # actor's own buffer for that firing)
+        self._bound: list[Any] = list(self._dins + self._douts)
+        self.h2d = [0] * len(self._ins)  # host -> device copies per data input port
+        self.d2h = [0] * len(self._outs)  # device -> host copies per data output port
+        self.async_ok = True  # firings with only device windows do not wait for their kernel
+        self._DeviceWindow = None
+
+    def device_key(self) -> int:
+        """Equal keys: same OpenCL device, so the actors can share device FIFOs."""
+        return int(self.device.int_ptr)
 
     def init(self) -> None:
         if self._init_kernel is not None:
@@ -204,12 +258,50 @@ class OpenCLBackend(ActorBackend):
             cl.enqueue_nd_range_kernel(self.queue, self._init_kernel, (int(self.actor.param("state_bytes")) // 4,), None)
             self.queue.finish()
 
-    def fire(self, ins: list[np.ndarray], outs: list[np.ndarray], atr: int | None) -> int | None:
+    def _bind(self, k: int, buf: Any) -> None:
+        if self._bound[k] is not buf:
+            self.kernel.set_arg(k, buf)
+            self._bound[k] = buf
+
+    def fire(self, ins: list[Any], outs: list[Any], atr: int | None) -> int | None:
         cl = _cl()
         q = self.queue
-        for d, a in zip(self._dins, ins):
-            if a.size:
-                cl.enqueue_copy(q, d, a, is_blocking=False)
+        DW = self._DeviceWindow
+        if DW is None:
+            from ._devfifo import DeviceWindow as DW
+
+            self._DeviceWindow = DW
+        waits: list[Any] = []
+        dev_wins: list[Any] = []
+        host = False
+        nin = len(self._dins)
+        for k, (d, a) in enumerate(zip(self._dins, ins)):
+            if type(a) is DW:
+                if a.n:
+                    buf, deps = a.bind(q)
+                    self._bind(k, buf)
+                    waits.extend(deps)
+                    dev_wins.append(a)
+                else:
+                    self._bind(k, d)
+            else:
+                host = True
+                self._bind(k, d)
+                if a.size:
+                    cl.enqueue_copy(q, d, a, is_blocking=False)
+                    self.h2d[k] += 1
+        for k, (d, a) in enumerate(zip(self._douts, outs)):
+            if type(a) is DW:
+                if a.n:
+                    buf, deps = a.bind(q)
+                    self._bind(nin + k, buf)
+                    waits.extend(deps)
+                    dev_wins.append(a)
+                else:
+                    self._bind(nin + k, d)
+            else:
+                host = True
+                self._bind(nin + k, d)
         if self._atr_arg is not None:
             self.kernel.set_arg(self._atr_arg, np.int32(atr if atr is not None else 0))
         elif self._kind is ActorKind.CA:
@@ -220,11 +312,18 @@ class OpenCLBackend(ActorBackend):
             gsize = len(outs[0]) * self._elems_per_token
         else:
             gsize = 1
+        ev = None
         if gsize > 0:
-            cl.enqueue_nd_range_kernel(q, self.kernel, (gsize,), None)
-        for d, a in zip(self._douts, outs):
-            if a.size:
+            ev = cl.enqueue_nd_range_kernel(q, self.kernel, (gsize,), None, wait_for=waits or None)
+        if dev_wins:
+            if ev is None:  # nothing launched: a marker stands for the firing in the slots' events
+                ev = cl.enqueue_marker(q, wait_for=waits or None)
+            for w in dev_wins:
+                w.release(q, ev)
+        for k, (d, a) in enumerate(zip(self._douts, outs)):
+            if type(a) is not DW and a.size:
                 cl.enqueue_copy(q, a, d, is_blocking=False)
+                self.d2h[k] += 1
         if self._kind is ActorKind.CA:
             got = np.empty(1, np.int32)
             cl.enqueue_copy(q, got, self._datr, is_blocking=True)
@@ -232,7 +331,8 @@ class OpenCLBackend(ActorBackend):
                 raise OpenCLActorError(f"configuration kernel {self.impl.kernel} did not write its atr")
             q.finish()
             return int(got[0])
-        q.finish()
+        if host or not self.async_ok or not dev_wins:
+            q.finish()
         return None
 
     def finish(self) -> None:
@@ -245,4 +345,5 @@ class OpenCLBackend(ActorBackend):
         self._init_kernel = None
         self.program = None
         self._dins = self._douts = []
+        self._bound = []
         self.state = None

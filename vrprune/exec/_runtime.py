@@ -8,6 +8,12 @@ another actor needs (each FIFO has one reader and one writer, and a window only 
 this actor will consume or slots only it will fill), so the order of waits cannot deadlock
 the runtime by itself: only the graph can, and then the watchdog reports it.
 
+Device FIFOs: a data FIFO whose two ends are OpenCL actors on the same device (equal
+``backend.device_key()``) is a :class:`~._devfifo.DeviceFifo` (ring in device memory, windows
+handed to the kernels as buffers; see ``_opencl.py``), unless ``device_fifos=False``,
+``$VRPRUNE_CL_DEVICE_FIFOS=0`` or a ``fifo_factory`` is given. Their buffers are dropped only
+after every actor thread has joined.
+
 End of a run: an actor stops after ``limit`` firings (``q[a] * iterations``), when a source
 returns END, when an input can never fill its window because its writer ended
 (end-of-stream flows downstream), or when an output's reader ended (flows upstream).
@@ -19,6 +25,7 @@ An exception in ``fire`` stops every actor (status "error"). When no actor fires
 
 from __future__ import annotations
 
+import os
 import sys
 import threading
 import time
@@ -338,7 +345,8 @@ class Runtime:
                  warn: Callable[[str], Any] | None = None,
                  progress: TextIO | None = None,
                  repetition: dict[str, int] | None = None,
-                 native: bool | None = None) -> None:
+                 native: bool | None = None,
+                 device_fifos: bool | None = None) -> None:
         self.graph = graph
         self.index = graph.index()
         self.iterations = iterations
@@ -408,9 +416,22 @@ class Runtime:
                 t.native = t.name in native_names
         self._native_stop = nat.new_stop() if native_names else None
 
+        # OpenCL actors on one device: FIFOs between them stay in device memory (_devfifo.py)
+        if device_fifos is None:
+            device_fifos = fifo_factory is None and os.environ.get("VRPRUNE_CL_DEVICE_FIFOS", "1") != "0"
+        dev_keys: dict[str, Any] = {}
+        if device_fifos:
+            for t in self.threads:
+                key = getattr(t.backend, "device_key", None)
+                if callable(key) and t.name not in native_names:
+                    dev_keys[t.name] = key()
+                    if self.timed:
+                        t.backend.async_ok = False  # profiles and traces time whole kernels
+
         # FIFOs
         make = fifo_factory or (lambda f, tb, mr, mw: RingFifo(f.name, f.capacity, tb, f.initial, mr, mw))
         self.fifos: dict[str, RingFifo] = {}
+        by_backend = {t.name: t.backend for t in self.threads}
         for f in graph.fifos:
             if f.capacity is None:
                 raise RuntimeSetupError(f"{f.span}: fifo '{f.name}' has no capacity; add `capacity N` "
@@ -420,6 +441,13 @@ class Runtime:
             if f.src.actor in native_names or f.dst.actor in native_names:
                 self.fifos[f.name] = nat.NativeFifo(f.name, f.capacity, tb, f.initial, self._max_window(sp),
                                                     self._max_window(dp))
+            elif (dev_keys.get(f.src.actor) is not None and dev_keys.get(f.src.actor) == dev_keys.get(f.dst.actor)
+                  and not sp.is_control and not dp.is_control):
+                from ._devfifo import DeviceFifo
+
+                be = by_backend[f.src.actor]
+                self.fifos[f.name] = DeviceFifo(f.name, f.capacity, tb, f.initial, max_read=self._max_window(dp),
+                                                max_write=self._max_window(sp), context=be.ctx, device=be.device)
             else:
                 self.fifos[f.name] = make(f, tb, self._max_window(sp), self._max_window(dp))
 
@@ -518,6 +546,12 @@ class Runtime:
         for t in self.threads:
             assert t.thread is not None
             t.thread.join(timeout=5.0)
+        if not any(t.thread.is_alive() for t in self.threads):  # type: ignore[union-attr]
+            # every actor's finish drained its queue: no kernel can use a device FIFO now
+            for f in self.fifos.values():
+                rel = getattr(f, "release_buffers", None)
+                if rel is not None:
+                    rel()
         wall = time.perf_counter() - t0
         if self._failures and status == "ok":
             status = "error"
