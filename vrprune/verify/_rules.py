@@ -173,6 +173,15 @@ def check_rules(g: Graph, ix: GraphIndex | None = None) -> tuple[list[Diagnostic
                 elif len(x_only) == 1:
                     exit_ = x_only[0].name
                     entry = next(a.name for a in das if a.name != exit_)
+                elif len([a for a in das if outs_to_out[a.name]]) == 1 or len([a for a in das if ins_from_out[a.name]]) == 1:
+                    # variable edges both ways (a variable back edge, R7): the boundary decides
+                    bx = [a for a in das if outs_to_out[a.name]]
+                    if len(bx) == 1:
+                        exit_ = bx[0].name
+                        entry = next(a.name for a in das if a.name != exit_)
+                    else:
+                        entry = next(a.name for a in das if ins_from_out[a.name])
+                        exit_ = next(a.name for a in das if a.name != entry)
                 else:
                     d.append(error("R4", f"cannot tell the entry DA from the exit DA of DPG '{dpg.name}'", dpg.span,
                                    *[Note(a.span, "DA") for a in das],
