@@ -206,3 +206,82 @@ def test_compiled_rx_reports_a_vanished_tx(tmp_path):
     (src, so, se), _ = finish([srv, cli], timeout=60)
     assert src == 1, so + se
     assert "edge 'L2.y' (endpoint -> server, port" in se and "disconnected mid-stream" in se, se
+
+
+def tls_keys(d) -> str:
+    k = d / "tls"
+    r = subprocess.run([sys.executable, "-m", "vrprune", "keygen", "--tls", str(k), "--hosts", "endpoint,server"],
+                       capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr
+    return str(k)
+
+
+def tls_args(keys: str, host: str, as_host: str | None = None) -> list[str]:
+    h = as_host or host
+    return ["--tls-cert", os.path.join(keys, f"{h}.pem"), "--tls-key", os.path.join(keys, f"{h}.key"),
+            "--tls-ca", os.path.join(keys, "ca.pem")]
+
+
+def run_tls_pair(tmp_path, k: int, compiled: set[str], certs: dict[str, str] | None = None, psk: str | None = None,
+                 timeout: float = 120):
+    keys = tls_keys(tmp_path)
+    app = vehicle_app(tmp_path)
+    maps = {h: write_mapping(tmp_path, h, k) for h in ("server", "endpoint")}
+    base = free_base()
+    procs = []
+    for host in ("server", "endpoint"):
+        extra = ["--port-base", str(base), "--connect-timeout", "5", *tls_args(keys, host, (certs or {}).get(host))]
+        if psk:
+            extra += ["--psk-file", psk]
+        if host in compiled:
+            procs.append(start([compile_host(tmp_path, app, maps[host], host), *extra], tmp_path))
+        else:
+            procs.append(start(py_cmd(app, maps[host], base, *extra[2:]), tmp_path, PY_ENV))
+    return finish(procs, timeout=timeout)
+
+
+@pytest.mark.parametrize("compiled", [("endpoint",), ("server",), ("endpoint", "server")],
+                         ids=["compiled-endpoint", "compiled-server", "both-compiled"])
+def test_tls_across_implementations(tmp_path, reference, compiled):
+    """Mutual TLS (keys from `vrprune keygen --tls`): compiled <-> Python, results as the single run."""
+    res = run_tls_pair(tmp_path, 3, set(compiled))
+    for rc, so, se in res:
+        assert rc == 0, so + se
+    (_, srv_out, _), (_, cli_out, _) = res
+    assert f"received {FRAMES} frames" in srv_out and f"sent {FRAMES} frames" in cli_out
+    probs = np.fromfile(tmp_path / "vehicle_probs.f32", np.float32).reshape(-1, 4)
+    np.testing.assert_array_equal(probs, reference)
+
+
+def test_tls_with_psk_compiled_endpoint(tmp_path, reference):
+    psk = tmp_path / "k.psk"
+    subprocess.run([sys.executable, "-m", "vrprune", "keygen", "--psk", str(psk)], check=True, capture_output=True)
+    res = run_tls_pair(tmp_path, 1, {"endpoint"}, psk=str(psk))
+    for rc, so, se in res:
+        assert rc == 0, so + se
+    probs = np.fromfile(tmp_path / "vehicle_probs.f32", np.float32).reshape(-1, 4)
+    np.testing.assert_array_equal(probs, reference)
+
+
+@pytest.mark.parametrize("compiled", ["endpoint", "server"])
+def test_tls_certificate_of_the_wrong_host_is_refused(tmp_path, compiled):
+    """The endpoint presents the server's certificate: the RX refuses it (the mapping puts the TX
+    on 'endpoint'), whichever side is compiled."""
+    res = run_tls_pair(tmp_path, 3, {compiled}, certs={"endpoint": "server"}, timeout=60)
+    (src, _, sse), (crc, _, cse) = res
+    assert src == 1 and crc == 1
+    assert "do not include host 'endpoint'" in sse + cse, sse + cse
+
+
+def test_tls_against_plain_tcp_fails_cleanly(tmp_path):
+    """A compiled TLS endpoint against a Python server without TLS: both fail, neither hangs."""
+    keys = tls_keys(tmp_path)
+    app = vehicle_app(tmp_path)
+    maps = {h: write_mapping(tmp_path, h, 3) for h in ("server", "endpoint")}
+    base = free_base()
+    srv = start(py_cmd(app, maps["server"], base, "--connect-timeout", "3"), tmp_path, PY_ENV)
+    cli = start([compile_host(tmp_path, app, maps["endpoint"], "endpoint"), "--port-base", str(base),
+                 "--connect-timeout", "3", *tls_args(keys, "endpoint")], tmp_path)
+    (src, _, sse), (crc, _, cse) = finish([srv, cli], timeout=60)
+    assert crc == 1 and "TLS handshake" in cse, cse
+    assert src == 1

@@ -8,7 +8,7 @@ import subprocess
 from concurrent.futures import ThreadPoolExecutor
 
 from ..exec._toolchain import ToolchainError, find_cc
-from ._gen import ACTOR_WARN_FLAGS, CL_RUNTIME_SOURCE, OPT_FLAGS, SANITIZE_FLAGS, WARN_FLAGS, CompileError, Program
+from ._gen import ACTOR_WARN_FLAGS, OPT_FLAGS, SANITIZE_FLAGS, WARN_FLAGS, CompileError, Program
 
 SANITIZERS = ("thread", "address")
 
@@ -45,8 +45,7 @@ def build(prog: Program, *, sanitize: str | None = None, werror: bool = False, e
         o = os.path.join(obj, os.path.splitext(src)[0].replace("/", "__") + ".o")
         objects.append(o)
         flags = warn if src in gen else list(ACTOR_WARN_FLAGS)
-        if src == CL_RUNTIME_SOURCE:
-            flags = flags + prog.cl_cflags
+        flags = flags + prog.source_cflags(src)
         steps.append((src, cc + list(OPT_FLAGS) + flags + san + list(extra_cflags) + inc +
                       ["-fdiagnostics-plain-output", "-c", "-o", o, src]))
 

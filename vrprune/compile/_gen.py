@@ -27,8 +27,11 @@ from ..model import ActorKind, CImpl, Graph, GraphIndex, Mapping, OpenCLImpl, Po
 from ._opencl import OpenCLLink, find_opencl
 
 RUNTIME_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "runtime")
-RUNTIME_FILES = ("vrp_rt.h", "vrp_rt.c", "vrp_net.h", "vrp_net.c")
-RUNTIME_SOURCES = ("runtime/vrp_rt.c", "runtime/vrp_net.c")
+RUNTIME_FILES = ("vrp_rt.h", "vrp_rt.c", "vrp_net.h", "vrp_net.c", "vrp_tls.h", "vrp_tls.c")
+RUNTIME_SOURCES = ("runtime/vrp_rt.c", "runtime/vrp_net.c", "runtime/vrp_tls.c")
+TLS_SOURCE = "runtime/vrp_tls.c"
+#: TLS (vrp_tls.c) links OpenSSL; programs without links build it with -DVRP_NO_TLS instead
+TLS_LIBS = ("-lssl", "-lcrypto")
 #: OpenCL actors (only copied, compiled and linked when the program has some)
 CL_RUNTIME_FILES = ("vrp_cl.h", "vrp_cl.c", "CL/cl.h", "CL/cl_platform.h", "CL/cl_version.h")
 CL_RUNTIME_SOURCE = "runtime/vrp_cl.c"
@@ -61,6 +64,7 @@ class Program:
     warnings: str = ""  # what the compiler printed on a successful build
     opencl: OpenCLLink | None = None  # how to link the OpenCL ICD loader (programs with OpenCL actors)
     n_opencl: int = 0  # OpenCL actors
+    tls: bool = False  # link OpenSSL for --tls-* (programs with links to other hosts)
 
     @property
     def runtime_sources(self) -> list[str]:
@@ -75,13 +79,21 @@ class Program:
         return list(self.opencl.cflags) if self.opencl else []
 
     @property
+    def tls_cflags(self) -> list[str]:
+        return [] if self.tls else ["-DVRP_NO_TLS"]
+
+    def source_cflags(self, src: str) -> list[str]:
+        """Extra compile flags of one runtime source."""
+        return self.cl_cflags if src == CL_RUNTIME_SOURCE else self.tls_cflags if src == TLS_SOURCE else []
+
+    @property
     def ldlibs(self) -> list[str]:
-        return (list(self.opencl.ldflags) if self.opencl else []) + ["-lm"]
+        return (list(self.opencl.ldflags) if self.opencl else []) + (list(TLS_LIBS) if self.tls else []) + ["-lm"]
 
     def cc_command(self, cc: str = "cc") -> str:
         """The single documented compiler command (run in ``out_dir``)."""
         inc = " ".join(f"-I{d}" for d in ["runtime", *self.include_dirs])
-        cl = "".join(f" {shlex.quote(f)}" for f in self.cl_cflags)
+        cl = "".join(f" {shlex.quote(f)}" for f in self.cl_cflags + self.tls_cflags)
         return (f"{cc} {' '.join(OPT_FLAGS)} {' '.join(ACTOR_WARN_FLAGS)}{cl} -pthread {inc} -o {self.name} "
                 f"{' '.join(self.sources)} {' '.join(shlex.quote(f) for f in self.ldlibs)}")
 
@@ -204,7 +216,7 @@ def generate(graph: Graph, out_dir: str, *, source: str, repetition: dict[str, i
     os.makedirs(out_dir, exist_ok=True)
     name = c_ident(graph.name if host is None else f"{graph.name}_{host}")
     prog = Program(out_dir, name, f"{name}.c", host=host, n_tx=len(tx_edges), n_rx=len(rx_edges),
-                   n_opencl=len(cl_actors))
+                   n_opencl=len(cl_actors), tls=split is not None)
     if cl_actors:
         prog.opencl = find_opencl()
         if prog.opencl is None:
@@ -573,7 +585,7 @@ def _write_makefile(prog: Program) -> None:
     rules = []
     for s in gen:
         o = f"$(OBJ)/{os.path.splitext(s)[0].replace('/', '__')}.o"
-        extra = " $(CL_CFLAGS)" if s == CL_RUNTIME_SOURCE else ""
+        extra = " $(CL_CFLAGS)" if s == CL_RUNTIME_SOURCE else " $(TLS_CFLAGS)" if s == TLS_SOURCE else ""
         rules.append(f"{o}: {s} $(HEADERS) | $(OBJ)\n\t$(CC) $(CFLAGS) $(WARN){extra} $(SAN) $(INC) -c -o $@ {s}")
     for s in prog.actor_sources:
         o = f"$(OBJ)/{os.path.splitext(s)[0].replace('/', '__')}.o"
@@ -599,10 +611,19 @@ CC ?= cc
 CFLAGS ?= {' '.join(OPT_FLAGS)}
 WARN ?= {' '.join(WARN_FLAGS)}
 ACTOR_WARN ?= {' '.join(ACTOR_WARN_FLAGS)}
-{opencl_vars}LDLIBS ?= {'$(OPENCL_LIB) ' if prog.n_opencl else ''}-lm
+{opencl_vars}# TLS (--tls-*): TLS=1 links OpenSSL (libssl); TLS=0 builds without it (programs without links do)
+TLS ?= {int(prog.tls)}
+ifeq ($(TLS),0)
+TLS_CFLAGS = -DVRP_NO_TLS
+TLS_LIBS =
+else
+TLS_CFLAGS =
+TLS_LIBS = {' '.join(TLS_LIBS)}
+endif
+LDLIBS ?= {'$(OPENCL_LIB) ' if prog.n_opencl else ''}$(TLS_LIBS) -lm
 SANITIZE ?=
 INC = {inc}
-HEADERS = runtime/vrp_rt.h runtime/vrp_net.h runtime/vrprune.h{' runtime/vrp_cl.h' if prog.n_opencl else ''}
+HEADERS = runtime/vrp_rt.h runtime/vrp_net.h runtime/vrp_tls.h runtime/vrprune.h{' runtime/vrp_cl.h' if prog.n_opencl else ''}
 
 ifeq ($(SANITIZE),)
 SAN =

@@ -33,6 +33,7 @@
 #include <unistd.h>
 
 #include "vrp_rt.h"
+#include "vrp_tls.h"
 
 #define LD(p) __atomic_load_n((p), __ATOMIC_SEQ_CST)
 #define ST(p, v) __atomic_store_n((p), (v), __ATOMIC_SEQ_CST)
@@ -195,6 +196,7 @@ static void tune(int s) {
 
 /* 0: got n bytes; -1: error or end of stream (errno 0 at end of stream). */
 static int recv_exact(int s, void *buf, size_t n) {
+    if (vrp_tls_active(s)) return vrp_tls_recv_exact(s, buf, n);
     uint8_t *p = buf;
     while (n) {
         ssize_t k = recv(s, p, n, 0);
@@ -210,6 +212,7 @@ static int recv_exact(int s, void *buf, size_t n) {
 }
 
 static int send_all(int s, const void *buf, size_t n) {
+    if (vrp_tls_active(s)) return vrp_tls_send_all(s, buf, n);
     const uint8_t *p = buf;
     while (n) {
         ssize_t k = send(s, p, n, MSG_NOSIGNAL);
@@ -349,6 +352,7 @@ static int server_handshake(int s, const vrp_edge *e, char *why, size_t wn) {
                  e->name, e->rate, (long long)e->token_bytes, rate, tb);
     else
         why[0] = 0;
+    if (!why[0]) vrp_tls_check_peer(s, e->src_host, why, wn); /* TLS: the TX's certificate names its host */
     if (why[0]) { refuse(s, why); return -1; }
     memset(reply, 0, sizeof reply);
     memcpy(reply, "VRPR", 4);
@@ -413,10 +417,10 @@ static void *accept_job(void *arg) {
         tune(c);
         set_timeout(c, HANDSHAKE_TIMEOUT_S);
         char why[1024];
-        if (server_handshake(c, e, why, sizeof why)) {
+        if (vrp_tls_server(c, why, sizeof why) || server_handshake(c, e, why, sizeof why)) {
             snprintf(last, sizeof last, "%s: %s", peer, why);
             netlog("%s: refused a connection from %s: %s", lab, peer, why);
-            close(c);
+            vrp_tls_close(c);
             continue;
         }
         set_timeout(c, 0);
@@ -468,8 +472,8 @@ static void *connect_job(void *arg) {
         tune(s);
         set_timeout(s, HANDSHAKE_TIMEOUT_S);
         char why[1100];
-        if (client_handshake(s, e, why, sizeof why)) {
-            close(s);
+        if (vrp_tls_client(s, e->dst_host, why, sizeof why) || client_handshake(s, e, why, sizeof why)) {
+            vrp_tls_close(s);
             snprintf(j->error, sizeof j->error, "%s: %s", lab, why);
             ST(&g_cancel, 1);
             return NULL;
@@ -529,6 +533,10 @@ int vrp_net_setup(vrp_program *p, const vrp_net_opts *o) {
     g_net_prog = p;
     g_opts = o;
     if (o->psk_file && read_psk(o->psk_file)) return -1;
+    if (o->tls_cert || o->tls_key || o->tls_ca) {
+        char why[1024];
+        if (vrp_tls_setup(o->tls_cert, o->tls_key, o->tls_ca, why, sizeof why)) { netlog("error: %s", why); return -1; }
+    }
     char fp[13];
     hex12(p->fingerprint, fp);
     int n_tx = 0;
@@ -583,7 +591,7 @@ int vrp_net_setup(vrp_program *p, const vrp_net_opts *o) {
         if (jobs[i].lsock >= 0) close(jobs[i].lsock);
     if (rc) {
         for (int i = 0; i < p->n_edges; i++)
-            if (p->edges[i]->sock >= 0) { close(p->edges[i]->sock); p->edges[i]->sock = -1; }
+            if (p->edges[i]->sock >= 0) { vrp_tls_close(p->edges[i]->sock); p->edges[i]->sock = -1; }
     } else {
         netlog("all links connected; running");
     }
@@ -605,8 +613,9 @@ int vrp_tx_fire(void *state, const vrp_buf *in, int n_in, vrp_buf *out, int n_ou
     struct iovec iov[2] = {{hdr, HEADER_N}, {in[0].data, len}};
     struct msghdr m = {.msg_iov = iov, .msg_iovlen = 2};
     size_t total = HEADER_N + len;
+    int tls = vrp_tls_active(e->sock);
     while (total) {
-        ssize_t k = sendmsg(e->sock, &m, MSG_NOSIGNAL);
+        ssize_t k = tls ? vrp_tls_sendmsg(e->sock, &m) : sendmsg(e->sock, &m, MSG_NOSIGNAL);
         if (k < 0) {
             if (errno == EINTR) continue;
             if (LD(&vrp__stop)) return VRP__STOPPED;
@@ -701,7 +710,8 @@ int vrp_net_peer_gone(vrp_program *p, char *msg, size_t n) {
         struct pollfd pf = {e->sock, POLLIN, 0};
         if (poll(&pf, 1, 0) <= 0) continue;
         char c;
-        ssize_t k = recv(e->sock, &c, 1, MSG_PEEK | MSG_DONTWAIT);
+        /* inside TLS the RX sends nothing after the handshake: readable = gone (as _txrx.peer_gone) */
+        ssize_t k = vrp_tls_active(e->sock) ? 0 : recv(e->sock, &c, 1, MSG_PEEK | MSG_DONTWAIT);
         if (k > 0 || (k < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))) continue;
         if (LD(&e->sent_end)) continue;
         char lab[256];
@@ -720,7 +730,7 @@ void vrp_net_shutdown(vrp_program *p) {
 
 void vrp_net_close(vrp_program *p) {
     for (int i = 0; i < p->n_edges; i++)
-        if (p->edges[i]->sock >= 0) { close(p->edges[i]->sock); p->edges[i]->sock = -1; }
+        if (p->edges[i]->sock >= 0) { vrp_tls_close(p->edges[i]->sock); p->edges[i]->sock = -1; }
 }
 
 void vrp_net_summary(vrp_program *p, FILE *to) {
