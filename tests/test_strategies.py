@@ -64,7 +64,7 @@ def ends(g: Graph, f):
 
 
 def violations(g: Graph) -> set[str]:
-    """Design rules R1-R7 broken by g (plus "init" for initial tokens on a variable or control
+    """Design rules R1-R8 broken by g (plus "init" for initial tokens on a variable or control
     edge and "C1" for data edges whose balance equations have no solution)."""
     bad: set[str] = set()
     ix = g.index()
@@ -134,14 +134,25 @@ def violations(g: Graph) -> set[str]:
                 bad.add("R4")
             if sa.dpg is not None and (sa.name not in exit_[sa.dpg] or sp.is_variable):
                 bad.add("R4")
-        elif sa.dpg is not None and not (sp.is_variable and dp.is_variable):
-            bad.add("R4")  # static data edge inside a DPG (DAs have static ports only to the outside)
-    # R7: DPAs on an entry-exit path of variable edges; no cycle through variable edges;
-    # every directed cycle holds initial tokens
+        elif sa.dpg is not None and da.kind is ActorKind.CA:
+            bad.add("R4")  # a CA reads only from outside its DPG
+        # (static edges between two members of one DPG are allowed: SPAs inside a DPG)
+    # R8: the exit DA sends static output outside its DPG
+    for d in members:
+        for x in (exit_[d] if len(exit_[d]) == 1 else ()):  # else R7 (below) already
+            if not any(ix.actors[f.dst.actor].dpg != d and ix.src_port(f).kind is PortKind.STATIC
+                       for f in ix.outs[x]):
+                bad.add("R8")
+    # R7: DPAs on an entry-exit path (data edges inside the DPG); no cycle through variable
+    # edges; every directed cycle holds initial tokens
     var_adj: dict[str, set[str]] = {a.name: set() for a in g.actors}
+    inner_adj: dict[str, set[str]] = {a.name: set() for a in g.actors}
     for f in g.fifos:
         if ix.src_port(f).is_variable:
             var_adj[f.src.actor].add(f.dst.actor)
+        if not ix.src_port(f).is_control and ix.actors[f.src.actor].dpg is not None \
+                and ix.actors[f.src.actor].dpg == ix.actors[f.dst.actor].dpg:
+            inner_adj[f.src.actor].add(f.dst.actor)
 
     def reach(starts, adj) -> set[str]:
         seen, todo = set(starts), list(starts)
@@ -153,11 +164,11 @@ def violations(g: Graph) -> set[str]:
         return seen
 
     rev: dict[str, set[str]] = {a.name: set() for a in g.actors}
-    for u, vs in var_adj.items():
+    for u, vs in inner_adj.items():
         for v in vs:
             rev[v].add(u)
     for d, ms in members.items():
-        fwd, back = reach(entry[d], var_adj), reach(exit_[d], rev)
+        fwd, back = reach(entry[d], inner_adj), reach(exit_[d], rev)
         if any(m.kind is ActorKind.DPA and not (m.name in fwd and m.name in back) for m in ms):
             bad.add("R7")
     if has_cycle(var_adj):
@@ -349,7 +360,7 @@ def test_every_documented_mutation_is_generated():
         seen.add(m[1])
 
     collect()
-    assert seen == {"R1", "R2", "R3", "R4", "R5", "R6", "R7"}
+    assert seen == {"R1", "R2", "R3", "R4", "R5", "R6", "R7", "R8"}
 
 
 # ------------------------------------------------------------------ variety
@@ -422,7 +433,8 @@ def test_structures_of_interest_are_generated():
     find(cycles(), lambda g: delayed_cycle(g) and verdict(g) == "deadlock-free", settings=NEAR)
     find(dpg_graphs(), lambda g: any(lo == 0 for lo, _ in atr_range(g).values()) and verdict(g) == "deadlock-free",
          settings=NEAR)
-    find(dpg_graphs(), lambda g: len(g.dpgs) == 2, settings=NEAR)
+    find(dpg_graphs(max_actors=7), lambda g: len(g.dpgs) == 2, settings=NEAR)
+    find(dpg_graphs(), lambda g: any(a.dpg and a.kind is ActorKind.SPA for a in g.actors), settings=NEAR)
     find(dpg_graphs(), lambda g: any(a.kind is ActorKind.DPA for a in g.actors) and delayed_cycle(g), settings=NEAR)
     # a deadlock that needs an atr choice: the graph is live when the CA may only pick lrl
     find(dpg_graphs(), lambda g: verdict(g) == "deadlock" and all(lo > 0 for lo, _ in atr_range(g).values())

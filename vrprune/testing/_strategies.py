@@ -28,10 +28,17 @@ from ..model import (
     Dpg,
     Fifo,
     Graph,
+    Host,
+    Link,
+    Mapping,
+    Placement,
+    Platform,
     Port,
     PortKind,
     PortRef,
     TokenType,
+    Unit,
+    UnitKind,
 )
 from ..verify._bruteforce import explore
 
@@ -57,6 +64,9 @@ class _Node:
     dpg: tuple[int, int, int, tuple[tuple[int, int], ...], bool] | None = None
     """For a DPG node: (lrl, url, number of DPAs, internal variable edges between
     positions 0 = entry, 1..n = DPAs, n+1 = exit, whether the CA reads the first input)."""
+    spas: tuple[tuple[int, int, int], ...] = ()
+    """For a DPG node: SPAs inside the DPG, each (from position, to position, rate): a static
+    path member[from] -> SPA -> member[to] with the same rate at both ends of both edges."""
 
 
 @dataclass
@@ -66,8 +76,9 @@ class _Skeleton:
 
 
 @st.composite
-def _dpg_node(draw: st.DrawFn, q: int, max_rate: int, n_dpas: int) -> _Node:
-    url = draw(st.integers(1, max_rate))
+def _dpg_node(draw: st.DrawFn, q: int, max_rate: int, n_dpas: int, n_spas: int = 0,
+              min_rate: int = 1) -> _Node:
+    url = draw(st.integers(max(1, min_rate), max(1, max_rate)))
     lrl = draw(st.sampled_from(sorted({0, url, draw(st.integers(0, url))})))
     n = n_dpas
     edges: set[tuple[int, int]] = set()
@@ -81,7 +92,11 @@ def _dpg_node(draw: st.DrawFn, q: int, max_rate: int, n_dpas: int) -> _Node:
         a = draw(st.integers(0, n))
         edges.add((a, draw(st.integers(a + 1, exit_))))
     ca_reads = draw(st.booleans()) or draw(st.booleans())
-    return _Node(q, (lrl, url, n, tuple(sorted(edges)), ca_reads))
+    spas = []
+    for _ in range(n_spas):  # a static bypass from an earlier member to a later one
+        a = draw(st.integers(0, n))
+        spas.append((a, draw(st.integers(a + 1, exit_)), draw(st.integers(1, max(1, max_rate)))))
+    return _Node(q, (lrl, url, n, tuple(sorted(edges)), ca_reads), tuple(spas))
 
 
 def _rates(qu: int, qv: int, g: int) -> tuple[int, int]:
@@ -90,24 +105,34 @@ def _rates(qu: int, qv: int, g: int) -> tuple[int, int]:
 
 
 @st.composite
-def _skeleton(draw: st.DrawFn, shape: str, max_actors: int, max_rate: int, with_dpg: bool) -> _Skeleton:
+def _skeleton(draw: st.DrawFn, shape: str, max_actors: int, max_rate: int, with_dpg: bool,
+              min_rate: int = 1, dpg_spas: bool = True) -> _Skeleton:
     sk = _Skeleton()
+    q_of = lambda: draw(st.integers(1, max_rate))  # noqa: E731
     if with_dpg:
-        n_dpg = 2 if max_actors >= 6 and not draw(st.integers(0, 3)) else 1
+        # one actor is kept for a sink SPA: the exit DA of the last DPG needs a static output (R8)
+        n_dpg = 2 if max_actors >= 7 and not draw(st.integers(0, 3)) else 1
         sizes = []
-        spare = max_actors - 3 * n_dpg
+        spare = max_actors - 3 * n_dpg - 1
         for _ in range(n_dpg):
-            sizes.append(draw(st.integers(0, min(2, spare))))
-            spare -= sizes[-1]
+            n_dpa = draw(st.integers(0, min(2, spare)))
+            spare -= n_dpa
+            n_spa = draw(st.integers(0, min(1, spare))) if dpg_spas and draw(st.booleans()) else 0
+            spare -= n_spa
+            sizes.append((n_dpa, n_spa))
         kinds = ["dpg"] * n_dpg + ["spa"] * draw(st.integers(min(1, spare), spare))
         order = draw(st.permutations(range(len(kinds))))
         dpas = iter(sizes)
         for i in order:
-            q = draw(st.integers(1, max_rate))
-            sk.nodes.append(draw(_dpg_node(q, max_rate, next(dpas))) if kinds[i] == "dpg" else _Node(q))
+            q = q_of()
+            if kinds[i] == "dpg":
+                n_dpa, n_spa = next(dpas)
+                sk.nodes.append(draw(_dpg_node(q, max_rate, n_dpa, n_spa, min_rate)))
+            else:
+                sk.nodes.append(_Node(q))
     else:
         for _ in range(draw(st.integers(2, max_actors))):
-            sk.nodes.append(_Node(draw(st.integers(1, max_rate))))
+            sk.nodes.append(_Node(q_of()))
     n = len(sk.nodes)
     for i in range(1, n):
         src = i - 1 if shape == "chain" else draw(st.integers(0, i - 1))
@@ -118,6 +143,16 @@ def _skeleton(draw: st.DrawFn, shape: str, max_actors: int, max_rate: int, with_
                 break
             a = draw(st.integers(0, n - 2))
             sk.edges.append((a, draw(st.integers(a + 1, n - 1)), 0))
+    # R8: every exit DA sends static output outside its DPG
+    for k in range(n):
+        if sk.nodes[k].dpg is None or any(s == k for s, _, _ in sk.edges):
+            continue
+        if k < n - 1:
+            sk.edges.append((k, draw(st.integers(k + 1, n - 1)), 0))
+        else:
+            sk.nodes.append(_Node(q_of()))
+            sk.edges.append((k, len(sk.nodes) - 1, 0))
+    n = len(sk.nodes)
     if shape == "cycle":
         if n == 1:
             return sk
@@ -189,11 +224,15 @@ def _materialise(draw: st.DrawFn, sk: _Skeleton, max_rate: int) -> _Build:
         members = [b.actor(f"{d}en", ActorKind.DA, d)]
         members += [b.actor(f"{d}d{i}", ActorKind.DPA, d) for i in range(1, n + 1)]
         members.append(b.actor(f"{d}ex", ActorKind.DA, d))
-        b.dpgs.append(Dpg(d, (ca, *members), NO_SPAN))
+        b.dpgs.append(Dpg(d, (ca, *members, *(f"{d}s{i}" for i in range(1, len(node.spas) + 1))), NO_SPAN))
         for m in members:
             b.edge(ca, m, PortKind.CONTROL, CONTROL_TOKEN)
         for s, t in vedges:
             b.edge(members[s], members[t], PortKind.VARIABLE, draw(st.sampled_from(TOKEN_TYPES)), (url, url), lrl=lrl)
+        for i, (s, t, r) in enumerate(node.spas, start=1):
+            spa = b.actor(f"{d}s{i}", ActorKind.SPA, d)
+            b.edge(members[s], spa, PortKind.STATIC, draw(st.sampled_from(TOKEN_TYPES)), (r, r))
+            b.edge(spa, members[t], PortKind.STATIC, draw(st.sampled_from(TOKEN_TYPES)), (r, r))
         cas[k] = ca
         ins.append(members[0])
         outs.append(members[-1])
@@ -267,8 +306,8 @@ def _sized(draw: st.DrawFn, b: _Build, slack: tuple[int, int]) -> Graph:
 
 @st.composite
 def _graphs_of(draw: st.DrawFn, shape: str, max_actors: int, max_rate: int, with_dpg: bool,
-               capacity_slack: tuple[int, int]) -> Graph:
-    sk = draw(_skeleton(shape, max_actors, max_rate, with_dpg))
+               capacity_slack: tuple[int, int], dpg_spas: bool = True) -> Graph:
+    sk = draw(_skeleton(shape, max_actors, max_rate, with_dpg, dpg_spas=dpg_spas))
     b = _materialise(draw, sk, max_rate)
     return _sized(draw, b, capacity_slack)
 
@@ -293,16 +332,20 @@ def cycles(max_actors: int = 6, max_rate: int = 3, capacity_slack: tuple[int, in
 
 
 def dpg_graphs(max_actors: int = 6, max_rate: int = 3, cycles: bool = True,
-               capacity_slack: tuple[int, int] = (0, 2)) -> st.SearchStrategy[Graph]:
-    """Graphs with one or two DPGs (variable rates lrl..url, lrl = 0 included) embedded in a
-    chain, a DAG or (with ``cycles``) a graph with feedback edges around or through them."""
+               capacity_slack: tuple[int, int] = (0, 2), dpg_spas: bool = True) -> st.SearchStrategy[Graph]:
+    """Graphs with one or two DPGs (variable rates lrl..url, lrl = 0 included; two need
+    ``max_actors >= 7``) embedded in a chain, a DAG or (with ``cycles``) a graph with feedback
+    edges around or through them. Every exit DA has a static output to outside its DPG (R8);
+    with ``dpg_spas`` about half of the DPGs hold an SPA on a static path between members."""
+    if max_actors < 4:
+        raise ValueError("dpg_graphs needs max_actors >= 4 (CA, two DAs and a sink)")
     shapes = ["chain", "dag"] + (["cycle"] if cycles else [])
     return st.sampled_from(shapes).flatmap(
-        lambda s: _graphs_of(s, max_actors, max_rate, True, capacity_slack))
+        lambda s: _graphs_of(s, max_actors, max_rate, True, capacity_slack, dpg_spas))
 
 
 def graphs(max_actors: int = 6, max_rate: int = 3, dpg: bool = True, cycles: bool = True,
-           capacity_slack: tuple[int, int] = (0, 2)) -> st.SearchStrategy[Graph]:
+           capacity_slack: tuple[int, int] = (0, 2), dpg_spas: bool = True) -> st.SearchStrategy[Graph]:
     """Well-formed graphs (load rules and R1-R8 hold, consistent, every capacity set, weakly
     connected, every directed cycle carries initial tokens), mixing :func:`sdf_chains`,
     :func:`dags`, :func:`cycles` and (with ``dpg``) :func:`dpg_graphs`.
@@ -316,8 +359,8 @@ def graphs(max_actors: int = 6, max_rate: int = 3, dpg: bool = True, cycles: boo
     opts = [sdf_chains(max_actors, max_rate, capacity_slack), dags(max_actors, max_rate, capacity_slack)]
     if cycles:
         opts.append(_cycles(max_actors, max_rate, capacity_slack))
-    if dpg:
-        d = dpg_graphs(max_actors, max_rate, cycles, capacity_slack)
+    if dpg and max_actors >= 4:
+        d = dpg_graphs(max_actors, max_rate, cycles, capacity_slack, dpg_spas)
         opts += [d, d]
     return st.one_of(opts)
 
@@ -509,7 +552,36 @@ def _m_r7(draw: st.DrawFn, g: Graph) -> Graph:
     return _connect(g, entry.name, v(Direction.OUT), name, v(Direction.IN), cap=max(1, vp.url))
 
 
-def mutations(graph: Graph) -> st.SearchStrategy[tuple[Graph, str]]:
+def _m_r8(draw: st.DrawFn, g: Graph) -> Graph:
+    # the exit DA loses its static outputs: every fifo from it to outside its DPG goes, with the
+    # ports at both ends (and an actor left without ports, e.g. the sink SPA)
+    d = draw(st.sampled_from(_r8_able(g)))
+    _, exit_ = _entry_exit(g, d)
+    assert exit_ is not None
+    ix = g.index()
+    gone = [f for f in ix.outs[exit_.name] if ix.actors[f.dst.actor].dpg != d.name]
+    drop = {(f.src.actor, f.src.port) for f in gone} | {(f.dst.actor, f.dst.port) for f in gone}
+    actors = tuple(replace(a, ports=tuple(p for p in a.ports if (a.name, p.name) not in drop)) for a in g.actors)
+    empty = {a.name for a in actors if not a.ports}
+    return replace(g, actors=tuple(a for a in actors if a.name not in empty),
+                   fifos=tuple(f for f in g.fifos if f not in gone),
+                   dpgs=tuple(replace(x, actors=tuple(n for n in x.actors if n not in empty)) for x in g.dpgs))
+
+
+def _r8_able(g: Graph) -> list[Dpg]:
+    """DPGs whose exit DA only has its outside edges as static outputs."""
+    ix = g.index()
+    out = []
+    for d in _with_dpg(g):
+        _, exit_ = _entry_exit(g, d)
+        assert exit_ is not None
+        outs = ix.outs[exit_.name]
+        if outs and all(ix.actors[f.dst.actor].dpg != d.name for f in outs if not ix.src_port(f).is_variable):
+            out.append(d)
+    return out
+
+
+def mutations(graph: Graph, rules: tuple[str, ...] | None = None) -> st.SearchStrategy[tuple[Graph, str]]:
     """Break exactly one design rule of a well-formed ``graph``: draws ``(mutated, rule_id)``.
 
     The mutated graph still passes every load-time check (ports connected once, token sizes
@@ -524,11 +596,14 @@ def mutations(graph: Graph) -> st.SearchStrategy[tuple[Graph, str]]:
     - ``R6``: a CA data input consumes 2 or 3 times its rate (the CA would fire less often
       than its DPG; as control edges count 1:1, the graph is also inconsistent, C1);
     - ``R7``: a variable-rate back edge exit DA -> entry DA, or a new DPA fed by the entry DA
-      that reaches no exit.
+      that reaches no exit;
+    - ``R8``: the exit DA loses every static output (the fifos to outside its DPG go, with
+      the ports at both ends; an actor left without ports goes too).
 
-    R8 (pruning: atr may be 0) is a run-time property with nothing structural to break.
-    Which mutations apply depends on the graph (R3-R7 need a DPG, R5 a variable-rate edge, R6
-    a CA whose input stream also reaches its DPG); raises ``ValueError`` when none applies.
+    Which mutations apply depends on the graph (R3, R4, R7, R8 need a DPG, R5 a variable-rate
+    edge, R6 a CA whose input stream also reaches its DPG); raises ``ValueError`` when none
+    applies. ``rules`` restricts the choice to some rule ids (``ValueError`` when none of them
+    applies).
     """
     has_spa = any(a.kind is ActorKind.SPA and a.dpg is None for a in graph.actors)
     options: list[tuple[str, object]] = []
@@ -540,6 +615,10 @@ def mutations(graph: Graph) -> st.SearchStrategy[tuple[Graph, str]]:
         options.append(("R5", _m_r5))
     if _fed_cas(graph):
         options.append(("R6", _m_r6))
+    if _r8_able(graph):
+        options.append(("R8", _m_r8))
+    if rules is not None:
+        options = [o for o in options if o[0] in rules]
     if not options:
         raise ValueError(f"no mutation applies to graph {graph.name}")
 
@@ -586,3 +665,53 @@ def repetition_counts(graph: Graph) -> dict[str, int]:
         k = gcd(*ints)
         out.update({a: i // k for a, i in zip(comp, ints)})
     return out
+
+
+# ------------------------------------------------------------------ mappings
+
+
+def two_hosts(name: str = "lab", base_port: int = 9300) -> Platform:
+    """A platform of two hosts on the loopback address, ``endpoint`` and ``server``, with
+    two CPU units each (``core0``, ``core1``) and a loopback link."""
+    units = (Unit("core0", UnitKind.CPU, None, 0), Unit("core1", UnitKind.CPU, None, 1))
+    return Platform(name, (Host("endpoint", "127.0.0.1", units), Host("server", "127.0.0.1", units)),
+                    (Link("endpoint", "server", "loopback"),), base_port)
+
+
+def clusters(graph: Graph) -> list[list[str]]:
+    """Actors that must share a host: each DPG (its variable-rate and control edges may not
+    cross hosts) is one cluster, every actor outside a DPG its own."""
+    out = [list(d.actors) for d in graph.dpgs]
+    out += [[a.name] for a in graph.actors if a.dpg is None]
+    return out
+
+
+def mappings(graph: Graph, platform: Platform | None = None, *,
+             both_hosts: bool = True) -> st.SearchStrategy[tuple[Mapping, Mapping]]:
+    """Placements of ``graph`` on the first two hosts of ``platform`` (default
+    :func:`two_hosts`): draws one :class:`~vrprune.model.Mapping` per host, the same placements
+    seen from each side (``this_host`` differs). Every DPG lands whole on one host, so only
+    static edges cross; each actor gets a random unit of its host. With ``both_hosts`` (and
+    at least two clusters, see :func:`clusters`) each host gets at least one actor."""
+    plat = platform or two_hosts()
+    if len(plat.hosts) < 2:
+        raise ValueError(f"platform {plat.name} has fewer than two hosts")
+    h0, h1 = plat.hosts[0], plat.hosts[1]
+    groups = clusters(graph)
+
+    @st.composite
+    def go(draw: st.DrawFn) -> tuple[Mapping, Mapping]:
+        side = [draw(st.booleans()) for _ in groups]
+        if both_hosts and len(groups) > 1 and len(set(side)) == 1:
+            i = draw(st.integers(0, len(groups) - 1))
+            side[i] = not side[i]
+        pls = []
+        for grp, s in zip(groups, side):
+            h = h1 if s else h0
+            for a in grp:
+                pls.append(Placement(a, h.name, draw(st.sampled_from([u.name for u in h.units]))))
+        pls.sort(key=lambda p: [a.name for a in graph.actors].index(p.actor))
+        return (Mapping(f"{graph.name}_{h0.name}", plat, h0.name, tuple(pls)),
+                Mapping(f"{graph.name}_{h1.name}", plat, h1.name, tuple(pls)))
+
+    return go()
