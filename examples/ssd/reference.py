@@ -173,12 +173,16 @@ def depthwise(x: np.ndarray, w: np.ndarray, stride: int) -> np.ndarray:
     h, wd, c = x.shape
     ho, wo = _out(h, stride), _out(wd, stride)
     p = _pad1(x)
-    acc = np.zeros((ho, wo, c), np.float32)
+    acc = np.empty((ho, wo, c), np.float32)
     tmp = np.empty((ho, wo, c), np.float32)
     for ky in range(3):
         for kx in range(3):
-            np.multiply(p[ky:ky + stride * (ho - 1) + 1:stride, kx:kx + stride * (wo - 1) + 1:stride], w[ky, kx], out=tmp)
-            acc += tmp
+            tap = p[ky:ky + stride * (ho - 1) + 1:stride, kx:kx + stride * (wo - 1) + 1:stride]
+            if ky == kx == 0:
+                np.multiply(tap, w[0, 0], out=acc)
+            else:
+                np.multiply(tap, w[ky, kx], out=tmp)
+                acc += tmp
     return np.maximum(acc, 0, out=acc)
 
 

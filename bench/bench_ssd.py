@@ -1,0 +1,129 @@
+"""SSD-style object tracker (examples/ssd): frames/s of the pipelined `vrprune run` (53 numpy
+actors, one thread each) vs the sequential numpy reference, in one process.
+
+    python bench/bench_ssd.py [--frames 40] [--blas-threads 1]
+
+As in bench_vehicle.py: OPENBLAS_NUM_THREADS (default 1) is set before numpy is imported,
+for the reference and the pipeline alike; the reference is also timed in a subprocess with
+OpenBLAS's default thread count, and the pipeline is compared with the better of the two.
+Pipelined frames/s are measured differentially, (frames_long - frames_short) /
+(t_long - t_short), so start-up (weight generation, the checker) cancels out. Each run's
+per-frame results are checked against the reference's.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib.util
+import io
+import json
+import os
+import re
+import subprocess
+import sys
+import tempfile
+import time
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+HERE = os.path.join(ROOT, "examples", "ssd")
+
+
+def _load(name: str):
+    spec = importlib.util.spec_from_file_location(f"bench_ssd_{name}", os.path.join(HERE, f"{name}.py"))
+    mod = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = mod
+    spec.loader.exec_module(mod)
+    return mod
+
+
+def graph_with_frames(frames: int, where: str) -> str:
+    """A copy of ssd.vpr producing ``frames`` frames, not printing, with absolute impl paths."""
+    text = open(os.path.join(HERE, "ssd.vpr")).read()
+    text = re.sub(r"param frames = \d+", f"param frames = {frames}", text)
+    text = re.sub(r"param show = \d+", "param show = 0", text)
+    text = re.sub(r'impl python "([^"]+)"', lambda m: f'impl python "{os.path.join(HERE, m[1])}"', text)
+    path = os.path.join(where, f"ssd_{frames}.vpr")
+    with open(path, "w") as f:
+        f.write(text)
+    return path
+
+
+def time_run(path: str) -> float:
+    """Wall time of one checked `vrprune run` in this process."""
+    from vrprune.cli import main_with
+
+    out, err = io.StringIO(), io.StringIO()
+    t = time.perf_counter()
+    rc = main_with(["run", path, "--quiet"], out, err)
+    dt = time.perf_counter() - t
+    if rc != 0:
+        raise SystemExit(f"vrprune run {path} failed ({rc}):\n{err.getvalue()}")
+    return dt
+
+
+def reference_frames(ref, n: int):
+    """The sequential reference, frame by frame (input generation and tracking included)."""
+    import numpy as np
+
+    net = ref.Network(1)
+    trk = ref.TrackerState()
+    lines = []
+    net.detect(ref.to_input(ref.frame(7, 0)))  # warm
+    t = time.perf_counter()
+    for f in range(n):
+        fr = ref.frame(7, f)
+        k, dets = net.detect(ref.to_input(fr))
+        k = min(k, ref.MAXBOX)
+        patches = (np.stack([ref.crop_patch(fr, dets[i]) for i in range(k)]) if k
+                   else np.zeros((0, ref.PATCH, ref.PATCH, 3), np.uint8))
+        rows = trk.update(dets[:k], patches)
+        lines.append(ref.result_line(f, ref.track_table(rows, dets[:k])))
+    return (time.perf_counter() - t) / n, lines
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--frames", type=int, default=40)
+    ap.add_argument("--blas-threads", default="1", help="OPENBLAS_NUM_THREADS for this run ('default': leave unset)")
+    ap.add_argument("--reference-only", action="store_true", help=argparse.SUPPRESS)
+    args = ap.parse_args()
+    if args.blas_threads != "default":
+        os.environ["OPENBLAS_NUM_THREADS"] = os.environ["OMP_NUM_THREADS"] = args.blas_threads
+    n = args.frames
+    ref = _load("reference")
+    if args.reference_only:
+        print(reference_frames(ref, n)[0])
+        return
+
+    print(f"SSD-style tracker (53 actors), {os.cpu_count()} CPUs, {n} frames, OPENBLAS_NUM_THREADS={args.blas_threads}")
+    t_ref, expected = reference_frames(ref, n)
+    env = {k: v for k, v in os.environ.items() if k not in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS")}
+    t_ref_dflt = float(subprocess.run([sys.executable, __file__, "--reference-only", "--frames", str(n),
+                                       "--blas-threads", "default"], env=env, capture_output=True, text=True,
+                                      check=True).stdout.split()[-1])
+    counts = [line["boxes"] for line in expected]
+    print(f"box counts per frame: {counts}")
+    print("\nnumpy reference, sequential (frame generation and tracking included):")
+    print(f"  OPENBLAS_NUM_THREADS={args.blas_threads:<8} {t_ref * 1e3:7.2f} ms/frame  {1 / t_ref:6.2f} frames/s")
+    print(f"  OpenBLAS default threads {t_ref_dflt * 1e3:7.2f} ms/frame  {1 / t_ref_dflt:6.2f} frames/s")
+    t_best = min(t_ref, t_ref_dflt)
+
+    short = max(4, n // 5)
+    with tempfile.TemporaryDirectory() as tmp:
+        os.chdir(tmp)  # Output writes ssd_tracks.jsonl here
+        time_run(graph_with_frames(short, tmp))  # warm: imports
+        t_short = min(time_run(graph_with_frames(short, tmp)) for _ in range(2))
+        t_long = min(time_run(graph_with_frames(n, tmp)) for _ in range(2))
+        got = [json.loads(s) for s in open(os.path.join(tmp, "ssd_tracks.jsonl"))]
+        os.chdir(ROOT)
+    assert [(g["boxes"], g["tracks"]) for g in got] == [(e["boxes"], e["tracks"]) for e in expected], \
+        "the pipeline's per-frame results differ from the reference's"
+    per = (t_long - t_short) / (n - short)
+    print("\npipelined `vrprune run` (one thread per actor, checked), steady state:")
+    print(f"  numpy actors           {per * 1e3:7.2f} ms/frame  {1 / per:6.2f} frames/s   "
+          f"x{t_best / per:4.2f} vs best sequential numpy reference   (start-up {t_short - short * per:5.2f} s)")
+    print("  per-frame results equal the reference's: yes")
+
+
+if __name__ == "__main__":
+    main()
