@@ -9,8 +9,8 @@ from typing import TextIO
 from ..diagnostics import VrpruneError, render_all
 
 COMPILE_EXIT = """compile exit codes: 0 written (and built, with --build); 1 the graph is refuted (nothing
-written); 2 input error, an actor that is not C, or the C compiler failed; 3 the checker was
-inconclusive (nothing written).
+written); 2 input error, an actor that is neither C nor OpenCL, or the C compiler failed; 3 the
+checker was inconclusive (nothing written).
 The program's own exit codes: 0 ok; 1 an actor or a link failed; 2 usage error; 130 interrupted.
 """
 
@@ -20,7 +20,8 @@ def add_parser(sub) -> argparse.ArgumentParser:
                        description="Prove the graph (split by --mapping, with TX/RX inserted, when given), then "
                                    "write a readable top-level C file (one pthread per actor, FIFOs with the "
                                    "proved capacities, TX/RX sockets speaking the Python executor's wire "
-                                   "protocol), the runtime library, the user's C actor sources unchanged, a "
+                                   "protocol, optionally inside mutual TLS), the runtime library, the user's C "
+                                   "and OpenCL actor sources unchanged, a "
                                    "Makefile and build.sh (one cc command).\n\n" + COMPILE_EXIT)
     p.add_argument("file")
     p.add_argument("-o", "--output", required=True, metavar="DIR", help="output folder (created)")
@@ -35,6 +36,8 @@ def add_parser(sub) -> argparse.ArgumentParser:
     p.add_argument("--build", action="store_true", help="also build the program (the Makefile's steps)")
     p.add_argument("--sanitize", choices=("thread", "address"),
                    help="with --build: build DIR/NAME-thread or DIR/NAME-address with that sanitizer")
+    p.add_argument("--no-tls", action="store_true",
+                   help="build the links without OpenSSL (the program then refuses --tls-*); the Makefile's TLS=0")
     p.add_argument("--timeout", type=float, default=60.0, metavar="SECONDS", help="checker time limit (default 60)")
     return p
 
@@ -49,7 +52,7 @@ def run(args, stdout: TextIO, stderr: TextIO) -> int:
         return 2
     try:
         res = compile_app(args.file, args.output, graph=args.graph, mapping=args.mapping, iterations=args.iterations,
-                          timeout_s=args.timeout, port_base=args.port_base)
+                          timeout_s=args.timeout, port_base=args.port_base, tls=not args.no_tls)
     except CompileError as exc:
         print(f"vrprune compile: error: {exc}", file=stderr)
         return 2

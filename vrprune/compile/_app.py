@@ -21,7 +21,8 @@ class CompileResult:
 
 
 def compile_app(file: str, out_dir: str, *, graph: str | None = None, mapping: str | None = None,
-                iterations: int | None = None, timeout_s: float = 60.0, port_base: int | None = None) -> CompileResult:
+                iterations: int | None = None, timeout_s: float = 60.0, port_base: int | None = None,
+                tls: bool = True) -> CompileResult:
     """Load ``file``, prove it (split by ``mapping`` when given: the proof covers the TX/RX relays,
     as `vrprune run --mapping` proves it), and write the program into ``out_dir``. Nothing is
     written unless the verdict is "proved"."""
@@ -53,5 +54,5 @@ def compile_app(file: str, out_dir: str, *, graph: str | None = None, mapping: s
     prog = generate(sp.local, out_dir, source=file, repetition=q, bounds=dict(cert.bounds) if cert else {},
                     method=cert.method if cert else "proved", iterations=iterations, mapping=m, split=sp,
                     fingerprint=fingerprint(g),
-                    port_base=port_base if port_base is not None else m.platform.base_port)
+                    port_base=port_base if port_base is not None else m.platform.base_port, tls=tls)
     return CompileResult("proved", rep, prog, what)

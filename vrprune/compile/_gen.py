@@ -185,11 +185,12 @@ def _local_includes(path: str, root: str, seen: dict[str, str]) -> None:
 def generate(graph: Graph, out_dir: str, *, source: str, repetition: dict[str, int],
              bounds: dict[str, tuple[int, int]], method: str, iterations: int | None = None,
              mapping: Mapping | None = None, split=None, fingerprint: bytes | None = None,
-             port_base: int | None = None, proof_graph: Graph | None = None) -> Program:
+             port_base: int | None = None, proof_graph: Graph | None = None, tls: bool = True) -> Program:
     """Write the program for ``graph`` (the local graph of ``split`` when a mapping is given).
 
     ``repetition``: firings per iteration of every actor; ``bounds``: fifo -> (proved bound,
-    peak in the certificate's schedules), keyed by the proved graph's fifo names.
+    peak in the certificate's schedules), keyed by the proved graph's fifo names. ``tls``: a
+    program with links to other hosts links OpenSSL for --tls-* (False: `make TLS=0`'s build).
     """
     idx = graph.index()
     tx_edges = {e.tx: e for e in split.outgoing} if split is not None else {}
@@ -216,7 +217,7 @@ def generate(graph: Graph, out_dir: str, *, source: str, repetition: dict[str, i
     os.makedirs(out_dir, exist_ok=True)
     name = c_ident(graph.name if host is None else f"{graph.name}_{host}")
     prog = Program(out_dir, name, f"{name}.c", host=host, n_tx=len(tx_edges), n_rx=len(rx_edges),
-                   n_opencl=len(cl_actors), tls=split is not None)
+                   n_opencl=len(cl_actors), tls=tls and split is not None)
     if cl_actors:
         prog.opencl = find_opencl()
         if prog.opencl is None:
