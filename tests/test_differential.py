@@ -63,13 +63,13 @@ def _agree(g):
     return rep, truth
 
 
-@settings(max_examples=max(N, 300))
+@settings(max_examples=max(N, 330))
 @given(graphs(max_actors=6, max_rate=3))
 def test_checker_agrees_with_explorer_on_mixed_graphs(g):
     _agree(g)
 
 
-@settings(max_examples=max(N // 2, 150))
+@settings(max_examples=max(N // 2, 120))
 @given(dpg_graphs(max_actors=7, max_rate=3))
 def test_checker_agrees_with_explorer_on_dpgs(g):
     rep, truth = _agree(g)

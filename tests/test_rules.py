@@ -11,7 +11,7 @@ from vrprune.verify import prove
 RULES = ("R1", "R2", "R3", "R4", "R5", "R6", "R7", "R8")
 
 
-@settings(max_examples=150)
+@settings(max_examples=80)
 @given(st.data())
 def test_one_rule_mutation_is_reported_with_its_id(data):
     g = data.draw(dpg_graphs(max_actors=6))
