@@ -212,12 +212,12 @@ def test_two_adjacent_actors_inner_edge_stays_on_device(write, host_copies):
     a, b = backend(rt, "A"), backend(rt, "B")
     assert a.h2d == [40] and a.d2h == [0]  # in from the CPU, out on the device
     assert b.h2d == [0] and b.d2h == [40]
-    assert rt.fifos["A.y"].copies == 0  # 256-byte tokens: every window is an aligned sub-buffer
+    assert rt.fifos["A.y"].copies == 0 and rt.fifos["A.y"].rate == 1  # rate 1: one buffer per slot
     assert res.fifos["A.y"]["tokens_read"] == 40 and res.fifos["A.y"]["device"]
     assert host_copies.get("vrprune:A", 0) == 40 and host_copies.get("vrprune:B", 0) == 40
     got = sink_rows(rt)
     np.testing.assert_array_equal(got, expected_chain(["scale", "inc"], 40))
-    assert rt.fifos["A.y"].released and rt.fifos["A.y"].ring is None  # dropped after the join
+    assert rt.fifos["A.y"].released and rt.fifos["A.y"].slots is None  # dropped after the join
 
     rt2, res2 = run(path, 40, device_fifos=False)
     assert res2.status == "ok" and not any(isinstance(f, DeviceFifo) for f in rt2.fifos.values())
@@ -243,12 +243,13 @@ def test_env_turns_device_fifos_off(write, monkeypatch):
     np.testing.assert_array_equal(sink_rows(rt), expected_chain(["scale", "inc"], 5))
 
 
-def test_misaligned_tokens_use_device_staging(write, host_copies):
-    # 400-byte tokens (the vehicle's L3 -> L4L5 edge): slot 1 is not sub-buffer aligned
+def test_misaligned_tokens_rate_one_edge_is_slotted(write, host_copies):
+    # 400-byte tokens (the vehicle's L3 -> L4L5 edge): slot 1 of one ring would not be sub-buffer
+    # aligned; a rate-1 edge gets one buffer per slot instead, so still no copy at all
     rt, res = run(write(chain_vpr(["scale", "inc"], e=100, cap=2)), 12)
     assert res.status == "ok", res.describe()
     f = rt.fifos["A.y"]
-    assert isinstance(f, DeviceFifo) and f.copies > 0  # device-to-device only
+    assert isinstance(f, DeviceFifo) and f.rate == 1 and f.copies == 0
     assert host_copies == {"vrprune:A": 12, "vrprune:B": 12}  # the outer edges only
     assert backend(rt, "B").h2d == [0] and backend(rt, "A").d2h == [0]
     np.testing.assert_array_equal(sink_rows(rt), expected_chain(["scale", "inc"], 12, e=100))
@@ -259,7 +260,7 @@ def test_multirate_device_edge_windows_wrap(write):
     rt, res = run(path, 10)  # q: Src 6, A 2, B 3, Sink 6
     assert res.status == "ok", res.describe()
     f = rt.fifos["A.y"]
-    assert isinstance(f, DeviceFifo)
+    assert isinstance(f, DeviceFifo) and f.rate is None  # one ring, 64-byte tokens: odd slots misaligned
     # windows of 3 and 2 tokens in a ring of 4 wrap around its end: staged through the device
     assert f.copies > 0
     assert backend(rt, "A").d2h == [0] and backend(rt, "B").h2d == [0]

@@ -8,6 +8,10 @@ in the context shared by every OpenCL actor of that device (token ``k`` in slot
 :class:`DeviceWindow` instead of a numpy view; the OpenCL back-end binds it as a kernel
 argument, so the tokens never travel through host memory.
 
+Layouts. *Slotted* (both sides move the same static number r of tokens; capacity and initial
+tokens multiples of r -- every rate-1 edge): ``capacity / r`` separate buffers, each window is
+exactly one of them, never a copy. Otherwise one ring buffer:
+
 Windows. A window of n tokens at slot p that does not wrap and starts on the device's
 ``CL_DEVICE_MEM_BASE_ADDR_ALIGN`` is a sub-buffer of the ring (cached per (p, n)): no copy at
 all. Any other window (it wraps around the ring end, or its byte offset is misaligned, e.g.
@@ -108,7 +112,8 @@ class DeviceFifo(RingFifo):
     """A RingFifo whose token slots are device memory (module docstring)."""
 
     def __init__(self, name: str, capacity: int, token_bytes: int, initial: int = 0,
-                 max_read: int = 1, max_write: int = 1, *, context: Any, device: Any) -> None:
+                 max_read: int = 1, max_write: int = 1, *, context: Any, device: Any,
+                 rate: int | None = None) -> None:
         import pyopencl as cl
 
         if capacity < 1:
@@ -122,9 +127,22 @@ class DeviceFifo(RingFifo):
         self.device = device
         self.align = max(int(device.mem_base_addr_align) // 8, 1)
         size = max(capacity * token_bytes, 1)
-        self.ring = cl.Buffer(context, cl.mem_flags.READ_WRITE, size)
         q = cl.CommandQueue(context, device)
-        cl.enqueue_fill_buffer(q, self.ring, np.uint8(0), 0, size)  # initial tokens are zeros, as in RingFifo
+        # Slotted layout: both sides move the same static number of tokens r, capacity and
+        # initial tokens are multiples of r: every window is exactly one of capacity/r buffers
+        # (no sub-buffer, no staging, and no two windows share a cl_mem, so PoCL never orders
+        # the producer's kernel after the consumer's through a common parent buffer).
+        self.rate = rate if rate and capacity % rate == 0 and initial % rate == 0 else None
+        self.slots: list[Any] | None = None
+        self.ring = None
+        if self.rate is not None:
+            nb = max(self.rate * token_bytes, 1)
+            self.slots = [cl.Buffer(context, cl.mem_flags.READ_WRITE, nb) for _ in range(capacity // self.rate)]
+            for b in self.slots:
+                cl.enqueue_fill_buffer(q, b, np.uint8(0), 0, nb)
+        else:
+            self.ring = cl.Buffer(context, cl.mem_flags.READ_WRITE, size)
+            cl.enqueue_fill_buffer(q, self.ring, np.uint8(0), 0, size)  # initial tokens are zeros, as in RingFifo
         q.finish()
         self.buf = None  # no host ring
         self.wev: list[Any] = [None] * capacity  # last writer command per slot
@@ -158,6 +176,11 @@ class DeviceFifo(RingFifo):
     def _subbuffer(self, pos: int, n: int) -> Any:
         if n <= 0:
             return None
+        if self.slots is not None:
+            if n == self.rate and pos % n == 0:
+                return self.slots[pos // n]
+            raise ValueError(f"fifo {self.name}: window of {n} tokens at slot {pos} in a slotted device FIFO "
+                             f"of rate {self.rate}")
         key = (pos, n)
         sub = self._subs.get(key)
         if sub is None:
@@ -218,6 +241,7 @@ class DeviceFifo(RingFifo):
         self.rev = [None] * self.capacity
         self._rstage = self._wstage = None
         self.ring = None
+        self.slots = None
 
     # ------------------------------------------------------------------ windows
     def _window(self, cache: dict, pos: int, n: int, writable: bool) -> DeviceWindow:

@@ -447,7 +447,9 @@ class Runtime:
 
                 be = by_backend[f.src.actor]
                 self.fifos[f.name] = DeviceFifo(f.name, f.capacity, tb, f.initial, max_read=self._max_window(dp),
-                                                max_write=self._max_window(sp), context=be.ctx, device=be.device)
+                                                max_write=self._max_window(sp), context=be.ctx, device=be.device,
+                                                rate=sp.rate if (not sp.is_variable and not dp.is_variable
+                                                                 and sp.rate == dp.rate) else None)
             else:
                 self.fifos[f.name] = make(f, tb, self._max_window(sp), self._max_window(dp))
 
