@@ -11,6 +11,9 @@ Network (float32, channels-last HWC, 300x300x3 input):
   concat (1917 anchors), softmax, box decoding + score threshold + IoU suppression (NMS),
   then tracking of each detected box (nearest-centroid association, persistent track ids).
 
+Layer functions take an optional ``out`` array (the actors pass their output FIFO slot, so
+results are computed in place, without a copy); the arithmetic is the same either way.
+
 Stride-2 3x3 layers pad one pixel on every side and give ceil(n / 2) outputs
 (300 -> 150 -> 75 -> 38 -> 19 -> 10 -> 5 -> 3 -> 2 -> 1), as the spec's token shapes say.
 
@@ -155,7 +158,7 @@ def _out(n: int, stride: int) -> int:
     return (n + stride - 1) // stride
 
 
-def conv3x3(x: np.ndarray, w: np.ndarray, stride: int) -> np.ndarray:
+def conv3x3(x: np.ndarray, w: np.ndarray, stride: int, out: np.ndarray | None = None) -> np.ndarray:
     """Full 3x3 convolution, pad 1, ReLU: im2col of 9 shifted (strided) slices + one matrix product."""
     h, wd, cin = x.shape
     ho, wo = _out(h, stride), _out(wd, stride)
@@ -164,16 +167,17 @@ def conv3x3(x: np.ndarray, w: np.ndarray, stride: int) -> np.ndarray:
     for ky in range(3):
         for kx in range(3):
             cols[:, :, 3 * ky + kx] = p[ky:ky + stride * (ho - 1) + 1:stride, kx:kx + stride * (wo - 1) + 1:stride]
-    y = cols.reshape(ho * wo, 9 * cin) @ w.reshape(9 * cin, -1)
+    y = np.matmul(cols.reshape(ho * wo, 9 * cin), w.reshape(9 * cin, -1),
+                  out=None if out is None else out.reshape(ho * wo, -1))
     return np.maximum(y, 0, out=y).reshape(ho, wo, -1)
 
 
-def depthwise(x: np.ndarray, w: np.ndarray, stride: int) -> np.ndarray:
+def depthwise(x: np.ndarray, w: np.ndarray, stride: int, out: np.ndarray | None = None) -> np.ndarray:
     """Depthwise 3x3, pad 1, ReLU: the sum of 9 shifted (strided) slices times per-channel weights."""
     h, wd, c = x.shape
     ho, wo = _out(h, stride), _out(wd, stride)
     p = _pad1(x)
-    acc = np.empty((ho, wo, c), np.float32)
+    acc = np.empty((ho, wo, c), np.float32) if out is None else out
     tmp = np.empty((ho, wo, c), np.float32)
     for ky in range(3):
         for kx in range(3):
@@ -186,22 +190,24 @@ def depthwise(x: np.ndarray, w: np.ndarray, stride: int) -> np.ndarray:
     return np.maximum(acc, 0, out=acc)
 
 
-def pointwise(x: np.ndarray, w: np.ndarray) -> np.ndarray:
+def pointwise(x: np.ndarray, w: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
     """Pointwise 1x1 convolution (one matrix product), ReLU."""
     h, wd, c = x.shape
-    y = x.reshape(h * wd, c) @ w
+    y = np.matmul(x.reshape(h * wd, c), w, out=None if out is None else out.reshape(h * wd, -1))
     return np.maximum(y, 0, out=y).reshape(h, wd, -1)
 
 
-def extra(x: np.ndarray, w1: np.ndarray, w2: np.ndarray) -> np.ndarray:
+def extra(x: np.ndarray, w1: np.ndarray, w2: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
     """SSD extra layer: 1x1 bottleneck ReLU, then 3x3 stride 2 ReLU."""
-    return conv3x3(pointwise(x, w1), w2, 2)
+    return conv3x3(pointwise(x, w1), w2, 2, out)
 
 
-def head(x: np.ndarray, w: np.ndarray, b: np.ndarray) -> np.ndarray:
+def head(x: np.ndarray, w: np.ndarray, b: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
     """1x1 convolution with bias, no activation: (H, W, out)."""
     h, wd, c = x.shape
-    return (x.reshape(h * wd, c) @ w + b).reshape(h, wd, -1)
+    y = np.matmul(x.reshape(h * wd, c), w, out=None if out is None else out.reshape(h * wd, -1))
+    y += b
+    return y.reshape(h, wd, -1)
 
 
 def softmax(z: np.ndarray) -> np.ndarray:

@@ -39,9 +39,10 @@ def _as(a: np.ndarray, dtype, shape: tuple[int, ...]) -> np.ndarray:
     return a.view(dtype).reshape(shape)
 
 
-def _fill_all(outs, y: np.ndarray) -> None:
-    """Write ``y`` into every output port (a layer whose result also feeds heads)."""
-    for o in outs:
+def _fill_rest(outs, y: np.ndarray) -> None:
+    """Copy ``y`` (computed in place in the first output slot) into the other output ports
+    (a layer whose result also feeds the heads)."""
+    for o in outs[1:]:
         _as(o, np.float32, y.shape)[:] = y
 
 
@@ -66,32 +67,38 @@ class Backbone:
     pointwise 1x1, ReLU; stride from reference.BACKBONE. The result goes to every output port."""
 
     def __init__(self, layer: str, hw: int, wseed: int = 1):
-        _, _, self.kind, self.cin, _, self.stride = next(b for b in ref.BACKBONE if b[0] == layer)
+        _, _, self.kind, self.cin, cout, self.stride = next(b for b in ref.BACKBONE if b[0] == layer)
         self.hw = hw
+        ho = (hw + self.stride - 1) // self.stride
+        self.oshape = (ho, ho, cout)
         self.w = ref.backbone_weights(layer, wseed)
 
     def fire(self, ins, outs, atr):
         x = _as(ins[0], np.float32, (self.hw, self.hw, self.cin))
+        out = _as(outs[0], np.float32, self.oshape)
         if self.kind == "conv":
-            y = ref.conv3x3(x, self.w, self.stride)
+            y = ref.conv3x3(x, self.w, self.stride, out)
         elif self.kind == "dw":
-            y = ref.depthwise(x, self.w, self.stride)
+            y = ref.depthwise(x, self.w, self.stride, out)
         else:
-            y = ref.pointwise(x, self.w)
-        _fill_all(outs, y)
+            y = ref.pointwise(x, self.w, out)
+        _fill_rest(outs, y)
 
 
 class Extra:
     """SSD extra layer ``layer`` (EX14..EX17): 1x1 bottleneck, 3x3 stride 2, ReLU."""
 
     def __init__(self, layer: str, hw: int, wseed: int = 1):
-        _, _, self.cin, _, _ = next(e for e in ref.EXTRAS if e[0] == layer)
+        _, _, self.cin, _, cout = next(e for e in ref.EXTRAS if e[0] == layer)
         self.hw = hw
+        ho = (hw + 1) // 2
+        self.oshape = (ho, ho, cout)
         self.w1, self.w2 = ref.extra_weights(layer, wseed)
 
     def fire(self, ins, outs, atr):
-        y = ref.extra(_as(ins[0], np.float32, (self.hw, self.hw, self.cin)), self.w1, self.w2)
-        _fill_all(outs, y)
+        y = ref.extra(_as(ins[0], np.float32, (self.hw, self.hw, self.cin)), self.w1, self.w2,
+                      _as(outs[0], np.float32, self.oshape))
+        _fill_rest(outs, y)
 
 
 class Head:
@@ -100,10 +107,10 @@ class Head:
     def __init__(self, kind: str, fmap: int, wseed: int = 1):
         self.hw, self.c, _ = ref.FMAPS[fmap - 1]
         self.w, self.b = ref.head_weights(kind, fmap - 1, wseed)
+        self.oshape = (self.hw, self.hw, self.w.shape[1])
 
     def fire(self, ins, outs, atr):
-        y = ref.head(_as(ins[0], np.float32, (self.hw, self.hw, self.c)), self.w, self.b)
-        _as(outs[0], np.float32, y.shape)[:] = y
+        ref.head(_as(ins[0], np.float32, (self.hw, self.hw, self.c)), self.w, self.b, _as(outs[0], np.float32, self.oshape))
 
 
 class Concat:
