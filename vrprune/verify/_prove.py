@@ -44,7 +44,7 @@ class Counterexample:
             "counts": self.counts,
             "fills": self.fills,
             "capacities": self.capacities,
-            "waits": [w.__dict__ if hasattr(w, "__dict__") else _wait_json(w) for w in self.wait],
+            "waits": [_wait_json(w) for w in self.wait],
             "cycle": [_wait_json(w) for w in self.cycle],
         }
 
@@ -229,12 +229,10 @@ def _deadlock_diag(g: Graph, ix: GraphIndex, cex: Counterexample) -> Diagnostic:
     notes = []
     for w in cex.cycle or cex.wait:
         ff = ix.fifos[w.fifo]
-        a = ix.actors[w.actor]
         if w.why == "empty":
             notes.append(Note(ff.span, f"{w.actor} waits for {w.need} token(s) on {w.fifo}, which holds {w.have}"))
         else:
             notes.append(Note(ff.span, f"{w.actor} waits for room for {w.need} token(s) on {w.fifo}, which has {w.have} free"))
-        del a
     choice = ", ".join(f"{d}: atr = {seq}" for d, seq in cex.atr.items())
     msg = "deadlock: a reachable state where no actor can fire"
     if choice:
