@@ -442,3 +442,48 @@ def test_dpg_spanning_two_hosts_equals_single_process(tmp_path, where):
     assert f"received {n} frames, {boxes * 16} bytes" in out
     # an application control edge crosses (Count -> Mid, or Count -> Entry): one token per iteration
     assert re.search(rf"edge Count\.c[12] \(port \d+\): sent {n} frames, {4 * n} bytes", out), out
+
+
+BURST_ACTORS = r"""
+from vrprune.exec import view
+
+class Ping:
+    def __init__(self):
+        self.k = 0
+    def fire(self, ins, outs, atr):
+        view(outs[0], "i64")[0] = self.k
+        self.k += 1
+
+class Pong:
+    def __init__(self):
+        self.k = 0
+    def fire(self, ins, outs, atr):
+        got = view(ins[0], "i64").ravel()
+        assert got.tolist() == [self.k, self.k + 1], (got, self.k)
+        self.k += 2
+        outs[0][:] = ins[0]
+"""
+
+BURST = """graph burst {{
+  actor Ping {{ in back: i64  out x: i64  impl python "{act}:Ping" }}
+  actor Pong {{ in x: i64 @ 2  out y: i64 @ 2  impl python "{act}:Pong" }}
+  fifo Ping.x -> Pong.x capacity 6
+  fifo Pong.y -> Ping.back capacity 2 initial 2
+}}
+"""
+
+
+def test_rx_hands_over_a_burst_before_it_waits_on_the_socket(tmp_path):
+    """Two frames arrive back to back; Pong needs both, the RX's FIFO (capacity 6) would batch
+    its wake-up until 3 tokens, and the endpoint sends nothing more until Pong answers. An RX
+    that waited on its socket without first waking Pong would deadlock both hosts."""
+    act = tmp_path / "burst.py"
+    act.write_text(BURST_ACTORS)
+    app = tmp_path / "burst.vpr"
+    app.write_text(BURST.format(act=act))
+    place = {"Ping": "endpoint", "Pong": "server"}
+    res = run_pair(str(app), tmp_path, write_mapping(tmp_path, "server", place),
+                   write_mapping(tmp_path, "endpoint", place), "--iterations", "300", "--watchdog", "10")
+    for rc, so, se in res:
+        assert rc == 0, so + se
+    assert "received 600 frames" in res[0][1], res[0][1]

@@ -276,20 +276,67 @@ def _edge(rate=2, tb=8):
     return a, b, e
 
 
-def test_frames_roundtrip_zero_copy_and_end():
+def _c_fire(be, ins, outs, atr=None):
+    """One firing through the back-end's C function (runtime/txrx.c), as the native loop
+    calls it; returns what the Python firing would: None, END, or raises its error."""
+    from vrprune.exec import _native as core
+
+    ffi = core.ffi
+    bufs = []
+    for arrs in (ins, outs):
+        b = ffi.new("vrp_buf[]", max(len(arrs), 1))
+        for slot, x in zip(b, arrs):
+            slot.data = ffi.cast("void *", x.ctypes.data)
+            slot.count, slot.token_bytes = x.shape[0], x.shape[1]
+        bufs.append(b)
+    fire = ffi.cast("vrp_fire_fn", be._fire)
+    a = ffi.new("int32_t *", -1 if atr is None else atr)
+    rc = fire(ffi.cast("void *", be._state), bufs[0], len(ins), bufs[1], len(outs), a)
+    if rc == 0:
+        return None
+    if rc == 1:
+        return END
+    raise be.native_failure()
+
+
+FIRINGS = {"python": lambda be, ins, outs, atr=None: be.fire(ins, outs, atr), "c": _c_fire}
+
+
+@pytest.mark.parametrize("engine", sorted(FIRINGS))
+def test_frames_roundtrip_zero_copy_and_end(engine):
+    fire = FIRINGS[engine]
     a, b, e = _edge()
     tx = TxBackend(None, Endpoint(e, 9300, a, False))  # type: ignore[arg-type]
     rx = RxBackend(None, Endpoint(e, 9300, b, False))  # type: ignore[arg-type]
+    assert tx.link is not None and rx.link is not None  # gcc is there: plain sockets get C firings
     sent = [np.arange(16, dtype=np.uint8).reshape(2, 8) + 16 * i for i in range(5)]
     for x in sent:
-        tx.fire([x], [], None)
+        fire(tx, [x], [])
     tx.finish()
+    assert tx.seq == 5 and tx.ep.frames == 5 and tx.ep.bytes == 80
     out = np.zeros((2, 8), np.uint8)
     for x in sent:
-        assert rx.fire([], [out], None) is None
+        assert fire(rx, [], [out]) is None
         assert np.array_equal(out, x)
-    assert rx.fire([], [out], None) is END
+    assert fire(rx, [], [out]) is END
     rx.finish()
+    assert rx.seq == 5 and rx.ep.frames == 5 and rx.got_end
+
+
+def test_c_and_python_firings_speak_the_same_frames():
+    """A C TX to a Python RX and the other way round (one process may run either)."""
+    for tx_fire, rx_fire in ((_c_fire, FIRINGS["python"]), (FIRINGS["python"], _c_fire)):
+        a, b, e = _edge(rate=3, tb=5)
+        tx = TxBackend(None, Endpoint(e, 9300, a, False))  # type: ignore[arg-type]
+        rx = RxBackend(None, Endpoint(e, 9300, b, False))  # type: ignore[arg-type]
+        sent = [np.random.default_rng(i).integers(0, 255, (3, 5), dtype=np.uint8) for i in range(4)]
+        for x in sent:
+            tx_fire(tx, [x], [])
+        tx.finish()
+        out = np.zeros((3, 5), np.uint8)
+        for x in sent:
+            assert rx_fire(rx, [], [out]) is None and np.array_equal(out, x)
+        assert rx_fire(rx, [], [out]) is END
 
 
 @pytest.mark.parametrize("header,payload,match", [
@@ -302,13 +349,46 @@ def test_frames_roundtrip_zero_copy_and_end():
     (w.HEADER.pack(w.ABORT, 0, 0, 0), b"", "aborted its run"),
     (w.HEADER.pack(w.END, 0, 0, 4), b"", "end of stream after 4 frames, but 0 arrived"),
 ])
-def test_bad_frames_are_rejected(header, payload, match):
+@pytest.mark.parametrize("engine", sorted(FIRINGS))
+def test_bad_frames_are_rejected(header, payload, match, engine):
     a, b, e = _edge()
     rx = RxBackend(None, Endpoint(e, 9300, b, False))  # type: ignore[arg-type]
     a.sendall(header + payload)
     a.close()
     out = np.zeros((2, 8), np.uint8)
     with pytest.raises(DistError, match=match) as ei:
-        rx.fire([], [out], None)
+        FIRINGS[engine](rx, [], [out])
     assert "edge 'L2.y'" in str(ei.value)
     b.close()
+
+
+@pytest.mark.parametrize("engine", sorted(FIRINGS))
+def test_variable_rate_frames_carry_atr_and_control_tokens_are_range_checked(engine):
+    import dataclasses
+
+    fire = FIRINGS[engine]
+    a, b, e = _edge(rate=4, tb=8)
+    ev = dataclasses.replace(e, kind="variable", lrl=0, url=4)
+    tx = TxBackend(None, Endpoint(ev, 9300, a, False))  # type: ignore[arg-type]
+    rx = RxBackend(None, Endpoint(ev, 9300, b, False))  # type: ignore[arg-type]
+    for atr in (3, 0, 4):
+        x = np.full((atr, 8), atr, np.uint8)
+        fire(tx, [x], [], atr)
+        out = np.zeros((atr, 8), np.uint8)
+        assert fire(rx, [], [out], atr) is None and np.array_equal(out, x)
+    fire(tx, [np.zeros((2, 8), np.uint8)], [], 2)
+    with pytest.raises(DistError, match="atr 2, length 16; expected atr 1, length 8"):
+        fire(rx, [], [np.zeros((1, 8), np.uint8)], 1)  # its control token says 1, the frame 2
+
+    a, b, e = _edge(rate=1, tb=4)
+    ec = dataclasses.replace(e, kind="control", lrl=1, url=3)
+    tx = TxBackend(None, Endpoint(ec, 9300, a, False))  # type: ignore[arg-type]
+    rx = RxBackend(None, Endpoint(ec, 9300, b, False))  # type: ignore[arg-type]
+    out = np.zeros((1, 4), np.uint8)
+    for v, ok in ((3, True), (1, True), (7, False)):
+        fire(tx, [np.array([v], np.int32).view(np.uint8).reshape(1, 4)], [])
+        if ok:
+            assert fire(rx, [], [out]) is None and out.view(np.int32)[0, 0] == v
+        else:
+            with pytest.raises(DistError, match=r"control token atr 7 outside the DPG's rate range \[1, 3\]"):
+                fire(rx, [], [out])

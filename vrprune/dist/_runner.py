@@ -240,7 +240,10 @@ def _execute(args, g, sp: Split, endpoints: list[Endpoint], link, repetition, lo
             if any(getattr(f, "aborted", False) for f in fifos):
                 break
             for be in txs:
-                if not be.sent_end and not be.ep.stopping.is_set() and peer_gone(be.ep):
+                # sent_end again after peer_gone: the TX may have sent END, and the RX closed,
+                # between the first test and the poll
+                if not be.sent_end and not be.ep.stopping.is_set() and peer_gone(be.ep) and not be.sent_end:
+                    be._sync()
                     peer_errors.append(f"{be.ep.label}: the RX side on host '{be.ep.edge.dst_host.name}' "
                                        f"closed the connection mid-stream after {be.seq} frames")
                     rt.abort()

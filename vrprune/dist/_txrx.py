@@ -15,7 +15,7 @@ import ssl
 import threading
 import time
 from dataclasses import dataclass, field
-from typing import Callable
+from typing import Any, Callable
 
 import numpy as np
 
@@ -24,6 +24,7 @@ from ..model import Actor
 from . import _wire as w
 from ._auth import TlsFiles, client_context, peer_names, server_context
 from ._link import LinkSpec, ShapedSender
+from ._native import NativeLink, load as load_native
 from ._split import CrossEdge
 
 
@@ -80,6 +81,8 @@ class Endpoint:
 class TxBackend(ActorBackend):
     """Sends each firing's window as one DATA frame."""
 
+    native_blocking = True  # its C firing waits on the socket: the C loop flushes wake-ups first
+
     def __init__(self, actor: Actor, ep: Endpoint, link: LinkSpec | None = None) -> None:
         super().__init__(actor, None)
         self.ep = ep
@@ -90,6 +93,19 @@ class TxBackend(ActorBackend):
         self.fifo = None  # the local input fifo; set by the runner (tells a stop from an end)
         self._direct = self._send_tls if ep.tls else self._send_plain
         self._shaper = ShapedSender(link, self._direct, ep.edge.name) if link is not None else None
+        self.link = _native_link(self, tx=True) if not ep.tls and link is None else None
+
+    # The C firing (runtime/txrx.c), run by the runtime's native loop when these exist.
+    def __getattr__(self, name: str) -> Any:
+        return _native_attr(self, name)
+
+    def native_failure(self) -> w.DistError:
+        return _native_failure(self, f"sending frame {self.link.seq} failed: {self.link.err}; the RX side on "
+                                     f"host '{self.ep.edge.dst_host.name}' has gone away")
+
+    def _sync(self) -> None:
+        if self.link is not None:
+            self.seq, self.ep.frames, self.ep.bytes = self.link.seq, self.link.frames, self.link.bytes
 
     def _send_plain(self, hdr: bytes | bytearray, payload: memoryview | bytes) -> None:
         sock = self.ep.sock
@@ -121,6 +137,7 @@ class TxBackend(ActorBackend):
                               f"'{self.ep.edge.dst_host.name}' has gone away") from None
 
     def fire(self, ins: list[np.ndarray], outs: list[np.ndarray], atr: int | None) -> None:
+        self.link = None  # the Python firing runs (no native loop): its counters are the truth
         x = ins[0]
         if atr is None:  # static edge (and control tokens: rate 1, the token as payload)
             a, length = self.ep.edge.rate, self.length
@@ -133,6 +150,7 @@ class TxBackend(ActorBackend):
         self.ep.bytes += length
 
     def finish(self) -> None:
+        self._sync()
         aborted = self.ep.stopping.is_set() or bool(getattr(self.fifo, "aborted", False))
         kind = w.ABORT if aborted else w.END
         w.HEADER.pack_into(self.hdr, 0, kind, 0, 0, self.seq)
@@ -159,6 +177,8 @@ class TxBackend(ActorBackend):
 class RxBackend(ActorBackend):
     """Receives one frame per firing into the output window; END ends the stream."""
 
+    native_blocking = True
+
     def __init__(self, actor: Actor, ep: Endpoint) -> None:
         super().__init__(actor, None)
         self.ep = ep
@@ -170,6 +190,18 @@ class RxBackend(ActorBackend):
         self.got_end = False
         self.kind = ep.edge.kind
         self.fifo = None  # the local output fifo; set by the runner (tells a stop from an end)
+        self.link = _native_link(self, tx=False) if not ep.tls else None
+
+    def __getattr__(self, name: str) -> Any:
+        return _native_attr(self, name)
+
+    def native_failure(self) -> w.DistError:
+        return _native_failure(self, self.link.err)
+
+    def _sync(self) -> None:
+        if self.link is not None:
+            self.seq, self.ep.frames, self.ep.bytes = self.link.seq, self.link.frames, self.link.bytes
+            self.got_end = self.got_end or self.link.got_end
 
     def _fail(self, what: str) -> w.DistError:
         if self.ep.stopping.is_set():
@@ -177,6 +209,7 @@ class RxBackend(ActorBackend):
         return w.DistError(f"{self.ep.label}: {what}")
 
     def fire(self, ins: list[np.ndarray], outs: list[np.ndarray], atr: int | None) -> object:
+        self.link = None  # the Python firing runs (no native loop): its counters are the truth
         sock = self.ep.sock
         if atr is None:
             rate, want = self.rate, self.length
@@ -242,6 +275,7 @@ class RxBackend(ActorBackend):
         # A variable-rate RX ends when its control input ends, before it has read the END
         # frame: read it now (the sequence check covers the last frames) so that the TX never
         # sees its peer vanish before its end of stream.
+        self._sync()
         try:
             if (self.kind == "variable" and not self.got_end and not self.ep.stopping.is_set()
                     and not getattr(self.fifo, "aborted", False)):
@@ -260,6 +294,37 @@ class RxBackend(ActorBackend):
                 self.got_end = True
         finally:
             self.ep.close()
+
+
+def _native_link(be: TxBackend | RxBackend, tx: bool) -> NativeLink | None:
+    lib = load_native()
+    if lib is None:
+        return None
+    e = be.ep.edge
+    return NativeLink(lib, tx, be.ep.sock.fileno(), e.kind, e.rate, e.token_bytes, e.lrl, e.url,
+                      (e.dst_host if tx else e.src_host).name)
+
+
+def _native_attr(be: TxBackend | RxBackend, name: str) -> Any:
+    """``_fire`` / ``_state`` / ``_error_text`` exist only for a back-end with a C link, so
+    that the runtime's ``native_capable`` test picks exactly those."""
+    link = be.__dict__.get("link")
+    if link is not None:
+        if name == "_fire":
+            return link.fire_addr
+        if name == "_state":
+            return link.state_addr
+        if name == "_error_text":
+            return lambda: link.err
+    raise AttributeError(name)
+
+
+def _native_failure(be: TxBackend | RxBackend, what: str) -> w.DistError:
+    """The error of a failed C firing, worded as the Python firing words it."""
+    be._sync()
+    if be.ep.stopping.is_set():
+        return LinkStopped(f"{be.ep.label}: stopped")
+    return w.DistError(f"{be.ep.label}: {what}")
 
 
 # ---------------------------------------------------------------------------- connection set-up

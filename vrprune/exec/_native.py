@@ -9,8 +9,10 @@ that releases the GIL for the entire run), and every FIFO touching such an actor
 mirror tail as :class:`RingFifo`, buffer owned by numpy). Python actors on the other end of a
 NativeFifo use the same methods as on a RingFifo; each call is a cffi call.
 
-The C back-end's object must offer ``_fire`` (a ``vrp_fire_fn`` cdata pointer), ``_state``
-(set by ``init``) and ``_error_text()``; otherwise the actor runs the Python loop.
+The C back-end's object must offer ``_fire`` (a ``vrp_fire_fn`` cdata pointer or address),
+``_state`` (set by ``init``) and ``_error_text()``; otherwise the actor runs the Python loop.
+Optional: ``native_blocking`` (its firings may wait on a socket, so the loop flushes its
+batched wake-ups before each one) and ``native_failure()`` (the exception of a failed firing).
 """
 
 from __future__ import annotations
@@ -53,6 +55,7 @@ typedef struct {
     int64_t firings;
     double total_s, min_s, max_s;
     int32_t rc, bad_atr;
+    int32_t blocking;
 } vrp_actor;
 int vrp_actor_run(vrp_actor *a);
 """
@@ -235,6 +238,7 @@ class NativeLoop:
             a.replay = arr("int32_t", t.replay)
             a.n_replay = len(t.replay)
         a.timed = int(timed)
+        a.blocking = int(bool(getattr(be, "native_blocking", False)))
         a.stop = stop
         a.min_s = float("inf")
         self._keep = keep

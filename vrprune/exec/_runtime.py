@@ -253,7 +253,9 @@ class _ActorThread:
         st.total_s, st.min_s, st.max_s = float(a.total_s), float(a.min_s), float(a.max_s)
         self.nloop = None
         k = st.firings + 1
-        if rc == nat.A_FIRE_ERROR:
+        if rc == nat.A_FIRE_ERROR and hasattr(self.backend, "native_failure"):
+            self._failed(k, self.backend.native_failure())  # a built-in back-end words its own errors
+        elif rc == nat.A_FIRE_ERROR:
             msg = self.backend._error_text()
             self._failed(k, VrpruneError(f"{getattr(self.actor.impl, 'fire', 'fire')} returned {a.rc}"
                                          + (f": {msg}" if msg else "")))

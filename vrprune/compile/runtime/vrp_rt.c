@@ -5,8 +5,8 @@
  * Batched wake-ups. A sleeper records its minimum need (rneed/wneed) and a wish (rwant/wwant:
  * at least half the capacity). Commits wake a sleeper only when the wish is met, so a fast
  * pipeline hands over several tokens per context switch instead of one. To stay deadlock-free,
- * an actor about to sleep, about to fire for long (its last firing took over 50 us), or ending
- * first "flushes": it wakes every sleeper on its own FIFOs whose minimum need is met.
+ * an actor about to sleep, about to fire for long (its last firing took over 50 us, or it is a
+ * TX/RX whose firing may wait on a socket: `blocking`), or ending first "flushes": it wakes every sleeper on its own FIFOs whose minimum need is met.
  */
 #define _GNU_SOURCE
 #include "vrp_rt.h"
@@ -207,7 +207,7 @@ static int actor_loop(vrp_actor *a) {
         }
         k++;
         int32_t fatr = a->cin ? atr : -1;
-        if (last > LONG_FIRE_S) flush(a);
+        if (last > LONG_FIRE_S || a->blocking) flush(a);
         double t0 = now_s();
         int rc = a->fire(a->state, a->inb, a->n_in, a->outb, a->n_out, &fatr);
         last = now_s() - t0;

@@ -76,6 +76,7 @@ typedef struct vrp_actor {
     int64_t q;                   /* firings per graph iteration (repetition vector) */
     int32_t is_ca, lo, hi;       /* a CA's atr must lie in [lo, hi] */
     int32_t cpu;                 /* pin the thread to this CPU core, or -1 */
+    int32_t blocking;            /* fire may wait on a socket (TX/RX): flush wake-ups before each */
     void *state;                 /* init's result (or a preset state for built-in actors) */
     /* results */
     int64_t limit;               /* -1: until end of stream */

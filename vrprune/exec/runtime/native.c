@@ -12,7 +12,8 @@
  * window it waits for) and a wish (rwant/wwant: at least half the capacity). The C loop's
  * commits wake a sleeper only when the wish is met, so a fast pipeline hands over several
  * tokens per context switch instead of one. To stay deadlock-free, a C actor about to sleep,
- * about to fire for long (its last firing took over 50 us), or ending first "flushes": it
+ * about to fire for long (its last firing took over 50 us, or its firings may wait on a socket:
+ * `blocking`, the TX and RX actors), or ending first "flushes": it
  * wakes every sleeper on its own FIFOs whose *minimum* need is met. Hence when every thread
  * sleeps, no sleeper's minimum need is met: a real deadlock, which the watchdog reports.
  * Commits from Python (the exported vrp_fifo_*_end) are eager: they wake on the minimum.
@@ -181,6 +182,7 @@ typedef struct {
     int64_t firings;                    /* atomic; read by the watchdog */
     double total_s, min_s, max_s;
     int32_t rc, bad_atr;                /* fire's return code / the CA's out-of-range atr */
+    int32_t blocking;                   /* fire may wait on the outside world (a socket): flush first */
 } vrp_actor;
 
 enum { A_DONE = 0, A_END = 1, A_EOS = 2, A_ABORT = 3, A_FIRE_ERROR = 4, A_BAD_ATR = 5, A_NO_ATR = 6, A_BAD_END = 7 };
@@ -240,7 +242,7 @@ static int actor_loop(vrp_actor *a) {
         }
         k++;
         int32_t fatr = a->cin ? atr : -1;
-        if (last > LONG_FIRE_S) flush(a);
+        if (last > LONG_FIRE_S || a->blocking) flush(a);
         double t0 = now_s();
         int rc = a->fire(a->state, a->inb, a->n_in, a->outb, a->n_out, &fatr);
         double d = now_s() - t0;

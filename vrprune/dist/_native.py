@@ -1,0 +1,94 @@
+"""TX and RX firings in C (``runtime/txrx.c``) for plain TCP sockets.
+
+A TX or RX back-end that offers ``_fire``, ``_state`` and ``_error_text`` runs its whole firing
+loop in the runtime's C core with the GIL released (see :mod:`vrprune.exec._native`); the
+Python firings of :mod:`._txrx` remain for TLS connections and link-shaped TX, and wherever no
+C compiler is available or ``VRPRUNE_NATIVE=0``.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from typing import Any
+
+import cffi
+
+_CDEF = """
+typedef struct {
+    int32_t fd, kind, rate, lrl, url;
+    int64_t tb;
+    uint64_t seq;
+    int64_t frames, bytes;
+    int32_t got_end;
+    int32_t err_kind;
+    char err[512];
+    char peer_host[128];
+} vrp_link;
+int vrp_txrx_tx_fire(void *, void *, int, void *, int, int32_t *);
+int vrp_txrx_rx_fire(void *, void *, int, void *, int, int32_t *);
+"""
+
+E_NONE, E_SEND, E_CLOSED, E_PROTO, E_TRUNCATED = range(5)
+KINDS = {"static": 0, "variable": 1, "control": 2}  # _split.STATIC, VARIABLE, CONTROL
+
+ffi = cffi.FFI()
+ffi.cdef(_CDEF)
+SOURCE = os.path.join(os.path.dirname(os.path.abspath(__file__)), "runtime", "txrx.c")
+_lib: Any = None
+_lock = threading.Lock()
+
+
+def load() -> Any | None:
+    """The compiled TX/RX firings, or None when native execution is off or cannot be built."""
+    global _lib
+    if os.environ.get("VRPRUNE_NATIVE", "1") == "0":
+        return None
+    with _lock:
+        if _lib is None:
+            from ..exec import _native as core
+            from ..exec._toolchain import build_shared
+
+            try:
+                core.load()  # the firing loop these functions run in
+                _lib = ffi.dlopen(build_shared(SOURCE))
+            except Exception:  # no compiler: the Python firings do the same work
+                _lib = False
+        return _lib or None
+
+
+class NativeLink:
+    """The C state of one TX or RX end; see ``vrp_link`` in runtime/txrx.c."""
+
+    def __init__(self, lib: Any, tx: bool, fd: int, kind: str, rate: int, token_bytes: int,
+                 lrl: int, url: int, peer_host: str) -> None:
+        s = self.s = ffi.new("vrp_link *")
+        s.fd, s.kind, s.rate, s.tb, s.lrl, s.url = fd, KINDS.get(kind, 0), rate, token_bytes, lrl, url
+        ffi.memmove(s.peer_host, peer_host.encode()[:127], min(len(peer_host.encode()), 127))
+        fn = lib.vrp_txrx_tx_fire if tx else lib.vrp_txrx_rx_fire
+        self.fire_addr = int(ffi.cast("uintptr_t", fn))
+        self.state_addr = int(ffi.cast("uintptr_t", s))
+
+    @property
+    def seq(self) -> int:
+        return int(self.s.seq)
+
+    @property
+    def frames(self) -> int:
+        return int(self.s.frames)
+
+    @property
+    def bytes(self) -> int:
+        return int(self.s.bytes)
+
+    @property
+    def got_end(self) -> bool:
+        return bool(self.s.got_end)
+
+    @property
+    def err_kind(self) -> int:
+        return int(self.s.err_kind)
+
+    @property
+    def err(self) -> str:
+        return ffi.string(self.s.err).decode(errors="replace")

@@ -1,0 +1,176 @@
+/* txrx.c -- the firing functions of TX and RX actors on plain TCP sockets, in C.
+ *
+ * Why: a TX or RX firing driven from Python holds the GIL for a few microseconds around each
+ * socket call, competing with the Python actors of its host; with 73,728-byte tokens that
+ * overhead is a large share of one token's time on the wire. In C, a TX or RX runs its whole
+ * loop in the runtime's native core (vrprune/exec/runtime/native.c) with the GIL released, as
+ * C actors do. The wire format is vrprune/dist/_wire.py's (20-byte little-endian header:
+ * type u8, pad 3, atr u32, length u32, seq u64), and the checks are those of _txrx.py's
+ * Python back-ends, which stay in use for TLS and for link-shaped TX.
+ *
+ * Errors: fire returns VRP_ERROR with a message in the state's err (without the edge label,
+ * which Python adds) and err_kind (E_SEND, E_CLOSED, E_PROTO) so Python can tell a stop of
+ * this process (the socket was shut down on purpose) from a peer failure.
+ */
+#include <errno.h>
+#include <stdarg.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/uio.h>
+
+#include "vrprune.h"
+
+enum { K_DATA = 0, K_VARIABLE = 1, K_CONTROL = 2 };
+enum { F_DATA = 1, F_END = 2, F_ABORT = 3 };
+enum { E_NONE = 0, E_SEND = 1, E_CLOSED = 2, E_PROTO = 3, E_TRUNCATED = 4 };
+
+typedef struct {
+    int32_t fd, kind, rate, lrl, url;
+    int64_t tb;
+    uint64_t seq;           /* DATA frames sent / received so far */
+    int64_t frames, bytes;
+    int32_t got_end;        /* RX: the END frame arrived */
+    int32_t err_kind;
+    char err[512];
+    char peer_host[128];    /* the other end's host name, for messages */
+} vrp_link;
+
+#define HDR 20
+
+static void put32(uint8_t *p, uint32_t v) { for (int i = 0; i < 4; i++) p[i] = (uint8_t)(v >> (8 * i)); }
+static void put64(uint8_t *p, uint64_t v) { for (int i = 0; i < 8; i++) p[i] = (uint8_t)(v >> (8 * i)); }
+static uint32_t get32(const uint8_t *p) { uint32_t v = 0; for (int i = 3; i >= 0; i--) v = v << 8 | p[i]; return v; }
+static uint64_t get64(const uint8_t *p) { uint64_t v = 0; for (int i = 7; i >= 0; i--) v = v << 8 | p[i]; return v; }
+
+static int fail(vrp_link *l, int kind, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+static int fail(vrp_link *l, int kind, const char *fmt, ...) {
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(l->err, sizeof l->err, fmt, ap);
+    va_end(ap);
+    l->err_kind = kind;
+    return VRP_ERROR;
+}
+
+/* Send the iovecs completely (sendmsg may stop short on a full socket buffer). */
+static int send_iov(int fd, struct iovec *iov, int n) {
+    struct msghdr m;
+    memset(&m, 0, sizeof m);
+    while (n > 0) {
+        m.msg_iov = iov;
+        m.msg_iovlen = (size_t)n;
+        ssize_t k = sendmsg(fd, &m, MSG_NOSIGNAL);
+        if (k < 0) {
+            if (errno == EINTR) continue;
+            return -1;
+        }
+        while (n > 0 && (size_t)k >= iov->iov_len) { k -= (ssize_t)iov->iov_len; iov++; n--; }
+        if (n > 0) { iov->iov_base = (char *)iov->iov_base + k; iov->iov_len -= (size_t)k; }
+    }
+    return 0;
+}
+
+/* Receive exactly n bytes; 0 on success, -1 (errno set, 0 on an orderly close). */
+static int recv_exact(int fd, uint8_t *p, size_t n) {
+    while (n) {
+        ssize_t k = recv(fd, p, n, 0);
+        if (k < 0) {
+            if (errno == EINTR) continue;
+            return -1;
+        }
+        if (k == 0) { errno = 0; return -1; }
+        p += k;
+        n -= (size_t)k;
+    }
+    return 0;
+}
+
+static const char *why(void) { return errno ? strerror(errno) : "connection closed by the peer"; }
+
+int vrp_txrx_tx_fire(void *state, const vrp_buf *in, int n_in, vrp_buf *out, int n_out, int32_t *atr) {
+    (void)n_in; (void)out; (void)n_out; (void)atr;
+    vrp_link *l = state;
+    uint8_t h[HDR];
+    int64_t a = in[0].count, length = a * l->tb;
+    memset(h, 0, sizeof h);
+    h[0] = F_DATA;
+    put32(h + 4, (uint32_t)a);
+    put32(h + 8, (uint32_t)length);
+    put64(h + 12, l->seq);
+    struct iovec iov[2] = {{h, HDR}, {in[0].data, (size_t)length}};
+    if (send_iov(l->fd, iov, length ? 2 : 1))
+        return fail(l, E_SEND, "%s", strerror(errno));
+    l->seq++;
+    __atomic_store_n(&l->frames, l->frames + 1, __ATOMIC_RELAXED);
+    __atomic_store_n(&l->bytes, l->bytes + length, __ATOMIC_RELAXED);
+    return VRP_OK;
+}
+
+int vrp_txrx_rx_fire(void *state, const vrp_buf *in, int n_in, vrp_buf *out, int n_out, int32_t *atr) {
+    (void)in; (void)n_in; (void)n_out;
+    vrp_link *l = state;
+    int variable = l->kind == K_VARIABLE;
+    int64_t rate = variable ? *atr : l->rate, want = rate * l->tb;
+    uint8_t h[HDR];
+    uint8_t *slot = want ? out[0].data : NULL;
+    size_t got = 0; /* payload bytes already in the slot */
+    /* one scatter read: header into h, payload straight into the FIFO slot (at most the
+     * expected length; rejected below if the header says otherwise) */
+    struct iovec iov[2] = {{h, HDR}, {slot, (size_t)want}};
+    struct msghdr m;
+    memset(&m, 0, sizeof m);
+    m.msg_iov = iov;
+    m.msg_iovlen = want ? 2 : 1;
+    ssize_t n;
+    do n = recvmsg(l->fd, &m, 0); while (n < 0 && errno == EINTR);
+    if (n == 0) errno = 0;
+    if (n <= 0 || (n < HDR && recv_exact(l->fd, h + n, (size_t)(HDR - n))))
+        return fail(l, E_CLOSED, "the TX side on host '%s' disconnected mid-stream after %llu frames (%s)",
+                    l->peer_host, (unsigned long long)l->seq, why());
+    if (n > HDR) got = (size_t)n - HDR;
+    int typ = h[0];
+    uint32_t fa = get32(h + 4), length = get32(h + 8);
+    uint64_t seq = get64(h + 12);
+    if (typ != F_DATA && got)
+        return fail(l, E_PROTO, "malformed frame %llu: %zu bytes after a frame of type %d",
+                    (unsigned long long)l->seq, got, typ);
+    if (typ == F_DATA) {
+        if ((int64_t)fa != rate || (int64_t)length != want)
+            return fail(l, E_PROTO, "malformed frame %llu: atr %u, length %u; expected atr %lld, length %lld "
+                        "(%lld x %lld B)", (unsigned long long)l->seq, fa, length, (long long)rate,
+                        (long long)want, (long long)rate, (long long)l->tb);
+        if (seq != l->seq)
+            return fail(l, E_PROTO, "frame out of sequence: got %llu, expected %llu (a token was lost, duplicated "
+                        "or reordered)", (unsigned long long)seq, (unsigned long long)l->seq);
+        if (got < length && recv_exact(l->fd, slot + got, length - got))
+            return fail(l, E_TRUNCATED, "truncated frame %llu: the TX side disconnected mid-frame (%s)",
+                        (unsigned long long)l->seq, why());
+        if (l->kind == K_CONTROL) {
+            int32_t v;
+            memcpy(&v, slot, sizeof v);
+            if (v < l->lrl || v > l->url)
+                return fail(l, E_PROTO, "malformed frame %llu: control token atr %d outside the DPG's rate range "
+                            "[%d, %d]", (unsigned long long)l->seq, v, l->lrl, l->url);
+        }
+        l->seq++;
+        __atomic_store_n(&l->frames, l->frames + 1, __ATOMIC_RELAXED);
+        __atomic_store_n(&l->bytes, l->bytes + length, __ATOMIC_RELAXED);
+        return VRP_OK;
+    }
+    if (typ == F_END) {
+        if (seq != l->seq)
+            return fail(l, E_PROTO, "end of stream after %llu frames, but %llu arrived", (unsigned long long)seq,
+                        (unsigned long long)l->seq);
+        l->got_end = 1;
+        if (variable)
+            return fail(l, E_PROTO, "end of stream after %llu frames while its control token asked for atr %lld",
+                        (unsigned long long)seq, (long long)rate);
+        return VRP_END;
+    }
+    if (typ == F_ABORT)
+        return fail(l, E_CLOSED, "the TX side on host '%s' aborted its run after %llu frames",
+                    l->peer_host, (unsigned long long)l->seq);
+    return fail(l, E_PROTO, "malformed frame %llu: unknown frame type %d", (unsigned long long)l->seq, typ);
+}
