@@ -10,7 +10,11 @@ messages, another `recv_into`s them into one buffer (TCP_NODELAY both). Both fig
 
 Round trip: Ping -> TX ⇢ RX -> Pong -> TX ⇢ RX -> Ping with one token in flight (8-byte
 tokens, a feedback edge with one initial token), per-token round trip vs a raw ping-pong of
-8-byte messages between two processes. Best of --repeat runs each.
+8-byte messages between two processes; with Python and with C actors, and the same graph in
+one process (no TX/RX), so the share of the sockets shows. Best of --repeat runs each.
+
+TX and RX fire in C (vrprune/dist/runtime/txrx.c) on plain TCP; `VRPRUNE_NATIVE=0` runs
+their Python firings instead, for comparison.
 """
 
 from __future__ import annotations
@@ -60,21 +64,37 @@ graph stream {{
 }}
 '''
 
+C_ACTORS = r'''
+#include <string.h>
+#include "vrprune.h"
+int copy_fire(void *s, const vrp_buf *in, int n_in, vrp_buf *out, int n_out, int32_t *atr) {
+    memcpy(out[0].data, in[0].data, 8);
+    return VRP_OK;
+}
+'''
+
 PINGPONG = '''
 graph pingpong {{
-  actor Ping {{ in back: u64  out x: u64  impl python "{act}:Ping" }}
-  actor Pong {{ in x: u64  out y: u64  impl python "{act}:Pong" }}
+  actor Ping {{ in back: u64  out x: u64  {ping} }}
+  actor Pong {{ in x: u64  out y: u64  {pong} }}
   fifo Ping.x -> Pong.x capacity 1
   fifo Pong.y -> Ping.back capacity 1 initial 1
 }}
 '''
+
+IMPLS = {"python": ('impl python "{act}:Ping"', 'impl python "{act}:Pong"'),
+         "c": ('impl c "{cact}" {{ fire = copy_fire }}', 'impl c "{cact}" {{ fire = copy_fire }}')}
 
 
 def _files(d: str, graph: str, a: str, b: str, **kw) -> tuple[str, str, str]:
     act = os.path.join(d, "bench_actors.py")
     with open(act, "w") as f:
         f.write(ACTORS)
+    cact = os.path.join(d, "bench_actors.c")
+    with open(cact, "w") as f:
+        f.write(C_ACTORS)
     app = os.path.join(d, "app.vpr")
+    kw = {k: v.format(act=act, cact=cact) if isinstance(v, str) else v for k, v in kw.items()}
     with open(app, "w") as f:
         f.write(graph.format(act=act, **kw))
     with open(os.path.join(d, "platform.vpr"), "w") as f:
@@ -91,6 +111,17 @@ def _files(d: str, graph: str, a: str, b: str, **kw) -> tuple[str, str, str]:
 
 def _base() -> int:
     return random.randrange(20000, 60000)
+
+
+def _single(app: str, *extra: str) -> float:
+    """Run the whole graph in one process; return its run time (s) from the summary."""
+    cmd = [sys.executable, "-m", "vrprune", "run", app, "--watchdog", "0", *extra]
+    p = subprocess.run(cmd, capture_output=True, text=True, timeout=600)
+    if p.returncode:
+        raise SystemExit(f"run failed:\n{p.stdout}{p.stderr}")
+    m = re.search(r"firings in ([0-9.]+) s", p.stdout)
+    assert m, p.stdout
+    return float(m.group(1))
 
 
 def _pair(app: str, srv_map: str, cli_map: str, *extra: str) -> float:
@@ -213,13 +244,18 @@ def main() -> None:
         print(f"  raw Python sendall/recv_into : {max(raw):6.2f} GB/s   (runs: {', '.join(f'{x:.2f}' for x in raw)})")
         print(f"  vrprune TX/RX (2 processes)  : {max(txrx):6.2f} GB/s   (runs: {', '.join(f'{x:.2f}' for x in txrx)})")
         print(f"  TX/RX / raw                  : {max(txrx) / max(raw):6.1%}")
-    with tempfile.TemporaryDirectory() as d:
-        app, sm, cm = _files(d, PINGPONG, "Ping", "Pong")
-        raw = [raw_rtt(a.pings) for _ in range(a.repeat)]
-        txrx = [_pair(app, sm, cm, "--iterations", str(a.pings)) / a.pings for _ in range(a.repeat)]
-        print(f"round trip, 8-byte tokens, one in flight, {a.pings} round trips (best of {a.repeat}):")
-        print(f"  raw Python ping-pong         : {min(raw) * 1e6:7.1f} us")
-        print(f"  vrprune Ping -> Pong -> Ping : {min(txrx) * 1e6:7.1f} us   (x{min(txrx) / min(raw):.2f} raw)")
+    raw = [raw_rtt(a.pings) for _ in range(a.repeat)]
+    print(f"round trip, 8-byte tokens, one in flight, {a.pings} round trips (best of {a.repeat}):")
+    print(f"  {'raw Python ping-pong':39s}: {min(raw) * 1e6:7.1f} us")
+    it = ("--iterations", str(a.pings))
+    for impl, (ping, pong) in IMPLS.items():
+        with tempfile.TemporaryDirectory() as d:
+            app, sm, cm = _files(d, PINGPONG, "Ping", "Pong", ping=ping, pong=pong)
+            one = [_single(app, *it) / a.pings for _ in range(a.repeat)]
+            two = [_pair(app, sm, cm, *it) / a.pings for _ in range(a.repeat)]
+        print(f"  {impl + ' actors, one process':39s}: {min(one) * 1e6:7.1f} us   (x{min(one) / min(raw):.2f} raw)")
+        print(f"  {impl + ' actors, TX/RX, 2 processes':39s}: {min(two) * 1e6:7.1f} us   (x{min(two) / min(raw):.2f} raw;"
+              f" TX/RX add {(min(two) - min(one)) * 1e6:.1f} us)")
 
 
 if __name__ == "__main__":
