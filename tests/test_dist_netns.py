@@ -184,10 +184,9 @@ def reference(tmp_path_factory):
 
 def test_vehicle_split_across_namespaces_equals_single_process(netns, tmp_path, reference):
     """PP3 (the 73,728-byte L2 -> L3 edge crosses the veth pair): the endpoint connects to the
-    server's namespace address; the server's RX must listen beyond 127.0.0.1 (--listen-all)."""
+    server's namespace address, where the server's RX listens (its address in the platform)."""
     app = vehicle_app(tmp_path)
-    (src, so, se), (crc, co, ce) = run_split(netns, tmp_path, app, pp(3), NS_ADDRESSES,
-                                             server_extra=("--listen-all",))
+    (src, so, se), (crc, co, ce) = run_split(netns, tmp_path, app, pp(3), NS_ADDRESSES)
     assert src == 0 and crc == 0, so + se + co + ce
     assert f"edge L2.y (port {PORT_BASE + 2}): received {FRAMES} frames, {FRAMES * 73728} bytes" in so, so
     assert f"edge L2.y (port {PORT_BASE + 2}): sent {FRAMES} frames, {FRAMES * 73728} bytes" in co, co
@@ -197,17 +196,29 @@ def test_vehicle_split_across_namespaces_equals_single_process(netns, tmp_path, 
     np.testing.assert_allclose(probs, reference, rtol=1e-5, atol=1e-7)
 
 
-def test_rx_listens_on_loopback_only_without_listen_all(netns, tmp_path):
-    """Without --listen-all the RX binds 127.0.0.1 of its own namespace: the endpoint, one
-    namespace away, is refused until its connect timeout, and both sides say so."""
+@pytest.mark.parametrize("listen_all", [False, True])
+def test_rx_listens_only_on_its_platform_address_unless_listen_all(netns, tmp_path, listen_all):
+    """The server's platform says 10.77.0.2; an endpoint in the server's own namespace whose
+    platform says the server is at 127.0.0.1 is refused (nothing listens there) unless the
+    server listens on every interface (--listen-all)."""
     app = vehicle_app(tmp_path)
-    (src, so, se), (crc, co, ce) = run_split(netns, tmp_path, app, pp(3), NS_ADDRESSES,
-                                             server_extra=("--connect-timeout", "2"),
-                                             client_extra=("--connect-timeout", "2"))
-    assert src == 1 and crc == 1, so + se + co + ce
-    assert "no TX connected within the connect timeout" in se, se
-    assert f"cannot connect to {SRV_ADDR}:{PORT_BASE + 2} within the connect timeout" in ce, ce
-    assert not (tmp_path / "vehicle_probs.f32").exists()
+    sd, cd = tmp_path / "srv", tmp_path / "cli"
+    sd.mkdir()
+    cd.mkdir()
+    srv_map = write_mapping(sd, "server", pp(3), NS_ADDRESSES)
+    cli_map = write_mapping(cd, "endpoint", pp(3), {"endpoint": "127.0.0.1", "server": "127.0.0.1"})
+    common = ("--port-base", str(PORT_BASE), "--connect-timeout", "3")
+    srv = start(netns.server, app, srv_map, sd, *common, *(("--listen-all",) if listen_all else ()))
+    cli = start(netns.server, app, cli_map, cd, *common)
+    (src, so, se), (crc, co, ce) = finish([srv, cli])
+    if listen_all:
+        assert src == 0 and crc == 0, so + se + co + ce
+        assert (sd / "vehicle_probs.f32").exists()
+    else:
+        assert src == 1 and crc == 1, so + se + co + ce
+        assert "no TX connected within the connect timeout" in se, se
+        assert f"cannot connect to 127.0.0.1:{PORT_BASE + 2} within the connect timeout" in ce, ce
+        assert not (sd / "vehicle_probs.f32").exists()
 
 
 # ---------------------------------------------------------------- throughput: tbf vs --link emulation

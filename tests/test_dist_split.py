@@ -392,3 +392,31 @@ def test_variable_rate_frames_carry_atr_and_control_tokens_are_range_checked(eng
         else:
             with pytest.raises(DistError, match=r"control token atr 7 outside the DPG's rate range \[1, 3\]"):
                 fire(rx, [], [out])
+
+
+def test_rx_listens_on_this_hosts_platform_address_unless_listen_all():
+    from vrprune.dist._runner import listen_address
+
+    assert listen_address("127.0.0.1", False) == "127.0.0.1"
+    assert listen_address("10.77.0.2", False) == "10.77.0.2"
+    assert listen_address("10.77.0.2", True) == "0.0.0.0"
+    assert listen_address("::1", True) == "::"
+
+
+def test_a_platform_address_not_of_this_machine_is_a_clear_error(tmp_path):
+    """192.0.2.1 (TEST-NET-1) is nobody's: the server cannot listen there, and says what to do."""
+    import subprocess
+    import sys
+
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    app = os.path.join(root, "examples", "vehicle", "vehicle_np.vpr")
+    (tmp_path / "platform.vpr").write_text(
+        'platform lab {\n  host endpoint "127.0.0.1" { cpu c core 0 }\n  host server "192.0.2.1" { cpu c core 0 }\n}\n')
+    place = "\n".join(f"  {a} -> {h}.c" for a, h in (("Input", "endpoint"), ("L1", "endpoint"), ("L2", "server"),
+                                                     ("L3", "server"), ("L4L5", "server"), ("Output", "server")))
+    (tmp_path / "server.map").write_text(f'import "platform.vpr"\nmapping m on lab.server {{\n{place}\n}}\n')
+    p = subprocess.run([sys.executable, "-m", "vrprune", "run", app, "--mapping", str(tmp_path / "server.map"),
+                        "--connect-timeout", "2"], capture_output=True, text=True, timeout=60, cwd=tmp_path)
+    assert p.returncode != 0
+    assert "Traceback" not in p.stderr
+    assert "cannot listen on 192.0.2.1:" in p.stderr and "--listen-all" in p.stderr, p.stderr

@@ -28,7 +28,8 @@ def add_arguments(p) -> None:
     g.add_argument("--port-base", type=int, metavar="PORT",
                    help="TCP port of edge 0 (edge i uses PORT+i); default: the platform's base_port")
     g.add_argument("--listen-all", action="store_true",
-                   help="RX sockets listen on all interfaces (default: 127.0.0.1 only)")
+                   help="RX sockets listen on all interfaces (default: only on this host's address in the "
+                        "platform file)")
     g.add_argument("--connect-timeout", type=float, default=30.0, metavar="SECONDS",
                    help="how long RX waits for its TX and TX retries its RX (default 30)")
     g.add_argument("--link", metavar="PRESET|BW,LAT",
@@ -39,6 +40,14 @@ def add_arguments(p) -> None:
     g.add_argument("--tls-cert", metavar="PEM", help="this host's certificate (TLS with mutual authentication)")
     g.add_argument("--tls-key", metavar="PEM", help="this host's private key")
     g.add_argument("--tls-ca", metavar="PEM", help="the CA that signed every host's certificate")
+
+
+def listen_address(host_address: str, listen_all: bool) -> str:
+    """Where RX sockets listen: the address the platform file gives this host (the one its TX
+    peers connect to), or every interface with --listen-all."""
+    if listen_all:
+        return "::" if ":" in host_address else "0.0.0.0"
+    return host_address
 
 
 class _Log:
@@ -112,7 +121,7 @@ def run_distributed(args, stdout: TextIO, stderr: TextIO) -> int:
 
     fp = w.fingerprint(g)
     base = args.port_base if args.port_base is not None else m.platform.base_port
-    listen_addr = "0.0.0.0" if args.listen_all else "127.0.0.1"
+    listen_addr = listen_address(sp.this_host.address, args.listen_all)
     log(f"graph '{g.name}' (fingerprint {fp.hex()[:12]}), {len(sp.local.actors)} local actors, "
         f"{len(sp.outgoing)} TX, {len(sp.incoming)} RX" + (f", link {link}" if link else ""))
 

@@ -9,6 +9,7 @@ the RX returns :data:`vrprune.exec.END` on it, so end of stream crosses hosts li
 
 from __future__ import annotations
 
+import errno
 import select
 import socket
 import ssl
@@ -343,8 +344,13 @@ def listen(address: str, port: int) -> socket.socket:
         s.bind((address, port))
     except OSError as exc:
         s.close()
-        raise w.DistError(f"cannot listen on {address}:{port}: {exc.strerror} "
-                          f"(another run still holds it? choose another --port-base)") from None
+        if exc.errno == errno.EADDRINUSE:
+            hint = "another run still holds it? choose another --port-base"
+        else:
+            hint = ("the platform file gives this host that address, but it is not one of this machine's; "
+                    "fix the address, or pass --listen-all to listen on every interface (behind NAT, in a "
+                    "container)")
+        raise w.DistError(f"cannot listen on {address}:{port}: {exc.strerror or exc} ({hint})") from None
     s.listen(4)
     return s
 
