@@ -92,3 +92,118 @@ def test_bad_replay_file_is_input_error(tmp_path):
     cx.write_text('{"atr": {"det": "x"}}')
     rc, out, err = cli(spec("boxes"), "--replay", str(cx))
     assert rc == 2 and "atr" in err
+
+
+# ---------------------------------------------------------------- slower-device emulation
+
+SLEEP = os.path.abspath(os.path.join(os.path.dirname(__file__), "test_explore_actors.py")) + ":Sleep"
+
+
+def sleep_chain(tmp_path, ms: int) -> str:
+    """S -> A -> T; A sleeps `ms` per firing, S and T do nothing."""
+    p = tmp_path / "sleepy.vpr"
+    p.write_text(f"""graph sleepy {{
+  actor S {{ out o: u8[16]  impl python "{SLEEP}"  param ms = 0 }}
+  actor A {{ in i: u8[16]  out o: u8[16]  impl python "{SLEEP}"  param ms = {ms} }}
+  actor T {{ in i: u8[16]  impl python "{SLEEP}"  param ms = 0 }}
+  fifo S.o -> A.i capacity 2
+  fifo A.o -> T.i capacity 2
+}}
+""")
+    return str(p)
+
+
+def sleep_fork(tmp_path, ms: int) -> str:
+    """S -> A -> T and S -> B -> T: A and B (ms each) could fire at the same time."""
+    p = tmp_path / "fork.vpr"
+    p.write_text(f"""graph fork {{
+  actor S {{ out a: u8[16]  out b: u8[16]  impl python "{SLEEP}"  param ms = 0 }}
+  actor A {{ in i: u8[16]  out o: u8[16]  impl python "{SLEEP}"  param ms = {ms} }}
+  actor B {{ in i: u8[16]  out o: u8[16]  impl python "{SLEEP}"  param ms = {ms} }}
+  actor T {{ in a: u8[16]  in b: u8[16]  impl python "{SLEEP}"  param ms = 0 }}
+  fifo S.a -> A.i capacity 2
+  fifo S.b -> B.i capacity 2
+  fifo A.o -> T.a capacity 2
+  fifo B.o -> T.b capacity 2
+}}
+""")
+    return str(p)
+
+
+def max_overlap(spans: dict) -> int:
+    """The most firings (over all actors) in progress at one instant."""
+    ev = sorted([(s, 1) for d in spans.values() for s, _ in d["spans"]] +
+                [(e, -1) for d in spans.values() for _, e in d["spans"]], key=lambda x: (x[0], x[1]))
+    now = best = 0
+    for _, k in ev:
+        now += k
+        best = max(best, now)
+    return best
+
+
+def test_slowdown_stretches_every_firing(tmp_path):
+    app = sleep_chain(tmp_path, ms=30)
+    n = 8
+    walls = {}
+    for f in ("1", "3"):
+        prof, spans = tmp_path / f"p{f}.json", tmp_path / f"s{f}.json"
+        rc, _, err = cli(app, "--iterations", str(n), "--slowdown", f, "--profile", str(prof), "--spans", str(spans))
+        assert rc == 0, err
+        p, s = json.loads(prof.read_text()), json.loads(spans.read_text())
+        walls[f] = p["wall_s"]
+        a = s["A"]
+        assert len(a["spans"]) == n and set(s) == {"S", "A", "T"}
+        # the actor's own time stays ~30 ms; the profile times the slowed firing (F x 30 ms)
+        assert 0.029 <= a["inner_s"] / n < 0.060
+        assert p["actors"]["A"]["mean_s"] >= int(f) * 0.030 * 0.99
+        for t0, t1 in a["spans"]:
+            assert t1 - t0 >= int(f) * 0.030 * 0.99  # time.sleep never returns early
+    # A's firings are sequential: the run takes at least n * 3 * 30 ms, and about 3x the F = 1 run
+    assert walls["3"] >= n * 3 * 0.030 * 0.99
+    ratio = walls["3"] / walls["1"]
+    assert 2.4 <= ratio <= 4.0, walls
+
+
+def test_endpoint_cores_bounds_concurrent_firings(tmp_path):
+    app = sleep_fork(tmp_path, ms=20)
+    n = 6
+    got = {}
+    for c in ("1", "2"):
+        spans = tmp_path / f"s{c}.json"
+        rc, _, err = cli(app, "--iterations", str(n), "--endpoint-cores", c, "--spans", str(spans))
+        assert rc == 0, err
+        got[c] = json.loads(spans.read_text())
+    assert max_overlap(got["1"]) == 1  # one core: A and B take turns, never overlap
+    busy = sum(e - s for d in got["1"].values() for s, e in d["spans"])
+    assert busy >= 2 * n * 0.020 * 0.99
+    assert max_overlap(got["2"]) == 2  # two cores: A and B (20 ms each, fed together) overlap
+
+
+def test_slowdown_without_spans_writes_no_file_and_default_runs_unwrapped(tmp_path):
+    app = sleep_chain(tmp_path, ms=0)
+    rc, out, err = cli(app, "--iterations", "3", "--slowdown", "1.5", "--endpoint-cores", "1")
+    assert rc == 0, err
+    assert "graph sleepy: ok" in out
+    assert list(tmp_path.glob("*.json")) == []
+
+
+def test_bad_slowdown_and_cores_are_usage_errors(capsys):
+    cases = [(["--slowdown", "0.5"], "argument --slowdown: must be a finite number >= 1 (1 = full speed), got '0.5'"),
+             (["--slowdown", "0"], "argument --slowdown: must be a finite number >= 1"),
+             (["--slowdown", "nan"], "argument --slowdown: must be a finite number >= 1"),
+             (["--slowdown", "inf"], "argument --slowdown: must be a finite number >= 1"),
+             (["--slowdown", "fast"], ("argument --slowdown: expected a number >= 1 (a factor, such as 2 or 2.5), "
+                                       "got 'fast'")),
+             (["--endpoint-cores", "-1"], "argument --endpoint-cores: must be >= 0 (0 = no bound), got '-1'"),
+             (["--endpoint-cores", "1.5"], "argument --endpoint-cores: expected a whole number >= 0"),
+             (["--endpoint-cores", "two"], "argument --endpoint-cores: expected a whole number >= 0")]
+    for extra, msg in cases:
+        rc, out, err = cli(spec("chain"), "--iterations", "1", *extra)
+        cap = capsys.readouterr()
+        assert rc == 2, extra
+        assert f"vrprune run: error: {msg}" in cap.err, (extra, cap.err)
+        assert "Traceback" not in cap.err + err and out == ""
+    # explore shares the option types
+    rc = main_with(["explore", spec("chain"), "--platform", "x.vpr", "--slowdown", "0.9"], io.StringIO(), io.StringIO())
+    assert rc == 2
+    assert "vrprune explore: error: argument --slowdown: must be a finite number >= 1" in capsys.readouterr().err

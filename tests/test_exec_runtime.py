@@ -10,7 +10,8 @@ import pytest
 
 import vrprune
 from vrprune.exec import END, RingFifo, Runtime, RuntimeSetupError, repetition_vector, view
-from vrprune.exec._backend import BackendError
+from vrprune.exec._backend import BackendError, SlowedBackend
+from vrprune.exec._runtime import DeviceEmulation
 
 SPECS = os.path.join(os.path.dirname(__file__), "..", "specs", "exec")
 
@@ -183,3 +184,98 @@ def test_end_is_a_singleton():
     import vrprune.exec as ex
 
     assert ex.END is END and pickle.loads(pickle.dumps(END)) is END
+
+
+# ---------------------------------------------------------------- slower-device emulation
+
+WORK_C = r"""
+#define _POSIX_C_SOURCE 200809L
+#include <time.h>
+#include "vrprune.h"
+/* sleeps `us` microseconds per firing, then copies its input (if any) to its output (if any) */
+typedef struct { int64_t us; } st_t;
+void *work_init(const vrp_param *p, int n) {
+    st_t *s = calloc(1, sizeof *s);
+    s->us = vrp_param_int(p, n, "us", 0);
+    return s;
+}
+void work_finish(void *s) { free(s); }
+int work_fire(void *st, const vrp_buf *in, int n_in, vrp_buf *out, int n_out, int32_t *atr) {
+    st_t *s = st;
+    struct timespec d = { (time_t)(s->us / 1000000), (long)(s->us % 1000000) * 1000 };
+    if (s->us) nanosleep(&d, NULL);
+    if (n_in && n_out) memcpy(out[0].data, in[0].data, (size_t)in[0].count * in[0].token_bytes);
+    else if (n_out) memset(out[0].data, 0, (size_t)out[0].count * out[0].token_bytes);
+    return VRP_OK;
+}
+"""
+
+
+def c_sleep_chain(tmp_path, us: int):
+    (tmp_path / "work.c").write_text(WORK_C)
+    impl = 'impl c "work.c" { init = work_init, fire = work_fire, finish = work_finish }'
+    (tmp_path / "cwork.vpr").write_text(f"""graph cwork {{
+  actor Src {{ out o: u8[8]  {impl}  param us = 0 }}
+  actor W   {{ in i: u8[8]  out o: u8[8]  {impl}  param us = {us} }}
+  actor Snk {{ in i: u8[8]  {impl}  param us = 0 }}
+  fifo Src.o -> W.i capacity 2
+  fifo W.o -> Snk.i capacity 2
+}}
+""")
+    return vrprune.load(str(tmp_path / "cwork.vpr"))
+
+
+def have_cc() -> bool:
+    import shutil
+
+    return bool(os.environ.get("VRPRUNE_CC") or shutil.which("cc") or shutil.which("gcc"))
+
+
+@pytest.mark.skipif(not have_cc(), reason="no C compiler")
+def test_slowed_c_actor_leaves_the_native_loop_and_is_slowed(tmp_path):
+    g = c_sleep_chain(tmp_path, us=10_000)
+    n = 10
+    plain = Runtime(g, iterations=n, watchdog_s=10)
+    assert {t.name: t.native for t in plain.threads} == {"Src": True, "W": True, "Snk": True}
+    r1 = plain.run()
+    assert r1.status == "ok", r1.describe()
+    # the C loop would call work_fire directly and skip the sleep: slowed C actors run the Python loop
+    emu = DeviceEmulation(3.0, spans=True)
+    rt = Runtime(g, iterations=n, watchdog_s=10, emulation=emu)
+    assert {t.name: t.native for t in rt.threads} == {"Src": False, "W": False, "Snk": False}
+    assert all(isinstance(t.backend, SlowedBackend) for t in rt.threads)
+    r3 = rt.run()
+    assert r3.status == "ok", r3.describe()
+    w = emu.spans_json()["W"]
+    assert len(w["spans"]) == n and 0.0099 * n <= w["inner_s"] < 0.05 * n
+    assert all(e - s >= 3 * 0.010 * 0.99 for s, e in w["spans"])
+    assert r3.wall_s >= n * 3 * 0.010 * 0.99
+    assert 2.2 <= r3.wall_s / r1.wall_s <= 4.5, (r1.wall_s, r3.wall_s)
+
+
+def test_emulation_wraps_only_the_backends_the_runtime_builds():
+    from vrprune.exec._python import PythonBackend
+
+    g = load("dry")
+    own = PythonBackend(g.actor("Cp"), None)
+    emu = DeviceEmulation(2.0, cores=1)
+    rt = Runtime(g, iterations=3, watchdog_s=5, backends={"Cp": own}, emulation=emu)
+    assert rt._by_name["Cp"].backend is own  # e.g. TX/RX actors of a distributed run
+    assert set(emu.wrapped) == {"Src", "Sink"} and rt._by_name["Src"].backend is emu.wrapped["Src"]
+    assert rt.run().status == "ok"
+    assert emu.wrapped["Sink"].inner.obj.values == [0, 1, 2]
+    assert emu.spans_json()["Src"]["spans"] == []  # spans only when asked for
+    # full speed, no bound and no spans: nothing is wrapped (C actors keep the C loop)
+    rt = Runtime(g, iterations=1, emulation=DeviceEmulation(1.0, 0))
+    assert not any(isinstance(t.backend, SlowedBackend) for t in rt.threads)
+
+
+@pytest.mark.parametrize("kw, msg", [({"slowdown": 0.5}, "slowdown must be a finite number >= 1"),
+                                     ({"slowdown": float("nan")}, "slowdown must be a finite number >= 1"),
+                                     ({"slowdown": float("inf")}, "slowdown must be a finite number >= 1"),
+                                     ({"slowdown": "x"}, "slowdown must be a number"),
+                                     ({"cores": -1}, "cores must be an integer >= 0"),
+                                     ({"cores": 1.5}, "cores must be an integer >= 0")])
+def test_device_emulation_rejects_bad_settings(kw, msg):
+    with pytest.raises(RuntimeSetupError, match=msg):
+        DeviceEmulation(**kw)

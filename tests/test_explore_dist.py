@@ -38,6 +38,24 @@ def test_vehicle_sweep_two_frames_three_points_then_resume(tmp_path):
             d = out / "points" / r["point"]
             assert (d / "ethernet100.endpoint.profile.json").exists()
             assert (d / "ethernet100.server.profile.json").exists()
+            # the endpoint side is slowed by `vrprune run --slowdown` itself (no wrapper process), the
+            # server side only records its firing spans
+            ep_log = (d / "ethernet100.endpoint.log").read_text().splitlines()[0]
+            sv_log = (d / "ethernet100.server.log").read_text().splitlines()[0]
+            assert " -m vrprune run " in ep_log and "--slowdown 2.0 --endpoint-cores 1 --spans " in ep_log
+            assert " -m vrprune run " in sv_log and "--slowdown" not in sv_log and "--spans " in sv_log
+            for side, lo, hi in (("endpoint", 2.0, None), ("server", 1.0, 1.3)):
+                spans = json.loads((d / f"ethernet100.{side}.spans.json").read_text())
+                assert spans and not any(a.startswith(("TX_", "RX_")) for a in spans)  # TX/RX not wrapped
+                for a, sp in spans.items():
+                    assert len(sp["spans"]) == 2
+                    busy = sum(e - s for s, e in sp["spans"])
+                    assert busy >= lo * sp["inner_s"] * 0.99, (side, a)  # sleep (F - 1) t after t
+                    assert hi is None or busy <= hi * sp["inner_s"] + 1e-3, (side, a)
+            # the point's scripts repeat the same emulation by hand
+            assert "--slowdown 2 --endpoint-cores 1" in (d / "run_endpoint.sh").read_text()
+            assert "--slowdown" not in (d / "run_server.sh").read_text()
+    assert "--slowdown 2 --endpoint-cores 1" in (out / "points" / "local" / "run.sh").read_text()
     assert doc["recommendation"]["ethernet100"]["source"] == "measured"
     assert "distributed (two processes" in so.getvalue()
     # a second call finds everything in results.jsonl and runs nothing

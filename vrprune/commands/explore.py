@@ -7,6 +7,8 @@ import json
 import os
 from typing import TextIO
 
+from .run import core_count, slowdown_factor
+
 EXPLORE_EXIT = """explore exit codes: 0 the sweep ran (or was predicted) and every run ended cleanly; 1 the graph
 is refuted (nothing run) or some runs failed (see DIR/results.jsonl); 2 input error; 3 the checker
 was inconclusive; 130 interrupted (run the same command again to resume).
@@ -37,10 +39,12 @@ def add_parser(sub) -> argparse.ArgumentParser:
                        help="privacy floor: the raw input (any edge out of a source actor) never leaves the endpoint")
     p.add_argument("--frames", type=int, default=10, metavar="N", help="frames (graph iterations) per run (default 10)")
     p.add_argument("--out", metavar="DIR", help="output folder (default explore-GRAPH)")
-    p.add_argument("--slowdown", type=float, default=1.0, metavar="F",
-                   help="endpoint emulation: each endpoint firing that takes t s is stretched to F*t (default 1)")
-    p.add_argument("--endpoint-cores", type=int, default=1, metavar="C",
-                   help="endpoint emulation: at most C endpoint firings at a time (default 1; 0 = unbounded)")
+    p.add_argument("--slowdown", type=slowdown_factor, default=1.0, metavar="F",
+                   help="endpoint emulation: each endpoint firing that takes t s is stretched to F*t (F >= 1, "
+                        "default 1; passed to the endpoint's `vrprune run --slowdown`)")
+    p.add_argument("--endpoint-cores", type=core_count, default=1, metavar="C",
+                   help="endpoint emulation: at most C endpoint firings at a time (default 1; 0 = unbounded; "
+                        "passed to the endpoint's `vrprune run --endpoint-cores`)")
     p.add_argument("--max-points", type=int, default=32, metavar="M",
                    help="sweep at most M partition points (fully local, the topological cuts, then the best "
                         "predicted; default 32)")
@@ -110,7 +114,6 @@ def run(args, stdout: TextIO, stderr: TextIO) -> int:
 
     warn = lambda m: print(m, file=stderr)  # noqa: E731
     for name, v, lo in (("--frames", args.frames, 1), ("--max-points", args.max_points, 1),
-                        ("--slowdown", args.slowdown, 1.0), ("--endpoint-cores", args.endpoint_cores, 0),
                         ("--min-local", args.min_local, 0)):
         if v < lo:
             print(f"vrprune explore: error: {name} must be at least {lo}", file=stderr)
@@ -177,7 +180,8 @@ def run(args, stdout: TextIO, stderr: TextIO) -> int:
 
     def files(point):
         write_point_files(outdir, point, g, args.file, plat, args.platform, ep, sv, default_link=links[0].name,
-                          frames=args.frames, graph_opt=args.graph)
+                          frames=args.frames, graph_opt=args.graph, slowdown=args.slowdown,
+                          endpoint_cores=args.endpoint_cores)
 
     try:
         res = run_sweep(g, prec, links=links, outdir=outdir, frames=args.frames, slowdown=args.slowdown,

@@ -4,10 +4,14 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import os
-from typing import Any, TextIO
+from typing import TYPE_CHECKING, Any, TextIO
 
 from ..diagnostics import VrpruneError, render_all
+
+if TYPE_CHECKING:
+    from ..exec._runtime import DeviceEmulation
 
 RUN_EXIT = """run exit codes: 0 the run ended cleanly; 1 the graph is refuted (not run), or the run
 deadlocked (watchdog) or an actor failed; 2 input error; 3 the checker was inconclusive (not run);
@@ -35,10 +39,53 @@ def add_parser(sub) -> argparse.ArgumentParser:
                    help="actors without an implementation zero-fill their outputs (structural runs)")
     p.add_argument("--timeout", type=float, default=60.0, metavar="SECONDS", help="checker time limit (default 60)")
     p.add_argument("--quiet", "-q", action="store_true", help="no summary on stdout")
+    e = p.add_argument_group("slower-device emulation (docs/explore.md)")
+    e.add_argument("--slowdown", type=slowdown_factor, default=1.0, metavar="F",
+                   help="emulate a device F times slower: after each actor firing that took t s, the actor sleeps "
+                        "(F-1)*t (F >= 1, default 1; TX/RX actors of a --mapping run are not slowed)")
+    e.add_argument("--endpoint-cores", type=core_count, default=0, metavar="C",
+                   help="emulate a device with C cores: at most C actor firings at a time (default 0: no bound)")
+    e.add_argument("--spans", metavar="OUT.json",
+                   help="write every actor firing's start and end (time.perf_counter: CLOCK_MONOTONIC, comparable "
+                        "between processes of one machine) and each actor's time inside fire before the slowdown; "
+                        "`vrprune explore` measures with it")
     from ..dist import add_arguments as add_dist_arguments
 
     add_dist_arguments(p)  # --mapping, --link, --port-base, --listen-all, --psk-file, --tls-*
     return p
+
+
+def slowdown_factor(text: str) -> float:
+    """argparse type of ``--slowdown``: a finite number >= 1."""
+    try:
+        v = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number >= 1 (a factor, such as 2 or 2.5), got {text!r}") from None
+    if not math.isfinite(v) or v < 1.0:
+        raise argparse.ArgumentTypeError(f"must be a finite number >= 1 (1 = full speed), got {text!r}")
+    return v
+
+
+def core_count(text: str) -> int:
+    """argparse type of ``--endpoint-cores``: an integer >= 0."""
+    try:
+        v = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number >= 0 (0 = no bound), got {text!r}") from None
+    if v < 0:
+        raise argparse.ArgumentTypeError(f"must be >= 0 (0 = no bound), got {text!r}")
+    return v
+
+
+def emulation_of(args) -> DeviceEmulation | None:
+    """The :class:`~vrprune.exec._runtime.DeviceEmulation` of ``--slowdown``, ``--endpoint-cores``
+    and ``--spans``, or None when none is given. ``run`` stores it as ``args.emulation``, where
+    the distributed runner (``--mapping``) passes it to its Runtime too."""
+    from ..exec._runtime import DeviceEmulation
+
+    emu = DeviceEmulation(getattr(args, "slowdown", 1.0), getattr(args, "endpoint_cores", 0),
+                          spans=bool(getattr(args, "spans", None)))
+    return emu if emu.active else None
 
 
 def _read_replay(path: str) -> dict[str, list[int]]:
@@ -58,10 +105,13 @@ def run(args, stdout: TextIO, stderr: TextIO) -> int:
     from .. import load
     from ..exec import Runtime, profile_json, trace_json
 
+    args.emulation = emu = emulation_of(args)
     if getattr(args, "mapping", None):
         from ..dist import run_distributed
 
-        return run_distributed(args, stdout, stderr)
+        code = run_distributed(args, stdout, stderr)
+        _write_spans(args, emu)
+        return code
     g = load(args.file, args.graph)
     warn = lambda m: print(m, file=stderr)  # noqa: E731
 
@@ -98,7 +148,7 @@ def run(args, stdout: TextIO, stderr: TextIO) -> int:
         rt = Runtime(g, iterations=args.iterations, trace=bool(args.trace), profile=bool(args.profile),
                      watchdog_s=args.watchdog if args.watchdog and args.watchdog > 0 else None,
                      replay=replay, stub_missing=args.stub_missing, warn=warn, progress=progress,
-                     repetition=repetition)
+                     repetition=repetition, emulation=emu)
     except VrpruneError as exc:
         if hasattr(exc, "diagnostics"):
             raise
@@ -112,6 +162,7 @@ def run(args, stdout: TextIO, stderr: TextIO) -> int:
     for path, doc in ((args.trace, lambda: trace_json(res, g.name)), (args.profile, lambda: profile_json(res, g.name))):
         if path:
             _write_json(path, doc())
+    _write_spans(args, emu)
     if res.status == "deadlock":
         print(res.describe(), file=stderr)
         if replay is not None:
@@ -137,6 +188,11 @@ def _summary(name: str, res: Any, iterations: int | None) -> str:
     for a, n in res.firings.items():
         lines.append(f"  {a:<{width}}  {n} firings")
     return "\n".join(lines) + "\n"
+
+
+def _write_spans(args, emu: DeviceEmulation | None) -> None:
+    if getattr(args, "spans", None) and emu is not None:
+        _write_json(args.spans, emu.spans_json())
 
 
 def _write_json(path: str, doc: dict) -> None:

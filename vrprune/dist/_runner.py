@@ -227,7 +227,8 @@ def _execute(args, g, sp: Split, endpoints: list[Endpoint], link, repetition, lo
         rt = Runtime(sp.local, iterations=args.iterations, backends=backends, trace=bool(args.trace),
                      profile=bool(args.profile),
                      watchdog_s=args.watchdog if args.watchdog and args.watchdog > 0 else None,
-                     stub_missing=args.stub_missing, units=sp.units, warn=warn, repetition=repetition)
+                     stub_missing=args.stub_missing, units=sp.units, warn=warn, repetition=repetition,
+                     emulation=getattr(args, "emulation", None))
     except VrpruneError as exc:
         if hasattr(exc, "diagnostics"):
             raise

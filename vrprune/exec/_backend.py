@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import importlib
 import sys
+import threading
+import time
 from typing import Any, Callable
 
 import numpy as np
@@ -85,6 +87,60 @@ class StubBackend(ActorBackend):
         for o in outs:
             o.fill(0)
         return self._atr if self.actor.kind is ActorKind.CA else None
+
+
+class SlowedBackend(ActorBackend):
+    """Wraps one actor's back-end to emulate a slower device (``Runtime(emulation=...)``).
+
+    ``slowdown`` F >= 1: after a firing that took t seconds, sleep (F - 1) t, so the firing
+    takes F t. ``gate``: a semaphore shared by the device's actors, held around the firing and
+    its sleep: at most that many firings of the device run at once (its cores).
+    ``record``: keep every firing's (start, end) in :attr:`spans` (``time.perf_counter``; the
+    start is taken once the gate is held, the end after the sleep; a source's END firing is not
+    kept) and the time spent inside the wrapped ``fire`` in :attr:`inner_s`.
+
+    Deliberately exposes nothing of the wrapped back-end but init / fire / finish: the runtime
+    sees no C entry points (``_fire``, ``_state``), so a wrapped C actor runs the Python firing
+    loop, where the sleep happens, instead of the C loop, which would bypass it; and no
+    ``device_key``, so a wrapped OpenCL actor uses host FIFOs and every firing waits for its
+    kernel (the time t includes the kernel).
+    """
+
+    def __init__(self, inner: Any, slowdown: float = 1.0, gate: threading.Semaphore | None = None,
+                 record: bool = True) -> None:
+        super().__init__(inner.actor, getattr(inner, "unit", None))
+        self.inner = inner
+        self.slowdown = float(slowdown)
+        self.gate = gate
+        self.spans: list[tuple[float, float]] | None = [] if record else None
+        self.inner_s = 0.0
+
+    def init(self) -> None:
+        self.inner.init()
+
+    def fire(self, ins: list[np.ndarray], outs: list[np.ndarray], atr: int | None) -> int | None | object:
+        perf = time.perf_counter
+        gate = self.gate
+        if gate is not None:
+            gate.acquire()
+        try:
+            t0 = perf()
+            ret = self.inner.fire(ins, outs, atr)
+            t1 = perf()
+            if self.slowdown > 1.0:
+                time.sleep((self.slowdown - 1.0) * (t1 - t0))
+            t2 = perf()
+        finally:
+            if gate is not None:
+                gate.release()
+        if ret is not END:
+            self.inner_s += t1 - t0
+            if self.spans is not None:
+                self.spans.append((t0, t2))
+        return ret
+
+    def finish(self) -> None:
+        self.inner.finish()
 
 
 def _where(actor: Actor) -> str:

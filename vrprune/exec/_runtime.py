@@ -35,7 +35,7 @@ from typing import Any, Callable, TextIO
 
 from ..diagnostics import VrpruneError
 from ..model import ActorKind, Graph, Unit
-from ._backend import END, ActorBackend, make_backend
+from ._backend import END, ActorBackend, SlowedBackend, StubBackend, make_backend
 from ._fifo import Aborted, EndOfStream, RingFifo, _Gate
 from ._rates import repetition_vector
 
@@ -127,6 +127,60 @@ class RunResult:
         if self.status == "interrupted":
             return "interrupted"
         return f"ok: {sum(v.firings for v in self.actors.values())} firings in {self.wall_s:.3f} s"
+
+
+class DeviceEmulation:
+    """Emulate a slower device: the settings behind ``vrprune run --slowdown F --endpoint-cores C``.
+
+    ``slowdown`` F >= 1: every firing that takes t seconds is stretched to F t (the actor sleeps
+    (F - 1) t after it). ``cores`` C >= 0: at most C firings of the emulated device run at once
+    (0: no bound). ``spans``: record every firing's (start, end) and the time inside the
+    actor's own ``fire`` (see :meth:`spans_json`).
+
+    Pass it as ``Runtime(graph, emulation=DeviceEmulation(3.0, cores=1))``: the runtime wraps
+    every back-end it builds itself in a :class:`~._backend.SlowedBackend`; back-ends passed in
+    ``backends`` (TX/RX actors of a distributed run, a caller's own wrappers) are left alone,
+    wrap those with :meth:`wrap`. A wrapped C actor runs the Python firing loop (the C loop
+    would bypass the sleep), a wrapped OpenCL actor host FIFOs. F = 1, C = 0 without spans
+    wraps nothing.
+
+    Profiles and traces of such a run time the slowed firings (what the emulated device would
+    take); :attr:`SlowedBackend.inner_s` keeps the real time.
+    """
+
+    def __init__(self, slowdown: float = 1.0, cores: int = 0, *, spans: bool = False) -> None:
+        try:
+            f = float(slowdown)
+        except (TypeError, ValueError):
+            raise RuntimeSetupError(f"slowdown must be a number >= 1, got {slowdown!r}") from None
+        if not f >= 1.0 or f == float("inf"):
+            raise RuntimeSetupError(f"slowdown must be a finite number >= 1 (1 = full speed), got {slowdown!r}")
+        if isinstance(cores, bool) or not isinstance(cores, int) or cores < 0:
+            raise RuntimeSetupError(f"cores must be an integer >= 0 (0 = no bound), got {cores!r}")
+        self.slowdown = f
+        self.cores = cores
+        self.record = bool(spans)
+        self.gate = threading.Semaphore(cores) if cores > 0 else None
+        self.wrapped: dict[str, SlowedBackend] = {}
+
+    @property
+    def active(self) -> bool:
+        """Whether back-ends need wrapping at all."""
+        return self.slowdown > 1.0 or self.cores > 0 or self.record
+
+    def wrap(self, backend: Any) -> SlowedBackend:
+        """Wrap one actor's back-end (keyed by its actor's name in :attr:`wrapped`)."""
+        w = SlowedBackend(backend, self.slowdown, self.gate, record=self.record)
+        self.wrapped[w.actor.name] = w
+        return w
+
+    def spans_json(self) -> dict[str, dict[str, Any]]:
+        """{actor: {"spans": [[start, end], ...], "inner_s": seconds inside fire}}: what
+        ``vrprune run --spans`` writes. Times are ``time.perf_counter`` (CLOCK_MONOTONIC on
+        Linux: comparable between the processes of one machine); an end includes the
+        slowdown's sleep, ``inner_s`` does not."""
+        return {name: {"spans": [list(s) for s in (w.spans or [])], "inner_s": w.inner_s}
+                for name, w in self.wrapped.items()}
 
 
 class _Stop:
@@ -335,7 +389,9 @@ class Runtime:
     max_read, max_write)`` builds each FIFO (default :class:`RingFifo`); a replacement must
     offer RingFifo's reader/writer methods. ``trace``: record firing slices and fill levels.
     ``profile``: time every firing. ``replay``: {dpg name: [atr, ...]} forced on the CAs
-    (the last value repeats).
+    (the last value repeats). ``emulation``: run the actors as on a slower device
+    (:class:`DeviceEmulation`: slowdown factor, cores, firing spans); it applies to the
+    back-ends the runtime builds, not to those given in ``backends``.
     """
 
     def __init__(self, graph: Graph, *, iterations: int | None = None,
@@ -348,7 +404,8 @@ class Runtime:
                  progress: TextIO | None = None,
                  repetition: dict[str, int] | None = None,
                  native: bool | None = None,
-                 device_fifos: bool | None = None) -> None:
+                 device_fifos: bool | None = None,
+                 emulation: DeviceEmulation | None = None) -> None:
         self.graph = graph
         self.index = graph.index()
         self.iterations = iterations
@@ -375,13 +432,19 @@ class Runtime:
         units = units or {}
         dpg_bounds = self._dpg_bounds()
         self.threads: list[_ActorThread] = []
+        self.emulation = emulation if emulation is not None and emulation.active else None
         stubbed: list[str] = []
+        stub_names: list[str] = []
         for a in graph.actors:
             be = backends.get(a.name)
             if be is None:
                 stub_atr = dpg_bounds.get(a.dpg or "", (0, 0))[1]
                 be = make_backend(a, units.get(a.name), stub_missing=stub_missing, warn=stubbed.append,
                                   stub_atr=stub_atr)
+                if isinstance(be, StubBackend):
+                    stub_names.append(a.name)
+                if self.emulation is not None:
+                    be = self.emulation.wrap(be)
             t = _ActorThread(self, a.name, be)
             if a.kind is ActorKind.CA and a.dpg is not None:
                 t.atr_bounds = dpg_bounds.get(a.dpg)
@@ -395,19 +458,20 @@ class Runtime:
         if len(stubbed) == 1:
             self._warn(stubbed[0])
         elif stubbed:
-            names = [t.name for t in self.threads if type(t.backend).__name__ == "StubBackend"]
-            self._warn(f"warning: {len(names)} actors have no implementation; stubs zero-fill their outputs "
-                       f"(a CA stub chooses its DPG's url): {', '.join(names)}")
+            self._warn(f"warning: {len(stub_names)} actors have no implementation; stubs zero-fill their outputs "
+                       f"(a CA stub chooses its DPG's url): {', '.join(stub_names)}")
 
         # C actors whose back-end exposes its entry points run their loop in C; every fifo
-        # touching one is a NativeFifo (see _native.py). Traced runs stay in Python.
+        # touching one is a NativeFifo (see _native.py). Traced runs stay in Python, and so do
+        # slowed actors: the C loop would call the C fire directly, bypassing the wrapper's sleep.
         if native is None:
             native = not trace and fifo_factory is None
         native_names: set[str] = set()
         if native:
             from . import _native as nat
 
-            cand = {t.name for t in self.threads if nat.native_capable(t.backend)}
+            cand = {t.name for t in self.threads
+                    if nat.native_capable(t.backend) and not isinstance(t.backend, SlowedBackend)}
             if cand:
                 try:
                     nat.load()

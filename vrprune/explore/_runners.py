@@ -3,9 +3,10 @@
 The server side starts first (``--mapping server.map``), then the endpoint side
 (``--mapping endpoint.map``); both get ``--link`` (shaping on each TX), ``--iterations N``,
 ``--profile`` and a port base of their own (runs never share TCP ports, so a port still in
-TIME_WAIT from the previous run cannot collide). Each process runs under
-:mod:`vrprune.explore._side`, which slows the endpoint's actors and records firing times.
-The fully local point is one ``vrprune run`` process (no mapping, no link).
+TIME_WAIT from the previous run cannot collide). The endpoint side gets ``--slowdown F
+--endpoint-cores C`` (the runtime's device emulation); both get ``--spans``, the firing times
+that the measurement is computed from. The fully local point is one ``vrprune run`` process
+(no mapping, no link), slowed as the endpoint.
 """
 
 from __future__ import annotations
@@ -37,7 +38,7 @@ def distributed_available() -> bool:
         sub = argparse.ArgumentParser().add_subparsers()
         p = run_cmd.add_parser(sub)
         opts = {o for a in p._actions for o in a.option_strings}
-        return {"--mapping", "--link", "--port-base"} <= opts
+        return {"--mapping", "--link", "--port-base", "--slowdown", "--endpoint-cores", "--spans"} <= opts
     except Exception:
         return False
 
@@ -81,9 +82,8 @@ class DistributedRunner:
                 return base
         return self._next
 
-    def _cmd(self, side_opts: list[str], run_opts: list[str]) -> list[str]:
-        cmd = [sys.executable, "-m", "vrprune.explore._side", *side_opts, "--", "run", self.app, "--quiet",
-               "--watchdog", "30"]
+    def _cmd(self, run_opts: list[str]) -> list[str]:
+        cmd = [sys.executable, "-m", "vrprune", "run", self.app, "--quiet", "--watchdog", "30"]
         if self.graph_opt:
             cmd += ["--graph", self.graph_opt]
         if self.stub_missing:
@@ -120,8 +120,7 @@ class DistributedRunner:
                                                  self.server, host))
                 base = self._base(len(graph.fifos))
                 common = ["--iterations", str(frames), "--link", link.as_run_option(), "--port-base", str(base)]
-                sides = [("server", ["--slowdown", "1", "--endpoint-cores", "0"],
-                          ["--mapping", "server.map", *common]),
+                sides = [("server", [], ["--mapping", "server.map", *common]),
                          ("endpoint", ep_slow, ["--mapping", "endpoint.map", *common])]
             for side, so, ro in sides:
                 spans_files[side] = os.path.join(workdir, f"{tag}.{side}.spans.json")
@@ -130,7 +129,7 @@ class DistributedRunner:
                     if os.path.exists(f):
                         os.remove(f)
                 log = open(os.path.join(workdir, f"{tag}.{side}.log"), "w", encoding="utf-8")
-                cmd = self._cmd([*so, "--spans", spans_files[side]], [*ro, "--profile", prof_files[side]])
+                cmd = self._cmd([*ro, *so, "--spans", spans_files[side], "--profile", prof_files[side]])
                 log.write("$ " + " ".join(cmd) + "\n")
                 log.flush()
                 procs.append((side, subprocess.Popen(cmd, cwd=workdir, stdout=log, stderr=subprocess.STDOUT,

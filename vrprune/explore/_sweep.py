@@ -11,9 +11,11 @@ Two exist:
   processes (endpoint and server mapping), TX/RX over loopback TCP, link shaping by
   ``vrprune run --link``.
 
-Both slow the endpoint the same way: after each endpoint firing that took t seconds of real
-time, the actor sleeps ``(F - 1) t`` (``--slowdown F``), and at most ``--endpoint-cores``
-endpoint firings run at a time (default 1: a weak single-core endpoint).
+Both slow the endpoint the same way, with the runtime's device emulation
+(:class:`vrprune.exec._runtime.DeviceEmulation`, also ``vrprune run --slowdown F
+--endpoint-cores C``): after each endpoint firing that took t seconds of real time, the actor
+sleeps ``(F - 1) t`` (``--slowdown F``), and at most ``--endpoint-cores`` endpoint firings run
+at a time (default 1: a weak single-core endpoint).
 """
 
 from __future__ import annotations
@@ -28,6 +30,7 @@ from typing import Any, Callable, Protocol
 
 import numpy as np
 
+from ..exec._backend import SlowedBackend
 from ..model import (Actor, ActorKind, Direction, Fifo, Graph, Mapping, Platform, Port, PortKind, PortRef, Unit,
                      UnitKind)
 from ._partition import PartitionPoint
@@ -64,54 +67,6 @@ class Runner(Protocol):
 
     def measure(self, graph: Graph, point: PartitionPoint, link: LinkSpec | None, *, frames: int,
                 workdir: str) -> Measurement: ...
-
-
-# ---------------------------------------------------------------------- endpoint slowdown
-
-
-class SlowedBackend:
-    """Wraps an actor back-end: records every firing and, on the endpoint, stretches it.
-
-    ``slowdown`` F >= 1: after a firing that took t s, sleep (F - 1) t. ``gate``: a
-    semaphore bounding how many endpoint firings run at once (the endpoint's cores).
-    Duck-types :class:`vrprune.exec.ActorBackend` (init / fire / finish)."""
-
-    def __init__(self, inner: Any, slowdown: float = 1.0, gate: threading.Semaphore | None = None) -> None:
-        self.inner = inner
-        self.actor = inner.actor
-        self.unit = getattr(inner, "unit", None)
-        self.slowdown = slowdown
-        self.gate = gate
-        self.spans: list[tuple[float, float]] = []
-        self.inner_s = 0.0
-
-    def init(self) -> None:
-        self.inner.init()
-
-    def fire(self, ins, outs, atr):
-        perf = time.perf_counter
-        gate = self.gate
-        if gate is not None:
-            gate.acquire()
-        try:
-            t0 = perf()
-            ret = self.inner.fire(ins, outs, atr)
-            t1 = perf()
-            if self.slowdown > 1.0:
-                time.sleep((self.slowdown - 1.0) * (t1 - t0))
-            t2 = perf()
-        finally:
-            if gate is not None:
-                gate.release()
-        from ..exec import END
-
-        if ret is not END:
-            self.spans.append((t0, t2))
-            self.inner_s += t1 - t0
-        return ret
-
-    def finish(self) -> None:
-        self.inner.finish()
 
 
 class _LinkStage:
@@ -207,11 +162,13 @@ class EmulatedRunner:
 
     def measure(self, graph: Graph, point: PartitionPoint, link: LinkSpec | None, *, frames: int,
                 workdir: str) -> Measurement:
-        from ..exec import Runtime, StubBackend, make_backend, repetition_vector
+        from ..exec import Runtime, make_backend, repetition_vector
+        from ..exec._runtime import DeviceEmulation
 
         g2, stages = emulation_graph(graph, point) if (link is not None and not point.local) else (graph, {})
         q = repetition_vector(g2)
-        gate = threading.Semaphore(self.endpoint_cores) if self.endpoint_cores > 0 else None
+        endpoint = DeviceEmulation(self.slowdown, self.endpoint_cores, spans=True)
+        server = DeviceEmulation(1.0, 0, spans=True)
         lock = threading.Lock()
         ep = set(point.endpoint)
         backends: dict[str, Any] = {}
@@ -227,8 +184,7 @@ class EmulatedRunner:
                 continue
             inner = make_backend(a, None, stub_missing=self.stub_missing, warn=stubbed.append,
                                  stub_atr=_dpg_url(graph, a))
-            on_ep = a.name in ep
-            w = SlowedBackend(inner, self.slowdown if on_ep else 1.0, gate if on_ep else None)
+            w = (endpoint if a.name in ep else server).wrap(inner)
             backends[a.name] = wrapped[a.name] = w
         if stubbed and not self._warned and self.warn:
             self._warned = True
@@ -242,10 +198,10 @@ class EmulatedRunner:
             res = rt.run()
         finally:
             os.chdir(here)
-        spans = {n: w.spans for n, w in wrapped.items()}
+        spans = {n: w.spans or [] for n, w in wrapped.items()}
         fs = _frame_stats(g2, q, spans)
         n = max(fs["frames"], 1)
-        busy = {name: sum(b - a for a, b in w.spans) for name, w in wrapped.items()}
+        busy = {name: sum(b - a for a, b in sp) for name, sp in spans.items()}
         msg = "" if res.ok else res.describe()
         return Measurement(
             status=res.status if fs["frames"] or not res.ok else "error", runner=self.kind, frames=fs["frames"],
@@ -254,7 +210,7 @@ class EmulatedRunner:
             server_s=sum(busy[a] for a in point.server) / n,
             link_s=(sum(s.busy_s for s in link_stages if s.tx) / n + link.latency_s) if link_stages and link else
             (0.0 if point.local else None),
-            actor_s={name: (w.inner_s / len(w.spans)) if w.spans else 0.0 for name, w in wrapped.items()},
+            actor_s={name: (w.inner_s / len(spans[name])) if spans[name] else 0.0 for name, w in wrapped.items()},
             message=msg if fs["frames"] else (msg or "no frame reached the sinks"))
 
 
@@ -315,31 +271,37 @@ def mapping_text(point: PartitionPoint, graph: Graph, platform: Platform, platfo
 
 def write_point_files(outdir: str, point: PartitionPoint, graph: Graph, app_path: str, platform: Platform,
                       platform_path: str, endpoint: str, server: str, *, default_link: str = "ethernet100",
-                      frames: int = 10, graph_opt: str | None = None) -> str:
+                      frames: int = 10, graph_opt: str | None = None, slowdown: float = 1.0,
+                      endpoint_cores: int = 0) -> str:
     """DIR/points/<id>/{endpoint.map, server.map, run_endpoint.sh, run_server.sh, run.sh}.
-    Returns the point's folder."""
+    The endpoint's scripts (and the fully local one) pass ``--slowdown`` / ``--endpoint-cores``
+    unless they are run's defaults (1, 0). Returns the point's folder."""
     d = os.path.join(outdir, "points", point.id)
     os.makedirs(d, exist_ok=True)
     rel_plat = os.path.relpath(os.path.abspath(platform_path), d)
     app = os.path.relpath(os.path.abspath(app_path), d)
     gopt = f" --graph {graph_opt}" if graph_opt else ""
+    factor = f"{slowdown:g}" if float(f"{slowdown:g}") == slowdown else repr(float(slowdown))
+    emu = ((f" --slowdown {factor}" if slowdown != 1.0 else "") +
+           (f" --endpoint-cores {endpoint_cores}" if endpoint_cores else ""))
     if point.local:
         _write(os.path.join(d, "run.sh"), _script(
             f"fully local: every actor of '{graph.name}' on the endpoint; no mapping, no link",
-            f'python -m vrprune run "{app}"{gopt} --iterations "$FRAMES" --profile local.profile.json',
+            f'python -m vrprune run "{app}"{gopt}{emu} --iterations "$FRAMES" --profile local.profile.json',
             default_link, frames), exe=True)
         return d
     for host, fname in ((endpoint, "endpoint.map"), (server, "server.map")):
         _write(os.path.join(d, fname),
                mapping_text(point, graph, platform, rel_plat, host, endpoint, server, host))
-    run = (f'python -m vrprune run "{app}"{gopt} --mapping {{side}}.map --link "$LINK" --iterations "$FRAMES" '
-           f'--profile {{side}}.profile.json')
+    run = (f'python -m vrprune run "{app}"{gopt} --mapping {{side}}.map{{emu}} --link "$LINK" '
+           f'--iterations "$FRAMES" --profile {{side}}.profile.json')
     _write(os.path.join(d, "run_server.sh"), _script(
         f"{point.id} ({point.label}): the server side. Start it first, on host '{server}'.",
-        run.format(side="server"), default_link, frames), exe=True)
+        run.format(side="server", emu=""), default_link, frames), exe=True)
     _write(os.path.join(d, "run_endpoint.sh"), _script(
-        f"{point.id} ({point.label}): the endpoint side, on host '{endpoint}'.",
-        run.format(side="endpoint"), default_link, frames), exe=True)
+        f"{point.id} ({point.label}): the endpoint side, on host '{endpoint}'" +
+        (" (emulated slower endpoint; drop the option(s) on a real one)." if emu else "."),
+        run.format(side="endpoint", emu=emu), default_link, frames), exe=True)
     _write(os.path.join(d, "run.sh"), _script(
         f"{point.id} ({point.label}): both sides on this machine (loopback, link emulated by --link).",
         f"./run_server.sh \"$LINK\" \"$FRAMES\" &\nSERVER=$!\n./run_endpoint.sh \"$LINK\" \"$FRAMES\"\nwait $SERVER",
