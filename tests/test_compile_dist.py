@@ -1,28 +1,23 @@
 """Interoperability: a compiled endpoint talks to a Python-run server and the other way round
 (and compiled to compiled), with results identical to the all-Python single-process run; the
 vehicle classifier (C actors, examples/vehicle/vehicle.c unchanged) at two partition points.
-Also: pre-shared-key authentication across implementations, and refusals (wrong key, another
-graph)."""
+Also: pre-shared-key authentication and TLS across implementations, refusals (wrong key, another
+graph, wrong certificate), a compiled RX whose TX vanishes, and a compiled RX that must hand a
+burst to its consumer before it waits on the socket. Launch helpers: _procs.py."""
 
 from __future__ import annotations
 
 import os
-import random
+import re
 import shutil
-import socket
-import subprocess
-import sys
+import time
 
 import numpy as np
 import pytest
+from _procs import (BURST_ITERATIONS, BURST_PLACE, EDGES, FRAMES, burst_app, finish, free_base, keygen, pp,
+                    reference_probs, run_cmd, start, vehicle_app, vehicle_probs, write_mappings)
 
 from vrprune.compile import build, compile_app
-
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-VDIR = os.path.join(ROOT, "examples", "vehicle")
-ACTORS = ["Input", "L1", "L2", "L3", "L4L5", "Output"]
-EDGES = ["Input.img", "L1.y", "L2.y", "L3.y", "L4L5.p"]
-FRAMES = 3
 
 pytestmark = pytest.mark.skipif(shutil.which("cc") is None and shutil.which("gcc") is None
                                 and not os.environ.get("VRPRUNE_CC"), reason="no C compiler")
@@ -32,97 +27,34 @@ pytestmark = pytest.mark.skipif(shutil.which("cc") is None and shutil.which("gcc
 PY_ENV = dict(os.environ, VRPRUNE_NATIVE="0")
 
 
-def free_base(n: int = 8) -> int:
-    for _ in range(200):
-        base = random.randrange(20000, 60000 - n)
-        socks = []
-        try:
-            for i in range(n):
-                s = socket.socket()
-                s.bind(("127.0.0.1", base + i))
-                socks.append(s)
-            return base
-        except OSError:
-            continue
-        finally:
-            for s in socks:
-                s.close()
-    raise RuntimeError("no free port range")
-
-
-def vehicle_app(d, frames: int = FRAMES) -> str:
-    text = open(os.path.join(VDIR, "vehicle_c.vpr")).read()
-    text = text.replace('"vehicle.c"', f'"{os.path.join(VDIR, "vehicle.c")}"')
-    text = text.replace("param frames = 8", f"param frames = {frames}")
-    path = os.path.join(d, "vehicle.vpr")
-    with open(path, "w") as f:
-        f.write(text)
-    return path
-
-
-def write_mapping(d, this: str, k: int) -> str:
-    with open(os.path.join(d, "platform.vpr"), "w") as f:
-        f.write("platform lab {\n  base_port 9300\n"
-                + "".join(f'  host {h} "127.0.0.1" {{ cpu core0 core 0 cpu core1 core 1 }}\n' for h in ("endpoint", "server"))
-                + "  link endpoint -- server ethernet100\n}\n")
-    lines = ['import "platform.vpr"', f"mapping m_{this} on lab.{this} {{"]
-    lines += [f"  {a} -> {'endpoint' if i < k else 'server'}.core0" for i, a in enumerate(ACTORS)] + ["}"]
-    path = os.path.join(d, f"{this}_{k}.map")
-    with open(path, "w") as f:
-        f.write("\n".join(lines) + "\n")
-    return path
-
-
 def compile_host(d, app: str, mapping: str, host: str) -> str:
     res = compile_app(app, os.path.join(d, f"build_{host}"), mapping=mapping)
     assert res.verdict == "proved"
     return build(res.program, werror=False)
 
 
-def start(cmd: list[str], cwd, env=None) -> subprocess.Popen:
-    return subprocess.Popen(cmd, cwd=cwd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
-
-
-def py_cmd(app: str, mapping: str, base: int, *extra: str) -> list[str]:
-    return [sys.executable, "-m", "vrprune", "run", app, "--mapping", mapping, "--port-base", str(base), *extra]
-
-
-def finish(procs: list[subprocess.Popen], timeout: float = 120) -> list[tuple[int, str, str]]:
-    out = []
-    for p in procs:
-        try:
-            so, se = p.communicate(timeout=timeout)
-        except subprocess.TimeoutExpired:
-            p.kill()
-            so, se = p.communicate()
-            so += "\n[killed: timeout]"
-        out.append((p.returncode, so, se))
-    return out
+def host_proc(d, app: str, maps: dict[str, str], host: str, compiled, *args: str):
+    """`host`'s share of `app`, compiled (when host in `compiled`) or run by Python, with `args`."""
+    if host in compiled:
+        return start([compile_host(d, app, maps[host], host), *args], d)
+    return start(run_cmd(app, maps[host], *args), d, PY_ENV)
 
 
 @pytest.fixture(scope="module")
 def reference(tmp_path_factory):
-    d = tmp_path_factory.mktemp("ref")
-    app = vehicle_app(d)
-    r = subprocess.run([sys.executable, "-m", "vrprune", "run", app], cwd=d, capture_output=True, text=True, timeout=300)
-    assert r.returncode == 0, r.stderr
-    probs = np.fromfile(d / "vehicle_probs.f32", np.float32).reshape(-1, 4)
-    assert probs.shape == (FRAMES, 4)
-    return probs
+    return reference_probs(tmp_path_factory.mktemp("ref"), "c")
 
 
-def run_pair(tmp_path, k: int, compiled: set[str], extra=(), c_extra=()) -> list[tuple[int, str, str]]:
-    app = vehicle_app(tmp_path)
-    maps = {h: write_mapping(tmp_path, h, k) for h in ("server", "endpoint")}
-    base = free_base()
-    procs = []
-    for host in ("server", "endpoint"):  # the server (RX) first; either order works (TX retries)
-        if host in compiled:
-            exe = compile_host(tmp_path, app, maps[host], host)
-            procs.append(start([exe, "--port-base", str(base), *extra, *c_extra], tmp_path))
-        else:
-            procs.append(start(py_cmd(app, maps[host], base, *extra), tmp_path, PY_ENV))
-    return finish(procs)
+def run_pair(d, k: int, compiled, *args: str, host_args: dict | None = None,
+             timeout: float = 120) -> list[tuple[int, str, str]]:
+    """The vehicle (C actors) split at partition point k: the server (RX), then the endpoint (either
+    order works: the TX retries), each compiled (host in `compiled`) or run by Python, with `args`
+    and its own `host_args[host]`; (rc, stdout, stderr) of both, the server's first."""
+    app = vehicle_app(d, actors="c")
+    maps = write_mappings(d, pp(k))
+    base = str(free_base())
+    return finish([host_proc(d, app, maps, h, compiled, "--port-base", base, *args, *(host_args or {}).get(h, ()))
+                   for h in ("server", "endpoint")], timeout)
 
 
 @pytest.mark.parametrize("k", [1, 3])
@@ -136,83 +68,123 @@ def test_vehicle_interop_equals_single_process(tmp_path, reference, k, compiled)
     assert f"edge {EDGES[k - 1]} (port" in srv_out and f"received {FRAMES} frames" in srv_out
     assert f"sent {FRAMES} frames" in cli_out
     assert "graph vehicle on host server: ok" in srv_out and "graph vehicle on host endpoint: ok" in cli_out
-    probs = np.fromfile(tmp_path / "vehicle_probs.f32", np.float32).reshape(-1, 4)
-    np.testing.assert_array_equal(probs, reference)  # same C actors, same arithmetic: bit for bit
+    np.testing.assert_array_equal(vehicle_probs(tmp_path), reference)  # same C actors, same arithmetic: bit for bit
 
 
 @pytest.mark.parametrize("compiled", ["endpoint", "server"])
 def test_psk_across_implementations(tmp_path, reference, compiled):
     psk = tmp_path / "k.psk"
-    r = subprocess.run([sys.executable, "-m", "vrprune", "keygen", "--psk", str(psk)], capture_output=True, text=True)
-    assert r.returncode == 0, r.stderr
-    res = run_pair(tmp_path, 3, {compiled}, extra=("--psk-file", str(psk)))
+    keygen("--psk", str(psk))
+    res = run_pair(tmp_path, 3, {compiled}, "--psk-file", str(psk))
     for rc, so, se in res:
         assert rc == 0, so + se
-    probs = np.fromfile(tmp_path / "vehicle_probs.f32", np.float32).reshape(-1, 4)
-    np.testing.assert_array_equal(probs, reference)
+    np.testing.assert_array_equal(vehicle_probs(tmp_path), reference)
 
 
 @pytest.mark.parametrize("compiled", ["endpoint", "server"])
 def test_wrong_psk_is_refused_both_ways(tmp_path, compiled):
-    keys = []
-    for name in ("a.psk", "b.psk"):
-        subprocess.run([sys.executable, "-m", "vrprune", "keygen", "--psk", str(tmp_path / name)], check=True,
-                       capture_output=True)
-        keys.append(str(tmp_path / name))
-    app = vehicle_app(tmp_path)
-    maps = {h: write_mapping(tmp_path, h, 3) for h in ("server", "endpoint")}
-    base = free_base()
-    procs = []
-    for host, key in (("server", keys[0]), ("endpoint", keys[1])):
-        common = ["--port-base", str(base), "--psk-file", key, "--connect-timeout", "3"]
-        if host == compiled:
-            procs.append(start([compile_host(tmp_path, app, maps[host], host), *common], tmp_path))
-        else:
-            procs.append(start(py_cmd(app, maps[host], base, "--psk-file", key, "--connect-timeout", "3"),
-                               tmp_path, PY_ENV))
-    (src, _, sse), (crc, _, cse) = finish(procs, timeout=60)
+    keys = {}
+    for host, name in (("server", "a.psk"), ("endpoint", "b.psk")):
+        keygen("--psk", str(tmp_path / name))
+        keys[host] = ("--psk-file", str(tmp_path / name))
+    (src, _, sse), (crc, _, cse) = run_pair(tmp_path, 3, {compiled}, "--connect-timeout", "3", host_args=keys,
+                                            timeout=60)
     assert src == 1 and crc == 1
     assert "pre-shared key" in cse  # the TX learns why
     assert "failed authentication" in sse
 
 
 def test_another_graph_is_refused_by_fingerprint(tmp_path):
-    app = vehicle_app(tmp_path)
-    maps = {h: write_mapping(tmp_path, h, 3) for h in ("server", "endpoint")}
+    app = vehicle_app(tmp_path, actors="c")
+    maps = write_mappings(tmp_path, pp(3))
     exe = compile_host(tmp_path, app, maps["endpoint"], "endpoint")
     other = tmp_path / "other"
     other.mkdir()
-    app2 = vehicle_app(other, frames=FRAMES + 1)  # a different graph (parameter) on the server
-    base = free_base()
-    srv = start(py_cmd(app2, maps["server"], base, "--connect-timeout", "3"), tmp_path, PY_ENV)
-    cli = start([exe, "--port-base", str(base), "--connect-timeout", "3"], tmp_path)
+    app2 = vehicle_app(other, frames=FRAMES + 1, actors="c")  # a different graph (parameter) on the server
+    base = str(free_base())
+    srv = start(run_cmd(app2, maps["server"], "--port-base", base, "--connect-timeout", "3"), tmp_path, PY_ENV)
+    cli = start([exe, "--port-base", base, "--connect-timeout", "3"], tmp_path)
     (src, _, sse), (crc, _, cse) = finish([srv, cli], timeout=60)
     assert crc == 1 and "graph fingerprint mismatch" in cse
     assert src == 1
 
 
 def test_compiled_rx_reports_a_vanished_tx(tmp_path):
-    """The endpoint dies mid-stream: the compiled server names the edge and exits 1."""
-    app = vehicle_app(tmp_path, frames=1000)
-    maps = {h: write_mapping(tmp_path, h, 3) for h in ("server", "endpoint")}
+    """The endpoint dies mid-stream: the compiled server names the edge and exits 1. Its source
+    would run for 10**9 frames, and it is killed only once the server's Output has written frames
+    (tokens have crossed the edge), so neither a slow start nor a fast stream decides the outcome."""
+    app = vehicle_app(tmp_path, frames=10**9, actors="c")
+    maps = write_mappings(tmp_path, pp(3))
     exe = compile_host(tmp_path, app, maps["server"], "server")
-    base = free_base()
-    srv = start([exe, "--port-base", str(base)], tmp_path)
-    cli = start(py_cmd(app, maps["endpoint"], base), tmp_path, PY_ENV)
-    import time
-
-    time.sleep(4)
+    base = str(free_base())
+    srv = start([exe, "--port-base", base], tmp_path)
+    cli = start(run_cmd(app, maps["endpoint"], "--port-base", base), tmp_path, PY_ENV)
+    out = tmp_path / "vehicle_probs.f32"  # Output (on the server) flushes every frame
+    deadline = time.monotonic() + 120
+    while not (out.exists() and out.stat().st_size >= 2 * 16):
+        if srv.poll() is not None or cli.poll() is not None or time.monotonic() > deadline:
+            cli.kill()
+            srv.kill()
+            pytest.fail(f"no frames crossed the edge: {finish([srv, cli])}")
+        time.sleep(0.05)
     cli.kill()
     (src, so, se), _ = finish([srv, cli], timeout=60)
     assert src == 1, so + se
-    assert "edge 'L2.y' (endpoint -> server, port" in se and "disconnected mid-stream" in se, se
+    # killed between frames: "disconnected mid-stream"; in the middle of one: "... mid-frame"
+    assert "edge 'L2.y' (endpoint -> server, port" in se and "disconnected mid-" in se, se
+
+
+# Ping/Pong (_procs.BURST) with C actors: Ping numbers its tokens, Pong checks that it gets them
+# two by two in order and sends them back
+BURST_C = r"""
+#include "vrprune.h"
+#include <stdlib.h>
+
+void *b_init(const vrp_param *p, int n) { (void)p; (void)n; return calloc(1, sizeof(int64_t)); }
+void b_finish(void *st) { free(st); }
+int ping(void *st, const vrp_buf *in, int n_in, vrp_buf *out, int n_out, int32_t *atr) {
+    int64_t *k = st;
+    ((int64_t *)out[0].data)[0] = (*k)++;
+    return VRP_OK;
+}
+int pong(void *st, const vrp_buf *in, int n_in, vrp_buf *out, int n_out, int32_t *atr) {
+    int64_t *k = st;
+    const int64_t *x = in[0].data;
+    if (in[0].count != 2 || x[0] != *k || x[1] != *k + 1)
+        return vrp_error("tokens %lld, %lld where %lld, %lld were due", (long long)x[0], (long long)x[1],
+                         (long long)*k, (long long)*k + 1);
+    *k += 2;
+    memcpy(out[0].data, x, 2 * sizeof *x);
+    return VRP_OK;
+}
+"""
+
+
+@pytest.mark.parametrize("compiled", [("server",), ("endpoint", "server")], ids=["compiled-server", "both-compiled"])
+def test_compiled_rx_hands_over_a_burst_before_it_waits_on_the_socket(tmp_path, compiled):
+    """test_dist_e2e's burst test with the server (Pong) compiled: two frames arrive back to back,
+    Pong needs both, the RX's FIFO (capacity 6) would batch its wake-up until 3 tokens, and the
+    endpoint sends nothing more until Pong answers. A compiled RX that waited on its socket without
+    first waking Pong (`.blocking` TX/RX flush in the firing loop) would deadlock both hosts:
+    the short timeout kills them."""
+    (tmp_path / "burst.c").write_text(BURST_C)
+    impl = 'impl c "burst.c" {{ init = b_init, fire = {}, finish = b_finish }}'
+    app = burst_app(tmp_path, impl.format("ping"), impl.format("pong"))
+    maps = write_mappings(tmp_path, BURST_PLACE)
+    base = str(free_base())
+    procs = [host_proc(tmp_path, app, maps, h, compiled, "--port-base", base, "--iterations", str(BURST_ITERATIONS))
+             for h in ("server", "endpoint")]
+    (src, sso, sse), (crc, cso, cse) = finish(procs, timeout=20)
+    assert src == 0 and crc == 0, sso + sse + cso + cse
+    n = 2 * BURST_ITERATIONS
+    assert re.search(rf"edge Ping\.x \(port \d+\): received {n} frames", sso), sso
+    assert re.search(rf"edge Pong\.y \(port \d+\): sent {BURST_ITERATIONS} frames", sso), sso
+    assert re.search(rf"edge Ping\.x \(port \d+\): sent {n} frames", cso), cso
 
 
 def tls_keys(d) -> str:
     k = d / "tls"
-    r = subprocess.run([sys.executable, "-m", "vrprune", "keygen", "--tls", str(k), "--hosts", "endpoint,server"],
-                       capture_output=True, text=True)
-    assert r.returncode == 0, r.stderr
+    keygen("--tls", str(k), "--hosts", "endpoint,server")
     return str(k)
 
 
@@ -225,19 +197,9 @@ def tls_args(keys: str, host: str, as_host: str | None = None) -> list[str]:
 def run_tls_pair(tmp_path, k: int, compiled: set[str], certs: dict[str, str] | None = None, psk: str | None = None,
                  timeout: float = 120):
     keys = tls_keys(tmp_path)
-    app = vehicle_app(tmp_path)
-    maps = {h: write_mapping(tmp_path, h, k) for h in ("server", "endpoint")}
-    base = free_base()
-    procs = []
-    for host in ("server", "endpoint"):
-        extra = ["--port-base", str(base), "--connect-timeout", "5", *tls_args(keys, host, (certs or {}).get(host))]
-        if psk:
-            extra += ["--psk-file", psk]
-        if host in compiled:
-            procs.append(start([compile_host(tmp_path, app, maps[host], host), *extra], tmp_path))
-        else:
-            procs.append(start(py_cmd(app, maps[host], base, *extra[2:]), tmp_path, PY_ENV))
-    return finish(procs, timeout=timeout)
+    tls = {h: tls_args(keys, h, (certs or {}).get(h)) for h in ("server", "endpoint")}
+    return run_pair(tmp_path, k, compiled, "--connect-timeout", "5", *(["--psk-file", psk] if psk else []),
+                    host_args=tls, timeout=timeout)
 
 
 @pytest.mark.parametrize("compiled", [("endpoint",), ("server",), ("endpoint", "server")],
@@ -249,18 +211,16 @@ def test_tls_across_implementations(tmp_path, reference, compiled):
         assert rc == 0, so + se
     (_, srv_out, _), (_, cli_out, _) = res
     assert f"received {FRAMES} frames" in srv_out and f"sent {FRAMES} frames" in cli_out
-    probs = np.fromfile(tmp_path / "vehicle_probs.f32", np.float32).reshape(-1, 4)
-    np.testing.assert_array_equal(probs, reference)
+    np.testing.assert_array_equal(vehicle_probs(tmp_path), reference)
 
 
 def test_tls_with_psk_compiled_endpoint(tmp_path, reference):
     psk = tmp_path / "k.psk"
-    subprocess.run([sys.executable, "-m", "vrprune", "keygen", "--psk", str(psk)], check=True, capture_output=True)
+    keygen("--psk", str(psk))
     res = run_tls_pair(tmp_path, 1, {"endpoint"}, psk=str(psk))
     for rc, so, se in res:
         assert rc == 0, so + se
-    probs = np.fromfile(tmp_path / "vehicle_probs.f32", np.float32).reshape(-1, 4)
-    np.testing.assert_array_equal(probs, reference)
+    np.testing.assert_array_equal(vehicle_probs(tmp_path), reference)
 
 
 @pytest.mark.parametrize("compiled", ["endpoint", "server"])
@@ -276,12 +236,7 @@ def test_tls_certificate_of_the_wrong_host_is_refused(tmp_path, compiled):
 def test_tls_against_plain_tcp_fails_cleanly(tmp_path):
     """A compiled TLS endpoint against a Python server without TLS: both fail, neither hangs."""
     keys = tls_keys(tmp_path)
-    app = vehicle_app(tmp_path)
-    maps = {h: write_mapping(tmp_path, h, 3) for h in ("server", "endpoint")}
-    base = free_base()
-    srv = start(py_cmd(app, maps["server"], base, "--connect-timeout", "3"), tmp_path, PY_ENV)
-    cli = start([compile_host(tmp_path, app, maps["endpoint"], "endpoint"), "--port-base", str(base),
-                 "--connect-timeout", "3", *tls_args(keys, "endpoint")], tmp_path)
-    (src, _, sse), (crc, _, cse) = finish([srv, cli], timeout=60)
+    (src, _, sse), (crc, _, cse) = run_pair(tmp_path, 3, {"endpoint"}, "--connect-timeout", "3",
+                                            host_args={"endpoint": tls_args(keys, "endpoint")}, timeout=60)
     assert crc == 1 and "TLS handshake" in cse, cse
     assert src == 1

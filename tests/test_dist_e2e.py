@@ -6,141 +6,53 @@ from __future__ import annotations
 
 import json
 import os
-import random
 import re
-import socket
-import subprocess
-import sys
-import time
 
 import numpy as np
 import pytest
+from _procs import (BURST_ITERATIONS, BURST_PLACE, EDGES, FRAMES, VDIR, burst_app, finish, free_base, keygen, pp,
+                    reference_probs, run_cmd, start, vehicle_app, vehicle_probs, write_mappings)
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-VDIR = os.path.join(ROOT, "examples", "vehicle")
 VNP = os.path.join(VDIR, "vehicle_np.py")
-ACTORS = ["Input", "L1", "L2", "L3", "L4L5", "Output"]
-FRAMES = 3
-
-PLATFORM = """platform lab {{
-  base_port 9300
-{hosts}
-  link endpoint -- server ethernet100
-}}
-"""
 
 
-def free_base(n: int = 16) -> int:
-    """A port base with n free ports above it (bind-tested)."""
-    for _ in range(200):
-        base = random.randrange(20000, 60000 - n)
-        socks = []
-        try:
-            for i in range(n):
-                s = socket.socket()
-                s.bind(("127.0.0.1", base + i))
-                socks.append(s)
-            return base
-        except OSError:
-            continue
-        finally:
-            for s in socks:
-                s.close()
-    raise RuntimeError("no free port range")
-
-
-def vehicle_app(d, frames: int = FRAMES, name: str = "vehicle.vpr") -> str:
-    text = open(os.path.join(VDIR, "vehicle_np.vpr")).read()
-    text = text.replace('"vehicle_np.py:', f'"{VNP}:').replace("param frames = 8", f"param frames = {frames}")
-    path = os.path.join(d, name)
-    with open(path, "w") as f:
-        f.write(text)
-    return path
-
-
-def write_platform(d, hosts=("endpoint", "server")) -> None:
-    body = "\n".join(f'  host {h} "127.0.0.1" {{ cpu core0 core 0 cpu core1 core 1 }}' for h in hosts)
-    with open(os.path.join(d, "platform.vpr"), "w") as f:
-        f.write(PLATFORM.format(hosts=body))
-
-
-def write_mapping(d, this: str, placement: dict[str, str], hosts=("endpoint", "server")) -> str:
-    write_platform(d, hosts)
-    lines = ['import "platform.vpr"', f"mapping m_{this} on lab.{this} {{"]
-    lines += [f"  {a} -> {h}.core0" for a, h in placement.items()] + ["}"]
-    path = os.path.join(d, f"{this}.map")
-    with open(path, "w") as f:
-        f.write("\n".join(lines) + "\n")
-    return path
-
-
-def pp(k: int) -> dict[str, str]:
-    return {a: ("endpoint" if i < k else "server") for i, a in enumerate(ACTORS)}
-
-
-def start(app: str, mapping: str | None, cwd, *extra: str) -> subprocess.Popen:
-    cmd = [sys.executable, "-m", "vrprune", "run", app] + (["--mapping", mapping] if mapping else []) + list(extra)
-    return subprocess.Popen(cmd, cwd=cwd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-
-
-def finish(procs: list[subprocess.Popen], timeout: float = 120) -> list[tuple[int, str, str]]:
-    out = []
-    for p in procs:
-        try:
-            so, se = p.communicate(timeout=timeout)
-        except subprocess.TimeoutExpired:
-            p.kill()
-            so, se = p.communicate()
-            so += "\n[killed: timeout]"
-        out.append((p.returncode, so, se))
-    return out
-
-
-def run_pair(app, d, server_map, client_map, *extra: str, server_extra=(), client_extra=()):
-    base = str(free_base())
-    srv = start(app, server_map, d, "--port-base", base, *extra, *server_extra)
-    cli = start(app, client_map, d, "--port-base", base, *extra, *client_extra)
+def run_pair(app, d, placement: dict[str, str], *extra: str, server_extra=(), client_extra=()):
+    """The server, then the endpoint, each running its share of `app` as `placement` maps it."""
+    maps, base = write_mappings(d, placement), str(free_base())
+    srv = start(run_cmd(app, maps["server"], "--port-base", base, *extra, *server_extra), d)
+    cli = start(run_cmd(app, maps["endpoint"], "--port-base", base, *extra, *client_extra), d)
     return finish([srv, cli])
 
 
 @pytest.fixture(scope="module")
 def reference(tmp_path_factory):
-    d = tmp_path_factory.mktemp("ref")
-    app = vehicle_app(d)
-    [(rc, so, se)] = finish([start(app, None, d)])
-    assert rc == 0, se
-    probs = np.fromfile(os.path.join(d, "vehicle_probs.f32"), np.float32).reshape(-1, 4)
-    assert probs.shape == (FRAMES, 4)
-    return probs
+    return reference_probs(tmp_path_factory.mktemp("ref"), "np")
 
 
 @pytest.mark.parametrize("k", [1, 2, 3, 4, 5])
 def test_vehicle_every_partition_point_equals_single_process(tmp_path, reference, k):
     app = vehicle_app(tmp_path)
-    res = run_pair(app, tmp_path, write_mapping(tmp_path, "server", pp(k)), write_mapping(tmp_path, "endpoint", pp(k)))
+    res = run_pair(app, tmp_path, pp(k))
     for rc, so, se in res:
         assert rc == 0, so + se
-    edge = ["Input.img", "L1.y", "L2.y", "L3.y", "L4L5.p"][k - 1]
-    assert f"edge {edge}" in res[0][1] and f"received {FRAMES} frames" in res[0][1]
+    assert f"edge {EDGES[k - 1]}" in res[0][1] and f"received {FRAMES} frames" in res[0][1]
     assert f"sent {FRAMES} frames" in res[1][1]
-    probs = np.fromfile(tmp_path / "vehicle_probs.f32", np.float32).reshape(-1, 4)
+    probs = vehicle_probs(tmp_path)
     np.testing.assert_allclose(probs, reference, rtol=1e-5, atol=1e-7)
 
 
 def test_vehicle_with_psk_tls_and_link_preset(tmp_path, reference):
     app = vehicle_app(tmp_path)
     keys = tmp_path / "keys"
-    r = subprocess.run([sys.executable, "-m", "vrprune", "keygen", "--psk", str(tmp_path / "k.psk"), "--tls",
-                        str(keys)], capture_output=True, text=True)
-    assert r.returncode == 0, r.stderr
+    keygen("--psk", str(tmp_path / "k.psk"), "--tls", str(keys))
     common = ["--psk-file", str(tmp_path / "k.psk"), "--tls-ca", str(keys / "ca.pem"), "--link", "ethernet100"]
-    res = run_pair(app, tmp_path, write_mapping(tmp_path, "server", pp(3)), write_mapping(tmp_path, "endpoint", pp(3)),
+    res = run_pair(app, tmp_path, pp(3),
                    *common, server_extra=("--tls-cert", str(keys / "server.pem"), "--tls-key", str(keys / "server.key")),
                    client_extra=("--tls-cert", str(keys / "endpoint.pem"), "--tls-key", str(keys / "endpoint.key")))
     for rc, so, se in res:
         assert rc == 0, so + se
     assert "link ethernet100" in res[1][2]
-    probs = np.fromfile(tmp_path / "vehicle_probs.f32", np.float32).reshape(-1, 4)
+    probs = vehicle_probs(tmp_path)
     np.testing.assert_allclose(probs, reference, rtol=1e-5, atol=1e-7)
 
 
@@ -190,7 +102,7 @@ def test_dual_input_two_endpoints_one_server(tmp_path):
     app.write_text(DUAL.format(vnp=VNP, head2=head2, frames=FRAMES, branches=branches))
     ref = tmp_path / "ref"
     ref.mkdir()
-    [(rc, so, se)] = finish([start(str(app), None, ref)])
+    [(rc, so, se)] = finish([start(run_cmd(str(app)), ref)])
     assert rc == 0, so + se
     hosts = ("endpointA", "endpointB", "server")
     place = {"InA": "endpointA", "L1A": "endpointA", "L2A": "endpointA",
@@ -206,7 +118,7 @@ def test_dual_input_two_endpoints_one_server(tmp_path):
                      "".join(f"  {a} -> {hh}.core0\n" for a, hh in place.items()) + "}\n")
         maps.append(str(p))
     base = str(free_base())
-    procs = [start(str(app), m, tmp_path, "--port-base", base) for m in reversed(maps)]
+    procs = [start(run_cmd(str(app), m, "--port-base", base), tmp_path) for m in reversed(maps)]
     res = finish(procs)
     for rc, so, se in res:
         assert rc == 0, so + se
@@ -250,7 +162,7 @@ def test_single_input_latency_with_feedback(tmp_path, capsys):
     app = latency_app(tmp_path, frames)
     place = {"Input": "endpoint", "L1": "endpoint", "L2": "endpoint", "L3": "server", "L4L5": "server",
              "Output": "server"}
-    res = run_pair(app, tmp_path, write_mapping(tmp_path, "server", place), write_mapping(tmp_path, "endpoint", place),
+    res = run_pair(app, tmp_path, place,
                    "--link", "ethernet100", server_extra=("--profile", "server.json"),
                    client_extra=("--profile", "endpoint.json"))
     for rc, so, se in res:
@@ -311,8 +223,7 @@ def test_tokens_arrive_in_order_without_loss_or_duplicates(tmp_path):
     app = tmp_path / "seq.vpr"
     app.write_text(SEQ.format(act=act, n=n))
     place = {"Src": "endpoint", "Dst": "server"}
-    res = run_pair(str(app), tmp_path, write_mapping(tmp_path, "server", place),
-                   write_mapping(tmp_path, "endpoint", place))
+    res = run_pair(str(app), tmp_path, place)
     for rc, so, se in res:
         assert rc == 0, so + se
     assert (tmp_path / "seq.txt").read_text() == str(n)
@@ -421,13 +332,12 @@ def test_dpg_spanning_two_hosts_equals_single_process(tmp_path, where):
     ref_log, log = tmp_path / "ref.txt", tmp_path / "sink.txt"
     ref = tmp_path / "ref.vpr"
     ref.write_text(DPG.format(act=act, n=n, log=ref_log))
-    [(rc, so, se)] = finish([start(str(ref), None, tmp_path)])
+    [(rc, so, se)] = finish([start(run_cmd(str(ref)), tmp_path)])
     assert rc == 0, so + se
     app = tmp_path / "dpg.vpr"
     app.write_text(DPG.format(act=act, n=n, log=log))
     place = DPG_PLACEMENTS[where]
-    res = run_pair(str(app), tmp_path, write_mapping(tmp_path, "server", place),
-                   write_mapping(tmp_path, "endpoint", place))
+    res = run_pair(str(app), tmp_path, place)
     for rc, so, se in res:
         assert rc == 0, so + se
     rows = [tuple(map(int, ln.split())) for ln in log.read_text().splitlines()]
@@ -464,26 +374,14 @@ class Pong:
         outs[0][:] = ins[0]
 """
 
-BURST = """graph burst {{
-  actor Ping {{ in back: i64  out x: i64  impl python "{act}:Ping" }}
-  actor Pong {{ in x: i64 @ 2  out y: i64 @ 2  impl python "{act}:Pong" }}
-  fifo Ping.x -> Pong.x capacity 6
-  fifo Pong.y -> Ping.back capacity 2 initial 2
-}}
-"""
-
-
 def test_rx_hands_over_a_burst_before_it_waits_on_the_socket(tmp_path):
     """Two frames arrive back to back; Pong needs both, the RX's FIFO (capacity 6) would batch
     its wake-up until 3 tokens, and the endpoint sends nothing more until Pong answers. An RX
     that waited on its socket without first waking Pong would deadlock both hosts."""
     act = tmp_path / "burst.py"
     act.write_text(BURST_ACTORS)
-    app = tmp_path / "burst.vpr"
-    app.write_text(BURST.format(act=act))
-    place = {"Ping": "endpoint", "Pong": "server"}
-    res = run_pair(str(app), tmp_path, write_mapping(tmp_path, "server", place),
-                   write_mapping(tmp_path, "endpoint", place), "--iterations", "300", "--watchdog", "10")
+    app = burst_app(tmp_path, f'impl python "{act}:Ping"', f'impl python "{act}:Pong"')
+    res = run_pair(app, tmp_path, BURST_PLACE, "--iterations", str(BURST_ITERATIONS), "--watchdog", "10")
     for rc, so, se in res:
         assert rc == 0, so + se
-    assert "received 600 frames" in res[0][1], res[0][1]
+    assert f"received {2 * BURST_ITERATIONS} frames" in res[0][1], res[0][1]
