@@ -7,6 +7,7 @@ from __future__ import annotations
 import os
 import signal
 import socket
+import struct
 import subprocess
 import sys
 import time
@@ -17,7 +18,8 @@ import vrprune
 from vrprune.dist import fingerprint
 from vrprune.dist import _wire as w
 
-from test_dist_e2e import SEQ, SEQ_ACTORS, free_base, vehicle_app, write_mapping, pp
+from _procs import free_base, pp, vehicle_app, write_mapping
+from test_dist_e2e import SEQ, SEQ_ACTORS
 
 PLACE = {"Src": "endpoint", "Dst": "server"}
 
@@ -66,8 +68,8 @@ def maps(d, place=PLACE):
 
 
 def test_wrong_graph_fingerprint_is_refused_on_both_sides(tmp_path):
-    a = vehicle_app(tmp_path, 3, "a.vpr")
-    b = vehicle_app(tmp_path, 4, "b.vpr")
+    a = vehicle_app(tmp_path, 3, name="a.vpr")
+    b = vehicle_app(tmp_path, 4, name="b.vpr")
     sm, cm = maps(tmp_path, pp(3))
     base = str(free_base())
     srv = Proc(tmp_path, "srv", a, sm, "--port-base", base, "--connect-timeout", "4")
@@ -139,7 +141,9 @@ def _raw_tx(app: str, port: int) -> socket.socket:
 @pytest.mark.parametrize("frame,match", [
     (w.HEADER.pack(w.DATA, 3, 0x7FFFFFFF, 0), "malformed frame 0: atr 3, length 2147483647"),
     (w.HEADER.pack(w.DATA, 1000, 8000, 0), "malformed frame 0: atr 1000"),
-    (w.HEADER.pack(w.DATA, 3, 24, 0) + bytes(24) + w.HEADER.pack(w.DATA, 3, 24, 0), "out of sequence: got 0, expected 1"),
+    # frame 0 carries the tokens 0, 1, 2 the sink checks (it may consume them before the RX fails)
+    (w.HEADER.pack(w.DATA, 3, 24, 0) + struct.pack("<3q", 0, 1, 2) + w.HEADER.pack(w.DATA, 3, 24, 0),
+     "out of sequence: got 0, expected 1"),
     (w.HEADER.pack(w.DATA, 3, 24, 0) + bytes(10), "truncated frame 0"),
     (b"\x01\x00", "disconnected mid-stream after 0 frames"),
     (w.HEADER.pack(7, 0, 0, 0), "unknown frame type 7"),
