@@ -13,17 +13,16 @@ from __future__ import annotations
 
 import errno
 import os
-import random
 import re
 import secrets
 import shutil
-import socket
 import subprocess
 import sys
 from dataclasses import dataclass
 
 import numpy as np
 import pytest
+from _procs import free_base
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 VDIR = os.path.join(ROOT, "examples", "vehicle")
@@ -278,25 +277,6 @@ def _tc(ns: str, *args: str) -> subprocess.CompletedProcess:
     return subprocess.run(["tc", "-n", ns, *args], capture_output=True, text=True, timeout=30)
 
 
-def free_port_base(n: int = 4) -> int:
-    """A port base with n free loopback ports above it in the root namespace (bind-tested)."""
-    for _ in range(200):
-        base = random.randrange(20000, 60000 - n)
-        socks = []
-        try:
-            for i in range(n):
-                s = socket.socket()
-                s.bind(("127.0.0.1", base + i))
-                socks.append(s)
-            return base
-        except OSError:
-            continue
-        finally:
-            for s in socks:
-                s.close()
-    raise RuntimeError("no free port range")
-
-
 def test_tbf_shaped_link_matches_link_emulation(netns, tmp_path, capsys):
     if shutil.which("tc") is None:
         pytest.skip("iproute2's `tc` is not installed")
@@ -324,7 +304,7 @@ def test_tbf_shaped_link_matches_link_emulation(netns, tmp_path, capsys):
     lo.mkdir()
     srv_map = write_mapping(lo, "server", place, {"endpoint": "127.0.0.1", "server": "127.0.0.1"})
     cli_map = write_mapping(lo, "endpoint", place, {"endpoint": "127.0.0.1", "server": "127.0.0.1"})
-    port = str(free_port_base())
+    port = str(free_base())
     emulated = server_rate(finish([start(None, app, srv_map, lo, "--port-base", port),
                                    start(None, app, cli_map, lo, "--port-base", port,
                                          "--link", f"{RATE_MBIT}Mb/s,0ms")]))
