@@ -1,12 +1,7 @@
 /* vrp_rt.c -- FIFOs, the firing loop and the program driver of generated programs.
- * See vrp_rt.h. The FIFO and the loop are vrprune/exec/runtime/native.c's, with the ring
- * owned here instead of by numpy.
- *
- * Batched wake-ups. A sleeper records its minimum need (rneed/wneed) and a wish (rwant/wwant:
- * at least half the capacity). Commits wake a sleeper only when the wish is met, so a fast
- * pipeline hands over several tokens per context switch instead of one. To stay deadlock-free,
- * an actor about to sleep, about to fire for long (its last firing took over 50 us, or it is a
- * TX/RX whose firing may wait on a socket: `blocking`), or ending first "flushes": it wakes every sleeper on its own FIFOs whose minimum need is met.
+ * See vrp_rt.h. The FIFO and the loop are vrp_fifo.h's, the same source as the Python executor's
+ * C core (vrprune/exec/runtime/native.c), with the ring owned here instead of by numpy and
+ * the stop flag a global (vrp__stop). Batched wake-ups: see vrp_fifo.h.
  */
 #define _GNU_SOURCE
 #include "vrp_rt.h"
@@ -21,219 +16,30 @@
 
 #include "vrp_net.h"
 
-#define LD(p) __atomic_load_n((p), __ATOMIC_SEQ_CST)
-#define ST(p, v) __atomic_store_n((p), (v), __ATOMIC_SEQ_CST)
-
 volatile int32_t vrp__stop;
 static vrp_program *g_prog;
+
+#define VRP_LOOP_STOPPED(a) VRP_LD(&vrp__stop)
+#define VRP_FIFO_IMPLEMENTATION
+#include "vrp_fifo.h"
 
 /* ------------------------------------------------------------------ FIFOs */
 int vrp_fifo_open(vrp_fifo *f) {
     int64_t rows = f->cap + (f->window > 1 ? f->window - 1 : 0);
     f->buf = calloc((size_t)rows, (size_t)(f->tb > 0 ? f->tb : 1));
     if (!f->buf) return -1;
-    f->wr = f->initial;
-    f->max_fill = f->initial;
-    pthread_mutex_init(&f->mu, NULL);
-    pthread_cond_init(&f->rcv, NULL);
-    pthread_cond_init(&f->wcv, NULL);
+    fifo_init(f, f->initial);
     return 0;
 }
 
 void vrp_fifo_close(vrp_fifo *f) {
     if (!f->buf) return;
-    pthread_mutex_destroy(&f->mu);
-    pthread_cond_destroy(&f->rcv);
-    pthread_cond_destroy(&f->wcv);
+    fifo_destroy(f);
     free(f->buf);
     f->buf = NULL;
 }
 
-/* Wait for n readable tokens; returns the row of the window (>= 0), or -1 EOS, -2 aborted. */
-static int64_t read_start(vrp_fifo *f, int64_t n) {
-    if (LD(&f->wr) - f->rd < n) {
-        pthread_mutex_lock(&f->mu);
-        for (;;) {
-            if (LD(&f->wr) - f->rd >= n) break;
-            if (LD(&f->aborted)) { pthread_mutex_unlock(&f->mu); return -2; }
-            if (LD(&f->wclosed)) { pthread_mutex_unlock(&f->mu); return -1; }
-            ST(&f->rwant, n > f->cap / 2 ? n : f->cap / 2);
-            ST(&f->rneed, n);
-            if (LD(&f->wr) - f->rd >= n) { ST(&f->rneed, 0); break; }
-            pthread_cond_wait(&f->rcv, &f->mu);
-        }
-        ST(&f->rneed, 0);
-        pthread_mutex_unlock(&f->mu);
-    }
-    int64_t pos = f->rd % f->cap;
-    if (pos + n > f->cap) /* wraps: head rows into the mirror tail */
-        memcpy(f->buf + f->cap * f->tb, f->buf, (size_t)((pos + n - f->cap) * f->tb));
-    return pos;
-}
-
-/* Wake the writer if it sleeps and its room need (eager) or wish (lazy) is met. */
-static void wake_writer(vrp_fifo *f, int eager) {
-    int64_t need = LD(&f->wneed);
-    if (need) {
-        int64_t room = f->cap - (LD(&f->wr) - LD(&f->rd));
-        if (room < need) return;
-        if (!eager && room < LD(&f->wwant)) return;
-        pthread_mutex_lock(&f->mu);
-        need = LD(&f->wneed);
-        if (need && f->cap - (LD(&f->wr) - LD(&f->rd)) >= need) { ST(&f->wneed, 0); pthread_cond_signal(&f->wcv); }
-        pthread_mutex_unlock(&f->mu);
-    }
-}
-
-static void wake_reader(vrp_fifo *f, int eager) {
-    int64_t need = LD(&f->rneed);
-    if (need) {
-        int64_t fill = LD(&f->wr) - LD(&f->rd);
-        if (fill < need) return;
-        if (!eager && fill < LD(&f->rwant)) return;
-        pthread_mutex_lock(&f->mu);
-        need = LD(&f->rneed);
-        if (need && LD(&f->wr) - LD(&f->rd) >= need) { ST(&f->rneed, 0); pthread_cond_signal(&f->rcv); }
-        pthread_mutex_unlock(&f->mu);
-    }
-}
-
-static void read_end(vrp_fifo *f, int64_t n) {
-    ST(&f->rd, f->rd + n);
-    wake_writer(f, 0);
-}
-
-/* Wait for room for n tokens; returns the row of the window, or -1 (reader gone, no room), -2 aborted. */
-static int64_t write_start(vrp_fifo *f, int64_t n) {
-    if (f->cap - (f->wr - LD(&f->rd)) < n) {
-        pthread_mutex_lock(&f->mu);
-        for (;;) {
-            if (LD(&f->aborted)) { pthread_mutex_unlock(&f->mu); return -2; }
-            if (f->cap - (f->wr - LD(&f->rd)) >= n) break; /* room: write even if the reader ended */
-            if (LD(&f->rclosed)) { pthread_mutex_unlock(&f->mu); return -1; }
-            ST(&f->wwant, n > f->cap / 2 ? n : f->cap / 2);
-            ST(&f->wneed, n);
-            if (f->cap - (f->wr - LD(&f->rd)) >= n) { ST(&f->wneed, 0); break; }
-            pthread_cond_wait(&f->wcv, &f->mu);
-        }
-        ST(&f->wneed, 0);
-        pthread_mutex_unlock(&f->mu);
-    }
-    return f->wr % f->cap;
-}
-
-static void write_end(vrp_fifo *f, int64_t n) {
-    int64_t pos = f->wr % f->cap;
-    if (pos + n > f->cap) /* wrote into the mirror tail: copy to the ring head */
-        memcpy(f->buf, f->buf + f->cap * f->tb, (size_t)((pos + n - f->cap) * f->tb));
-    int64_t wr = f->wr + n;
-    ST(&f->wr, wr);
-    int64_t fill = wr - LD(&f->rd);
-    if (fill > f->max_fill) f->max_fill = fill;
-    wake_reader(f, 0);
-}
-
-static void fifo_set(vrp_fifo *f, int32_t *flag) {
-    pthread_mutex_lock(&f->mu);
-    ST(flag, 1);
-    ST(&f->rneed, 0);
-    ST(&f->wneed, 0);
-    pthread_cond_broadcast(&f->rcv);
-    pthread_cond_broadcast(&f->wcv);
-    pthread_mutex_unlock(&f->mu);
-}
 void vrp_fifo_abort(vrp_fifo *f) { fifo_set(f, &f->aborted); }
-
-/* ------------------------------------------------------------------ the actor loop */
-static double now_s(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
-}
-
-/* Wake every sleeper on this actor's FIFOs whose minimum need is met. */
-static void flush(vrp_actor *a) {
-    for (int i = 0; i < a->n_in; i++) wake_writer(a->in[i], 1);
-    if (a->cin) wake_writer(a->cin, 1);
-    for (int i = 0; i < a->n_out; i++) wake_reader(a->out[i], 1);
-    for (int i = 0; i < a->n_cout; i++) wake_reader(a->cout[i], 1);
-}
-
-static int would_block_read(vrp_fifo *f, int64_t n) { return LD(&f->wr) - f->rd < n; }
-static int would_block_write(vrp_fifo *f, int64_t n) { return f->cap - (f->wr - LD(&f->rd)) < n; }
-
-#define LONG_FIRE_S 50e-6
-#define GRANT(expr)                                                   \
-    do {                                                              \
-        int64_t p_ = (expr);                                          \
-        if (p_ < 0) return p_ == -1 ? VRP_A_EOS : VRP_A_ABORT;        \
-        pos = p_;                                                     \
-    } while (0)
-
-static int actor_loop(vrp_actor *a) {
-    int64_t k = 0;
-    int32_t atr = -1;
-    double last = 0;
-    int is_source = a->n_in == 0 && a->cin == NULL;
-    while (k != a->limit) {
-        if (LD(&vrp__stop)) return VRP_A_ABORT;
-        int64_t pos;
-        if (a->cin) {
-            if (would_block_read(a->cin, 1)) flush(a);
-            GRANT(read_start(a->cin, 1));
-            memcpy(&atr, a->cin->buf + pos * a->cin->tb, sizeof atr);
-        }
-        for (int i = 0; i < a->n_in; i++) {
-            vrp_fifo *f = a->in[i];
-            int64_t n = a->in_rate[i] ? a->in_rate[i] : atr;
-            if (would_block_read(f, n)) flush(a);
-            GRANT(read_start(f, n));
-            a->inb[i].data = f->buf + pos * f->tb;
-            a->inb[i].count = (int32_t)n;
-            a->inb[i].token_bytes = (int32_t)f->tb;
-        }
-        for (int i = 0; i < a->n_out; i++) {
-            vrp_fifo *f = a->out[i];
-            int64_t n = a->out_rate[i] ? a->out_rate[i] : atr;
-            if (would_block_write(f, n)) flush(a);
-            GRANT(write_start(f, n));
-            a->outb[i].data = f->buf + pos * f->tb;
-            a->outb[i].count = (int32_t)n;
-            a->outb[i].token_bytes = (int32_t)f->tb;
-        }
-        for (int i = 0; i < a->n_cout; i++) {
-            if (would_block_write(a->cout[i], 1)) flush(a);
-            GRANT(write_start(a->cout[i], 1));
-        }
-        k++;
-        int32_t fatr = a->cin ? atr : -1;
-        if (last > LONG_FIRE_S || a->blocking) flush(a);
-        double t0 = now_s();
-        int rc = a->fire(a->state, a->inb, a->n_in, a->outb, a->n_out, &fatr);
-        last = now_s() - t0;
-        if (rc == VRP_END && is_source) return VRP_A_END;
-        if (rc != VRP_OK) {
-            a->rc = rc;
-            if (rc == VRP__STOPPED) return VRP_A_ABORT;
-            return rc == VRP_END ? VRP_A_BAD_END : VRP_A_FIRE_ERROR;
-        }
-        if (a->is_ca) {
-            int32_t chosen = fatr;
-            if (chosen < 0) return VRP_A_NO_ATR;
-            if (chosen < a->lo || chosen > a->hi) { a->bad_atr = chosen; return VRP_A_BAD_ATR; }
-            for (int i = 0; i < a->n_cout; i++) {
-                vrp_fifo *f = a->cout[i];
-                memcpy(f->buf + (f->wr % f->cap) * f->tb, &chosen, sizeof chosen);
-                write_end(f, 1);
-            }
-        }
-        for (int i = 0; i < a->n_in; i++) read_end(a->in[i], a->inb[i].count);
-        if (a->cin) read_end(a->cin, 1);
-        for (int i = 0; i < a->n_out; i++) write_end(a->out[i], a->outb[i].count);
-        ST(&a->firings, k);
-    }
-    return VRP_A_DONE;
-}
 
 /* ------------------------------------------------------------------ threads */
 static pthread_barrier_t g_barrier;
@@ -242,7 +48,7 @@ static vrp_actor *g_failed[64];
 static int g_n_failed;
 
 void vrp__abort_all(void) {
-    ST(&vrp__stop, 1);
+    VRP_ST(&vrp__stop, 1);
     if (!g_prog) return;
     for (int i = 0; i < g_prog->n_fifos; i++)
         if (g_prog->fifos[i]->buf) vrp_fifo_abort(g_prog->fifos[i]);
@@ -260,16 +66,6 @@ static void fail(vrp_actor *a, int status, const char *fmt, ...) {
     if (g_n_failed < (int)(sizeof g_failed / sizeof g_failed[0])) g_failed[g_n_failed++] = a;
     pthread_mutex_unlock(&g_fail_mu);
     vrp__abort_all();
-}
-
-static void close_fifo_side(vrp_fifo *f, int32_t *flag) {
-    pthread_mutex_lock(&f->mu);
-    ST(flag, 1);
-    ST(&f->rneed, 0);
-    ST(&f->wneed, 0);
-    pthread_cond_broadcast(&f->rcv);
-    pthread_cond_broadcast(&f->wcv);
-    pthread_mutex_unlock(&f->mu);
 }
 
 static void *actor_main(void *arg) {
@@ -296,11 +92,10 @@ static void *actor_main(void *arg) {
         }
     }
     pthread_barrier_wait(&g_barrier);
-    if (a->inited && !LD(&vrp__stop)) {
-        int st = actor_loop(a);
-        flush(a);
+    if (a->inited && !VRP_LD(&vrp__stop)) {
+        int st = actor_run(a);
         a->status = st;
-        int64_t k = LD(&a->firings) + 1;
+        int64_t k = VRP_LD(&a->firings) + 1;
         const char *msg = vrp__last_error();
         switch (st) {
         case VRP_A_FIRE_ERROR:
@@ -323,12 +118,12 @@ static void *actor_main(void *arg) {
             break;
         }
     }
-    for (int i = 0; i < a->n_out; i++) close_fifo_side(a->out[i], &a->out[i]->wclosed);
-    for (int i = 0; i < a->n_cout; i++) close_fifo_side(a->cout[i], &a->cout[i]->wclosed);
-    for (int i = 0; i < a->n_in; i++) close_fifo_side(a->in[i], &a->in[i]->rclosed);
-    if (a->cin) close_fifo_side(a->cin, &a->cin->rclosed);
+    for (int i = 0; i < a->n_out; i++) fifo_set(a->out[i], &a->out[i]->wclosed);
+    for (int i = 0; i < a->n_cout; i++) fifo_set(a->cout[i], &a->cout[i]->wclosed);
+    for (int i = 0; i < a->n_in; i++) fifo_set(a->in[i], &a->in[i]->rclosed);
+    if (a->cin) fifo_set(a->cin, &a->cin->rclosed);
     if (a->inited && a->finish) a->finish(a->state);
-    ST(&a->done, 1);
+    VRP_ST(&a->done, 1);
     return NULL;
 }
 
@@ -406,7 +201,7 @@ int vrp_main(vrp_program *p, int argc, char **argv) {
     if (p->n_edges) {
         if (vrp_net_setup(p, &net)) code = 1;
     }
-    double t0 = now_s(), wall = 0;
+    double t0 = vrp_now_s(), wall = 0;
     int interrupted = 0;
     char peer_error[512] = "";
     if (!code) {
@@ -429,23 +224,23 @@ int vrp_main(vrp_program *p, int argc, char **argv) {
         }
         for (int i = started; i < p->n_actors; i++) pthread_barrier_wait(&g_barrier);
         pthread_barrier_wait(&g_barrier);
-        t0 = now_s();
+        t0 = vrp_now_s();
         struct timespec tick = {0, 50 * 1000 * 1000};
         for (;;) {
             int all_done = 1;
             for (int i = 0; i < p->n_actors; i++)
-                if (!LD(&p->actors[i]->done)) { all_done = 0; break; }
+                if (!VRP_LD(&p->actors[i]->done)) { all_done = 0; break; }
             if (all_done) break;
             int sig = sigtimedwait(&sigs, NULL, &tick);
             if (sig == SIGINT || sig == SIGTERM) {
                 interrupted = sig;
                 vrp__abort_all();
             }
-            if (!LD(&vrp__stop) && p->n_edges && vrp_net_peer_gone(p, peer_error, sizeof peer_error))
+            if (!VRP_LD(&vrp__stop) && p->n_edges && vrp_net_peer_gone(p, peer_error, sizeof peer_error))
                 vrp__abort_all();
         }
         for (int i = 0; i < started; i++) pthread_join(p->actors[i]->thread, NULL);
-        wall = now_s() - t0;
+        wall = vrp_now_s() - t0;
         pthread_barrier_destroy(&g_barrier);
     }
     vrp_net_close(p);
@@ -465,7 +260,7 @@ int vrp_main(vrp_program *p, int argc, char **argv) {
         long long total = 0;
         size_t width = 0;
         for (int i = 0; i < p->n_actors; i++) {
-            total += LD(&p->actors[i]->firings);
+            total += VRP_LD(&p->actors[i]->firings);
             if (strlen(p->actors[i]->name) > width) width = strlen(p->actors[i]->name);
         }
         char it[64] = "";
@@ -475,7 +270,7 @@ int vrp_main(vrp_program *p, int argc, char **argv) {
         else
             printf("graph %s: %s (%s%lld firings in %.3f s)\n", p->graph, status, it, total, wall);
         for (int i = 0; i < p->n_actors; i++)
-            printf("  %-*s  %lld firings\n", (int)width, p->actors[i]->name, (long long)LD(&p->actors[i]->firings));
+            printf("  %-*s  %lld firings\n", (int)width, p->actors[i]->name, (long long)VRP_LD(&p->actors[i]->firings));
         vrp_net_summary(p, stdout);
         fflush(stdout);
     }
