@@ -371,11 +371,12 @@ class _Found(Exception):
 
 def find(strat, pred, settings=None, max_examples: int = 1000) -> Graph:
     """Some example of strat satisfying pred, searched without shrinking (which would run the
-    capacity sizing again and again)."""
+    capacity sizing again and again). Derandomized: a rare structure (one in ~150 graphs) once
+    went unfound in 1000 random tries; a fixed seed makes the search the same on every run."""
     hit: list[Graph] = []
 
     @settings_(max_examples=max_examples, deadline=None, suppress_health_check=list(HealthCheck),
-               database=None, phases=[Phase.generate])
+               database=None, phases=[Phase.generate], derandomize=True)
     @given(strat)
     def search(x):
         if pred(x):
