@@ -6,7 +6,9 @@ Throughput: a source (73,728-byte tokens, no compute) -> TX ⇢ RX -> a sink, tw
 loopback; the receiver's run time (from the start of firing to end of stream) against a raw
 loop measured in the same run: one process `sendall`s the same number of 73,728-byte
 messages, another `recv_into`s them into one buffer (TCP_NODELAY both). Both figures in GB/s
-(1 GB = 1e9 B) and their ratio.
+(1 GB = 1e9 B) and their ratio: best vs best, and the median over the back-to-back pairs (each
+raw run is followed at once by a vrprune run, so a pair sees the same machine load; on a
+shared machine the median pair ratio is the steadier figure).
 
 Round trip: Ping -> TX ⇢ RX -> Pong -> TX ⇢ RX -> Ping with one token in flight (8-byte
 tokens, a feedback edge with one initial token), per-token round trip vs a raw ping-pong of
@@ -25,6 +27,7 @@ import os
 import random
 import re
 import socket
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -58,15 +61,28 @@ class Pong:
 
 THROUGHPUT = '''
 graph stream {{
-  actor Src {{ out x: bytes({tb})  impl python "{act}:Source"  param n = {n} }}
-  actor Dst {{ in x: bytes({tb})  impl python "{act}:Sink" }}
+  actor Src {{ out x: bytes({tb})  {src}  param n = {n} }}
+  actor Dst {{ in x: bytes({tb})  {dst} }}
   fifo Src.x -> Dst.x capacity {cap}
 }}
 '''
 
 C_ACTORS = r'''
+#include <stdlib.h>
 #include <string.h>
 #include "vrprune.h"
+typedef struct { int64_t n, k; } src_t;
+void *src_init(const vrp_param *p, int n) {
+    src_t *s = calloc(1, sizeof *s);
+    s->n = vrp_param_int(p, n, "n", 0);
+    return s;
+}
+int src_fire(void *st, const vrp_buf *in, int n_in, vrp_buf *out, int n_out, int32_t *atr) {
+    src_t *s = st;
+    return s->k++ >= s->n ? VRP_END : VRP_OK;
+}
+void src_finish(void *st) { free(st); }
+int sink_fire(void *s, const vrp_buf *in, int n_in, vrp_buf *out, int n_out, int32_t *atr) { return VRP_OK; }
 int copy_fire(void *s, const vrp_buf *in, int n_in, vrp_buf *out, int n_out, int32_t *atr) {
     memcpy(out[0].data, in[0].data, 8);
     return VRP_OK;
@@ -82,6 +98,9 @@ graph pingpong {{
 }}
 '''
 
+STREAM_IMPLS = {"python": ('impl python "{act}:Source"', 'impl python "{act}:Sink"'),
+                "c": ('impl c "{cact}" {{ init = src_init, fire = src_fire, finish = src_finish }}',
+                      'impl c "{cact}" {{ fire = sink_fire }}')}
 IMPLS = {"python": ('impl python "{act}:Ping"', 'impl python "{act}:Pong"'),
          "c": ('impl c "{cact}" {{ fire = copy_fire }}', 'impl c "{cact}" {{ fire = copy_fire }}')}
 
@@ -124,8 +143,11 @@ def _single(app: str, *extra: str) -> float:
     return float(m.group(1))
 
 
-def _pair(app: str, srv_map: str, cli_map: str, *extra: str) -> float:
-    """Run both sides; return the server's run time (s) from its summary."""
+def _pair(app: str, srv_map: str, cli_map: str, *extra: str, stream: bool = False) -> float:
+    """Run both sides; return the server's run time (s) from its summary, or with ``stream`` the
+    bytes per second of the steady stream its RX reports (from the first frame to the last:
+    process start-up and the wait for the first frame excluded, as in the raw loop whose clock
+    starts at its first byte)."""
     base = str(_base())
     cmd = [sys.executable, "-m", "vrprune", "run", app, "--port-base", base, "--watchdog", "0", *extra]
     srv = subprocess.Popen(cmd + ["--mapping", srv_map], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
@@ -134,6 +156,10 @@ def _pair(app: str, srv_map: str, cli_map: str, *extra: str) -> float:
     co, ce = cli.communicate(600)
     if srv.returncode or cli.returncode:
         raise SystemExit(f"run failed:\n{so}{se}{co}{ce}")
+    if stream:
+        m = re.search(r"received \d+ frames, \d+ bytes \(([0-9.]+) MB/s", so)
+        assert m, so
+        return float(m.group(1)) * 1e6
     m = re.search(r"firings in ([0-9.]+) s", so)
     assert m, so
     return float(m.group(1))
@@ -231,19 +257,28 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--tokens", type=int, default=20000)
     ap.add_argument("--pings", type=int, default=3000)
-    ap.add_argument("--repeat", type=int, default=3)
-    ap.add_argument("--capacity", type=int, default=2, help="capacity of the streamed edge (default 2, as in the vehicle graph)")
+    ap.add_argument("--repeat", type=int, default=5)
+    ap.add_argument("--capacity", type=int, nargs="+", default=[2, 8],
+                    help="capacities of the streamed edge (default 2, as in the vehicle graph, and 8)")
+    ap.add_argument("--actors", nargs="+", default=["c", "python"], choices=sorted(STREAM_IMPLS),
+                    help="source and sink implementations (default: both)")
     a = ap.parse_args()
-    with tempfile.TemporaryDirectory() as d:
-        app, sm, cm = _files(d, THROUGHPUT, "Src", "Dst", tb=TOKEN, n=a.tokens, cap=a.capacity)
-        raw, txrx = [], []
-        for _ in range(a.repeat):  # interleaved, so drifts in machine load hit both alike
-            raw.append(raw_throughput(a.tokens))
-            txrx.append(a.tokens * TOKEN / _pair(app, sm, cm, "--unchecked") / 1e9)
-        print(f"throughput, {TOKEN:,}-byte tokens x {a.tokens} over loopback (best of {a.repeat}):")
-        print(f"  raw Python sendall/recv_into : {max(raw):6.2f} GB/s   (runs: {', '.join(f'{x:.2f}' for x in raw)})")
-        print(f"  vrprune TX/RX (2 processes)  : {max(txrx):6.2f} GB/s   (runs: {', '.join(f'{x:.2f}' for x in txrx)})")
-        print(f"  TX/RX / raw                  : {max(txrx) / max(raw):6.1%}")
+    print(f"throughput, {TOKEN:,}-byte tokens x {a.tokens} over loopback, best of {a.repeat} and median of the "
+          f"back-to-back pairs (raw, then vrprune at once):")
+    print(f"  {'':30s} {'raw GB/s':>9s} {'vrprune GB/s':>13s} {'best/best':>10s} {'median pair':>12s}")
+    for impl in a.actors:
+        for cap in a.capacity:
+            src, dst = STREAM_IMPLS[impl]
+            with tempfile.TemporaryDirectory() as d:
+                app, sm, cm = _files(d, THROUGHPUT, "Src", "Dst", tb=TOKEN, n=a.tokens, cap=cap, src=src, dst=dst)
+                raw, txrx = [], []
+                for _ in range(a.repeat):  # interleaved, so drifts in machine load hit both alike
+                    raw.append(raw_throughput(a.tokens))
+                    txrx.append(_pair(app, sm, cm, "--unchecked", stream=True) / 1e9)
+            pairs = sorted(t / r for r, t in zip(raw, txrx))
+            label = f"{impl} source/sink, capacity {cap}"
+            print(f"  {label:30s} {max(raw):9.2f} {max(txrx):13.2f} {max(txrx) / max(raw):10.1%} "
+                  f"{statistics.median(pairs):12.1%}   pairs: {', '.join(f'{x:.0%}' for x in pairs)}")
     raw = [raw_rtt(a.pings) for _ in range(a.repeat)]
     print(f"round trip, 8-byte tokens, one in flight, {a.pings} round trips (best of {a.repeat}):")
     print(f"  {'raw Python ping-pong':39s}: {min(raw) * 1e6:7.1f} us")

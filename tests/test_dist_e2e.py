@@ -227,7 +227,8 @@ def test_tokens_arrive_in_order_without_loss_or_duplicates(tmp_path):
     for rc, so, se in res:
         assert rc == 0, so + se
     assert (tmp_path / "seq.txt").read_text() == str(n)
-    assert f"received {n // 3} frames" in res[0][1]
+    assert f"received {n // 3} frames, {n * 8} bytes (" in res[0][1]
+    assert re.search(r"\(\d+\.\d MB/s from the first frame to the last\)", res[0][1]), res[0][1]
 
 
 DPG_ACTORS = r"""# DPG actors for distributed tests: every token carries a frame and a box number.

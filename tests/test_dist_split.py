@@ -321,6 +321,9 @@ def test_frames_roundtrip_zero_copy_and_end(engine):
     assert fire(rx, [], [out]) is END
     rx.finish()
     assert rx.seq == 5 and rx.ep.frames == 5 and rx.got_end
+    # the steady stream: 4 frames of 16 B after the first, between its arrival and the last's
+    assert rx.ep.b_first == 16 and 0 < rx.ep.t_last - rx.ep.t_first < 5
+    assert rx.ep.stream_Bps == pytest.approx(64 / (rx.ep.t_last - rx.ep.t_first))
 
 
 def test_c_and_python_firings_speak_the_same_frames():

@@ -24,6 +24,8 @@ typedef struct {
     int32_t err_kind;
     char err[512];
     char peer_host[128];
+    double t_first, t_last;
+    int64_t b_first;
 } vrp_link;
 int vrp_txrx_tx_fire(void *, void *, int, void *, int, int32_t *);
 int vrp_txrx_rx_fire(void *, void *, int, void *, int, int32_t *);
@@ -80,6 +82,11 @@ class NativeLink:
     @property
     def bytes(self) -> int:
         return int(self.s.bytes)
+
+    @property
+    def stream(self) -> tuple[float, float, int]:
+        """(t_first, t_last, b_first): see Endpoint.stream_Bps."""
+        return float(self.s.t_first), float(self.s.t_last), int(self.s.b_first)
 
     @property
     def got_end(self) -> bool:

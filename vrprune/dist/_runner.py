@@ -316,7 +316,8 @@ def _dist_info(sp: Split, endpoints: list[Endpoint], link) -> dict[str, Any]:
             "edges": {ep.edge.name: {"index": ep.edge.index, "port": ep.port,
                                      "role": "tx" if ep.edge.src_host.name == sp.mapping.this_host else "rx",
                                      "actor": ep.edge.tx if ep.edge.src_host.name == sp.mapping.this_host else ep.edge.rx,
-                                     "peer": ep.peer, "frames": ep.frames, "bytes": ep.bytes}
+                                     "peer": ep.peer, "frames": ep.frames, "bytes": ep.bytes,
+                                     "stream_Bps": ep.stream_Bps}
                       for ep in endpoints}}
 
 
@@ -329,7 +330,9 @@ def _summary(name: str, sp: Split, res, endpoints: list[Endpoint], code: int) ->
         lines.append(f"  {a:<{width}}  {n} firings")
     for ep in endpoints:
         role = "sent" if ep.edge.src_host.name == sp.mapping.this_host else "received"
-        lines.append(f"  edge {ep.edge.name} (port {ep.port}): {role} {ep.frames} frames, {ep.bytes} bytes")
+        rate = ep.stream_Bps
+        lines.append(f"  edge {ep.edge.name} (port {ep.port}): {role} {ep.frames} frames, {ep.bytes} bytes"
+                     + (f" ({rate / 1e6:.1f} MB/s from the first frame to the last)" if rate else ""))
     return "\n".join(lines) + "\n"
 
 

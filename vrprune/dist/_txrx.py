@@ -60,10 +60,23 @@ class Endpoint:
     frames: int = 0
     bytes: int = 0
     stopping: threading.Event = field(default_factory=threading.Event)
+    # RX: time.monotonic() when the first / latest DATA frame was complete; the first one's bytes
+    t_first: float = 0.0
+    t_last: float = 0.0
+    b_first: int = 0
 
     @property
     def label(self) -> str:
         return edge_label(self.edge, self.port)
+
+    @property
+    def stream_Bps(self) -> float | None:
+        """Received payload per second from the first DATA frame to the latest (the steady
+        stream: the peer's start-up and the wait for the first frame excluded); None before
+        two frames."""
+        if self.frames < 2 or self.t_last <= self.t_first:
+            return None
+        return (self.bytes - self.b_first) / (self.t_last - self.t_first)
 
     def shutdown(self) -> None:
         self.stopping.set()
@@ -202,6 +215,7 @@ class RxBackend(ActorBackend):
     def _sync(self) -> None:
         if self.link is not None:
             self.seq, self.ep.frames, self.ep.bytes = self.link.seq, self.link.frames, self.link.bytes
+            self.ep.t_first, self.ep.t_last, self.ep.b_first = self.link.stream
             self.got_end = self.got_end or self.link.got_end
 
     def _fail(self, what: str) -> w.DistError:
@@ -256,9 +270,13 @@ class RxBackend(ActorBackend):
                 if not self.ep.edge.lrl <= v <= self.ep.edge.url:
                     raise self._fail(f"malformed frame {self.seq}: control token atr {v} outside the DPG's rate "
                                      f"range [{self.ep.edge.lrl}, {self.ep.edge.url}]")
+            ep = self.ep
+            ep.t_last = time.monotonic()  # CLOCK_MONOTONIC, as in txrx.c
+            if not ep.frames:
+                ep.t_first, ep.b_first = ep.t_last, length
             self.seq += 1
-            self.ep.frames += 1
-            self.ep.bytes += length
+            ep.frames += 1
+            ep.bytes += length
             return None
         if typ == w.END:
             if seq != self.seq:

@@ -19,6 +19,7 @@
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/uio.h>
+#include <time.h>
 
 #include "vrprune.h"
 
@@ -35,6 +36,8 @@ typedef struct {
     int32_t err_kind;
     char err[512];
     char peer_host[128];    /* the other end's host name, for messages */
+    double t_first, t_last; /* RX: CLOCK_MONOTONIC when the first / latest DATA frame was complete */
+    int64_t b_first;        /* RX: payload bytes of the first DATA frame */
 } vrp_link;
 
 #define HDR 20
@@ -154,6 +157,10 @@ int vrp_txrx_rx_fire(void *state, const vrp_buf *in, int n_in, vrp_buf *out, int
                 return fail(l, E_PROTO, "malformed frame %llu: control token atr %d outside the DPG's rate range "
                             "[%d, %d]", (unsigned long long)l->seq, v, l->lrl, l->url);
         }
+        struct timespec ts;
+        clock_gettime(CLOCK_MONOTONIC, &ts);
+        l->t_last = ts.tv_sec + ts.tv_nsec * 1e-9;
+        if (!l->frames) { l->t_first = l->t_last; l->b_first = length; }
         l->seq++;
         __atomic_store_n(&l->frames, l->frames + 1, __ATOMIC_RELAXED);
         __atomic_store_n(&l->bytes, l->bytes + length, __ATOMIC_RELAXED);
