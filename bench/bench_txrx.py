@@ -262,7 +262,10 @@ def main() -> None:
                     help="capacities of the streamed edge (default 2, as in the vehicle graph, and 8)")
     ap.add_argument("--actors", nargs="+", default=["c", "python"], choices=sorted(STREAM_IMPLS),
                     help="source and sink implementations (default: both)")
+    ap.add_argument("--socket-buffer", type=int, metavar="BYTES",
+                    help="pass --socket-buffer BYTES to vrprune run (default: its own default, 4 MiB)")
     a = ap.parse_args()
+    sb = ("--socket-buffer", str(a.socket_buffer)) if a.socket_buffer is not None else ()
     print(f"throughput, {TOKEN:,}-byte tokens x {a.tokens} over loopback, best of {a.repeat} and median of the "
           f"back-to-back pairs (raw, then vrprune at once):")
     print(f"  {'':30s} {'raw GB/s':>9s} {'vrprune GB/s':>13s} {'best/best':>10s} {'median pair':>12s}")
@@ -274,7 +277,7 @@ def main() -> None:
                 raw, txrx = [], []
                 for _ in range(a.repeat):  # interleaved, so drifts in machine load hit both alike
                     raw.append(raw_throughput(a.tokens))
-                    txrx.append(_pair(app, sm, cm, "--unchecked", stream=True) / 1e9)
+                    txrx.append(_pair(app, sm, cm, "--unchecked", *sb, stream=True) / 1e9)
             pairs = sorted(t / r for r, t in zip(raw, txrx))
             label = f"{impl} source/sink, capacity {cap}"
             print(f"  {label:30s} {max(raw):9.2f} {max(txrx):13.2f} {max(txrx) / max(raw):10.1%} "

@@ -423,3 +423,43 @@ def test_a_platform_address_not_of_this_machine_is_a_clear_error(tmp_path):
     assert p.returncode != 0
     assert "Traceback" not in p.stderr
     assert "cannot listen on 192.0.2.1:" in p.stderr and "--listen-all" in p.stderr, p.stderr
+
+
+def test_socket_buffers_are_set_before_listen_and_connect():
+    from vrprune.dist._txrx import SOCKET_BUFFER, listen, set_buffers
+
+    def cap(name: str) -> int:
+        try:
+            return int(open(f"/proc/sys/net/core/{name}").read())
+        except OSError:
+            return 1 << 16
+    want = 1 << 20
+    ls = listen("127.0.0.1", 0, want)
+    try:
+        # Linux doubles the request (bookkeeping) and caps it at rmem_max
+        assert ls.getsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF) >= min(want, cap("rmem_max"))
+        c = socket.socket()
+        set_buffers(c, want)
+        assert c.getsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF) >= min(want, cap("wmem_max"))
+        c.close()
+    finally:
+        ls.close()
+    auto = socket.socket()
+    before = auto.getsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF)
+    set_buffers(auto, 0)  # 0: the kernel's autotuning, untouched
+    assert auto.getsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF) == before
+    auto.close()
+    assert SOCKET_BUFFER == 4 << 20
+
+
+@pytest.mark.parametrize("value,message", [("-1", "must be >= 0"), ("4MB", "expected a whole number of bytes")])
+def test_socket_buffer_option_is_checked(tmp_path, value, message):
+    import subprocess
+    import sys
+
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    app = os.path.join(root, "examples", "vehicle", "vehicle_np.vpr")
+    p = subprocess.run([sys.executable, "-m", "vrprune", "run", app, "--mapping",
+                        os.path.join(root, "specs", "vehicle_server.map"), "--socket-buffer", value],
+                       capture_output=True, text=True, timeout=60, cwd=tmp_path)
+    assert p.returncode == 2 and message in p.stderr and "Traceback" not in p.stderr, p.stderr

@@ -15,8 +15,8 @@ from . import _wire as w
 from ._auth import TlsFiles, read_psk
 from ._link import LinkSpec, parse_link
 from ._split import MappingError, Split, split
-from ._txrx import (Endpoint, LinkStopped, RxBackend, Security, TxBackend, accept_edge, connect_edge, listen,
-                    peer_gone)
+from ._txrx import (SOCKET_BUFFER, Endpoint, LinkStopped, RxBackend, Security, TxBackend, accept_edge, connect_edge,
+                    listen, peer_gone)
 
 
 def add_arguments(p) -> None:
@@ -30,6 +30,9 @@ def add_arguments(p) -> None:
     g.add_argument("--listen-all", action="store_true",
                    help="RX sockets listen on all interfaces (default: only on this host's address in the "
                         "platform file)")
+    g.add_argument("--socket-buffer", type=_byte_count, default=SOCKET_BUFFER, metavar="BYTES",
+                   help="send and receive buffer of each TX/RX socket (default 4194304; 0: the kernel's autotuning; "
+                        "Linux caps it at net.core.wmem_max/rmem_max)")
     g.add_argument("--connect-timeout", type=float, default=30.0, metavar="SECONDS",
                    help="how long RX waits for its TX and TX retries its RX (default 30)")
     g.add_argument("--link", metavar="PRESET|BW,LAT",
@@ -40,6 +43,19 @@ def add_arguments(p) -> None:
     g.add_argument("--tls-cert", metavar="PEM", help="this host's certificate (TLS with mutual authentication)")
     g.add_argument("--tls-key", metavar="PEM", help="this host's private key")
     g.add_argument("--tls-ca", metavar="PEM", help="the CA that signed every host's certificate")
+
+
+def _byte_count(text: str) -> int:
+    """argparse type of ``--socket-buffer``: a whole number of bytes >= 0."""
+    import argparse
+
+    try:
+        v = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number of bytes (such as 4194304), got {text!r}") from None
+    if v < 0:
+        raise argparse.ArgumentTypeError(f"must be >= 0 (0 = the kernel's autotuning), got {text!r}")
+    return v
 
 
 def listen_address(host_address: str, listen_all: bool) -> str:
@@ -141,7 +157,8 @@ def run_distributed(args, stdout: TextIO, stderr: TextIO) -> int:
     endpoints: list[Endpoint] = []
     try:
         try:
-            endpoints = _connect(sp, base, listen_addr, fp, sec, args.connect_timeout, listeners, log)
+            endpoints = _connect(sp, base, listen_addr, fp, sec, args.connect_timeout, listeners, log,
+                                 args.socket_buffer)
         except KeyboardInterrupt:
             log("interrupted while connecting")
             return 128 + (got_signal[0] if got_signal else signal.SIGINT)
@@ -163,10 +180,10 @@ def run_distributed(args, stdout: TextIO, stderr: TextIO) -> int:
 
 
 def _connect(sp: Split, base: int, listen_addr: str, fp: bytes, sec: Security, timeout: float,
-             listeners: dict[int, Any], log) -> list[Endpoint]:
+             listeners: dict[int, Any], log, buffer: int = SOCKET_BUFFER) -> list[Endpoint]:
     deadline = time.monotonic() + timeout
     for e in sp.incoming:  # listen first, so that peers' TX can connect at once
-        listeners[e.index] = listen(listen_addr, e.port(base))
+        listeners[e.index] = listen(listen_addr, e.port(base), buffer)
     cancel = threading.Event()
     results: dict[str, Endpoint] = {}
     errors: list[BaseException] = []
@@ -176,7 +193,7 @@ def _connect(sp: Split, base: int, listen_addr: str, fp: bytes, sec: Security, t
             if kind == "rx":
                 ep = accept_edge(listeners[e.index], e, e.port(base), fp, sec, deadline, cancel, log)
             else:
-                ep = connect_edge(e, e.port(base), fp, sec, deadline, cancel, log)
+                ep = connect_edge(e, e.port(base), fp, sec, deadline, cancel, log, buffer)
             results[f"{kind}{e.index}"] = ep
         except LinkStopped:
             pass

@@ -33,6 +33,22 @@ class LinkStopped(w.DistError):
     """A socket operation failed because this process is stopping (not the peer's fault)."""
 
 
+SOCKET_BUFFER = 4 << 20  # default --socket-buffer (bytes); Linux caps it at net.core.[rw]mem_max
+
+
+def set_buffers(sock: socket.socket, size: int) -> None:
+    """SO_SNDBUF and SO_RCVBUF of a socket before it connects or listens (so that TCP's window
+    scale covers them; accepted connections inherit the listening socket's). 0 leaves the
+    kernel's autotuning, whose buffers start small: with 73,728-byte tokens sender and receiver
+    then wait on each other (bench/bench_txrx.py)."""
+    if size > 0:
+        for opt in (socket.SO_SNDBUF, socket.SO_RCVBUF):
+            try:
+                sock.setsockopt(socket.SOL_SOCKET, opt, size)
+            except OSError:
+                pass
+
+
 def _tune(sock: socket.socket) -> None:
     sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_KEEPALIVE, 1)
@@ -355,9 +371,10 @@ class Security:
     tls: TlsFiles | None = None
 
 
-def listen(address: str, port: int) -> socket.socket:
+def listen(address: str, port: int, buffer: int = SOCKET_BUFFER) -> socket.socket:
     s = socket.socket(socket.AF_INET6 if ":" in address else socket.AF_INET, socket.SOCK_STREAM)
     s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    set_buffers(s, buffer)
     try:
         s.bind((address, port))
     except OSError as exc:
@@ -418,7 +435,7 @@ def accept_edge(lsock: socket.socket, e: CrossEdge, port: int, fp: bytes, sec: S
 
 
 def connect_edge(e: CrossEdge, port: int, fp: bytes, sec: Security, deadline: float,
-                 cancel: threading.Event, log: Callable[[str], None]) -> Endpoint:
+                 cancel: threading.Event, log: Callable[[str], None], buffer: int = SOCKET_BUFFER) -> Endpoint:
     """Connect to the RX of ``e``, retrying with exponential back-off until ``deadline``."""
     label = edge_label(e, port)
     addr = e.dst_host.address
@@ -431,6 +448,7 @@ def connect_edge(e: CrossEdge, port: int, fp: bytes, sec: Security, deadline: fl
             raise w.DistError(f"{label}: cannot connect to {addr}:{port} within the connect timeout ({last}); "
                               f"is the process of host '{e.dst_host.name}' running?")
         s = socket.socket(socket.AF_INET6 if ":" in addr else socket.AF_INET, socket.SOCK_STREAM)
+        set_buffers(s, buffer)
         try:
             s.settimeout(min(left, w.HANDSHAKE_TIMEOUT_S))
             s.connect((addr, port))

@@ -178,6 +178,17 @@ static void set_timeout(int s, double secs) {
     setsockopt(s, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
 }
 
+/* Socket buffers of TX and RX connections, set before connect / listen so that TCP's window
+ * scale covers them: 4 MiB (the Python executor's default --socket-buffer; Linux caps it at
+ * net.core.wmem_max / rmem_max). With 73,728-byte tokens the kernel's autotuned buffers start
+ * small and make sender and receiver wait on each other. */
+#define VRP_SOCKET_BUFFER (4 << 20)
+static void set_buffers(int s) {
+    int n = VRP_SOCKET_BUFFER;
+    setsockopt(s, SOL_SOCKET, SO_SNDBUF, &n, sizeof n);
+    setsockopt(s, SOL_SOCKET, SO_RCVBUF, &n, sizeof n);
+}
+
 static void tune(int s) {
     int one = 1;
     setsockopt(s, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
@@ -455,6 +466,7 @@ static void *connect_job(void *arg) {
             snprintf(last, sizeof last, "%s", gai_strerror(gai));
         } else {
             s = socket(ai->ai_family, SOCK_STREAM, 0);
+            if (s >= 0) set_buffers(s);
             if (s >= 0 && connect(s, ai->ai_addr, ai->ai_addrlen)) {
                 snprintf(last, sizeof last, "%s", strerror(errno));
                 close(s);
@@ -562,6 +574,7 @@ int vrp_net_setup(vrp_program *p, const vrp_net_opts *o) {
         if (!getaddrinfo(o->listen_addr, ps, &hints, &ai)) {
             s = socket(ai->ai_family, SOCK_STREAM, 0);
             if (s >= 0) setsockopt(s, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+            if (s >= 0) set_buffers(s); /* inherited by the accepted connections */
             if (s >= 0 && (bind(s, ai->ai_addr, ai->ai_addrlen) || listen(s, 4))) { close(s); s = -1; }
             freeaddrinfo(ai);
         }
