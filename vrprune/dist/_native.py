@@ -26,6 +26,8 @@ typedef struct {
     char peer_host[128];
     double t_first, t_last;
     int64_t b_first;
+    void *flush;
+    void *actor;
 } vrp_link;
 int vrp_txrx_tx_fire(void *, void *, int, void *, int, int32_t *);
 int vrp_txrx_rx_fire(void *, void *, int, void *, int, int32_t *);
@@ -70,6 +72,11 @@ class NativeLink:
         fn = lib.vrp_txrx_tx_fire if tx else lib.vrp_txrx_rx_fire
         self.fire_addr = int(ffi.cast("uintptr_t", fn))
         self.state_addr = int(ffi.cast("uintptr_t", s))
+
+    def bind(self, actor: int, flush: int) -> None:
+        """Let the C firing flush the native loop's wake-ups itself, before a socket wait."""
+        self.s.flush = ffi.cast("void *", flush)
+        self.s.actor = ffi.cast("void *", actor)
 
     @property
     def seq(self) -> int:

@@ -129,6 +129,9 @@ class TxBackend(ActorBackend):
     def __getattr__(self, name: str) -> Any:
         return _native_attr(self, name)
 
+    def native_bind(self, actor: int, flush: int) -> bool:
+        return _native_bind(self, actor, flush)
+
     def native_failure(self) -> w.DistError:
         return _native_failure(self, f"sending frame {self.link.seq} failed: {self.link.err}; the RX side on "
                                      f"host '{self.ep.edge.dst_host.name}' has gone away")
@@ -224,6 +227,9 @@ class RxBackend(ActorBackend):
 
     def __getattr__(self, name: str) -> Any:
         return _native_attr(self, name)
+
+    def native_bind(self, actor: int, flush: int) -> bool:
+        return _native_bind(self, actor, flush)
 
     def native_failure(self) -> w.DistError:
         return _native_failure(self, self.link.err)
@@ -352,6 +358,16 @@ def _native_attr(be: TxBackend | RxBackend, name: str) -> Any:
         if name == "_error_text":
             return lambda: link.err
     raise AttributeError(name)
+
+
+def _native_bind(be: TxBackend | RxBackend, actor: int, flush: int) -> bool:
+    """The native loop's hook: the C firing flushes before it waits on the socket, and only
+    then (see ``before_wait`` in runtime/txrx.c), so the loop need not flush every firing."""
+    link = be.__dict__.get("link")
+    if link is None:
+        return False
+    link.bind(actor, flush)
+    return True
 
 
 def _native_failure(be: TxBackend | RxBackend, what: str) -> w.DistError:

@@ -12,7 +12,10 @@ NativeFifo use the same methods as on a RingFifo; each call is a cffi call.
 The C back-end's object must offer ``_fire`` (a ``vrp_fire_fn`` cdata pointer or address),
 ``_state`` (set by ``init``) and ``_error_text()``; otherwise the actor runs the Python loop.
 Optional: ``native_blocking`` (its firings may wait on a socket, so the loop flushes its
-batched wake-ups before each one) and ``native_failure()`` (the exception of a failed firing).
+batched wake-ups before each one), ``native_bind(actor, flush)`` (given the loop's actor and
+``vrp_actor_flush``; returns True when its fire calls ``flush(actor)`` itself before any wait
+that would block, so the loop need not flush before every firing) and ``native_failure()`` (the
+exception of a failed firing).
 """
 
 from __future__ import annotations
@@ -58,6 +61,7 @@ typedef struct {
     int32_t blocking;
 } vrp_actor;
 int vrp_actor_run(vrp_actor *a);
+void vrp_actor_flush(void *a);
 """
 
 A_DONE, A_END, A_EOS, A_ABORT, A_FIRE_ERROR, A_BAD_ATR, A_NO_ATR, A_BAD_END = range(8)
@@ -239,6 +243,9 @@ class NativeLoop:
             a.n_replay = len(t.replay)
         a.timed = int(timed)
         a.blocking = int(bool(getattr(be, "native_blocking", False)))
+        bind = getattr(be, "native_bind", None)
+        if bind is not None and bind(int(ffi.cast("uintptr_t", a)), int(ffi.cast("uintptr_t", self.lib.vrp_actor_flush))):
+            a.blocking = 0  # it flushes itself, only before a wait that would block
         a.stop = stop
         a.min_s = float("inf")
         self._keep = keep

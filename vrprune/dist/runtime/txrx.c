@@ -38,7 +38,16 @@ typedef struct {
     char peer_host[128];    /* the other end's host name, for messages */
     double t_first, t_last; /* RX: CLOCK_MONOTONIC when the first / latest DATA frame was complete */
     int64_t b_first;        /* RX: payload bytes of the first DATA frame */
+    void (*flush)(void *);  /* the loop's vrp_actor_flush, or NULL (the loop flushes before each fire) */
+    void *actor;
 } vrp_link;
+
+/* Before a socket call that would block: hand every committed token to its sleeping consumer
+ * (and room to its producer). The peer may be waiting for exactly those, through the other
+ * host; see the batched wake-ups of vrprune/exec/runtime/vrp_fifo.h. */
+static void before_wait(vrp_link *l) {
+    if (l->flush) l->flush(l->actor);
+}
 
 #define HDR 20
 
@@ -57,30 +66,43 @@ static int fail(vrp_link *l, int kind, const char *fmt, ...) {
     return VRP_ERROR;
 }
 
-/* Send the iovecs completely (sendmsg may stop short on a full socket buffer). */
-static int send_iov(int fd, struct iovec *iov, int n) {
+/* Send the iovecs completely (sendmsg may stop short on a full socket buffer); the first try
+ * does not wait, and a wait comes after before_wait. */
+static int send_iov(vrp_link *l, struct iovec *iov, int n) {
     struct msghdr m;
     memset(&m, 0, sizeof m);
+    int flags = MSG_NOSIGNAL | MSG_DONTWAIT;
     while (n > 0) {
         m.msg_iov = iov;
         m.msg_iovlen = (size_t)n;
-        ssize_t k = sendmsg(fd, &m, MSG_NOSIGNAL);
+        ssize_t k = sendmsg(l->fd, &m, flags);
         if (k < 0) {
             if (errno == EINTR) continue;
+            if ((errno == EAGAIN || errno == EWOULDBLOCK) && (flags & MSG_DONTWAIT)) {
+                before_wait(l);
+                flags = MSG_NOSIGNAL;
+                continue;
+            }
             return -1;
         }
         while (n > 0 && (size_t)k >= iov->iov_len) { k -= (ssize_t)iov->iov_len; iov++; n--; }
-        if (n > 0) { iov->iov_base = (char *)iov->iov_base + k; iov->iov_len -= (size_t)k; }
+        if (n > 0) {
+            iov->iov_base = (char *)iov->iov_base + k;
+            iov->iov_len -= (size_t)k;
+            if (flags & MSG_DONTWAIT) { before_wait(l); flags = MSG_NOSIGNAL; } /* stopped short: the rest may wait */
+        }
     }
     return 0;
 }
 
 /* Receive exactly n bytes; 0 on success, -1 (errno set, 0 on an orderly close). */
-static int recv_exact(int fd, uint8_t *p, size_t n) {
+static int recv_exact(vrp_link *l, uint8_t *p, size_t n) {
+    int flags = MSG_DONTWAIT;
     while (n) {
-        ssize_t k = recv(fd, p, n, 0);
+        ssize_t k = recv(l->fd, p, n, flags);
         if (k < 0) {
             if (errno == EINTR) continue;
+            if ((errno == EAGAIN || errno == EWOULDBLOCK) && flags) { before_wait(l); flags = 0; continue; }
             return -1;
         }
         if (k == 0) { errno = 0; return -1; }
@@ -103,7 +125,7 @@ int vrp_txrx_tx_fire(void *state, const vrp_buf *in, int n_in, vrp_buf *out, int
     put32(h + 8, (uint32_t)length);
     put64(h + 12, l->seq);
     struct iovec iov[2] = {{h, HDR}, {in[0].data, (size_t)length}};
-    if (send_iov(l->fd, iov, length ? 2 : 1))
+    if (send_iov(l, iov, length ? 2 : 1))
         return fail(l, E_SEND, "%s", strerror(errno));
     l->seq++;
     __atomic_store_n(&l->frames, l->frames + 1, __ATOMIC_RELAXED);
@@ -127,9 +149,13 @@ int vrp_txrx_rx_fire(void *state, const vrp_buf *in, int n_in, vrp_buf *out, int
     m.msg_iov = iov;
     m.msg_iovlen = want ? 2 : 1;
     ssize_t n;
-    do n = recvmsg(l->fd, &m, 0); while (n < 0 && errno == EINTR);
+    do n = recvmsg(l->fd, &m, MSG_DONTWAIT); while (n < 0 && errno == EINTR);
+    if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) { /* nothing there yet: this firing waits */
+        before_wait(l);
+        do n = recvmsg(l->fd, &m, 0); while (n < 0 && errno == EINTR);
+    }
     if (n == 0) errno = 0;
-    if (n <= 0 || (n < HDR && recv_exact(l->fd, h + n, (size_t)(HDR - n))))
+    if (n <= 0 || (n < HDR && recv_exact(l, h + n, (size_t)(HDR - n))))
         return fail(l, E_CLOSED, "the TX side on host '%s' disconnected mid-stream after %llu frames (%s)",
                     l->peer_host, (unsigned long long)l->seq, why());
     if (n > HDR) got = (size_t)n - HDR;
@@ -147,7 +173,7 @@ int vrp_txrx_rx_fire(void *state, const vrp_buf *in, int n_in, vrp_buf *out, int
         if (seq != l->seq)
             return fail(l, E_PROTO, "frame out of sequence: got %llu, expected %llu (a token was lost, duplicated "
                         "or reordered)", (unsigned long long)seq, (unsigned long long)l->seq);
-        if (got < length && recv_exact(l->fd, slot + got, length - got))
+        if (got < length && recv_exact(l, slot + got, length - got))
             return fail(l, E_TRUNCATED, "truncated frame %llu: the TX side disconnected mid-frame (%s)",
                         (unsigned long long)l->seq, why());
         if (l->kind == K_CONTROL) {
