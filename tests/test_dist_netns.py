@@ -22,7 +22,7 @@ from dataclasses import dataclass
 
 import numpy as np
 import pytest
-from _procs import free_base
+from _procs import finish, free_base
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 VDIR = os.path.join(ROOT, "examples", "vehicle")
@@ -141,19 +141,6 @@ def start(ns: str | None, app: str, mapping: str | None, cwd, *extra: str) -> su
     return subprocess.Popen(cmd, cwd=cwd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
 
 
-def finish(procs: list[subprocess.Popen], timeout: float = 60) -> list[tuple[int, str, str]]:
-    out = []
-    for p in procs:
-        try:
-            so, se = p.communicate(timeout=timeout)
-        except subprocess.TimeoutExpired:
-            p.kill()
-            so, se = p.communicate()
-            so += "\n[killed: timeout]"
-        out.append((p.returncode, so, se))
-    return out
-
-
 def run_split(netns: Netns, d, app: str, placement: dict[str, str], addresses: dict[str, str], *,
               server_extra=(), client_extra=(), timeout: float = 60):
     """Server in its namespace, endpoint in its own; both given the same port base."""
@@ -174,7 +161,7 @@ NS_ADDRESSES = {"endpoint": EP_ADDR, "server": SRV_ADDR}
 def reference(tmp_path_factory):
     d = tmp_path_factory.mktemp("ref")
     app = vehicle_app(d)
-    [(rc, so, se)] = finish([start(None, app, None, d)])
+    [(rc, so, se)] = finish([start(None, app, None, d)], 60)
     assert rc == 0, so + se
     probs = np.fromfile(os.path.join(d, "vehicle_probs.f32"), np.float32).reshape(-1, 4)
     assert probs.shape == (FRAMES, 4)
@@ -209,7 +196,7 @@ def test_rx_listens_only_on_its_platform_address_unless_listen_all(netns, tmp_pa
     common = ("--port-base", str(PORT_BASE), "--connect-timeout", "3")
     srv = start(netns.server, app, srv_map, sd, *common, *(("--listen-all",) if listen_all else ()))
     cli = start(netns.server, app, cli_map, cd, *common)
-    (src, so, se), (crc, co, ce) = finish([srv, cli])
+    (src, so, se), (crc, co, ce) = finish([srv, cli], 60)
     if listen_all:
         assert src == 0 and crc == 0, so + se + co + ce
         assert (sd / "vehicle_probs.f32").exists()
