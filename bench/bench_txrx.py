@@ -253,6 +253,52 @@ def raw_rtt(n: int) -> float:
     return t / n
 
 
+CONDVAR_PINGPONG = r'''
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <time.h>
+static pthread_mutex_t mu = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t cv[2] = {PTHREAD_COND_INITIALIZER, PTHREAD_COND_INITIALIZER};
+static int turn = 0, n;
+static void *run(void *arg) {
+    int me = (int)(long)arg;
+    for (int i = 0; i < n; i++) {
+        pthread_mutex_lock(&mu);
+        while (turn != me) pthread_cond_wait(&cv[me], &mu);
+        turn = 1 - me;
+        pthread_mutex_unlock(&mu);
+        pthread_cond_signal(&cv[1 - me]);
+    }
+    return 0;
+}
+int main(int argc, char **argv) {
+    n = argc > 1 ? atoi(argv[1]) : 20000;
+    struct timespec a, b;
+    pthread_t t[2];
+    clock_gettime(CLOCK_MONOTONIC, &a);
+    for (long i = 0; i < 2; i++) pthread_create(&t[i], 0, run, (void *)i);
+    for (int i = 0; i < 2; i++) pthread_join(t[i], 0);
+    clock_gettime(CLOCK_MONOTONIC, &b);
+    printf("%.3f\n", ((b.tv_sec - a.tv_sec) * 1e9 + (b.tv_nsec - a.tv_nsec)) / 1e3 / n);
+}
+'''
+
+
+def condvar_rtt(n: int) -> float | None:
+    """The machine's floor for a thread hand-off: two C threads passing a turn back and forth
+    through a mutex and condition variables (us per round trip), or None without gcc."""
+    with tempfile.TemporaryDirectory() as d:
+        src, exe = os.path.join(d, "pp.c"), os.path.join(d, "pp")
+        with open(src, "w") as f:
+            f.write(CONDVAR_PINGPONG)
+        try:
+            subprocess.run(["gcc", "-O2", "-pthread", src, "-o", exe], check=True, capture_output=True)
+            return float(subprocess.run([exe, str(n)], check=True, capture_output=True, text=True).stdout)
+        except (OSError, subprocess.CalledProcessError, ValueError):
+            return None
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--tokens", type=int, default=20000)
@@ -285,6 +331,10 @@ def main() -> None:
     raw = [raw_rtt(a.pings) for _ in range(a.repeat)]
     print(f"round trip, 8-byte tokens, one in flight, {a.pings} round trips (best of {a.repeat}):")
     print(f"  {'raw Python ping-pong':39s}: {min(raw) * 1e6:7.1f} us")
+    floor = [condvar_rtt(a.pings) for _ in range(a.repeat)]
+    if None not in floor:
+        print(f"  {'floor: C threads, mutex + condvar':39s}: {min(floor):7.1f} us   (to {max(floor):.1f} us; two thread "
+              f"hand-offs, both threads on one core or on two: what each hand-off between actors costs here)")
     it = ("--iterations", str(a.pings))
     for impl, (ping, pong) in IMPLS.items():
         with tempfile.TemporaryDirectory() as d:
