@@ -386,3 +386,22 @@ def test_rx_hands_over_a_burst_before_it_waits_on_the_socket(tmp_path):
     for rc, so, se in res:
         assert rc == 0, so + se
     assert f"received {2 * BURST_ITERATIONS} frames" in res[0][1], res[0][1]
+
+
+def test_rx_at_its_iteration_limit_reads_the_end_of_stream(tmp_path):
+    """With --iterations the RX stops at its limit before the END frame: it reads END then (so
+    its TX never sees the peer vanish mid-stream), and a host run for more iterations than the
+    other is caught there."""
+    act = tmp_path / "burst.py"
+    act.write_text(BURST_ACTORS)
+    app = burst_app(tmp_path, f'impl python "{act}:Ping"', f'impl python "{act}:Pong"')
+    ok = run_pair(app, tmp_path, BURST_PLACE, "--iterations", "40")
+    for rc, so, se in ok:
+        assert rc == 0 and "error" not in se, so + se
+    bad = run_pair(app, tmp_path, BURST_PLACE, server_extra=("--iterations", "20"), client_extra=("--iterations", "40"))
+    (src, so, se), (_crc, co, ce) = bad
+    assert src == 1, so + se
+    assert "expected end of stream after 40 frames, got a frame of type 1" in se, se
+    assert "the hosts run different --iterations?" in se, se
+    # the endpoint's Ping ends when the server's stream back to it ends (END after 20 frames)
+    assert "edge Pong.y" in co and "received 20 frames" in co, co + ce

@@ -10,6 +10,7 @@ the RX returns :data:`vrprune.exec.END` on it, so end of stream crosses hosts li
 from __future__ import annotations
 
 import errno
+import functools
 import select
 import socket
 import ssl
@@ -40,13 +41,27 @@ def set_buffers(sock: socket.socket, size: int) -> None:
     """SO_SNDBUF and SO_RCVBUF of a socket before it connects or listens (so that TCP's window
     scale covers them; accepted connections inherit the listening socket's). 0 leaves the
     kernel's autotuning, whose buffers start small: with 73,728-byte tokens sender and receiver
-    then wait on each other (bench/bench_txrx.py)."""
+    then wait on each other (bench/bench_txrx.py). A size above the kernel's cap
+    (net.core.wmem_max / rmem_max) is not set: the kernel would cut it and turn autotuning off,
+    which can grow further."""
     if size > 0:
-        for opt in (socket.SO_SNDBUF, socket.SO_RCVBUF):
+        for opt, cap in ((socket.SO_SNDBUF, "wmem_max"), (socket.SO_RCVBUF, "rmem_max")):
+            if size > _kernel_cap(cap):
+                continue  # the kernel would cut it and switch autotuning off: keep autotuning
             try:
                 sock.setsockopt(socket.SOL_SOCKET, opt, size)
             except OSError:
                 pass
+
+
+@functools.cache
+def _kernel_cap(name: str) -> float:
+    """net.core.wmem_max / rmem_max: the most SO_SNDBUF / SO_RCVBUF may ask (inf where unknown)."""
+    try:
+        with open(f"/proc/sys/net/core/{name}") as f:
+            return int(f.read())
+    except (OSError, ValueError):
+        return float("inf")
 
 
 def _tune(sock: socket.socket) -> None:
@@ -137,8 +152,9 @@ class TxBackend(ActorBackend):
                                      f"host '{self.ep.edge.dst_host.name}' has gone away")
 
     def _sync(self) -> None:
-        if self.link is not None:
-            self.seq, self.ep.frames, self.ep.bytes = self.link.seq, self.link.frames, self.link.bytes
+        link = self.link  # once: a Python firing may set it to None meanwhile (the watcher calls this)
+        if link is not None:
+            self.seq, self.ep.frames, self.ep.bytes = link.seq, link.frames, link.bytes
 
     def _send_plain(self, hdr: bytes | bytearray, payload: memoryview | bytes) -> None:
         sock = self.ep.sock
@@ -184,6 +200,8 @@ class TxBackend(ActorBackend):
 
     def finish(self) -> None:
         self._sync()
+        if self.link is not None:
+            self.link.bind(0, 0)  # the loop's actor is gone
         aborted = self.ep.stopping.is_set() or bool(getattr(self.fifo, "aborted", False))
         kind = w.ABORT if aborted else w.END
         w.HEADER.pack_into(self.hdr, 0, kind, 0, 0, self.seq)
@@ -235,10 +253,11 @@ class RxBackend(ActorBackend):
         return _native_failure(self, self.link.err)
 
     def _sync(self) -> None:
-        if self.link is not None:
-            self.seq, self.ep.frames, self.ep.bytes = self.link.seq, self.link.frames, self.link.bytes
-            self.ep.t_first, self.ep.t_last, self.ep.b_first = self.link.stream
-            self.got_end = self.got_end or self.link.got_end
+        link = self.link  # once: a Python firing may set it to None meanwhile
+        if link is not None:
+            self.seq, self.ep.frames, self.ep.bytes = link.seq, link.frames, link.bytes
+            self.ep.t_first, self.ep.t_last, self.ep.b_first = link.stream
+            self.got_end = self.got_end or link.got_end
 
     def _fail(self, what: str) -> w.DistError:
         if self.ep.stopping.is_set():
@@ -313,12 +332,14 @@ class RxBackend(ActorBackend):
         raise self._fail(f"malformed frame {self.seq}: unknown frame type {typ}")
 
     def finish(self) -> None:
-        # A variable-rate RX ends when its control input ends, before it has read the END
-        # frame: read it now (the sequence check covers the last frames) so that the TX never
-        # sees its peer vanish before its end of stream.
+        # An RX that ends before it has read the END frame (a variable-rate RX when its control
+        # input ends; any RX at its --iterations limit) reads it now (the sequence check covers
+        # the last frames), so that the TX never sees its peer vanish before its end of stream.
         self._sync()
+        if self.link is not None:
+            self.link.bind(0, 0)  # the loop's actor is gone
         try:
-            if (self.kind == "variable" and not self.got_end and not self.ep.stopping.is_set()
+            if (not self.got_end and not self.ep.stopping.is_set()
                     and not getattr(self.fifo, "aborted", False)):
                 self.ep.sock.settimeout(w.HANDSHAKE_TIMEOUT_S)
                 hb = bytearray(w.HEADER.size)
@@ -330,8 +351,10 @@ class RxBackend(ActorBackend):
                     return
                 typ, _a, _n, seq = w.HEADER.unpack_from(hb)
                 if typ != w.END or seq != self.seq:
+                    why = ("more tokens than control tokens" if self.kind == "variable"
+                           else "the hosts run different --iterations?")
                     raise self._fail(f"expected end of stream after {self.seq} frames, got a frame of type {typ}, "
-                                     f"sequence {seq} (more tokens than control tokens)")
+                                     f"sequence {seq} ({why})")
                 self.got_end = True
         finally:
             self.ep.close()
@@ -339,7 +362,7 @@ class RxBackend(ActorBackend):
 
 def _native_link(be: TxBackend | RxBackend, tx: bool) -> NativeLink | None:
     lib = load_native()
-    if lib is None:
+    if lib is None or be.ep.sock.gettimeout() is not None:  # the C firings need a blocking socket
         return None
     e = be.ep.edge
     return NativeLink(lib, tx, be.ep.sock.fileno(), e.kind, e.rate, e.token_bytes, e.lrl, e.url,

@@ -17,6 +17,7 @@
 
 #include <arpa/inet.h>
 #include <errno.h>
+#include <limits.h>
 #include <netdb.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
@@ -183,10 +184,20 @@ static void set_timeout(int s, double secs) {
  * net.core.wmem_max / rmem_max). With 73,728-byte tokens the kernel's autotuned buffers start
  * small and make sender and receiver wait on each other. */
 #define VRP_SOCKET_BUFFER (4 << 20)
+static long kernel_cap(const char *path) { /* net.core.[wr]mem_max; LONG_MAX where unknown */
+    FILE *f = fopen(path, "r");
+    long v = LONG_MAX;
+    if (f) {
+        if (fscanf(f, "%ld", &v) != 1) v = LONG_MAX;
+        fclose(f);
+    }
+    return v;
+}
+/* A size above the kernel's cap is not set: the kernel would cut it and turn autotuning off. */
 static void set_buffers(int s) {
     int n = VRP_SOCKET_BUFFER;
-    setsockopt(s, SOL_SOCKET, SO_SNDBUF, &n, sizeof n);
-    setsockopt(s, SOL_SOCKET, SO_RCVBUF, &n, sizeof n);
+    if (n <= kernel_cap("/proc/sys/net/core/wmem_max")) setsockopt(s, SOL_SOCKET, SO_SNDBUF, &n, sizeof n);
+    if (n <= kernel_cap("/proc/sys/net/core/rmem_max")) setsockopt(s, SOL_SOCKET, SO_RCVBUF, &n, sizeof n);
 }
 
 static void tune(int s) {

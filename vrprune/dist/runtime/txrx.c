@@ -134,10 +134,13 @@ int vrp_txrx_tx_fire(void *state, const vrp_buf *in, int n_in, vrp_buf *out, int
 }
 
 int vrp_txrx_rx_fire(void *state, const vrp_buf *in, int n_in, vrp_buf *out, int n_out, int32_t *atr) {
-    (void)in; (void)n_in; (void)n_out;
+    (void)in; (void)n_in;
     vrp_link *l = state;
     int variable = l->kind == K_VARIABLE;
     int64_t rate = variable ? *atr : l->rate, want = rate * l->tb;
+    if (rate < 0 || (want && (n_out < 1 || want != (int64_t)out[0].count * out[0].token_bytes)))
+        return fail(l, E_PROTO, "internal error: the RX's window holds %lld bytes, a frame %lld",
+                    n_out < 1 ? 0LL : (long long)out[0].count * out[0].token_bytes, (long long)want);
     uint8_t h[HDR];
     uint8_t *slot = want ? out[0].data : NULL;
     size_t got = 0; /* payload bytes already in the slot */
