@@ -467,3 +467,16 @@ def test_socket_buffer_option_is_checked(tmp_path, value, message):
                         os.path.join(root, "specs", "vehicle_server.map"), "--socket-buffer", value],
                        capture_output=True, text=True, timeout=60, cwd=tmp_path)
     assert p.returncode == 2 and message in p.stderr and "Traceback" not in p.stderr, p.stderr
+
+
+def test_without_a_compiler_tx_rx_fall_back_to_python_firings_and_say_so(tmp_path):
+    import subprocess
+    import sys
+
+    code = ("import warnings; warnings.simplefilter('always')\n"
+            "from vrprune.dist._native import load\n"
+            "print('lib', load())")
+    env = dict(os.environ, VRPRUNE_CC=str(tmp_path / "no-such-cc"))
+    p = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60, env=env)
+    assert p.returncode == 0 and "lib None" in p.stdout, p.stdout + p.stderr
+    assert "TX/RX run their Python firings" in p.stderr and "VRPRUNE_CC" in p.stderr, p.stderr

@@ -56,7 +56,12 @@ def load() -> Any | None:
             try:
                 core.load()  # the firing loop these functions run in
                 _lib = ffi.dlopen(build_shared(SOURCE))
-            except Exception:  # no compiler: the Python firings do the same work
+            except Exception as exc:  # no compiler: the Python firings do the same work, slower
+                import warnings
+
+                warnings.warn(f"vrprune: TX/RX run their Python firings ({type(exc).__name__}: {exc}); "
+                              f"set VRPRUNE_CC to a working C compiler for the faster C firings", RuntimeWarning,
+                              stacklevel=2)
                 _lib = False
         return _lib or None
 

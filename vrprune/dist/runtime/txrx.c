@@ -112,7 +112,13 @@ static int recv_exact(vrp_link *l, uint8_t *p, size_t n) {
     return 0;
 }
 
-static const char *why(void) { return errno ? strerror(errno) : "connection closed by the peer"; }
+/* Why a receive failed, worded as Python's OSError ("[Errno 104] Connection reset by peer"). */
+static const char *why(void) {
+    static __thread char buf[160];
+    if (!errno) return "connection closed by the peer";
+    snprintf(buf, sizeof buf, "[Errno %d] %s", errno, strerror(errno));
+    return buf;
+}
 
 int vrp_txrx_tx_fire(void *state, const vrp_buf *in, int n_in, vrp_buf *out, int n_out, int32_t *atr) {
     (void)n_in; (void)out; (void)n_out; (void)atr;
