@@ -70,13 +70,15 @@ def vehicle_probs(d) -> np.ndarray:
 
 
 def write_platform(d, hosts=HOSTS) -> None:
-    body = "\n".join(f'  host {h} "127.0.0.1" {{ cpu core0 core 0 cpu core1 core 1 }}' for h in hosts)
+    """platform.vpr in d: `hosts` names the hosts (all on 127.0.0.1) or maps each to its address."""
+    addresses = hosts if isinstance(hosts, dict) else dict.fromkeys(hosts, "127.0.0.1")
+    body = "\n".join(f'  host {h} "{a}" {{ cpu core0 core 0 cpu core1 core 1 }}' for h, a in addresses.items())
     with open(os.path.join(d, "platform.vpr"), "w") as f:
         f.write(PLATFORM.format(hosts=body))
 
 
 def write_mapping(d, this: str, placement: dict[str, str], hosts=HOSTS) -> str:
-    """platform.vpr (all hosts on 127.0.0.1) and this host's mapping, `this`.map, in d."""
+    """platform.vpr (see write_platform) and this host's mapping, `this`.map, in d."""
     write_platform(d, hosts)
     lines = ['import "platform.vpr"', f"mapping m_{this} on lab.{this} {{"]
     lines += [f"  {a} -> {h}.core0" for a, h in placement.items()] + ["}"]

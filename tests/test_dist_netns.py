@@ -22,13 +22,8 @@ from dataclasses import dataclass
 
 import numpy as np
 import pytest
-from _procs import finish, free_base
+from _procs import FRAMES, finish, free_base, pp, vehicle_app, write_mapping
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-VDIR = os.path.join(ROOT, "examples", "vehicle")
-VNP = os.path.join(VDIR, "vehicle_np.py")
-ACTORS = ["Input", "L1", "L2", "L3", "L4L5", "Output"]
-FRAMES = 3
 PORT_BASE = 41000  # the namespaces are fresh: nothing else listens there
 
 EP_ADDR, SRV_ADDR = "10.77.0.1", "10.77.0.2"
@@ -102,37 +97,6 @@ def test_namespaces_are_isolated_and_linked(netns):
 
 
 # ---------------------------------------------------------------- processes in namespaces
-
-def write_platform(d, addresses: dict[str, str]) -> None:
-    body = "".join(f'  host {h} "{a}" {{ cpu core0 core 0 cpu core1 core 1 }}\n' for h, a in addresses.items())
-    with open(os.path.join(d, "platform.vpr"), "w") as f:
-        f.write(f"platform lab {{\n  base_port 9300\n{body}}}\n")
-
-
-def write_mapping(d, this: str, placement: dict[str, str], addresses: dict[str, str]) -> str:
-    write_platform(d, addresses)
-    lines = ['import "platform.vpr"', f"mapping m_{this} on lab.{this} {{"]
-    lines += [f"  {a} -> {h}.core0" for a, h in placement.items()] + ["}"]
-    path = os.path.join(d, f"{this}.map")
-    with open(path, "w") as f:
-        f.write("\n".join(lines) + "\n")
-    return path
-
-
-def vehicle_app(d, frames: int = FRAMES) -> str:
-    text = open(os.path.join(VDIR, "vehicle_np.vpr")).read()
-    text = text.replace('"vehicle_np.py:', f'"{VNP}:').replace("param frames = 8", f"param frames = {frames}")
-    assert f"param frames = {frames}" in text and VNP in text
-    path = os.path.join(d, "vehicle.vpr")
-    with open(path, "w") as f:
-        f.write(text)
-    return path
-
-
-def pp(k: int) -> dict[str, str]:
-    """Partition point k: the first k actors on the endpoint, the rest on the server."""
-    return {a: ("endpoint" if i < k else "server") for i, a in enumerate(ACTORS)}
-
 
 def start(ns: str | None, app: str, mapping: str | None, cwd, *extra: str) -> subprocess.Popen:
     cmd = [sys.executable, "-m", "vrprune", "run", app] + (["--mapping", mapping] if mapping else []) + list(extra)

@@ -8,6 +8,7 @@ import math
 import os
 from typing import TYPE_CHECKING, Any, TextIO
 
+from ..argtypes import whole_number
 from ..diagnostics import VrpruneError, render_all
 
 if TYPE_CHECKING:
@@ -66,15 +67,7 @@ def slowdown_factor(text: str) -> float:
     return v
 
 
-def core_count(text: str) -> int:
-    """argparse type of ``--endpoint-cores``: an integer >= 0."""
-    try:
-        v = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a whole number >= 0 (0 = no bound), got {text!r}") from None
-    if v < 0:
-        raise argparse.ArgumentTypeError(f"must be >= 0 (0 = no bound), got {text!r}")
-    return v
+core_count = whole_number("a whole number >= 0", "0 = no bound")  # argparse type of --endpoint-cores
 
 
 def emulation_of(args) -> DeviceEmulation | None:

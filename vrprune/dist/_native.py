@@ -21,7 +21,6 @@ typedef struct {
     uint64_t seq;
     int64_t frames, bytes;
     int32_t got_end;
-    int32_t err_kind;
     char err[512];
     char peer_host[128];
     double t_first, t_last;
@@ -33,7 +32,6 @@ int vrp_txrx_tx_fire(void *, void *, int, void *, int, int32_t *);
 int vrp_txrx_rx_fire(void *, void *, int, void *, int, int32_t *);
 """
 
-E_NONE, E_SEND, E_CLOSED, E_PROTO, E_TRUNCATED = range(5)
 KINDS = {"static": 0, "variable": 1, "control": 2}  # _split.STATIC, VARIABLE, CONTROL
 
 ffi = cffi.FFI()
@@ -73,7 +71,8 @@ class NativeLink:
                  lrl: int, url: int, peer_host: str) -> None:
         s = self.s = ffi.new("vrp_link *")
         s.fd, s.kind, s.rate, s.tb, s.lrl, s.url = fd, KINDS.get(kind, 0), rate, token_bytes, lrl, url
-        ffi.memmove(s.peer_host, peer_host.encode()[:127], min(len(peer_host.encode()), 127))
+        name = peer_host.encode()[:127]
+        ffi.memmove(s.peer_host, name, len(name))
         fn = lib.vrp_txrx_tx_fire if tx else lib.vrp_txrx_rx_fire
         self.fire_addr = int(ffi.cast("uintptr_t", fn))
         self.state_addr = int(ffi.cast("uintptr_t", s))
@@ -83,30 +82,11 @@ class NativeLink:
         self.s.flush = ffi.cast("void *", flush)
         self.s.actor = ffi.cast("void *", actor)
 
-    @property
-    def seq(self) -> int:
-        return int(self.s.seq)
-
-    @property
-    def frames(self) -> int:
-        return int(self.s.frames)
-
-    @property
-    def bytes(self) -> int:
-        return int(self.s.bytes)
-
-    @property
-    def stream(self) -> tuple[float, float, int]:
-        """(t_first, t_last, b_first): see Endpoint.stream_Bps."""
-        return float(self.s.t_first), float(self.s.t_last), int(self.s.b_first)
-
-    @property
-    def got_end(self) -> bool:
-        return bool(self.s.got_end)
-
-    @property
-    def err_kind(self) -> int:
-        return int(self.s.err_kind)
+    def counters(self) -> tuple[int, int, int, float, float, int, bool]:
+        """(seq, frames, bytes, t_first, t_last, b_first, got_end): see vrp_link."""
+        s = self.s
+        return (int(s.seq), int(s.frames), int(s.bytes), float(s.t_first), float(s.t_last), int(s.b_first),
+                bool(s.got_end))
 
     @property
     def err(self) -> str:

@@ -5,16 +5,16 @@ from __future__ import annotations
 import json
 import os
 import signal
-import sys
 import threading
 import time
 from typing import Any, TextIO
 
+from ..argtypes import whole_number
 from ..diagnostics import VrpruneError, render_all
 from . import _wire as w
 from ._auth import TlsFiles, read_psk
 from ._link import LinkSpec, parse_link
-from ._split import MappingError, Split, split
+from ._split import Split, split
 from ._txrx import (SOCKET_BUFFER, Endpoint, LinkStopped, RxBackend, Security, TxBackend, accept_edge, connect_edge,
                     listen, peer_gone)
 
@@ -30,7 +30,9 @@ def add_arguments(p) -> None:
     g.add_argument("--listen-all", action="store_true",
                    help="RX sockets listen on all interfaces (default: only on this host's address in the "
                         "platform file)")
-    g.add_argument("--socket-buffer", type=_byte_count, default=SOCKET_BUFFER, metavar="BYTES",
+    g.add_argument("--socket-buffer", type=whole_number("a whole number of bytes, such as 4194304",
+                                                         "0 = the kernel's autotuning"),
+                   default=SOCKET_BUFFER, metavar="BYTES",
                    help="send and receive buffer of each TX/RX socket (default 4194304; 0: the kernel's autotuning; "
                         "Linux caps it at net.core.wmem_max/rmem_max)")
     g.add_argument("--connect-timeout", type=float, default=30.0, metavar="SECONDS",
@@ -43,19 +45,6 @@ def add_arguments(p) -> None:
     g.add_argument("--tls-cert", metavar="PEM", help="this host's certificate (TLS with mutual authentication)")
     g.add_argument("--tls-key", metavar="PEM", help="this host's private key")
     g.add_argument("--tls-ca", metavar="PEM", help="the CA that signed every host's certificate")
-
-
-def _byte_count(text: str) -> int:
-    """argparse type of ``--socket-buffer``: a whole number of bytes >= 0."""
-    import argparse
-
-    try:
-        v = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a whole number of bytes (such as 4194304), got {text!r}") from None
-    if v < 0:
-        raise argparse.ArgumentTypeError(f"must be >= 0 (0 = the kernel's autotuning), got {text!r}")
-    return v
 
 
 def listen_address(host_address: str, listen_all: bool) -> str:

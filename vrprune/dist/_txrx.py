@@ -123,38 +123,74 @@ class Endpoint:
             pass
 
 
-class TxBackend(ActorBackend):
-    """Sends each firing's window as one DATA frame."""
+class _LinkBackend(ActorBackend):
+    """What TX and RX share: the endpoint, and the C firing (runtime/txrx.c) that the runtime's
+    native loop runs when ``link`` is set (plain TCP, a C compiler at hand)."""
 
-    native_blocking = True  # its C firing waits on the socket: the C loop flushes wake-ups first
-
-    def __init__(self, actor: Actor, ep: Endpoint, link: LinkSpec | None = None) -> None:
+    def __init__(self, actor: Actor, ep: Endpoint, tx: bool, native: bool) -> None:
         super().__init__(actor, None)
         self.ep = ep
-        self.length = ep.edge.rate * ep.edge.token_bytes
-        self.hdr = bytearray(w.HEADER.size)
         self.seq = 0
-        self.sent_end = False
-        self.fifo = None  # the local input fifo; set by the runner (tells a stop from an end)
-        self._direct = self._send_tls if ep.tls else self._send_plain
-        self._shaper = ShapedSender(link, self._direct, ep.edge.name) if link is not None else None
-        self.link = _native_link(self, tx=True) if not ep.tls and link is None else None
+        self.fifo = None  # the local fifo; set by the runner (tells a stop from an end)
+        self.link = _native_link(ep, tx) if native else None
 
-    # The C firing (runtime/txrx.c), run by the runtime's native loop when these exist.
     def __getattr__(self, name: str) -> Any:
-        return _native_attr(self, name)
+        """``_fire`` / ``_state`` / ``_error_text`` exist only with a C link, so that the
+        runtime's ``native_capable`` test picks exactly those back-ends."""
+        link = self.__dict__.get("link")
+        if link is not None:
+            if name == "_fire":
+                return link.fire_addr
+            if name == "_state":
+                return link.state_addr
+            if name == "_error_text":
+                return lambda: link.err
+        raise AttributeError(name)
 
     def native_bind(self, actor: int, flush: int) -> bool:
-        return _native_bind(self, actor, flush)
-
-    def native_failure(self) -> w.DistError:
-        return _native_failure(self, f"sending frame {self.link.seq} failed: {self.link.err}; the RX side on "
-                                     f"host '{self.ep.edge.dst_host.name}' has gone away")
+        """The native loop's hook: the C firing flushes the loop's wake-ups itself, only before
+        a socket call that would block (``before_wait`` in runtime/txrx.c)."""
+        if self.link is None:
+            return False
+        self.link.bind(actor, flush)
+        return True
 
     def _sync(self) -> None:
-        link = self.link  # once: a Python firing may set it to None meanwhile (the watcher calls this)
+        """Counters of a native run into the back-end and its endpoint (the watcher calls this too)."""
+        link = self.link  # once: a Python firing may set it to None meanwhile
         if link is not None:
-            self.seq, self.ep.frames, self.ep.bytes = link.seq, link.frames, link.bytes
+            self.seq, self.ep.frames, self.ep.bytes, self.ep.t_first, self.ep.t_last, self.ep.b_first, end = \
+                link.counters()
+            if end:
+                self.got_end = True
+
+    def _end_native(self) -> None:
+        self._sync()
+        if self.link is not None:
+            self.link.bind(0, 0)  # the loop's actor is gone
+
+    def _fail(self, what: str) -> w.DistError:
+        if self.ep.stopping.is_set():
+            return LinkStopped(f"{self.ep.label}: stopped")
+        return w.DistError(f"{self.ep.label}: {what}")
+
+
+class TxBackend(_LinkBackend):
+    """Sends each firing's window as one DATA frame."""
+
+    def __init__(self, actor: Actor, ep: Endpoint, link: LinkSpec | None = None) -> None:
+        super().__init__(actor, ep, tx=True, native=not ep.tls and link is None)
+        self.length = ep.edge.rate * ep.edge.token_bytes
+        self.hdr = bytearray(w.HEADER.size)
+        self.sent_end = False
+        self._direct = self._send_tls if ep.tls else self._send_plain
+        self._shaper = ShapedSender(link, self._direct, ep.edge.name) if link is not None else None
+
+    def native_failure(self) -> w.DistError:
+        """The error of a failed C firing, worded as the Python firing words it."""
+        self._sync()
+        return self._fail(f"sending frame {self.seq} failed: {self.link.err}; the RX side on "
+                          f"host '{self.ep.edge.dst_host.name}' has gone away")
 
     def _send_plain(self, hdr: bytes | bytearray, payload: memoryview | bytes) -> None:
         sock = self.ep.sock
@@ -199,9 +235,7 @@ class TxBackend(ActorBackend):
         self.ep.bytes += length
 
     def finish(self) -> None:
-        self._sync()
-        if self.link is not None:
-            self.link.bind(0, 0)  # the loop's actor is gone
+        self._end_native()
         aborted = self.ep.stopping.is_set() or bool(getattr(self.fifo, "aborted", False))
         kind = w.ABORT if aborted else w.END
         w.HEADER.pack_into(self.hdr, 0, kind, 0, 0, self.seq)
@@ -225,44 +259,22 @@ class TxBackend(ActorBackend):
             self.ep.close()
 
 
-class RxBackend(ActorBackend):
+class RxBackend(_LinkBackend):
     """Receives one frame per firing into the output window; END ends the stream."""
 
-    native_blocking = True
-
     def __init__(self, actor: Actor, ep: Endpoint) -> None:
-        super().__init__(actor, None)
-        self.ep = ep
+        self.got_end = False
+        super().__init__(actor, ep, tx=False, native=not ep.tls)
         self.rate = ep.edge.rate
         self.length = ep.edge.rate * ep.edge.token_bytes
         self.hbuf = bytearray(w.HEADER.size)
         self.hmv = memoryview(self.hbuf)
-        self.seq = 0
-        self.got_end = False
         self.kind = ep.edge.kind
-        self.fifo = None  # the local output fifo; set by the runner (tells a stop from an end)
-        self.link = _native_link(self, tx=False) if not ep.tls else None
-
-    def __getattr__(self, name: str) -> Any:
-        return _native_attr(self, name)
-
-    def native_bind(self, actor: int, flush: int) -> bool:
-        return _native_bind(self, actor, flush)
 
     def native_failure(self) -> w.DistError:
-        return _native_failure(self, self.link.err)
-
-    def _sync(self) -> None:
-        link = self.link  # once: a Python firing may set it to None meanwhile
-        if link is not None:
-            self.seq, self.ep.frames, self.ep.bytes = link.seq, link.frames, link.bytes
-            self.ep.t_first, self.ep.t_last, self.ep.b_first = link.stream
-            self.got_end = self.got_end or link.got_end
-
-    def _fail(self, what: str) -> w.DistError:
-        if self.ep.stopping.is_set():
-            return LinkStopped(f"{self.ep.label}: stopped")
-        return w.DistError(f"{self.ep.label}: {what}")
+        """The error of a failed C firing (worded in C as the Python firing words it)."""
+        self._sync()
+        return self._fail(self.link.err)
 
     def fire(self, ins: list[np.ndarray], outs: list[np.ndarray], atr: int | None) -> object:
         self.link = None  # the Python firing runs (no native loop): its counters are the truth
@@ -335,9 +347,7 @@ class RxBackend(ActorBackend):
         # An RX that ends before it has read the END frame (a variable-rate RX when its control
         # input ends; any RX at its --iterations limit) reads it now (the sequence check covers
         # the last frames), so that the TX never sees its peer vanish before its end of stream.
-        self._sync()
-        if self.link is not None:
-            self.link.bind(0, 0)  # the loop's actor is gone
+        self._end_native()
         try:
             if (not self.got_end and not self.ep.stopping.is_set()
                     and not getattr(self.fifo, "aborted", False)):
@@ -360,45 +370,13 @@ class RxBackend(ActorBackend):
             self.ep.close()
 
 
-def _native_link(be: TxBackend | RxBackend, tx: bool) -> NativeLink | None:
+def _native_link(ep: Endpoint, tx: bool) -> NativeLink | None:
     lib = load_native()
-    if lib is None or be.ep.sock.gettimeout() is not None:  # the C firings need a blocking socket
+    if lib is None or ep.sock.gettimeout() is not None:  # the C firings need a blocking socket
         return None
-    e = be.ep.edge
-    return NativeLink(lib, tx, be.ep.sock.fileno(), e.kind, e.rate, e.token_bytes, e.lrl, e.url,
+    e = ep.edge
+    return NativeLink(lib, tx, ep.sock.fileno(), e.kind, e.rate, e.token_bytes, e.lrl, e.url,
                       (e.dst_host if tx else e.src_host).name)
-
-
-def _native_attr(be: TxBackend | RxBackend, name: str) -> Any:
-    """``_fire`` / ``_state`` / ``_error_text`` exist only for a back-end with a C link, so
-    that the runtime's ``native_capable`` test picks exactly those."""
-    link = be.__dict__.get("link")
-    if link is not None:
-        if name == "_fire":
-            return link.fire_addr
-        if name == "_state":
-            return link.state_addr
-        if name == "_error_text":
-            return lambda: link.err
-    raise AttributeError(name)
-
-
-def _native_bind(be: TxBackend | RxBackend, actor: int, flush: int) -> bool:
-    """The native loop's hook: the C firing flushes before it waits on the socket, and only
-    then (see ``before_wait`` in runtime/txrx.c), so the loop need not flush every firing."""
-    link = be.__dict__.get("link")
-    if link is None:
-        return False
-    link.bind(actor, flush)
-    return True
-
-
-def _native_failure(be: TxBackend | RxBackend, what: str) -> w.DistError:
-    """The error of a failed C firing, worded as the Python firing words it."""
-    be._sync()
-    if be.ep.stopping.is_set():
-        return LinkStopped(f"{be.ep.label}: stopped")
-    return w.DistError(f"{be.ep.label}: {what}")
 
 
 # ---------------------------------------------------------------------------- connection set-up

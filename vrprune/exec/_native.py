@@ -11,11 +11,10 @@ NativeFifo use the same methods as on a RingFifo; each call is a cffi call.
 
 The C back-end's object must offer ``_fire`` (a ``vrp_fire_fn`` cdata pointer or address),
 ``_state`` (set by ``init``) and ``_error_text()``; otherwise the actor runs the Python loop.
-Optional: ``native_blocking`` (its firings may wait on a socket, so the loop flushes its
-batched wake-ups before each one), ``native_bind(actor, flush)`` (given the loop's actor and
-``vrp_actor_flush``; returns True when its fire calls ``flush(actor)`` itself before any wait
-that would block, so the loop need not flush before every firing) and ``native_failure()`` (the
-exception of a failed firing).
+Optional: ``native_bind(actor, flush)`` (given the loop's actor and ``vrp_actor_flush``; returns
+True when its fire calls ``flush(actor)`` itself before any wait outside the FIFOs that would
+block -- a socket --, as the batched wake-ups require) and ``native_failure()`` (the exception of
+a failed firing).
 """
 
 from __future__ import annotations
@@ -242,10 +241,9 @@ class NativeLoop:
             a.replay = arr("int32_t", t.replay)
             a.n_replay = len(t.replay)
         a.timed = int(timed)
-        a.blocking = int(bool(getattr(be, "native_blocking", False)))
-        bind = getattr(be, "native_bind", None)
-        if bind is not None and bind(int(ffi.cast("uintptr_t", a)), int(ffi.cast("uintptr_t", self.lib.vrp_actor_flush))):
-            a.blocking = 0  # it flushes itself, only before a wait that would block
+        bind = getattr(be, "native_bind", None)  # a.blocking stays 0: a back-end that waits on a socket flushes itself
+        if bind is not None:
+            bind(int(ffi.cast("uintptr_t", a)), int(ffi.cast("uintptr_t", self.lib.vrp_actor_flush)))
         a.stop = stop
         a.min_s = float("inf")
         self._keep = keep

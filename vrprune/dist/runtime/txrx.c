@@ -9,8 +9,8 @@
  * Python back-ends, which stay in use for TLS and for link-shaped TX.
  *
  * Errors: fire returns VRP_ERROR with a message in the state's err (without the edge label,
- * which Python adds) and err_kind (E_SEND, E_CLOSED, E_PROTO) so Python can tell a stop of
- * this process (the socket was shut down on purpose) from a peer failure.
+ * which Python adds, after telling a stop of this process -- it shut the socket down on
+ * purpose -- from a peer failure).
  */
 #include <errno.h>
 #include <stdarg.h>
@@ -25,7 +25,6 @@
 
 enum { K_DATA = 0, K_VARIABLE = 1, K_CONTROL = 2 };
 enum { F_DATA = 1, F_END = 2, F_ABORT = 3 };
-enum { E_NONE = 0, E_SEND = 1, E_CLOSED = 2, E_PROTO = 3, E_TRUNCATED = 4 };
 
 typedef struct {
     int32_t fd, kind, rate, lrl, url;
@@ -33,7 +32,6 @@ typedef struct {
     uint64_t seq;           /* DATA frames sent / received so far */
     int64_t frames, bytes;
     int32_t got_end;        /* RX: the END frame arrived */
-    int32_t err_kind;
     char err[512];
     char peer_host[128];    /* the other end's host name, for messages */
     double t_first, t_last; /* RX: CLOCK_MONOTONIC when the first / latest DATA frame was complete */
@@ -56,13 +54,12 @@ static void put64(uint8_t *p, uint64_t v) { for (int i = 0; i < 8; i++) p[i] = (
 static uint32_t get32(const uint8_t *p) { uint32_t v = 0; for (int i = 3; i >= 0; i--) v = v << 8 | p[i]; return v; }
 static uint64_t get64(const uint8_t *p) { uint64_t v = 0; for (int i = 7; i >= 0; i--) v = v << 8 | p[i]; return v; }
 
-static int fail(vrp_link *l, int kind, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
-static int fail(vrp_link *l, int kind, const char *fmt, ...) {
+static int fail(vrp_link *l, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static int fail(vrp_link *l, const char *fmt, ...) {
     va_list ap;
     va_start(ap, fmt);
     vsnprintf(l->err, sizeof l->err, fmt, ap);
     va_end(ap);
-    l->err_kind = kind;
     return VRP_ERROR;
 }
 
@@ -132,7 +129,7 @@ int vrp_txrx_tx_fire(void *state, const vrp_buf *in, int n_in, vrp_buf *out, int
     put64(h + 12, l->seq);
     struct iovec iov[2] = {{h, HDR}, {in[0].data, (size_t)length}};
     if (send_iov(l, iov, length ? 2 : 1))
-        return fail(l, E_SEND, "%s", strerror(errno));
+        return fail(l, "%s", strerror(errno));
     l->seq++;
     __atomic_store_n(&l->frames, l->frames + 1, __ATOMIC_RELAXED);
     __atomic_store_n(&l->bytes, l->bytes + length, __ATOMIC_RELAXED);
@@ -145,7 +142,7 @@ int vrp_txrx_rx_fire(void *state, const vrp_buf *in, int n_in, vrp_buf *out, int
     int variable = l->kind == K_VARIABLE;
     int64_t rate = variable ? *atr : l->rate, want = rate * l->tb;
     if (rate < 0 || (want && (n_out < 1 || want != (int64_t)out[0].count * out[0].token_bytes)))
-        return fail(l, E_PROTO, "internal error: the RX's window holds %lld bytes, a frame %lld",
+        return fail(l, "internal error: the RX's window holds %lld bytes, a frame %lld",
                     n_out < 1 ? 0LL : (long long)out[0].count * out[0].token_bytes, (long long)want);
     uint8_t h[HDR];
     uint8_t *slot = want ? out[0].data : NULL;
@@ -165,31 +162,31 @@ int vrp_txrx_rx_fire(void *state, const vrp_buf *in, int n_in, vrp_buf *out, int
     }
     if (n == 0) errno = 0;
     if (n <= 0 || (n < HDR && recv_exact(l, h + n, (size_t)(HDR - n))))
-        return fail(l, E_CLOSED, "the TX side on host '%s' disconnected mid-stream after %llu frames (%s)",
+        return fail(l, "the TX side on host '%s' disconnected mid-stream after %llu frames (%s)",
                     l->peer_host, (unsigned long long)l->seq, why());
     if (n > HDR) got = (size_t)n - HDR;
     int typ = h[0];
     uint32_t fa = get32(h + 4), length = get32(h + 8);
     uint64_t seq = get64(h + 12);
     if (typ != F_DATA && got)
-        return fail(l, E_PROTO, "malformed frame %llu: %zu bytes after a frame of type %d",
+        return fail(l, "malformed frame %llu: %zu bytes after a frame of type %d",
                     (unsigned long long)l->seq, got, typ);
     if (typ == F_DATA) {
         if ((int64_t)fa != rate || (int64_t)length != want)
-            return fail(l, E_PROTO, "malformed frame %llu: atr %u, length %u; expected atr %lld, length %lld "
+            return fail(l, "malformed frame %llu: atr %u, length %u; expected atr %lld, length %lld "
                         "(%lld x %lld B)", (unsigned long long)l->seq, fa, length, (long long)rate,
                         (long long)want, (long long)rate, (long long)l->tb);
         if (seq != l->seq)
-            return fail(l, E_PROTO, "frame out of sequence: got %llu, expected %llu (a token was lost, duplicated "
+            return fail(l, "frame out of sequence: got %llu, expected %llu (a token was lost, duplicated "
                         "or reordered)", (unsigned long long)seq, (unsigned long long)l->seq);
         if (got < length && recv_exact(l, slot + got, length - got))
-            return fail(l, E_TRUNCATED, "truncated frame %llu: the TX side disconnected mid-frame (%s)",
+            return fail(l, "truncated frame %llu: the TX side disconnected mid-frame (%s)",
                         (unsigned long long)l->seq, why());
         if (l->kind == K_CONTROL) {
             int32_t v;
             memcpy(&v, slot, sizeof v);
             if (v < l->lrl || v > l->url)
-                return fail(l, E_PROTO, "malformed frame %llu: control token atr %d outside the DPG's rate range "
+                return fail(l, "malformed frame %llu: control token atr %d outside the DPG's rate range "
                             "[%d, %d]", (unsigned long long)l->seq, v, l->lrl, l->url);
         }
         struct timespec ts;
@@ -203,16 +200,16 @@ int vrp_txrx_rx_fire(void *state, const vrp_buf *in, int n_in, vrp_buf *out, int
     }
     if (typ == F_END) {
         if (seq != l->seq)
-            return fail(l, E_PROTO, "end of stream after %llu frames, but %llu arrived", (unsigned long long)seq,
+            return fail(l, "end of stream after %llu frames, but %llu arrived", (unsigned long long)seq,
                         (unsigned long long)l->seq);
         l->got_end = 1;
         if (variable)
-            return fail(l, E_PROTO, "end of stream after %llu frames while its control token asked for atr %lld",
+            return fail(l, "end of stream after %llu frames while its control token asked for atr %lld",
                         (unsigned long long)seq, (long long)rate);
         return VRP_END;
     }
     if (typ == F_ABORT)
-        return fail(l, E_CLOSED, "the TX side on host '%s' aborted its run after %llu frames",
+        return fail(l, "the TX side on host '%s' aborted its run after %llu frames",
                     l->peer_host, (unsigned long long)l->seq);
-    return fail(l, E_PROTO, "malformed frame %llu: unknown frame type %d", (unsigned long long)l->seq, typ);
+    return fail(l, "malformed frame %llu: unknown frame type %d", (unsigned long long)l->seq, typ);
 }

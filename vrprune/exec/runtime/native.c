@@ -30,7 +30,7 @@ typedef struct {
     int64_t firings;                    /* atomic; read by the watchdog */
     double total_s, min_s, max_s;
     int32_t rc, bad_atr;                /* fire's return code / the CA's out-of-range atr */
-    int32_t blocking;                   /* fire may wait on the outside world (a socket): flush first */
+    int32_t blocking;                   /* always 0 here: TX/RX flush themselves (vrp_actor_flush); see vrp_rt.h */
 } vrp_actor;
 
 #define VRP_LOOP_STOPPED(a) VRP_LD((a)->stop)

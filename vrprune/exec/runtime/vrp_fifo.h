@@ -15,7 +15,8 @@
  * lazy: they wake a sleeper only when the wish is met, so a fast pipeline hands over several
  * tokens per context switch instead of one. To stay deadlock-free, an actor about to sleep,
  * about to fire for long (its last firing took over LONG_FIRE_S, or its firings may wait on a
- * socket: `blocking`, the TX and RX actors), or ending first "flushes": it wakes every sleeper
+ * socket: `blocking`, the compiled programs' TX and RX; the executor's flush themselves, just
+ * before a socket call that would block), or ending first "flushes": it wakes every sleeper
  * on its own FIFOs whose *minimum* need is met. Hence when every thread sleeps, no sleeper's
  * minimum need is met: a real deadlock. Eager commits (native.c's exported vrp_fifo_*_end,
  * called from Python) wake on the minimum.
