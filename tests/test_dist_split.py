@@ -276,9 +276,9 @@ def _edge(rate=2, tb=8):
     return a, b, e
 
 
-def _c_fire(be, ins, outs, atr=None):
-    """One firing through the back-end's C function (runtime/txrx.c), as the native loop
-    calls it; returns what the Python firing would: None, END, or raises its error."""
+def _c_call(be, ins, outs, atr=None):
+    """One call of the back-end's C fire function (runtime/txrx.c), as the native loop makes
+    it: (return code, the out windows' token counts after the call)."""
     from vrprune.exec import _native as core
 
     ffi = core.ffi
@@ -292,6 +292,13 @@ def _c_fire(be, ins, outs, atr=None):
     fire = ffi.cast("vrp_fire_fn", be._fire)
     a = ffi.new("int32_t *", -1 if atr is None else atr)
     rc = fire(ffi.cast("void *", be._state), bufs[0], len(ins), bufs[1], len(outs), a)
+    return rc, [bufs[1][i].count for i in range(len(outs))]
+
+
+def _c_fire(be, ins, outs, atr=None):
+    """One firing through the C function; returns what the Python firing would: None, END, or
+    raises its error."""
+    rc, _ = _c_call(be, ins, outs, atr)
     if rc == 0:
         return None
     if rc == 1:
@@ -395,6 +402,121 @@ def test_variable_rate_frames_carry_atr_and_control_tokens_are_range_checked(eng
         else:
             with pytest.raises(DistError, match=r"control token atr 7 outside the DPG's rate range \[1, 3\]"):
                 fire(rx, [], [out])
+
+
+# ---------------------------------------------------------------- greedy windows (several frames per C call)
+
+def _tokens(first, n, rate=2, tb=8):
+    """n frames' worth of tokens, each frame's bytes its number (first, first + 1, ...)."""
+    return np.repeat(np.arange(first, first + n, dtype=np.uint8), rate * tb).reshape(n * rate, tb)
+
+
+def test_c_tx_sends_a_greedy_window_as_one_frame_per_firing():
+    a, b, e = _edge(rate=2, tb=8)
+    tx = TxBackend(None, Endpoint(e, 9300, a, False))  # type: ignore[arg-type]
+    rx = RxBackend(None, Endpoint(e, 9300, b, False))  # type: ignore[arg-type]
+    assert tx.native_greedy == rx.native_greedy == 64
+    assert _c_call(tx, [_tokens(0, 3)], [])[0] == 0  # three firings' tokens in one call
+    assert _c_call(tx, [_tokens(3, 1)], [])[0] == 0
+    with pytest.raises(DistError, match="internal error: a TX window of 3 tokens is not whole frames of 2"):
+        _c_fire(tx, [_tokens(0, 2)[:3]], [])
+    tx.finish()
+    assert tx.link.calls == 3 and tx.seq == 4 and tx.ep.frames == 4
+    out = np.zeros((2, 8), np.uint8)
+    for i in range(4):  # the Python RX checks every frame's header and sequence number
+        assert rx.fire([], [out], None) is None and (out == i).all()
+    assert rx.fire([], [out], None) is END
+
+
+def test_c_rx_takes_every_complete_frame_into_a_greedy_window_and_never_waits_for_more():
+    a, b, e = _edge(rate=2, tb=8)
+    tx = TxBackend(None, Endpoint(e, 9300, a, False))  # type: ignore[arg-type]
+    rx = RxBackend(None, Endpoint(e, 9300, b, False))  # type: ignore[arg-type]
+    b.settimeout(None)
+    for i in range(5):
+        tx.fire([_tokens(i, 1)], [], None)  # Python TX: five single frames
+    window = np.zeros((8, 8), np.uint8)  # room for four frames
+    assert _c_call(rx, [], [window]) == (0, [8])  # four frames in one call
+    assert np.array_equal(window, _tokens(0, 4))
+    assert _c_call(rx, [], [window]) == (0, [2])  # the one left: no wait for more
+    assert (window[:2] == 4).all()
+    head = w.HEADER.pack(w.DATA, 2, 16, 5)
+    a.sendall(head + bytes([5]) * 16 + head[:7])  # a frame and the start of the next
+    assert _c_call(rx, [], [window]) == (0, [2])  # the partial frame is not waited for
+    a.sendall(w.HEADER.pack(w.DATA, 2, 16, 6)[7:] + bytes([6]) * 16 + w.HEADER.pack(w.END, 0, 0, 7))
+    assert _c_call(rx, [], [window]) == (0, [2]) and (window[:2] == 6).all()
+    assert _c_call(rx, [], [window])[0] == 1  # END: never taken into a window
+    assert rx.link.calls == 5 and rx.link.counters()[:2] == (7, 7)
+
+
+@pytest.mark.parametrize("bad,match", [
+    (w.HEADER.pack(w.DATA, 2, 16, 9) + bytes(16), "frame out of sequence: got 9, expected 2"),
+    (w.HEADER.pack(w.DATA, 3, 16, 2) + bytes(16), "malformed frame 2: atr 3, length 16"),
+    (w.HEADER.pack(w.END, 0, 0, 2) + bytes(16), "malformed frame 2: 16 bytes after a frame of type 2"),
+])
+def test_a_bad_frame_in_a_greedy_window_comes_after_the_good_ones(bad, match):
+    a, b, e = _edge(rate=2, tb=8)
+    rx = RxBackend(None, Endpoint(e, 9300, b, False))  # type: ignore[arg-type]
+    a.sendall(b"".join(w.HEADER.pack(w.DATA, 2, 16, i) + bytes([i]) * 16 for i in range(2)) + bad)
+    window = np.zeros((8, 8), np.uint8)
+    assert _c_call(rx, [], [window]) == (0, [4])  # the two good frames are delivered ...
+    assert np.array_equal(window[:4], _tokens(0, 2))
+    with pytest.raises(DistError, match=match):  # ... and the bad one fails the next call
+        _c_fire(rx, [], [window])
+    a.close()
+    b.close()
+
+
+def test_the_native_loop_moves_several_frames_per_wake_and_keeps_every_token_in_order():
+    """TX and RX in their C loops (greedy windows) between FIFOs, a slow consumer at the end:
+    frames queue in the socket, and the RX takes several per call; every token arrives once, in
+    order, and the RX stops at its firing limit."""
+    from types import SimpleNamespace
+
+    from vrprune.exec import _native as core
+
+    n, rate, tb, cap = 60, 2, 8, 8
+    a, b, e = _edge(rate=rate, tb=tb)
+    tx = TxBackend(None, Endpoint(e, 9300, a, False))  # type: ignore[arg-type]
+    rx = RxBackend(None, Endpoint(e, 9300, b, False))  # type: ignore[arg-type]
+    f_in = core.NativeFifo("in", cap, tb, max_read=rate)
+    f_out = core.NativeFifo("out", cap, tb, max_write=rate)
+    stop = core.new_stop()
+
+    def spec(be, ins, outs, limit):
+        return SimpleNamespace(backend=be, in_specs=ins, out_specs=outs, ctrl_in=None, ctrl_outs=[], limit=limit,
+                               is_ca=False, atr_bounds=None, replay=None)
+
+    loops = [core.NativeLoop(spec(tx, [(f_in, rate)], [], -1), stop, False),
+             core.NativeLoop(spec(rx, [], [(f_out, rate)], n - 5), stop, False)]
+    rcs: list[int] = []
+    threads = [threading.Thread(target=lambda lp=lp: rcs.append(lp.run())) for lp in loops]
+    for t in threads:
+        t.start()
+    got = []
+
+    def consume():
+        for _ in range((n - 5) * rate):
+            got.append(int(f_out.read_start(1)[0, 0]))
+            f_out.read_end(1)
+            if len(got) % 16 == 0:
+                threading.Event().wait(0.002)  # the slow consumer: frames queue in the socket
+
+    reader = threading.Thread(target=consume)
+    reader.start()
+    for i in range(n):
+        f_in.write_start(rate)[:] = i
+        f_in.write_end(rate)
+    f_in.close_write()
+    reader.join(30)
+    for t in threads:
+        t.join(30)
+    assert sorted(rcs) == [core.A_DONE, core.A_EOS]
+    assert got == [i for i in range(n - 5) for _ in range(rate)]  # once each, in order, no more than the limit
+    assert tx.link.counters()[1] == n and rx.link.counters()[1] == n - 5
+    assert rx.link.calls < n - 5  # several frames per call at least once
+    a.close()
+    b.close()
 
 
 def test_rx_listens_on_this_hosts_platform_address_unless_listen_all():

@@ -20,7 +20,9 @@ typedef struct {
     int64_t tb;
     uint64_t seq;
     int64_t frames, bytes;
+    int64_t calls;
     int32_t got_end;
+    int32_t failed;
     char err[512];
     char peer_host[128];
     double t_first, t_last;
@@ -30,6 +32,7 @@ typedef struct {
 } vrp_link;
 int vrp_txrx_tx_fire(void *, void *, int, void *, int, int32_t *);
 int vrp_txrx_rx_fire(void *, void *, int, void *, int, int32_t *);
+int vrp_txrx_max_batch(void);
 """
 
 KINDS = {"static": 0, "variable": 1, "control": 2}  # _split.STATIC, VARIABLE, CONTROL
@@ -75,6 +78,8 @@ class NativeLink:
         ffi.memmove(s.peer_host, name, len(name))
         fn = lib.vrp_txrx_tx_fire if tx else lib.vrp_txrx_rx_fire
         self.fire_addr = int(ffi.cast("uintptr_t", fn))
+        # frames per fire call: the loop's greedy windows on static-rate and control edges
+        self.greedy = 0 if kind == "variable" else int(lib.vrp_txrx_max_batch())
         self.state_addr = int(ffi.cast("uintptr_t", s))
 
     def bind(self, actor: int, flush: int) -> None:
@@ -87,6 +92,11 @@ class NativeLink:
         s = self.s
         return (int(s.seq), int(s.frames), int(s.bytes), float(s.t_first), float(s.t_last), int(s.b_first),
                 bool(s.got_end))
+
+    @property
+    def calls(self) -> int:
+        """Fire calls so far (a greedy window's call moves several frames)."""
+        return int(self.s.calls)
 
     @property
     def err(self) -> str:

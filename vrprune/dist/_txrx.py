@@ -155,6 +155,11 @@ class _LinkBackend(ActorBackend):
         self.link.bind(actor, flush)
         return True
 
+    @property
+    def native_greedy(self) -> int:
+        """The most frames one C firing sends or receives (the native loop's greedy windows)."""
+        return self.link.greedy if self.link is not None else 0
+
     def _sync(self) -> None:
         """Counters of a native run into the back-end and its endpoint (the watcher calls this too)."""
         link = self.link  # once: a Python firing may set it to None meanwhile

@@ -13,8 +13,9 @@ The C back-end's object must offer ``_fire`` (a ``vrp_fire_fn`` cdata pointer or
 ``_state`` (set by ``init``) and ``_error_text()``; otherwise the actor runs the Python loop.
 Optional: ``native_bind(actor, flush)`` (given the loop's actor and ``vrp_actor_flush``; returns
 True when its fire calls ``flush(actor)`` itself before any wait outside the FIFOs that would
-block -- a socket --, as the batched wake-ups require) and ``native_failure()`` (the exception of
-a failed firing).
+block -- a socket --, as the batched wake-ups require), ``native_greedy`` (the most firings its
+fire may do in one call: runtime/vrp_fifo.h's greedy windows; the TX and RX of plain TCP edges)
+and ``native_failure()`` (the exception of a failed firing).
 """
 
 from __future__ import annotations
@@ -58,6 +59,7 @@ typedef struct {
     double total_s, min_s, max_s;
     int32_t rc, bad_atr;
     int32_t blocking;
+    int32_t greedy;
 } vrp_actor;
 int vrp_actor_run(vrp_actor *a);
 void vrp_actor_flush(void *a);
@@ -244,6 +246,7 @@ class NativeLoop:
         bind = getattr(be, "native_bind", None)  # a.blocking stays 0: a back-end that waits on a socket flushes itself
         if bind is not None:
             bind(int(ffi.cast("uintptr_t", a)), int(ffi.cast("uintptr_t", self.lib.vrp_actor_flush)))
+        a.greedy = int(getattr(be, "native_greedy", 0) or 0)
         a.stop = stop
         a.min_s = float("inf")
         self._keep = keep

@@ -8,6 +8,14 @@
  * type u8, pad 3, atr u32, length u32, seq u64), and the checks are those of _txrx.py's
  * Python back-ends, which stay in use for TLS and for link-shaped TX.
  *
+ * Greedy windows (vrprune/exec/runtime/vrp_fifo.h): on static-rate and control edges the loop
+ * may hand a firing a window of several frames' worth of tokens (at most MAX_BATCH frames). The
+ * TX sends them as that many frames in one sendmsg; the RX receives its first frame as a single
+ * firing would (waiting if it must), then every further frame already complete in its socket
+ * buffer (FIONREAD; never a wait), and sets the window's count to the frames it received. The
+ * frames, their order and their checks are those of single firings; a bad frame after good ones
+ * in the same window is reported by the next call, after the good ones are committed.
+ *
  * Errors: fire returns VRP_ERROR with a message in the state's err (without the edge label,
  * which Python adds, after telling a stop of this process -- it shut the socket down on
  * purpose -- from a peer failure).
@@ -17,6 +25,7 @@
 #include <stdint.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/ioctl.h>
 #include <sys/socket.h>
 #include <sys/uio.h>
 #include <time.h>
@@ -31,7 +40,9 @@ typedef struct {
     int64_t tb;
     uint64_t seq;           /* DATA frames sent / received so far */
     int64_t frames, bytes;
+    int64_t calls;          /* fire calls (fewer than frames where greedy windows moved several) */
     int32_t got_end;        /* RX: the END frame arrived */
+    int32_t failed;         /* RX: err holds a bad frame's error, reported by the next fire call */
     char err[512];
     char peer_host[128];    /* the other end's host name, for messages */
     double t_first, t_last; /* RX: CLOCK_MONOTONIC when the first / latest DATA frame was complete */
@@ -48,6 +59,9 @@ static void before_wait(vrp_link *l) {
 }
 
 #define HDR 20
+#define MAX_BATCH 64 /* the most frames one fire call sends or receives */
+
+int vrp_txrx_max_batch(void) { return MAX_BATCH; }
 
 static void put32(uint8_t *p, uint32_t v) { for (int i = 0; i < 4; i++) p[i] = (uint8_t)(v >> (8 * i)); }
 static void put64(uint8_t *p, uint64_t v) { for (int i = 0; i < 8; i++) p[i] = (uint8_t)(v >> (8 * i)); }
@@ -117,33 +131,141 @@ static const char *why(void) {
     return buf;
 }
 
+/* Frames of `a` tokens in one window: several in a greedy window (static-rate and control
+ * edges), else one; 0 when the window is not whole frames. */
+static int64_t frames_in(const vrp_link *l, int64_t count, int64_t a) {
+    if (l->kind == K_VARIABLE || a <= 0) return 1;
+    if (count % a || count / a < 1 || count / a > MAX_BATCH) return 0;
+    return count / a;
+}
+
+static void put_header(uint8_t *h, int typ, uint32_t atr, uint32_t length, uint64_t seq) {
+    memset(h, 0, HDR);
+    h[0] = (uint8_t)typ;
+    put32(h + 4, atr);
+    put32(h + 8, length);
+    put64(h + 12, seq);
+}
+
 int vrp_txrx_tx_fire(void *state, const vrp_buf *in, int n_in, vrp_buf *out, int n_out, int32_t *atr) {
     (void)n_in; (void)out; (void)n_out; (void)atr;
     vrp_link *l = state;
-    uint8_t h[HDR];
-    int64_t a = in[0].count, length = a * l->tb;
-    memset(h, 0, sizeof h);
-    h[0] = F_DATA;
-    put32(h + 4, (uint32_t)a);
-    put32(h + 8, (uint32_t)length);
-    put64(h + 12, l->seq);
-    struct iovec iov[2] = {{h, HDR}, {in[0].data, (size_t)length}};
-    if (send_iov(l, iov, length ? 2 : 1))
+    l->calls++;
+    int64_t count = in[0].count, a = l->kind == K_VARIABLE ? count : l->rate;
+    int64_t nf = frames_in(l, count, a);
+    if (!nf)
+        return fail(l, "internal error: a TX window of %lld tokens is not whole frames of %lld",
+                    (long long)count, (long long)a);
+    if (nf == 1) a = count;
+    int64_t length = a * l->tb;
+    uint8_t h[MAX_BATCH][HDR];
+    struct iovec iov[2 * MAX_BATCH];
+    int n = 0;
+    for (int64_t i = 0; i < nf; i++) {
+        put_header(h[i], F_DATA, (uint32_t)a, (uint32_t)length, l->seq + (uint64_t)i);
+        iov[n++] = (struct iovec){h[i], HDR};
+        if (length) iov[n++] = (struct iovec){(uint8_t *)in[0].data + i * length, (size_t)length};
+    }
+    if (send_iov(l, iov, n))
         return fail(l, "%s", strerror(errno));
+    l->seq += (uint64_t)nf;
+    __atomic_store_n(&l->frames, l->frames + nf, __ATOMIC_RELAXED);
+    __atomic_store_n(&l->bytes, l->bytes + nf * length, __ATOMIC_RELAXED);
+    return VRP_OK;
+}
+
+/* Receive into the iovecs completely; 0, or -1 (errno set, 0 on an orderly close). */
+static int recv_iov(vrp_link *l, struct iovec *iov, int n) {
+    struct msghdr m;
+    memset(&m, 0, sizeof m);
+    while (n > 0) {
+        m.msg_iov = iov;
+        m.msg_iovlen = (size_t)n;
+        ssize_t k = recvmsg(l->fd, &m, 0);
+        if (k < 0 && errno == EINTR) continue;
+        if (k <= 0) { if (k == 0) errno = 0; return -1; }
+        while (n > 0 && (size_t)k >= iov->iov_len) { k -= (ssize_t)iov->iov_len; iov++; n--; }
+        if (n > 0) { iov->iov_base = (char *)iov->iov_base + k; iov->iov_len -= (size_t)k; }
+    }
+    return 0;
+}
+
+/* A DATA frame's header against the frame expected next: 0, or VRP_ERROR (err set). */
+static int check_data_header(vrp_link *l, const uint8_t *h, int64_t rate, int64_t want) {
+    uint32_t fa = get32(h + 4), length = get32(h + 8);
+    uint64_t seq = get64(h + 12);
+    if ((int64_t)fa != rate || (int64_t)length != want)
+        return fail(l, "malformed frame %llu: atr %u, length %u; expected atr %lld, length %lld "
+                    "(%lld x %lld B)", (unsigned long long)l->seq, fa, length, (long long)rate,
+                    (long long)want, (long long)rate, (long long)l->tb);
+    if (seq != l->seq)
+        return fail(l, "frame out of sequence: got %llu, expected %llu (a token was lost, duplicated "
+                    "or reordered)", (unsigned long long)seq, (unsigned long long)l->seq);
+    return 0;
+}
+
+/* A DATA frame's payload is in its slot: range-check a control token and count the frame. */
+static int accept_data(vrp_link *l, const uint8_t *slot, int64_t length) {
+    if (l->kind == K_CONTROL) {
+        int32_t v;
+        memcpy(&v, slot, sizeof v);
+        if (v < l->lrl || v > l->url)
+            return fail(l, "malformed frame %llu: control token atr %d outside the DPG's rate range "
+                        "[%d, %d]", (unsigned long long)l->seq, v, l->lrl, l->url);
+    }
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    l->t_last = ts.tv_sec + ts.tv_nsec * 1e-9;
+    if (!l->frames) { l->t_first = l->t_last; l->b_first = length; }
     l->seq++;
     __atomic_store_n(&l->frames, l->frames + 1, __ATOMIC_RELAXED);
     __atomic_store_n(&l->bytes, l->bytes + length, __ATOMIC_RELAXED);
-    return VRP_OK;
+    return 0;
+}
+
+/* After a firing's first frame: receive up to `most` further frames of `want` bytes into the
+ * slots from `slots` on, only those already complete in the socket buffer (no wait). Returns
+ * the good frames; a bad one sets `failed` (its error is the next call's). */
+static int64_t rx_more(vrp_link *l, uint8_t *slots, int64_t rate, int64_t want, int64_t most) {
+    int queued = 0;
+    if (ioctl(l->fd, FIONREAD, &queued) < 0) return 0; /* no count: single frames */
+    int64_t m = queued / (HDR + want);
+    if (m > most) m = most;
+    if (m <= 0) return 0;
+    uint8_t h[MAX_BATCH][HDR];
+    struct iovec iov[2 * MAX_BATCH];
+    for (int64_t i = 0; i < m; i++) {
+        iov[2 * i] = (struct iovec){h[i], HDR};
+        iov[2 * i + 1] = (struct iovec){slots + i * want, (size_t)want};
+    }
+    if (recv_iov(l, iov, (int)(2 * m))) { /* they were there: only a reset takes them */
+        fail(l, "the TX side on host '%s' disconnected mid-stream after %llu frames (%s)", l->peer_host,
+             (unsigned long long)l->seq, why());
+        l->failed = 1;
+        return 0;
+    }
+    for (int64_t i = 0; i < m; i++) {
+        int bad = h[i][0] != F_DATA
+                      ? fail(l, "malformed frame %llu: %lld bytes after a frame of type %d",
+                             (unsigned long long)l->seq, (long long)want, h[i][0])
+                      : check_data_header(l, h[i], rate, want) || accept_data(l, slots + i * want, want);
+        if (bad) { l->failed = 1; return i; }
+    }
+    return m;
 }
 
 int vrp_txrx_rx_fire(void *state, const vrp_buf *in, int n_in, vrp_buf *out, int n_out, int32_t *atr) {
     (void)in; (void)n_in;
     vrp_link *l = state;
+    l->calls++;
+    if (l->failed) return VRP_ERROR; /* a bad frame of the last window, after its good ones */
     int variable = l->kind == K_VARIABLE;
     int64_t rate = variable ? *atr : l->rate, want = rate * l->tb;
-    if (rate < 0 || (want && (n_out < 1 || want != (int64_t)out[0].count * out[0].token_bytes)))
-        return fail(l, "internal error: the RX's window holds %lld bytes, a frame %lld",
-                    n_out < 1 ? 0LL : (long long)out[0].count * out[0].token_bytes, (long long)want);
+    int64_t room = n_out < 1 ? 0 : variable ? 1 : frames_in(l, out[0].count, rate); /* frames the window holds */
+    int64_t have = n_out < 1 ? 0 : (int64_t)out[0].count * out[0].token_bytes;
+    if (rate < 0 || (want && (room < 1 || have != room * want)))
+        return fail(l, "internal error: the RX's window holds %lld bytes, a frame %lld", (long long)have,
+                    (long long)want);
     uint8_t h[HDR];
     uint8_t *slot = want ? out[0].data : NULL;
     size_t got = 0; /* payload bytes already in the slot */
@@ -166,36 +288,17 @@ int vrp_txrx_rx_fire(void *state, const vrp_buf *in, int n_in, vrp_buf *out, int
                     l->peer_host, (unsigned long long)l->seq, why());
     if (n > HDR) got = (size_t)n - HDR;
     int typ = h[0];
-    uint32_t fa = get32(h + 4), length = get32(h + 8);
     uint64_t seq = get64(h + 12);
     if (typ != F_DATA && got)
         return fail(l, "malformed frame %llu: %zu bytes after a frame of type %d",
                     (unsigned long long)l->seq, got, typ);
     if (typ == F_DATA) {
-        if ((int64_t)fa != rate || (int64_t)length != want)
-            return fail(l, "malformed frame %llu: atr %u, length %u; expected atr %lld, length %lld "
-                        "(%lld x %lld B)", (unsigned long long)l->seq, fa, length, (long long)rate,
-                        (long long)want, (long long)rate, (long long)l->tb);
-        if (seq != l->seq)
-            return fail(l, "frame out of sequence: got %llu, expected %llu (a token was lost, duplicated "
-                        "or reordered)", (unsigned long long)seq, (unsigned long long)l->seq);
-        if (got < length && recv_exact(l, slot + got, length - got))
+        if (check_data_header(l, h, rate, want)) return VRP_ERROR;
+        if (got < (size_t)want && recv_exact(l, slot + got, (size_t)want - got))
             return fail(l, "truncated frame %llu: the TX side disconnected mid-frame (%s)",
                         (unsigned long long)l->seq, why());
-        if (l->kind == K_CONTROL) {
-            int32_t v;
-            memcpy(&v, slot, sizeof v);
-            if (v < l->lrl || v > l->url)
-                return fail(l, "malformed frame %llu: control token atr %d outside the DPG's rate range "
-                            "[%d, %d]", (unsigned long long)l->seq, v, l->lrl, l->url);
-        }
-        struct timespec ts;
-        clock_gettime(CLOCK_MONOTONIC, &ts);
-        l->t_last = ts.tv_sec + ts.tv_nsec * 1e-9;
-        if (!l->frames) { l->t_first = l->t_last; l->b_first = length; }
-        l->seq++;
-        __atomic_store_n(&l->frames, l->frames + 1, __ATOMIC_RELAXED);
-        __atomic_store_n(&l->bytes, l->bytes + length, __ATOMIC_RELAXED);
+        if (accept_data(l, slot, want)) return VRP_ERROR;
+        if (room > 1) out[0].count = (int32_t)((1 + rx_more(l, slot + want, rate, want, room - 1)) * rate);
         return VRP_OK;
     }
     if (typ == F_END) {

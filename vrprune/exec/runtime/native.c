@@ -31,12 +31,14 @@ typedef struct {
     double total_s, min_s, max_s;
     int32_t rc, bad_atr;                /* fire's return code / the CA's out-of-range atr */
     int32_t blocking;                   /* always 0 here: TX/RX flush themselves (vrp_actor_flush); see vrp_rt.h */
+    int32_t greedy;                     /* the most firings per fire call (vrp_fifo.h's greedy windows); 0: one */
 } vrp_actor;
 
 #define VRP_LOOP_STOPPED(a) VRP_LD((a)->stop)
 #define VRP_LOOP_IS_SOURCE(a) ((a)->is_source)
 #define VRP_LOOP_CHECK_ATR(a) ((a)->check_atr)
 #define VRP_LOOP_REPLAY 1
+#define VRP_LOOP_GREEDY(a) ((a)->greedy)
 #define VRP_LOOP_TIMED(a, d)                     \
     do {                                         \
         if ((a)->timed) {                        \

@@ -42,6 +42,16 @@
  *   VRP_LOOP_REPLAY        1: the actor has `replay`/`n_replay` (a CA's atr sequence to replay
  *                          instead of its own, unchecked); default 0
  *   VRP_LOOP_TIMED(a, d)   a statement run after every firing, d its seconds; default none
+ *   VRP_LOOP_GREEDY(a)     the most firings one call of `fire` may do (a "greedy window"); default 0
+ *
+ * Greedy windows (the executor's C TX and RX, vrprune/dist/runtime/txrx.c). An actor with one
+ * static-rate data port and nothing else (no control port, not a CA) whose fire can do several
+ * firings in one call gets, once its one-firing window is granted, the whole contiguous window
+ * that is ready -- every token its input holds, or all the room of its output, in whole
+ * firings, at most VRP_LOOP_GREEDY(a) and at most the firings left -- and sets the window's
+ * count to what it did (at least one firing). A TX then sends every waiting token in one
+ * sendmsg, an RX receives every frame already in its socket into the free slots: one wake-up
+ * moves several tokens. The order and the tokens are those of single firings.
  *   VRP__STOPPED           a fire's return code meaning "saw the stop flag" (vrp_net.h): the
  *                          run is aborted (rc kept), not failed
  */
@@ -94,6 +104,9 @@ enum { VRP_A_DONE = 0, VRP_A_END, VRP_A_EOS, VRP_A_ABORT, VRP_A_FIRE_ERROR, VRP_
 #endif
 #ifndef VRP_LOOP_TIMED
 #define VRP_LOOP_TIMED(a, d) ((void)0)
+#endif
+#ifndef VRP_LOOP_GREEDY
+#define VRP_LOOP_GREEDY(a) 0
 #endif
 
 /* ------------------------------------------------------------------ FIFOs */
@@ -259,6 +272,14 @@ static int actor_loop(vrp_actor *a) {
     int32_t atr = -1;
     double last = 0;
     int is_source = VRP_LOOP_IS_SOURCE(a);
+    /* a greedy window: the one data port, its rate and its window (see the top) */
+    int64_t greedy = VRP_LOOP_GREEDY(a), grate = 0;
+    vrp_buf *gb = NULL;
+    if (greedy > 1 && a->n_in + a->n_out == 1 && !a->cin && !a->n_cout && !a->is_ca) {
+        grate = a->n_in ? a->in_rate[0] : a->out_rate[0];
+        gb = a->n_in ? &a->inb[0] : &a->outb[0];
+    }
+    if (grate <= 0) greedy = 0;
     while (k != a->limit) {
         if (VRP_LOOP_STOPPED(a)) return VRP_A_ABORT;
         int64_t pos;
@@ -275,14 +296,33 @@ static int actor_loop(vrp_actor *a) {
             if (fifo_would_block_write(a->cout[i], 1)) actor_flush(a);
             VRP_GRANT(fifo_write_start(a->cout[i], 1));
         }
+        int64_t most = 1; /* firings this call may do */
+        if (greedy) {
+            vrp_fifo *f = a->n_in ? a->in[0] : a->out[0];
+            int64_t ready = a->n_in ? VRP_LD(&f->wr) - f->rd : f->cap - (f->wr - VRP_LD(&f->rd));
+            int64_t row = (a->n_in ? f->rd : f->wr) % f->cap;
+            if (ready > f->cap - row) ready = f->cap - row; /* contiguous: not into the mirror tail */
+            most = ready / grate;
+            if (most > greedy) most = greedy;
+            if (a->limit >= 0 && most > a->limit - k) most = a->limit - k;
+            if (most < 1) most = 1; /* the one-firing window (it may wrap into the mirror tail) */
+            gb->count = (int32_t)(most * grate);
+        }
         k++;
         int32_t fatr = a->cin ? atr : -1;
         if (last > LONG_FIRE_S || a->blocking) actor_flush(a);
         double t0 = vrp_now_s();
         int rc = a->fire(a->state, a->inb, a->n_in, a->outb, a->n_out, &fatr);
         double d = vrp_now_s() - t0;
+        int64_t did = 1;
+        if (greedy && rc == VRP_OK) {
+            did = gb->count / grate;
+            if (gb->count % grate || did < 1 || did > most) { a->rc = VRP_ERROR; return VRP_A_FIRE_ERROR; }
+            k += did - 1;
+            d /= (double)did;
+        }
         last = d;
-        VRP_LOOP_TIMED(a, d);
+        for (int64_t i = 0; i < did; i++) VRP_LOOP_TIMED(a, d);
         if (rc == VRP_END && is_source) return VRP_A_END;
         if (rc != VRP_OK) {
             a->rc = rc;
