@@ -278,7 +278,8 @@ def _edge(rate=2, tb=8):
 
 def _c_call(be, ins, outs, atr=None):
     """One call of the back-end's C fire function (runtime/txrx.c), as the native loop makes
-    it: (return code, the out windows' token counts after the call)."""
+    it: (return code, the windows' token counts after the call: the outputs', or without
+    outputs the inputs')."""
     from vrprune.exec import _native as core
 
     ffi = core.ffi
@@ -292,7 +293,7 @@ def _c_call(be, ins, outs, atr=None):
     fire = ffi.cast("vrp_fire_fn", be._fire)
     a = ffi.new("int32_t *", -1 if atr is None else atr)
     rc = fire(ffi.cast("void *", be._state), bufs[0], len(ins), bufs[1], len(outs), a)
-    return rc, [bufs[1][i].count for i in range(len(outs))]
+    return rc, [bufs[1][i].count for i in range(len(outs))] if outs else [bufs[0][i].count for i in range(len(ins))]
 
 
 def _c_fire(be, ins, outs, atr=None):
@@ -449,22 +450,57 @@ def test_c_rx_takes_every_complete_frame_into_a_greedy_window_and_never_waits_fo
     assert rx.link.calls == 5 and rx.link.counters()[:2] == (7, 7)
 
 
+def test_a_c_tx_on_a_full_socket_sends_what_goes_and_holds_at_most_one_frame():
+    """A greedy window meets a full socket: the TX sends the frames that go without a wait, and
+    the frame it had begun (waiting for it, as a single firing would), no more; the loop gets the
+    rest back for its next call, so the sent tokens' room is handed back in between."""
+    a, b, e = _edge(rate=1, tb=1 << 16)
+    a.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 1 << 16)
+    tx = TxBackend(None, Endpoint(e, 9300, a, False))  # type: ignore[arg-type]
+    rx = RxBackend(None, Endpoint(e, 9300, b, False))  # type: ignore[arg-type]
+    window = _tokens(0, 8, rate=1, tb=1 << 16)  # eight frames of 64 KiB, more than the socket holds
+    got: list[int] = []
+
+    def read_later():
+        threading.Event().wait(0.3)  # the TX meets a full socket first
+        out = np.zeros((1, 1 << 16), np.uint8)
+        while rx.fire([], [out], None) is None:
+            assert (out == out[0, 0]).all()
+            got.append(int(out[0, 0]))
+
+    reader = threading.Thread(target=read_later)
+    reader.start()
+    rc, (sent,) = _c_call(tx, [window], [])
+    assert rc == 0 and 1 <= sent < 8 and tx.link.counters()[0] == sent
+    while sent < 8:  # the rest, as the loop's next calls would send it
+        rc, (more,) = _c_call(tx, [window[sent:]], [])
+        assert rc == 0 and more >= 1
+        sent += more
+    tx.finish()
+    reader.join(30)
+    assert got == list(range(8))
+
+
 @pytest.mark.parametrize("bad,match", [
     (w.HEADER.pack(w.DATA, 2, 16, 9) + bytes(16), "frame out of sequence: got 9, expected 2"),
     (w.HEADER.pack(w.DATA, 3, 16, 2) + bytes(16), "malformed frame 2: atr 3, length 16"),
     (w.HEADER.pack(w.END, 0, 0, 2) + bytes(16), "malformed frame 2: 16 bytes after a frame of type 2"),
 ])
 def test_a_bad_frame_in_a_greedy_window_comes_after_the_good_ones(bad, match):
-    a, b, e = _edge(rate=2, tb=8)
-    rx = RxBackend(None, Endpoint(e, 9300, b, False))  # type: ignore[arg-type]
-    a.sendall(b"".join(w.HEADER.pack(w.DATA, 2, 16, i) + bytes([i]) * 16 for i in range(2)) + bad)
-    window = np.zeros((8, 8), np.uint8)
-    assert _c_call(rx, [], [window]) == (0, [4])  # the two good frames are delivered ...
-    assert np.array_equal(window[:4], _tokens(0, 2))
-    with pytest.raises(DistError, match=match):  # ... and the bad one fails the next call
-        _c_fire(rx, [], [window])
-    a.close()
-    b.close()
+    for last_call in (True, False):
+        a, b, e = _edge(rate=2, tb=8)
+        rx = RxBackend(None, Endpoint(e, 9300, b, False))  # type: ignore[arg-type]
+        a.sendall(b"".join(w.HEADER.pack(w.DATA, 2, 16, i) + bytes([i]) * 16 for i in range(2)) + bad)
+        window = np.zeros((8, 8), np.uint8)
+        assert _c_call(rx, [], [window]) == (0, [4])  # the two good frames are delivered ...
+        assert np.array_equal(window[:4], _tokens(0, 2))
+        with pytest.raises(DistError, match=match):  # ... and the bad one fails the next call,
+            if last_call:
+                rx.finish()  # or the end of the RX's run when no call comes (its consumer ended)
+            else:
+                _c_fire(rx, [], [window])
+        a.close()
+        b.close()
 
 
 def test_the_native_loop_moves_several_frames_per_wake_and_keeps_every_token_in_order():

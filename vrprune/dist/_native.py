@@ -94,6 +94,11 @@ class NativeLink:
                 bool(s.got_end))
 
     @property
+    def failed(self) -> bool:
+        """An RX's bad frame behind good ones in a greedy window, not yet reported (see txrx.c)."""
+        return bool(self.s.failed)
+
+    @property
     def calls(self) -> int:
         """Fire calls so far (a greedy window's call moves several frames)."""
         return int(self.s.calls)

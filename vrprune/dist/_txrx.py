@@ -352,8 +352,12 @@ class RxBackend(_LinkBackend):
         # An RX that ends before it has read the END frame (a variable-rate RX when its control
         # input ends; any RX at its --iterations limit) reads it now (the sequence check covers
         # the last frames), so that the TX never sees its peer vanish before its end of stream.
+        link = self.link
         self._end_native()
         try:
+            if link is not None and link.failed and not self.ep.stopping.is_set():
+                # a bad frame behind good ones in the last greedy window, which no later firing reported
+                raise self._fail(link.err)
             if (not self.got_end and not self.ep.stopping.is_set()
                     and not getattr(self.fifo, "aborted", False)):
                 self.ep.sock.settimeout(w.HANDSHAKE_TIMEOUT_S)

@@ -10,7 +10,8 @@
  *
  * Greedy windows (vrprune/exec/runtime/vrp_fifo.h): on static-rate and control edges the loop
  * may hand a firing a window of several frames' worth of tokens (at most MAX_BATCH frames). The
- * TX sends them as that many frames in one sendmsg; the RX receives its first frame as a single
+ * TX sends them as that many frames in one sendmsg, as many as go without a wait (at least
+ * one, as a single firing; see send_frames) and sets the window's count to those; the RX receives its first frame as a single
  * firing would (waiting if it must), then every further frame already complete in its socket
  * buffer (FIONREAD; never a wait), and sets the window's count to the frames it received. The
  * frames, their order and their checks are those of single firings; a bad frame after good ones
@@ -147,6 +148,36 @@ static void put_header(uint8_t *h, int typ, uint32_t atr, uint32_t length, uint6
     put64(h + 12, seq);
 }
 
+/* Send up to nf frames of `per` iovecs each: every frame that goes without a wait, and the
+ * first frame or the one begun, waiting for it if it must (after before_wait), as a single
+ * firing would. A full socket thus never holds more than one frame of the window uncommitted:
+ * the rest is the next call's, after the loop has handed the sent tokens' room back. Returns
+ * the frames sent completely (>= 1), or -1 (errno set) with *sent the frames sent before. */
+static int64_t send_frames(vrp_link *l, struct iovec *iov, int64_t nf, int per, int64_t *sent) {
+    struct msghdr m;
+    memset(&m, 0, sizeof m);
+    int n = (int)(nf * per), i = 0; /* iov[i..n) remain to send, iov[i] perhaps in part */
+    int64_t fb = 0, off = 0;        /* bytes per frame, bytes sent */
+    for (int k = 0; k < per; k++) fb += (int64_t)iov[k].iov_len;
+    for (;;) {
+        m.msg_iov = iov + i;
+        m.msg_iovlen = (size_t)(n - i);
+        ssize_t k = sendmsg(l->fd, &m, MSG_NOSIGNAL | MSG_DONTWAIT);
+        if (k < 0 && errno == EINTR) continue;
+        if (k < 0 && errno != EAGAIN && errno != EWOULDBLOCK) { *sent = off / fb; return -1; }
+        if (k > 0) {
+            off += k;
+            while (i < n && (size_t)k >= iov[i].iov_len) { k -= (ssize_t)iov[i].iov_len; i++; }
+            if (i < n) { iov[i].iov_base = (char *)iov[i].iov_base + k; iov[i].iov_len -= (size_t)k; }
+        }
+        if (i == n) return nf;
+        int64_t f = off / fb; /* the frame under way */
+        if (f > 0 && off % fb == 0) return f;
+        if (send_iov(l, iov + i, (int)((f + 1) * per) - i)) { *sent = f; return -1; }
+        return f + 1;
+    }
+}
+
 int vrp_txrx_tx_fire(void *state, const vrp_buf *in, int n_in, vrp_buf *out, int n_out, int32_t *atr) {
     (void)n_in; (void)out; (void)n_out; (void)atr;
     vrp_link *l = state;
@@ -160,17 +191,19 @@ int vrp_txrx_tx_fire(void *state, const vrp_buf *in, int n_in, vrp_buf *out, int
     int64_t length = a * l->tb;
     uint8_t h[MAX_BATCH][HDR];
     struct iovec iov[2 * MAX_BATCH];
-    int n = 0;
+    int per = length ? 2 : 1, n = 0;
     for (int64_t i = 0; i < nf; i++) {
         put_header(h[i], F_DATA, (uint32_t)a, (uint32_t)length, l->seq + (uint64_t)i);
         iov[n++] = (struct iovec){h[i], HDR};
         if (length) iov[n++] = (struct iovec){(uint8_t *)in[0].data + i * length, (size_t)length};
     }
-    if (send_iov(l, iov, n))
-        return fail(l, "%s", strerror(errno));
-    l->seq += (uint64_t)nf;
-    __atomic_store_n(&l->frames, l->frames + nf, __ATOMIC_RELAXED);
-    __atomic_store_n(&l->bytes, l->bytes + nf * length, __ATOMIC_RELAXED);
+    int64_t sent = 0, done = send_frames(l, iov, nf, per, &sent);
+    if (done > 0) sent = done;
+    l->seq += (uint64_t)sent;
+    __atomic_store_n(&l->frames, l->frames + sent, __ATOMIC_RELAXED);
+    __atomic_store_n(&l->bytes, l->bytes + sent * length, __ATOMIC_RELAXED);
+    if (done < 0) return fail(l, "%s", strerror(errno));
+    if (nf > 1) ((vrp_buf *)in)[0].count = (int32_t)(done * a); /* a greedy window: what went (vrp_fifo.h) */
     return VRP_OK;
 }
 

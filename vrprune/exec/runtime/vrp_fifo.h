@@ -43,17 +43,18 @@
  *                          instead of its own, unchecked); default 0
  *   VRP_LOOP_TIMED(a, d)   a statement run after every firing, d its seconds; default none
  *   VRP_LOOP_GREEDY(a)     the most firings one call of `fire` may do (a "greedy window"); default 0
+ *   VRP__STOPPED           a fire's return code meaning "saw the stop flag" (vrp_net.h): the
+ *                          run is aborted (rc kept), not failed
  *
  * Greedy windows (the executor's C TX and RX, vrprune/dist/runtime/txrx.c). An actor with one
  * static-rate data port and nothing else (no control port, not a CA) whose fire can do several
  * firings in one call gets, once its one-firing window is granted, the whole contiguous window
  * that is ready -- every token its input holds, or all the room of its output, in whole
  * firings, at most VRP_LOOP_GREEDY(a) and at most the firings left -- and sets the window's
- * count to what it did (at least one firing). A TX then sends every waiting token in one
- * sendmsg, an RX receives every frame already in its socket into the free slots: one wake-up
- * moves several tokens. The order and the tokens are those of single firings.
- *   VRP__STOPPED           a fire's return code meaning "saw the stop flag" (vrp_net.h): the
- *                          run is aborted (rc kept), not failed
+ * count to what it did (at least one firing); the loop commits that and counts those firings
+ * (VRP_LOOP_TIMED gets each an equal share of the call's time). A TX then sends the waiting
+ * tokens in one sendmsg, an RX receives every frame already in its socket into the free slots:
+ * one wake-up moves several tokens. The order and the tokens are those of single firings.
  */
 #ifndef VRP_FIFO_H
 #define VRP_FIFO_H
