@@ -15,7 +15,8 @@ tokens, a feedback edge with one initial token), per-token round trip vs a raw p
 8-byte messages between two processes; with Python and with C actors, and the same graph in
 one process (no TX/RX), so the share of the sockets shows. Best of --repeat runs each.
 
-TX and RX fire in C (vrprune/dist/runtime/txrx.c) on plain TCP; `VRPRUNE_NATIVE=0` runs
+TX and RX fire in C (vrprune/dist/runtime/txrx.c) on plain TCP, several frames per call where
+tokens wait (greedy windows); `VRPRUNE_NATIVE=0` runs
 their Python firings instead, for comparison.
 """
 
@@ -304,8 +305,8 @@ def main() -> None:
     ap.add_argument("--tokens", type=int, default=20000)
     ap.add_argument("--pings", type=int, default=3000)
     ap.add_argument("--repeat", type=int, default=5)
-    ap.add_argument("--capacity", type=int, nargs="+", default=[2, 8],
-                    help="capacities of the streamed edge (default 2, as in the vehicle graph, and 8)")
+    ap.add_argument("--capacity", type=int, nargs="+", default=[2, 4, 8],
+                    help="capacities of the streamed edge (default 2, as in the vehicle graph, 4 and 8)")
     ap.add_argument("--actors", nargs="+", default=["c", "python"], choices=sorted(STREAM_IMPLS),
                     help="source and sink implementations (default: both)")
     ap.add_argument("--socket-buffer", type=int, metavar="BYTES",
