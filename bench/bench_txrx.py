@@ -167,12 +167,29 @@ def _pair(app: str, srv_map: str, cli_map: str, *extra: str, stream: bool = Fals
 
 
 # ----------------------------------------------------------------- raw sockets
-def _raw_recv(port: int, n: int, size: int, q) -> None:
+def _listen(q) -> socket.socket:
+    """A listening socket on a free port of loopback, its port told through q."""
     ls = socket.socket()
-    ls.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    ls.bind(("127.0.0.1", port))
+    ls.bind(("127.0.0.1", 0))
     ls.listen(1)
-    q.put("ready")
+    q.put(ls.getsockname()[1])
+    return ls
+
+
+def _get(q, proc):
+    """The child's next message; a dead child is an error, not a hang."""
+    import queue
+
+    while True:
+        try:
+            return q.get(timeout=1)
+        except queue.Empty:
+            if not proc.is_alive():
+                raise SystemExit(f"raw loop: its process ended with exit code {proc.exitcode}") from None
+
+
+def _raw_recv(n: int, size: int, q) -> None:
+    ls = _listen(q)
     c, _ = ls.accept()
     c.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
     buf = bytearray(size)
@@ -202,25 +219,20 @@ def _raw_send(port: int, n: int, size: int) -> None:
 
 
 def raw_throughput(n: int) -> float:
-    port = _base()
     q = mp.Queue()
-    r = mp.Process(target=_raw_recv, args=(port, n, TOKEN, q))
+    r = mp.Process(target=_raw_recv, args=(n, TOKEN, q))
     r.start()
-    q.get()
+    port = _get(q, r)
     s = mp.Process(target=_raw_send, args=(port, n, TOKEN))
     s.start()
-    t = q.get()
+    t = _get(q, r)
     r.join()
     s.join()
     return n * TOKEN / t / 1e9
 
 
-def _pong(port: int, n: int, q) -> None:
-    ls = socket.socket()
-    ls.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    ls.bind(("127.0.0.1", port))
-    ls.listen(1)
-    q.put("ready")
+def _pong(n: int, q) -> None:
+    ls = _listen(q)
     c, _ = ls.accept()
     c.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
     buf = bytearray(8)
@@ -234,11 +246,10 @@ def _pong(port: int, n: int, q) -> None:
 
 
 def raw_rtt(n: int) -> float:
-    port = _base()
     q = mp.Queue()
-    p = mp.Process(target=_pong, args=(port, n, q))
+    p = mp.Process(target=_pong, args=(n, q))
     p.start()
-    q.get()
+    port = _get(q, p)
     s = socket.create_connection(("127.0.0.1", port))
     s.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
     buf = bytearray(8)
