@@ -207,3 +207,30 @@ def test_bad_slowdown_and_cores_are_usage_errors(capsys):
     rc = main_with(["explore", spec("chain"), "--platform", "x.vpr", "--slowdown", "0.9"], io.StringIO(), io.StringIO())
     assert rc == 2
     assert "vrprune explore: error: argument --slowdown: must be a finite number >= 1" in capsys.readouterr().err
+
+
+def test_pin_takes_the_cores_from_the_mapping_and_names_a_core_not_there(tmp_path):
+    import re
+
+    import pytest
+
+    if not hasattr(os, "sched_setaffinity"):
+        pytest.skip("pinning needs Linux")
+    app = os.path.join(os.path.dirname(__file__), "..", "examples", "vehicle", "vehicle_np.vpr")
+    first = min(os.sched_getaffinity(0))
+    far = max(os.sched_getaffinity(0)) + 64
+    (tmp_path / "platform.vpr").write_text(
+        f'platform lab {{\n  host server "127.0.0.1" {{ cpu c0 core {first} cpu far core {far} }}\n}}\n')
+    actors = ["Input", "L1", "L2", "L3", "L4L5", "Output"]
+    for name, last in (("ok", "c0"), ("far", "far")):
+        lines = [f"  {a} -> server.{'c0' if a != 'Output' else last}" for a in actors]
+        (tmp_path / f"{name}.map").write_text('import "platform.vpr"\nmapping m on lab.server {\n'
+                                              + "\n".join(lines) + "\n}\n")
+    code, out, err = cli(app, "--mapping", str(tmp_path / "ok.map"), "--pin", "--iterations", "2")
+    assert code == 0 and "Output  2 firings" in out, err
+    code, out, err = cli(app, "--mapping", str(tmp_path / "far.map"), "--pin", "--iterations", "2")
+    assert code == 2 and "Traceback" not in err
+    assert re.search(rf"platform\.vpr:2:\d+: unit 'far' is core {far}, which this process may not run on", err), err
+    assert "map 'Output' to another unit, or run without --pin" in err
+    code, out, err = cli(app, "--pin", "--iterations", "2")
+    assert code == 2 and "--pin takes the cores from a mapping; add --mapping HOST.map" in err

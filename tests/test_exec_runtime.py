@@ -279,3 +279,37 @@ def test_emulation_wraps_only_the_backends_the_runtime_builds():
 def test_device_emulation_rejects_bad_settings(kw, msg):
     with pytest.raises(RuntimeSetupError, match=msg):
         DeviceEmulation(**kw)
+
+
+@pytest.mark.skipif(not hasattr(os, "sched_setaffinity"), reason="pinning needs Linux")
+def test_pin_runs_each_actor_mapped_to_a_cpu_unit_on_its_core_only():
+    from vrprune.model import Unit, UnitKind
+
+    allowed = os.sched_getaffinity(0)
+    first, last = min(allowed), max(allowed)
+    units = {"Src": Unit("hi", UnitKind.CPU, device=last), "Sink": Unit("lo", UnitKind.CPU, device=first)}
+    rt = Runtime(load("chain"), iterations=5, watchdog_s=5, units=units, pin=True)
+    seen: dict[str, set[int]] = {}
+    for t in rt.threads:  # record, in each firing, the cores its thread may run on
+        def rec(ins, outs, atr, fire=t.backend.fire, name=t.name):
+            seen.setdefault(name, set()).update(os.sched_getaffinity(0))  # 0: the calling thread
+            return fire(ins, outs, atr)
+        t.backend.fire = rec
+    res = rt.run()
+    assert res.status == "ok", res.describe()
+    assert seen["Src"] == {last} and seen["Sink"] == {first}
+    assert seen["Mid"] == allowed  # no unit: left to the scheduler
+    assert os.sched_getaffinity(0) == allowed  # the caller's thread is untouched
+    # without pin, units name cores but nobody is pinned
+    rt = Runtime(load("chain"), iterations=2, watchdog_s=5, units=units)
+    assert all(t.cpu is None for t in rt.threads)
+
+
+@pytest.mark.skipif(not hasattr(os, "sched_setaffinity"), reason="pinning needs Linux")
+def test_pin_to_a_core_this_process_may_not_use_is_a_setup_error():
+    from vrprune.model import Unit, UnitKind
+
+    far = max(os.sched_getaffinity(0)) + 64
+    with pytest.raises(RuntimeSetupError, match=f"unit 'big' is core {far}, which this process may not run on "
+                                                r"\(it may use cores [0-9, -]+\); map 'Src' to another unit"):
+        Runtime(load("chain"), iterations=2, units={"Src": Unit("big", UnitKind.CPU, device=far)}, pin=True)

@@ -105,6 +105,9 @@ def run(args, stdout: TextIO, stderr: TextIO) -> int:
         code = run_distributed(args, stdout, stderr)
         _write_spans(args, emu)
         return code
+    if getattr(args, "pin", False):
+        print("vrprune run: error: --pin takes the cores from a mapping; add --mapping HOST.map", file=stderr)
+        return 2
     g = load(args.file, args.graph)
     warn = lambda m: print(m, file=stderr)  # noqa: E731
 

@@ -35,6 +35,9 @@ def add_arguments(p) -> None:
                    default=SOCKET_BUFFER, metavar="BYTES",
                    help="send and receive buffer of each TX/RX socket (default 4194304; 0: the kernel's autotuning; "
                         "Linux caps it at net.core.wmem_max/rmem_max)")
+    g.add_argument("--pin", action="store_true",
+                   help="run each actor on the CPU core its mapping's unit names (`cpu NAME core N`), as compiled "
+                        "programs do (Linux; TX/RX and OpenCL actors are left to the scheduler)")
     g.add_argument("--connect-timeout", type=float, default=30.0, metavar="SECONDS",
                    help="how long RX waits for its TX and TX retries its RX (default 30)")
     g.add_argument("--link", metavar="PRESET|BW,LAT",
@@ -234,7 +237,7 @@ def _execute(args, g, sp: Split, endpoints: list[Endpoint], link, repetition, lo
                      profile=bool(args.profile),
                      watchdog_s=args.watchdog if args.watchdog and args.watchdog > 0 else None,
                      stub_missing=args.stub_missing, units=sp.units, warn=warn, repetition=repetition,
-                     emulation=getattr(args, "emulation", None))
+                     emulation=getattr(args, "emulation", None), pin=getattr(args, "pin", False))
     except VrpruneError as exc:
         if hasattr(exc, "diagnostics"):
             raise

@@ -34,7 +34,7 @@ from dataclasses import dataclass, field
 from typing import Any, Callable, TextIO
 
 from ..diagnostics import VrpruneError
-from ..model import ActorKind, Graph, Unit
+from ..model import ActorKind, Graph, Unit, UnitKind
 from ._backend import END, ActorBackend, SlowedBackend, StubBackend, make_backend
 from ._fifo import Aborted, EndOfStream, RingFifo, _Gate
 from ._rates import repetition_vector
@@ -215,6 +215,7 @@ class _ActorThread:
         self.nloop: Any = None
         self.atr_bounds: tuple[int, int] | None = None
         self.replay: list[int] | None = None
+        self.cpu: int | None = None  # pin the thread to this core (Runtime(pin=True))
 
     def live_firings(self) -> int:
         nl = self.nloop
@@ -352,6 +353,8 @@ class _ActorThread:
         inited = False
         try:
             try:
+                if self.cpu is not None:
+                    os.sched_setaffinity(0, {self.cpu})  # 0: this thread (Linux)
                 self.backend.init()
                 inited = True
             except Exception as exc:
@@ -380,6 +383,19 @@ class _ActorThread:
             self.done = True
 
 
+def _core_list(cores: set[int]) -> str:
+    """{0, 1, 2, 5} -> '0-2, 5'."""
+    out, run = [], []
+    for c in sorted(cores):
+        if run and c != run[-1] + 1:
+            out.append(f"{run[0]}-{run[-1]}" if len(run) > 1 else str(run[0]))
+            run = []
+        run.append(c)
+    if run:
+        out.append(f"{run[0]}-{run[-1]}" if len(run) > 1 else str(run[0]))
+    return ", ".join(out)
+
+
 class Runtime:
     """Run a graph with one thread per actor.
 
@@ -391,7 +407,9 @@ class Runtime:
     ``profile``: time every firing. ``replay``: {dpg name: [atr, ...]} forced on the CAs
     (the last value repeats). ``emulation``: run the actors as on a slower device
     (:class:`DeviceEmulation`: slowdown factor, cores, firing spans); it applies to the
-    back-ends the runtime builds, not to those given in ``backends``.
+    back-ends the runtime builds, not to those given in ``backends``. ``pin``: run each
+    actor whose ``units`` entry is a CPU unit on that unit's core only (Linux; TX/RX and
+    OpenCL actors are not pinned).
     """
 
     def __init__(self, graph: Graph, *, iterations: int | None = None,
@@ -405,7 +423,8 @@ class Runtime:
                  repetition: dict[str, int] | None = None,
                  native: bool | None = None,
                  device_fifos: bool | None = None,
-                 emulation: DeviceEmulation | None = None) -> None:
+                 emulation: DeviceEmulation | None = None,
+                 pin: bool = False) -> None:
         self.graph = graph
         self.index = graph.index()
         self.iterations = iterations
@@ -454,6 +473,9 @@ class Runtime:
             if trace:
                 t.slices = []
             self.threads.append(t)
+
+        if pin:
+            self._pin(units)
 
         if len(stubbed) == 1:
             self._warn(stubbed[0])
@@ -592,6 +614,22 @@ class Runtime:
         return out
 
     # ------------------------------------------------------------------ run
+    def _pin(self, units: dict[str, Unit]) -> None:
+        """Pin each actor mapped to a CPU unit to its core (``cpu NAME core N``), as compiled
+        programs do; TX/RX (no unit) and OpenCL actors are left to the scheduler."""
+        if not hasattr(os, "sched_setaffinity"):
+            raise RuntimeSetupError("pinning actors to cores needs Linux (os.sched_setaffinity); run without --pin")
+        allowed = os.sched_getaffinity(0)
+        for t in self.threads:
+            u = units.get(t.name)
+            if u is None or u.kind is not UnitKind.CPU:
+                continue
+            if u.device not in allowed:
+                raise RuntimeSetupError(
+                    f"{u.span}: unit '{u.name}' is core {u.device}, which this process may not run on (it may use "
+                    f"cores {_core_list(allowed)}); map '{t.name}' to another unit, or run without --pin")
+            t.cpu = u.device
+
     def run(self) -> RunResult:
         """Run to the end (iterations reached, end of stream, error or deadlock)."""
         for t in self.threads:
