@@ -240,3 +240,38 @@ def test_tls_against_plain_tcp_fails_cleanly(tmp_path):
                                             host_args={"endpoint": tls_args(keys, "endpoint")}, timeout=60)
     assert crc == 1 and "TLS handshake" in cse, cse
     assert src == 1
+
+
+def test_compiled_rx_listens_on_its_platform_address_and_pin_checks_the_mapped_cores(tmp_path):
+    """The server's platform address is TEST-NET-1 (nobody's): its RX cannot listen there and
+    says what to do. --pin: the server's actors are mapped to core 0; a process that may use only
+    another core is told so before anything starts."""
+    import subprocess
+
+    app = vehicle_app(tmp_path, actors="c")
+    maps = write_mappings(tmp_path, pp(3), hosts={"endpoint": "127.0.0.1", "server": "192.0.2.1"})
+    exe = compile_host(tmp_path, app, maps["server"], "server")
+    base = str(free_base())
+    p = subprocess.run([exe, "--port-base", base, "--connect-timeout", "2"], capture_output=True, text=True,
+                       timeout=60, cwd=tmp_path)
+    assert p.returncode == 1, p.stderr
+    assert re.search(r"cannot listen on 192\.0\.2\.1:\d+: .*pass --listen-all", p.stderr), p.stderr
+    usage = subprocess.run([exe, "--help"], capture_output=True, text=True, timeout=60).stdout
+    assert "--pin" in usage and "address in the platform file, 192.0.2.1)" in usage, usage
+    cores = os.sched_getaffinity(0) - {0}
+    if not hasattr(os, "sched_setaffinity") or not cores:
+        pytest.skip("needs Linux and a core besides core 0")
+    other = min(cores)
+    p = subprocess.run([exe, "--pin", "--port-base", base], capture_output=True, text=True, timeout=60, cwd=tmp_path,
+                       preexec_fn=lambda: os.sched_setaffinity(0, {other}))
+    assert p.returncode == 2, p.stderr
+    assert (f"--pin: actor 'L3' is mapped to core 0, which this process may not run on (it may use cores {other}); "
+            f"map it to another unit, or run without --pin") in p.stderr, p.stderr
+
+
+def test_pinned_compiled_server_equals_single_process(tmp_path, reference):
+    if not hasattr(os, "sched_setaffinity") or 0 not in os.sched_getaffinity(0):
+        pytest.skip("needs Linux and core 0")
+    srv, cli = run_pair(tmp_path, 3, ("server",), host_args={"server": ("--pin",), "endpoint": ("--pin",)})
+    assert srv[0] == 0 and cli[0] == 0, (srv, cli)
+    assert np.array_equal(vehicle_probs(tmp_path), reference)

@@ -313,7 +313,7 @@ def _main_c(graph: Graph, idx: GraphIndex, prog: Program, *, source, repetition,
     w(" * Firings per graph iteration (repetition vector): " +
       ", ".join(f"{a.name} {repetition.get(a.name, 1)}" for a in graph.actors) + ".")
     w(" * Build: make   (or ./build.sh, the single cc command; make SANITIZE=thread|address)")
-    w(f" * Run:   ./{prog.name} [--iterations N] [--quiet]" + (" [--port-base P] [--psk-file F]" if split else ""))
+    w(f" * Run:   ./{prog.name} [--iterations N] [--quiet] [--pin]" + (" [--port-base P] [--psk-file F]" if split else ""))
     w(" */")
     w('#include <math.h>')
     w('#include "vrp_rt.h"')
@@ -422,10 +422,15 @@ def _main_c(graph: Graph, idx: GraphIndex, prog: Program, *, source, repetition,
         couts = [idx.by_src[(a.name, p.name)] for p in a.outputs if p.is_control]
         q = repetition.get(a.name, 1)
         where = ""
+        cpu = -1  # the core of its CPU unit: --pin runs it there
         if mapping is not None:
             pl = mapping.placement(a.name)
             if pl is not None:
                 where = f", placed on {pl.host}.{pl.unit}"
+                h = mapping.platform.host(pl.host)
+                u = h.unit(pl.unit) if h is not None else None
+                if u is not None and u.kind is UnitKind.CPU and a.name not in tx_edges and a.name not in rx_edges:
+                    cpu = u.device
         if a.name in tx_edges:
             e = tx_edges[a.name]
             desc = f"TX of edge '{e.name}' to host '{e.dst_host.name}' (built in)"
@@ -488,7 +493,7 @@ def _main_c(graph: Graph, idx: GraphIndex, prog: Program, *, source, repetition,
         if a.kind is ActorKind.CA:
             lo, hi = dpgb.get(a.dpg or "", (0, 0))
             fields += [".is_ca = 1", f".lo = {lo}", f".hi = {hi}"]
-        fields += [f".q = {q}", ".cpu = -1"]
+        fields += [f".q = {q}", f".cpu = {cpu}"]
         w(f"static vrp_actor {aid} = {{")
         for fl in fields:
             w(f"    {fl},")
@@ -513,6 +518,9 @@ def _main_c(graph: Graph, idx: GraphIndex, prog: Program, *, source, repetition,
     w(f"        .graph = {c_str(graph.name)},")
     if prog.host:
         w(f"        .host = {c_str(prog.host)},")
+        h = mapping.platform.host(prog.host) if mapping is not None else None
+        if h is not None and split is not None:
+            w(f"        .address = {c_str(h.address)},  /* RX sockets listen here (--listen-all: everywhere) */")
     w(f"        .source = {c_str(rel_source)},")
     w(f"        .actors = actors, .n_actors = {len(graph.actors)},")
     w(f"        .fifos = fifos, .n_fifos = {len(graph.fifos)},")

@@ -37,7 +37,7 @@ def add_arguments(p) -> None:
                         "Linux caps it at net.core.wmem_max/rmem_max)")
     g.add_argument("--pin", action="store_true",
                    help="run each actor on the CPU core its mapping's unit names (`cpu NAME core N`), as compiled "
-                        "programs do (Linux; TX/RX and OpenCL actors are left to the scheduler)")
+                        "programs do with --pin (Linux; TX/RX and OpenCL actors are left to the scheduler)")
     g.add_argument("--connect-timeout", type=float, default=30.0, metavar="SECONDS",
                    help="how long RX waits for its TX and TX retries its RX (default 30)")
     g.add_argument("--link", metavar="PRESET|BW,LAT",

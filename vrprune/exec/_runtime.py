@@ -616,7 +616,7 @@ class Runtime:
     # ------------------------------------------------------------------ run
     def _pin(self, units: dict[str, Unit]) -> None:
         """Pin each actor mapped to a CPU unit to its core (``cpu NAME core N``), as compiled
-        programs do; TX/RX (no unit) and OpenCL actors are left to the scheduler."""
+        programs do with ``--pin``; TX/RX (no unit) and OpenCL actors are left to the scheduler."""
         if not hasattr(os, "sched_setaffinity"):
             raise RuntimeSetupError("pinning actors to cores needs Linux (os.sched_setaffinity); run without --pin")
         allowed = os.sched_getaffinity(0)

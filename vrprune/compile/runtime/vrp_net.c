@@ -590,8 +590,12 @@ int vrp_net_setup(vrp_program *p, const vrp_net_opts *o) {
             freeaddrinfo(ai);
         }
         if (s < 0) {
-            netlog("error: cannot listen on %s:%d: %s (another run still holds it? choose another --port-base)",
-                   o->listen_addr, e->port, strerror(errno));
+            int err = errno;
+            netlog("error: cannot listen on %s:%d: %s (%s)", o->listen_addr, e->port, strerror(err),
+                   err == EADDRINUSE ? "another run still holds it? choose another --port-base"
+                                     : "the platform file gives this host that address, but it is not one of this "
+                                       "machine's; fix the address, or pass --listen-all to listen on every "
+                                       "interface (behind NAT, in a container)");
             rc = -1;
             break;
         }

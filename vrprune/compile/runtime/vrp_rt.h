@@ -68,7 +68,7 @@ typedef struct vrp_actor {
     vrp_buf *inb, *outb;         /* n_in / n_out slots */
     int64_t q;                   /* firings per graph iteration (repetition vector) */
     int32_t is_ca, lo, hi;       /* a CA's atr must lie in [lo, hi] */
-    int32_t cpu;                 /* pin the thread to this CPU core, or -1 */
+    int32_t cpu;                 /* its mapping's CPU core (--pin runs it only there), or -1 */
     int32_t blocking;            /* fire may wait on a socket (TX/RX): flush wake-ups before each */
     void *state;                 /* init's result (or a preset state for built-in actors) */
     /* results */
@@ -87,6 +87,7 @@ struct vrp_edge;
 typedef struct vrp_program {
     const char *graph;           /* graph name */
     const char *host;            /* this host (distributed programs), or NULL */
+    const char *address;         /* its address in the platform file: where RX sockets listen */
     const char *source;          /* the .vpr file it was generated from */
     vrp_actor **actors;
     int32_t n_actors;
