@@ -467,11 +467,11 @@ def _main_c(graph: Graph, idx: GraphIndex, prog: Program, *, source, repetition,
         fields = [f".name = {c_str(a.name)}"]
         if a.name in tx_edges:
             e = tx_edges[a.name]
-            fields += ['.fire_name = "TX"', ".fire = vrp_tx_fire", ".blocking = 1", ".finish = vrp_tx_finish",
+            fields += ['.fire_name = "TX"', ".fire = vrp_tx_fire", ".finish = vrp_tx_finish",
                        f".state = &{edge_id[e.name]}"]
         elif a.name in rx_edges:
             e = rx_edges[a.name]
-            fields += ['.fire_name = "RX"', ".fire = vrp_rx_fire", ".blocking = 1", f".state = &{edge_id[e.name]}"]
+            fields += ['.fire_name = "RX"', ".fire = vrp_rx_fire", f".state = &{edge_id[e.name]}"]
         elif isinstance(a.impl, OpenCLImpl):
             fields += [f".fire_name = {c_str(a.impl.kernel)}", f".init = {aid}_init", ".fire = vrp_cl_fire",
                        ".finish = vrp_cl_finish"]

@@ -58,7 +58,6 @@ typedef struct {
     int64_t firings;
     double total_s, min_s, max_s;
     int32_t rc, bad_atr;
-    int32_t blocking;
     int32_t greedy;
 } vrp_actor;
 int vrp_actor_run(vrp_actor *a);
@@ -243,7 +242,7 @@ class NativeLoop:
             a.replay = arr("int32_t", t.replay)
             a.n_replay = len(t.replay)
         a.timed = int(timed)
-        bind = getattr(be, "native_bind", None)  # a.blocking stays 0: a back-end that waits on a socket flushes itself
+        bind = getattr(be, "native_bind", None)  # a back-end that waits on a socket flushes the loop itself
         if bind is not None:
             bind(int(ffi.cast("uintptr_t", a)), int(ffi.cast("uintptr_t", self.lib.vrp_actor_flush)))
         a.greedy = int(getattr(be, "native_greedy", 0) or 0)

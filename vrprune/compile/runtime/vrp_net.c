@@ -629,6 +629,37 @@ int vrp_net_setup(vrp_program *p, const vrp_net_opts *o) {
 }
 
 /* ------------------------------------------------------------------ TX / RX actors */
+/* Before a socket call of a firing that would wait: hand every committed token to its sleeping
+ * consumer (and room to its producer). The peer may be waiting for exactly those, through the
+ * other host (vrp_fifo.h's batched wake-ups; the executor's txrx.c does the same). Plain TCP
+ * tries without waiting first, so a stream whose data is ready keeps its batched wake-ups;
+ * inside TLS (decrypted bytes may sit in the TLS buffer) every call flushes first. */
+static void before_wait(vrp_edge *e) {
+    if (e->actor) vrp__actor_flush(e->actor);
+}
+
+/* Receive n bytes of a frame: 0, or -1 (errno set; 0 at end of stream). */
+static int frame_recv(vrp_edge *e, void *buf, size_t n) {
+    if (vrp_tls_active(e->sock)) {
+        before_wait(e);
+        return vrp_tls_recv_exact(e->sock, buf, n);
+    }
+    uint8_t *p = buf;
+    int flags = MSG_DONTWAIT;
+    while (n) {
+        ssize_t k = recv(e->sock, p, n, flags);
+        if (k == 0) { errno = 0; return -1; }
+        if (k < 0) {
+            if (errno == EINTR) continue;
+            if ((errno == EAGAIN || errno == EWOULDBLOCK) && flags) { before_wait(e); flags = 0; continue; }
+            return -1;
+        }
+        p += k;
+        n -= (size_t)k;
+    }
+    return 0;
+}
+
 int vrp_tx_fire(void *state, const vrp_buf *in, int n_in, vrp_buf *out, int n_out, int32_t *atr) {
     vrp_edge *e = state;
     (void)n_in; (void)out; (void)n_out; (void)atr;
@@ -641,11 +672,17 @@ int vrp_tx_fire(void *state, const vrp_buf *in, int n_in, vrp_buf *out, int n_ou
     struct iovec iov[2] = {{hdr, HEADER_N}, {in[0].data, len}};
     struct msghdr m = {.msg_iov = iov, .msg_iovlen = 2};
     size_t total = HEADER_N + len;
-    int tls = vrp_tls_active(e->sock);
+    int tls = vrp_tls_active(e->sock), flags = MSG_NOSIGNAL | MSG_DONTWAIT;
+    if (tls) before_wait(e);
     while (total) {
-        ssize_t k = tls ? vrp_tls_sendmsg(e->sock, &m) : sendmsg(e->sock, &m, MSG_NOSIGNAL);
+        ssize_t k = tls ? vrp_tls_sendmsg(e->sock, &m) : sendmsg(e->sock, &m, flags);
         if (k < 0) {
             if (errno == EINTR) continue;
+            if ((errno == EAGAIN || errno == EWOULDBLOCK) && (flags & MSG_DONTWAIT)) { /* full: this one waits */
+                before_wait(e);
+                flags = MSG_NOSIGNAL;
+                continue;
+            }
             if (LD(&vrp__stop)) return VRP__STOPPED;
             char lab[256];
             label(e, lab, sizeof lab);
@@ -653,6 +690,7 @@ int vrp_tx_fire(void *state, const vrp_buf *in, int n_in, vrp_buf *out, int n_ou
                              (unsigned long long)e->seq, strerror(errno), e->dst_host);
         }
         total -= (size_t)k;
+        if (total && (flags & MSG_DONTWAIT)) { before_wait(e); flags = MSG_NOSIGNAL; } /* stopped short: the rest may wait */
         while (k > 0 && m.msg_iovlen) { /* advance past what was sent */
             if ((size_t)k >= m.msg_iov[0].iov_len) {
                 k -= (ssize_t)m.msg_iov[0].iov_len;
@@ -692,7 +730,7 @@ int vrp_rx_fire(void *state, const vrp_buf *in, int n_in, vrp_buf *out, int n_ou
     uint8_t hdr[HEADER_N];
     char lab[256];
     label(e, lab, sizeof lab);
-    if (recv_exact(e->sock, hdr, sizeof hdr)) {
+    if (frame_recv(e, hdr, sizeof hdr)) {
         if (LD(&vrp__stop)) return VRP__STOPPED;
         return vrp_error("%s: the TX side on host '%s' disconnected mid-stream after %llu frames (%s)", lab,
                          e->src_host, (unsigned long long)e->seq, errno ? strerror(errno) : "end of stream");
@@ -708,7 +746,7 @@ int vrp_rx_fire(void *state, const vrp_buf *in, int n_in, vrp_buf *out, int n_ou
         if (seq != e->seq)
             return vrp_error("%s: frame out of sequence: got %llu, expected %llu (a token was lost, duplicated or "
                              "reordered)", lab, (unsigned long long)seq, (unsigned long long)e->seq);
-        if (recv_exact(e->sock, out[0].data, want)) {
+        if (frame_recv(e, out[0].data, want)) {
             if (LD(&vrp__stop)) return VRP__STOPPED;
             return vrp_error("%s: truncated frame %llu: the TX side disconnected mid-frame (%s)", lab,
                              (unsigned long long)e->seq, errno ? strerror(errno) : "end of stream");

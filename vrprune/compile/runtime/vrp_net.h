@@ -21,6 +21,7 @@ extern "C" {
 #endif
 
 struct vrp_program;
+struct vrp_actor;
 
 /* fire() of a built-in actor returns this when the run is stopping (not a failure). */
 #define VRP__STOPPED 0x7fff0001
@@ -40,6 +41,7 @@ typedef struct vrp_edge {
     int64_t frames, bytes;    /* atomics */
     int32_t sent_end;         /* atomic */
     char peer[128];
+    struct vrp_actor *actor;  /* its TX or RX actor (set before the threads start): flushed before a socket wait */
 } vrp_edge;
 
 #define VRP_EDGE(INDEX, NAME, IS_TX, SRC, DST, ADDRESS, TB, RATE)                                        \

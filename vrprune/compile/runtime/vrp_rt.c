@@ -24,6 +24,8 @@ static int g_pin; /* --pin: each actor only on its mapping's core (checked befor
 #define VRP_FIFO_IMPLEMENTATION
 #include "vrp_fifo.h"
 
+void vrp__actor_flush(vrp_actor *a) { actor_flush(a); }
+
 /* ------------------------------------------------------------------ FIFOs */
 int vrp_fifo_open(vrp_fifo *f) {
     int64_t rows = f->cap + (f->window > 1 ? f->window - 1 : 0);
@@ -239,6 +241,9 @@ int vrp_main(vrp_program *p, int argc, char **argv) {
     int interrupted = 0;
     char peer_error[512] = "";
     if (!code) {
+        for (int i = 0; i < p->n_actors; i++) /* TX/RX flush their own loop before a socket wait */
+            if (p->actors[i]->fire == vrp_tx_fire || p->actors[i]->fire == vrp_rx_fire)
+                ((vrp_edge *)p->actors[i]->state)->actor = p->actors[i];
         pthread_barrier_init(&g_barrier, NULL, (unsigned)p->n_actors + 1);
         int started = 0;
         for (int i = 0; i < p->n_actors; i++) {

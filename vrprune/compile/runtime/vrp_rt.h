@@ -69,7 +69,6 @@ typedef struct vrp_actor {
     int64_t q;                   /* firings per graph iteration (repetition vector) */
     int32_t is_ca, lo, hi;       /* a CA's atr must lie in [lo, hi] */
     int32_t cpu;                 /* its mapping's CPU core (--pin runs it only there), or -1 */
-    int32_t blocking;            /* fire may wait on a socket (TX/RX): flush wake-ups before each */
     void *state;                 /* init's result (or a preset state for built-in actors) */
     /* results */
     int64_t limit;               /* -1: until end of stream */
@@ -107,6 +106,9 @@ int vrp_main(vrp_program *p, int argc, char **argv);
 /* Internal: the stop flag and abort of the running program (vrp_net.c uses them). */
 extern volatile int32_t vrp__stop;
 void vrp__abort_all(void);
+/* Wake every sleeper on the actor's FIFOs whose minimum need is met: TX/RX call it before a
+ * socket wait (vrp_fifo.h's batched wake-ups). */
+void vrp__actor_flush(vrp_actor *a);
 
 #ifdef __cplusplus
 }

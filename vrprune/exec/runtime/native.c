@@ -30,7 +30,6 @@ typedef struct {
     int64_t firings;                    /* atomic; read by the watchdog */
     double total_s, min_s, max_s;
     int32_t rc, bad_atr;                /* fire's return code / the CA's out-of-range atr */
-    int32_t blocking;                   /* always 0 here: TX/RX flush themselves (vrp_actor_flush); see vrp_rt.h */
     int32_t greedy;                     /* the most firings per fire call (vrp_fifo.h's greedy windows); 0: one */
 } vrp_actor;
 

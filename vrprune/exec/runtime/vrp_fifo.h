@@ -14,9 +14,10 @@
  * it waits for) and a wish (rwant/wwant: at least half the capacity). The loop's commits are
  * lazy: they wake a sleeper only when the wish is met, so a fast pipeline hands over several
  * tokens per context switch instead of one. To stay deadlock-free, an actor about to sleep,
- * about to fire for long (its last firing took over LONG_FIRE_S, or its firings may wait on a
- * socket: `blocking`, the compiled programs' TX and RX; the executor's flush themselves, just
- * before a socket call that would block), or ending first "flushes": it wakes every sleeper
+ * about to fire for long (its last firing took over LONG_FIRE_S), or ending first "flushes";
+ * a firing that may wait outside the FIFOs (TX and RX, on a socket: the executor's txrx.c and
+ * the compiled programs' vrp_net.c) flushes its loop itself just before a call that would
+ * block (actor_flush through the runtime's exported hook). A flush wakes every sleeper
  * on its own FIFOs whose *minimum* need is met. Hence when every thread sleeps, no sleeper's
  * minimum need is met: a real deadlock. Eager commits (native.c's exported vrp_fifo_*_end,
  * called from Python) wake on the minimum.
@@ -33,7 +34,7 @@
  *      own copy (same machine code); an includer uses them all (-Wall -Wextra -Werror clean).
  *
  * vrp_actor must have: n_in, n_out, n_cout, in, in_rate, out, out_rate, cin, cout, fire, state,
- * inb, outb, limit, is_ca, lo, hi, blocking, firings, rc, bad_atr (see native.c). Hooks, macros
+ * inb, outb, limit, is_ca, lo, hi, firings, rc, bad_atr (see native.c). Hooks, macros
  * the includer may define before part 2:
  *
  *   VRP_LOOP_STOPPED(a)    (required) nonzero when the run is being stopped
@@ -311,7 +312,7 @@ static int actor_loop(vrp_actor *a) {
         }
         k++;
         int32_t fatr = a->cin ? atr : -1;
-        if (last > LONG_FIRE_S || a->blocking) actor_flush(a);
+        if (last > LONG_FIRE_S) actor_flush(a);
         double t0 = vrp_now_s();
         int rc = a->fire(a->state, a->inb, a->n_in, a->outb, a->n_out, &fatr);
         double d = vrp_now_s() - t0;
