@@ -230,6 +230,8 @@ def test_iterations_on_the_command_line_and_quiet(tmp_path):
     assert r.returncode == 0 and r.stdout == ""
     r = subprocess.run([exe, "--bogus"], cwd=tmp_path, capture_output=True, text=True, timeout=60)
     assert r.returncode == 2 and "bad argument '--bogus'" in r.stderr
+    r = subprocess.run([exe, "--pin"], cwd=tmp_path, capture_output=True, text=True, timeout=60)
+    assert r.returncode == 2 and "--pin takes the cores from a mapping" in r.stderr, r.stderr  # compiled without one
 
 
 def test_generated_code_is_readable(tmp_path):

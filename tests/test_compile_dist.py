@@ -165,7 +165,7 @@ def test_compiled_rx_hands_over_a_burst_before_it_waits_on_the_socket(tmp_path, 
     """test_dist_e2e's burst test with the server (Pong) compiled: two frames arrive back to back,
     Pong needs both, the RX's FIFO (capacity 6) would batch its wake-up until 3 tokens, and the
     endpoint sends nothing more until Pong answers. A compiled RX that waited on its socket without
-    first waking Pong (`.blocking` TX/RX flush in the firing loop) would deadlock both hosts:
+    first waking Pong (vrp_net.c's before_wait) would deadlock both hosts:
     the short timeout kills them."""
     (tmp_path / "burst.c").write_text(BURST_C)
     impl = 'impl c "burst.c" {{ init = b_init, fire = {}, finish = b_finish }}'
@@ -258,8 +258,8 @@ def test_compiled_rx_listens_on_its_platform_address_and_pin_checks_the_mapped_c
     assert re.search(r"cannot listen on 192\.0\.2\.1:\d+: .*pass --listen-all", p.stderr), p.stderr
     usage = subprocess.run([exe, "--help"], capture_output=True, text=True, timeout=60).stdout
     assert "--pin" in usage and "address in the platform file, 192.0.2.1)" in usage, usage
-    cores = os.sched_getaffinity(0) - {0}
-    if not hasattr(os, "sched_setaffinity") or not cores:
+    cores = os.sched_getaffinity(0) - {0} if hasattr(os, "sched_getaffinity") else set()
+    if not cores:
         pytest.skip("needs Linux and a core besides core 0")
     other = min(cores)
     p = subprocess.run([exe, "--pin", "--port-base", base], capture_output=True, text=True, timeout=60, cwd=tmp_path,

@@ -177,3 +177,16 @@ def test_known_loader_bugs(tmp_path: Path, case: str) -> None:
     p = tmp_path / f"{case}.vpr"
     p.write_text(KNOWN_BUGS[case], encoding="utf-8")
     assert _diag(p).code in ("E001", "E012")
+
+
+@pytest.mark.parametrize("unit,message", [
+    ("cpu c0 core -1", "core of unit 'c0' must be a whole number >= 0, got -1"),
+    ('opencl g "pocl" device -2', "device index of unit 'g' must be a whole number >= 0, got -2"),
+])
+def test_negative_core_or_device_index_is_an_error_at_its_number(tmp_path: Path, unit: str, message: str) -> None:
+    p = tmp_path / "platform.vpr"
+    p.write_text(f'platform lab {{\n  host h "127.0.0.1" {{ {unit} }}\n}}\n', encoding="utf-8")
+    d = _diag(p)
+    assert d.code == "E012" and d.message == message and d.span.line == 2
+    at = len('  host h "127.0.0.1" { ') + unit.index(unit.split()[-1]) + 1  # the column of the number
+    assert d.span.col in (at, at + 1)  # its sign, or its digits

@@ -429,7 +429,8 @@ def _main_c(graph: Graph, idx: GraphIndex, prog: Program, *, source, repetition,
                 where = f", placed on {pl.host}.{pl.unit}"
                 h = mapping.platform.host(pl.host)
                 u = h.unit(pl.unit) if h is not None else None
-                if u is not None and u.kind is UnitKind.CPU and a.name not in tx_edges and a.name not in rx_edges:
+                if (u is not None and u.kind is UnitKind.CPU and a.name not in tx_edges and a.name not in rx_edges
+                        and not isinstance(a.impl, OpenCLImpl)):  # OpenCL starts threads of its own
                     cpu = u.device
         if a.name in tx_edges:
             e = tx_edges[a.name]

@@ -406,12 +406,14 @@ def listen(address: str, port: int, buffer: int = SOCKET_BUFFER) -> socket.socke
     except OSError as exc:
         s.close()
         if exc.errno == errno.EADDRINUSE:
-            hint = "another run still holds it? choose another --port-base"
-        else:
-            hint = ("the platform file gives this host that address, but it is not one of this machine's; "
+            hint = " (another run still holds it? choose another --port-base)"
+        elif exc.errno == errno.EADDRNOTAVAIL:
+            hint = (" (the platform file gives this host that address, but it is not one of this machine's; "
                     "fix the address, or pass --listen-all to listen on every interface (behind NAT, in a "
-                    "container)")
-        raise w.DistError(f"cannot listen on {address}:{port}: {exc.strerror or exc} ({hint})") from None
+                    "container))")
+        else:
+            hint = ""
+        raise w.DistError(f"cannot listen on {address}:{port}: {exc.strerror or exc}{hint}") from None
     s.listen(4)
     return s
 

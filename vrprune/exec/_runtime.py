@@ -34,7 +34,7 @@ from dataclasses import dataclass, field
 from typing import Any, Callable, TextIO
 
 from ..diagnostics import VrpruneError
-from ..model import ActorKind, Graph, Unit, UnitKind
+from ..model import ActorKind, Graph, OpenCLImpl, Unit, UnitKind
 from ._backend import END, ActorBackend, SlowedBackend, StubBackend, make_backend
 from ._fifo import Aborted, EndOfStream, RingFifo, _Gate
 from ._rates import repetition_vector
@@ -622,8 +622,8 @@ class Runtime:
         allowed = os.sched_getaffinity(0)
         for t in self.threads:
             u = units.get(t.name)
-            if u is None or u.kind is not UnitKind.CPU:
-                continue
+            if u is None or u.kind is not UnitKind.CPU or isinstance(t.actor.impl, OpenCLImpl):
+                continue  # an OpenCL actor's runtime starts threads of its own: not one core
             if u.device not in allowed:
                 raise RuntimeSetupError(
                     f"{u.span}: unit '{u.name}' is core {u.device}, which this process may not run on (it may use "

@@ -704,12 +704,18 @@ class Loader:
                                                 Note(useen[un], "first defined here")))
                         continue
                     useen[un] = usp
+                    expr = u.children[1] if u.data == "cpu_unit" else u.children[2]
+                    num = self._eval(path, expr, scope) if expr is not None else 0
+                    what = "core" if u.data == "cpu_unit" else "device index"
+                    if num is not None and (isinstance(num, bool) or not isinstance(num, int) or num < 0):
+                        self.diags.append(error("E012", f"{what} of unit '{un}' must be a whole number >= 0, got {num}",
+                                                _span(path, expr),
+                                                help="CPU cores and OpenCL devices are numbered from 0"))
+                        num = 0
                     if u.data == "cpu_unit":
-                        core = self._eval(path, u.children[1], scope) if u.children[1] is not None else 0
-                        us.append(Unit(un, UnitKind.CPU, None, core or 0, usp))
+                        us.append(Unit(un, UnitKind.CPU, None, num or 0, usp))
                     else:
-                        dev = self._eval(path, u.children[2], scope) if u.children[2] is not None else 0
-                        us.append(Unit(un, UnitKind.OPENCL, _unquote(u.children[1], path), dev or 0, usp))
+                        us.append(Unit(un, UnitKind.OPENCL, _unquote(u.children[1], path), num or 0, usp))
                 hsp = _span(path, h_tok)
                 if str(h_tok) in hseen:
                     self.diags.append(error("E003", f"host '{h_tok}' is defined twice", hsp, Note(hseen[str(h_tok)], "first defined here")))

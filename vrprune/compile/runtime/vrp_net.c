@@ -581,21 +581,25 @@ int vrp_net_setup(vrp_program *p, const vrp_net_opts *o) {
         struct addrinfo hints = {.ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM, .ai_flags = AI_PASSIVE}, *ai;
         char ps[16];
         snprintf(ps, sizeof ps, "%d", e->port);
-        int s = -1, one = 1;
-        if (!getaddrinfo(o->listen_addr, ps, &hints, &ai)) {
+        int s = -1, one = 1, err = 0;
+        int gai = getaddrinfo(o->listen_addr, ps, &hints, &ai);
+        if (!gai) {
             s = socket(ai->ai_family, SOCK_STREAM, 0);
             if (s >= 0) setsockopt(s, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
             if (s >= 0) set_buffers(s); /* inherited by the accepted connections */
-            if (s >= 0 && (bind(s, ai->ai_addr, ai->ai_addrlen) || listen(s, 4))) { close(s); s = -1; }
+            if (s >= 0 && (bind(s, ai->ai_addr, ai->ai_addrlen) || listen(s, 4))) { err = errno; close(s); s = -1; }
+            else if (s < 0) err = errno;
             freeaddrinfo(ai);
         }
         if (s < 0) {
-            int err = errno;
-            netlog("error: cannot listen on %s:%d: %s (%s)", o->listen_addr, e->port, strerror(err),
-                   err == EADDRINUSE ? "another run still holds it? choose another --port-base"
-                                     : "the platform file gives this host that address, but it is not one of this "
-                                       "machine's; fix the address, or pass --listen-all to listen on every "
-                                       "interface (behind NAT, in a container)");
+            const char *hint = gai ? "" : err == EADDRINUSE ? " (another run still holds it? choose another --port-base)"
+                               : err == EADDRNOTAVAIL && !o->listen_all
+                                   ? " (the platform file gives this host that address, but it is not one of this "
+                                     "machine's; fix the address, or pass --listen-all to listen on every interface "
+                                     "(behind NAT, in a container))"
+                                   : "";
+            netlog("error: cannot listen on %s:%d: %s%s", o->listen_addr, e->port, gai ? gai_strerror(gai) : strerror(err),
+                   hint);
             rc = -1;
             break;
         }
@@ -678,7 +682,7 @@ int vrp_tx_fire(void *state, const vrp_buf *in, int n_in, vrp_buf *out, int n_ou
         ssize_t k = tls ? vrp_tls_sendmsg(e->sock, &m) : sendmsg(e->sock, &m, flags);
         if (k < 0) {
             if (errno == EINTR) continue;
-            if ((errno == EAGAIN || errno == EWOULDBLOCK) && (flags & MSG_DONTWAIT)) { /* full: this one waits */
+            if (!tls && (errno == EAGAIN || errno == EWOULDBLOCK) && (flags & MSG_DONTWAIT)) { /* full: this one waits */
                 before_wait(e);
                 flags = MSG_NOSIGNAL;
                 continue;

@@ -51,6 +51,7 @@ typedef struct vrp_edge {
 typedef struct {
     int port_base;
     const char *listen_addr;
+    int listen_all;           /* --listen-all: listen_addr is the wildcard */
     double connect_timeout_s;
     const char *psk_file;
     const char *tls_cert, *tls_key, *tls_ca; /* TLS with mutual certificates (vrp_tls.h), or NULL */

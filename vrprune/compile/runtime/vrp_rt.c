@@ -171,6 +171,13 @@ static int pin_check(const vrp_program *p) {
         fprintf(stderr, "%s: error: --pin: cannot read this process's cores: %s\n", p->graph, strerror(errno));
         return -1;
     }
+    int mapped = 0;
+    for (int i = 0; i < p->n_actors; i++) mapped |= p->actors[i]->cpu >= 0;
+    if (!mapped) {
+        fprintf(stderr, "%s: error: --pin takes the cores from a mapping, and this program was compiled without one "
+                        "(or maps no actor to a CPU unit); compile with --mapping HOST.map\n", p->graph);
+        return -1;
+    }
     for (int i = 0; i < p->n_actors; i++) {
         const vrp_actor *a = p->actors[i];
         if (a->cpu < 0 || (a->cpu < CPU_SETSIZE && CPU_ISSET(a->cpu, &allowed))) continue;
@@ -204,7 +211,10 @@ int vrp_main(vrp_program *p, int argc, char **argv) {
         else if (!strcmp(a, "--iterations") && v && !parse_long(v, 0, &x)) { iterations = x; i++; }
         else if (p->n_edges && !strcmp(a, "--port-base") && v && !parse_long(v, 1, &x) && x < 65536) { net.port_base = (int)x; i++; }
         else if (!strcmp(a, "--pin")) g_pin = 1;
-        else if (p->n_edges && !strcmp(a, "--listen-all")) net.listen_addr = strchr(home, ':') ? "::" : "0.0.0.0";
+        else if (p->n_edges && !strcmp(a, "--listen-all")) {
+            net.listen_addr = strchr(home, ':') ? "::" : "0.0.0.0";
+            net.listen_all = 1;
+        }
         else if (p->n_edges && !strcmp(a, "--connect-timeout") && v && atof(v) > 0) { net.connect_timeout_s = atof(v); i++; }
         else if (p->n_edges && !strcmp(a, "--psk-file") && v) { net.psk_file = v; i++; }
         else if (p->n_edges && !strcmp(a, "--tls-cert") && v) { net.tls_cert = v; i++; }

@@ -48,7 +48,7 @@ typedef struct {
     char peer_host[128];    /* the other end's host name, for messages */
     double t_first, t_last; /* RX: CLOCK_MONOTONIC when the first / latest DATA frame was complete */
     int64_t b_first;        /* RX: payload bytes of the first DATA frame */
-    void (*flush)(void *);  /* the loop's vrp_actor_flush, or NULL (the loop flushes before each fire) */
+    void (*flush)(void *);  /* the loop's vrp_actor_flush, or NULL (no loop: a test's direct call) */
     void *actor;
 } vrp_link;
 
