@@ -144,6 +144,34 @@ def _single(app: str, *extra: str) -> float:
     return float(m.group(1))
 
 
+def _compiled(app: str, srv_map: str, cli_map: str, d: str) -> tuple[str, str]:
+    """`vrprune compile` each host's share (the server's, the endpoint's); the executables."""
+    from vrprune.compile import build, compile_app
+
+    exes = []
+    for host, m in (("server", srv_map), ("endpoint", cli_map)):
+        res = compile_app(app, os.path.join(d, f"build_{host}"), mapping=m)
+        if res.verdict != "proved":
+            raise SystemExit(f"compile: {res.verdict}")
+        exes.append(build(res.program, werror=False))
+    return exes[0], exes[1]
+
+
+def _pair_compiled(srv_exe: str, cli_exe: str, tokens: int) -> float:
+    """Run both compiled programs; bytes per second of the server (its summary's run time, which
+    starts once every link is connected)."""
+    base = str(_base())
+    srv = subprocess.Popen([srv_exe, "--port-base", base], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    cli = subprocess.Popen([cli_exe, "--port-base", base], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    so, se = srv.communicate(600)
+    co, ce = cli.communicate(600)
+    if srv.returncode or cli.returncode:
+        raise SystemExit(f"compiled run failed:\n{so}{se}{co}{ce}")
+    m = re.search(r"firings in ([0-9.]+) s", so)
+    assert m, so
+    return tokens * TOKEN / float(m.group(1))
+
+
 def _pair(app: str, srv_map: str, cli_map: str, *extra: str, stream: bool = False) -> float:
     """Run both sides; return the server's run time (s) from its summary, or with ``stream`` the
     bytes per second of the steady stream its RX reports (from the first frame to the last:
@@ -318,8 +346,9 @@ def main() -> None:
     ap.add_argument("--repeat", type=int, default=5)
     ap.add_argument("--capacity", type=int, nargs="+", default=[2, 4, 8],
                     help="capacities of the streamed edge (default 2, as in the vehicle graph, 4 and 8)")
-    ap.add_argument("--actors", nargs="+", default=["c", "python"], choices=sorted(STREAM_IMPLS),
-                    help="source and sink implementations (default: both)")
+    ap.add_argument("--actors", nargs="+", default=["c", "python"], choices=sorted(STREAM_IMPLS) + ["compiled"],
+                    help="source and sink implementations (default: c and python; compiled: both hosts built by "
+                         "`vrprune compile` from the C actors, its run time including the first frame's wait)")
     ap.add_argument("--socket-buffer", type=int, metavar="BYTES",
                     help="pass --socket-buffer BYTES to vrprune run (default: its own default, 4 MiB)")
     a = ap.parse_args()
@@ -329,13 +358,15 @@ def main() -> None:
     print(f"  {'':30s} {'raw GB/s':>9s} {'vrprune GB/s':>13s} {'best/best':>10s} {'median pair':>12s}")
     for impl in a.actors:
         for cap in a.capacity:
-            src, dst = STREAM_IMPLS[impl]
+            src, dst = STREAM_IMPLS["c" if impl == "compiled" else impl]
             with tempfile.TemporaryDirectory() as d:
                 app, sm, cm = _files(d, THROUGHPUT, "Src", "Dst", tb=TOKEN, n=a.tokens, cap=cap, src=src, dst=dst)
+                exes = _compiled(app, sm, cm, d) if impl == "compiled" else None
                 raw, txrx = [], []
                 for _ in range(a.repeat):  # interleaved, so drifts in machine load hit both alike
                     raw.append(raw_throughput(a.tokens))
-                    txrx.append(_pair(app, sm, cm, "--unchecked", *sb, stream=True) / 1e9)
+                    txrx.append((_pair_compiled(*exes, a.tokens) if exes else
+                                 _pair(app, sm, cm, "--unchecked", *sb, stream=True)) / 1e9)
             pairs = sorted(t / r for r, t in zip(raw, txrx))
             label = f"{impl} source/sink, capacity {cap}"
             print(f"  {label:30s} {max(raw):9.2f} {max(txrx):13.2f} {max(txrx) / max(raw):10.1%} "
