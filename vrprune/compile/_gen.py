@@ -3,7 +3,7 @@
 What it writes into the output folder::
 
     GRAPH.c             the top-level program: FIFOs, actor instances, TX/RX edges, main()
-    runtime/            the runtime library (vrp_rt.c/.h, vrp_net.c/.h, vrp_tls.c/.h), vrp_fifo.h
+    runtime/            the runtime library (vrp_rt.c/.h, vrp_net.c/.h, vrp_tls.c/.h), vrp_fifo.h, txrx.c/vrp_txrx.h
                         (the FIFO and the firing loop, shared with the executor's C core) and vrprune.h
     actors/             the user's C actor sources, copied byte for byte (with their
                         quoted #include files)
@@ -29,11 +29,14 @@ from ._opencl import OpenCLLink, find_opencl
 
 RUNTIME_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "runtime")
 RUNTIME_FILES = ("vrp_rt.h", "vrp_rt.c", "vrp_net.h", "vrp_net.c", "vrp_tls.h", "vrp_tls.c")
-RUNTIME_SOURCES = ("runtime/vrp_rt.c", "runtime/vrp_net.c", "runtime/vrp_tls.c")
+RUNTIME_SOURCES = ("runtime/vrp_rt.c", "runtime/vrp_net.c", "runtime/vrp_tls.c", "runtime/txrx.c")
 #: the FIFO and the firing loop: one source with the executor's C core (vrprune/exec/runtime/native.c),
 #: copied from there into the program's runtime/
 SHARED_RUNTIME_DIR = os.path.normpath(os.path.join(RUNTIME_DIR, os.pardir, os.pardir, "exec", "runtime"))
 SHARED_RUNTIME_FILES = ("vrp_fifo.h",)
+#: the TX/RX firings on plain TCP: one source with the executor's (vrprune/dist/runtime/txrx.c)
+TXRX_RUNTIME_DIR = os.path.normpath(os.path.join(RUNTIME_DIR, os.pardir, os.pardir, "dist", "runtime"))
+TXRX_RUNTIME_FILES = ("txrx.c", "vrp_txrx.h")
 TLS_SOURCE = "runtime/vrp_tls.c"
 #: TLS (vrp_tls.c) links OpenSSL; programs without links build it with -DVRP_NO_TLS instead
 TLS_LIBS = ("-lssl", "-lcrypto")
@@ -240,6 +243,8 @@ def generate(graph: Graph, out_dir: str, *, source: str, repetition: dict[str, i
         shutil.copyfile(os.path.join(RUNTIME_DIR, f), os.path.join(rdir, f))
     for f in SHARED_RUNTIME_FILES:
         shutil.copyfile(os.path.join(SHARED_RUNTIME_DIR, f), os.path.join(rdir, f))
+    for f in TXRX_RUNTIME_FILES:
+        shutil.copyfile(os.path.join(TXRX_RUNTIME_DIR, f), os.path.join(rdir, f))
     shutil.copyfile(HEADER, os.path.join(rdir, "vrprune.h"))
 
     # actor sources: one folder per source folder, files byte for byte
@@ -640,7 +645,7 @@ endif
 LDLIBS ?= {'$(OPENCL_LIB) ' if prog.n_opencl else ''}$(TLS_LIBS) -lm
 SANITIZE ?=
 INC = {inc}
-HEADERS = runtime/vrp_rt.h runtime/vrp_fifo.h runtime/vrp_net.h runtime/vrp_tls.h runtime/vrprune.h{' runtime/vrp_cl.h' if prog.n_opencl else ''}
+HEADERS = runtime/vrp_rt.h runtime/vrp_fifo.h runtime/vrp_net.h runtime/vrp_tls.h runtime/vrp_txrx.h runtime/vrprune.h{' runtime/vrp_cl.h' if prog.n_opencl else ''}
 
 ifeq ($(SANITIZE),)
 SAN =

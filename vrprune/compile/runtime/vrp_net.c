@@ -633,39 +633,49 @@ int vrp_net_setup(vrp_program *p, const vrp_net_opts *o) {
 }
 
 /* ------------------------------------------------------------------ TX / RX actors */
-/* Before a socket call of a firing that would wait: hand every committed token to its sleeping
- * consumer (and room to its producer). The peer may be waiting for exactly those, through the
- * other host (vrp_fifo.h's batched wake-ups; the executor's txrx.c does the same). Plain TCP
- * tries without waiting first, so a stream whose data is ready keeps its batched wake-ups;
- * inside TLS (decrypted bytes may sit in the TLS buffer) every call flushes first. */
+/* On plain TCP a firing is the executor's (txrx.c, on e->link): a non-blocking try first, the
+ * loop's wake-ups handed over only before a socket call that would wait, and greedy windows.
+ * Inside TLS (decrypted bytes may sit in the TLS buffer, so a socket poll tells nothing) the
+ * firings below hand them over before every call: the peer may be waiting for exactly those
+ * tokens, through the other host (vrp_fifo.h's batched wake-ups). */
 static void before_wait(vrp_edge *e) {
-    if (e->actor) vrp__actor_flush(e->actor);
+    if (e->link.actor) vrp__actor_flush(e->link.actor);
 }
 
-/* Receive n bytes of a frame: 0, or -1 (errno set; 0 at end of stream). */
-static int frame_recv(vrp_edge *e, void *buf, size_t n) {
-    if (vrp_tls_active(e->sock)) {
-        before_wait(e);
-        return vrp_tls_recv_exact(e->sock, buf, n);
-    }
-    uint8_t *p = buf;
-    int flags = MSG_DONTWAIT;
-    while (n) {
-        ssize_t k = recv(e->sock, p, n, flags);
-        if (k == 0) { errno = 0; return -1; }
-        if (k < 0) {
-            if (errno == EINTR) continue;
-            if ((errno == EAGAIN || errno == EWOULDBLOCK) && flags) { before_wait(e); flags = 0; continue; }
-            return -1;
-        }
-        p += k;
-        n -= (size_t)k;
-    }
-    return 0;
+static void flush_actor(void *a) { vrp__actor_flush(a); }
+
+void vrp_net_bind(vrp_edge *e, struct vrp_actor *a) {
+    vrp_link *l = &e->link;
+    l->fd = e->sock;
+    l->kind = VRP_LINK_STATIC; /* compiled programs carry static-rate edges across hosts */
+    l->rate = e->rate;
+    l->tb = e->token_bytes;
+    snprintf(l->peer_host, sizeof l->peer_host, "%s", e->is_tx ? e->dst_host : e->src_host);
+    l->flush = flush_actor;
+    l->actor = a;
+    a->greedy = vrp_tls_active(e->sock) ? 0 : vrp_txrx_max_batch();
+}
+
+/* A plain-TCP firing's counters into the edge (the summary and the watcher read those). */
+static void sync_link(vrp_edge *e) {
+    e->seq = e->link.seq;
+    ST(&e->frames, e->link.frames);
+    ST(&e->bytes, e->link.bytes);
 }
 
 int vrp_tx_fire(void *state, const vrp_buf *in, int n_in, vrp_buf *out, int n_out, int32_t *atr) {
     vrp_edge *e = state;
+    char lab[256];
+    if (!vrp_tls_active(e->sock)) {
+        uint64_t first = e->link.seq;
+        int rc = vrp_txrx_tx_fire(&e->link, in, n_in, out, n_out, atr);
+        sync_link(e);
+        if (rc == VRP_OK) return rc;
+        if (LD(&vrp__stop)) return VRP__STOPPED;
+        label(e, lab, sizeof lab);
+        return vrp_error("%s: sending frame %llu failed: %s; the RX side on host '%s' has gone away", lab,
+                         (unsigned long long)(e->link.seq > first ? e->link.seq : first), e->link.err, e->dst_host);
+    }
     (void)n_in; (void)out; (void)n_out; (void)atr;
     uint8_t hdr[HEADER_N] = {0};
     size_t len = (size_t)in[0].count * (size_t)in[0].token_bytes;
@@ -676,25 +686,17 @@ int vrp_tx_fire(void *state, const vrp_buf *in, int n_in, vrp_buf *out, int n_ou
     struct iovec iov[2] = {{hdr, HEADER_N}, {in[0].data, len}};
     struct msghdr m = {.msg_iov = iov, .msg_iovlen = 2};
     size_t total = HEADER_N + len;
-    int tls = vrp_tls_active(e->sock), flags = MSG_NOSIGNAL | MSG_DONTWAIT;
-    if (tls) before_wait(e);
+    before_wait(e);
     while (total) {
-        ssize_t k = tls ? vrp_tls_sendmsg(e->sock, &m) : sendmsg(e->sock, &m, flags);
+        ssize_t k = vrp_tls_sendmsg(e->sock, &m);
         if (k < 0) {
             if (errno == EINTR) continue;
-            if (!tls && (errno == EAGAIN || errno == EWOULDBLOCK) && (flags & MSG_DONTWAIT)) { /* full: this one waits */
-                before_wait(e);
-                flags = MSG_NOSIGNAL;
-                continue;
-            }
             if (LD(&vrp__stop)) return VRP__STOPPED;
-            char lab[256];
             label(e, lab, sizeof lab);
             return vrp_error("%s: sending frame %llu failed: %s; the RX side on host '%s' has gone away", lab,
                              (unsigned long long)e->seq, strerror(errno), e->dst_host);
         }
         total -= (size_t)k;
-        if (total && (flags & MSG_DONTWAIT)) { before_wait(e); flags = MSG_NOSIGNAL; } /* stopped short: the rest may wait */
         while (k > 0 && m.msg_iovlen) { /* advance past what was sent */
             if ((size_t)k >= m.msg_iov[0].iov_len) {
                 k -= (ssize_t)m.msg_iov[0].iov_len;
@@ -730,11 +732,20 @@ void vrp_tx_finish(void *state) {
 
 int vrp_rx_fire(void *state, const vrp_buf *in, int n_in, vrp_buf *out, int n_out, int32_t *atr) {
     vrp_edge *e = state;
+    char lab[256];
+    if (!vrp_tls_active(e->sock)) {
+        int rc = vrp_txrx_rx_fire(&e->link, in, n_in, out, n_out, atr);
+        sync_link(e);
+        if (rc == VRP_OK || rc == VRP_END) return rc;
+        if (LD(&vrp__stop)) return VRP__STOPPED;
+        label(e, lab, sizeof lab);
+        return vrp_error("%s: %s", lab, e->link.err);
+    }
     (void)in; (void)n_in; (void)n_out; (void)atr;
     uint8_t hdr[HEADER_N];
-    char lab[256];
     label(e, lab, sizeof lab);
-    if (frame_recv(e, hdr, sizeof hdr)) {
+    before_wait(e);
+    if (vrp_tls_recv_exact(e->sock, hdr, sizeof hdr)) {
         if (LD(&vrp__stop)) return VRP__STOPPED;
         return vrp_error("%s: the TX side on host '%s' disconnected mid-stream after %llu frames (%s)", lab,
                          e->src_host, (unsigned long long)e->seq, errno ? strerror(errno) : "end of stream");
@@ -750,7 +761,7 @@ int vrp_rx_fire(void *state, const vrp_buf *in, int n_in, vrp_buf *out, int n_ou
         if (seq != e->seq)
             return vrp_error("%s: frame out of sequence: got %llu, expected %llu (a token was lost, duplicated or "
                              "reordered)", lab, (unsigned long long)seq, (unsigned long long)e->seq);
-        if (frame_recv(e, out[0].data, want)) {
+        if (vrp_tls_recv_exact(e->sock, out[0].data, want)) {
             if (LD(&vrp__stop)) return VRP__STOPPED;
             return vrp_error("%s: truncated frame %llu: the TX side disconnected mid-frame (%s)", lab,
                              (unsigned long long)e->seq, errno ? strerror(errno) : "end of stream");
@@ -773,6 +784,18 @@ int vrp_rx_fire(void *state, const vrp_buf *in, int n_in, vrp_buf *out, int n_ou
 }
 
 /* ------------------------------------------------------------------ run-time control */
+int vrp_net_failed(vrp_program *p, char *msg, size_t n) {
+    for (int i = 0; i < p->n_edges; i++) {
+        vrp_edge *e = p->edges[i];
+        if (e->is_tx || !e->link.failed) continue;
+        char lab[256];
+        label(e, lab, sizeof lab);
+        snprintf(msg, n, "%s: %s", lab, e->link.err);
+        return 1;
+    }
+    return 0;
+}
+
 int vrp_net_peer_gone(vrp_program *p, char *msg, size_t n) {
     for (int i = 0; i < p->n_edges; i++) {
         vrp_edge *e = p->edges[i];

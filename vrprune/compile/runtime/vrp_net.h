@@ -6,7 +6,9 @@
  *
  * A TX is a built-in sink actor (one DATA frame per firing, END or ABORT at the end); an RX
  * is a built-in source actor (one frame per firing, received straight into its output window;
- * VRP_END on an END frame, so end of stream crosses hosts like any other).
+ * VRP_END on an END frame, so end of stream crosses hosts like any other). On plain TCP their
+ * firings are the executor's (txrx.c, with its greedy windows: several frames per call where
+ * tokens wait); inside TLS, vrp_net.c's own.
  */
 #ifndef VRP_NET_H
 #define VRP_NET_H
@@ -15,6 +17,7 @@
 #include <stdio.h>
 
 #include "vrprune.h"
+#include "vrp_txrx.h"
 
 #ifdef __cplusplus
 extern "C" {
@@ -41,7 +44,7 @@ typedef struct vrp_edge {
     int64_t frames, bytes;    /* atomics */
     int32_t sent_end;         /* atomic */
     char peer[128];
-    struct vrp_actor *actor;  /* its TX or RX actor (set before the threads start): flushed before a socket wait */
+    vrp_link link;            /* plain TCP: the executor's C firings (txrx.c) run on it; set before the threads start */
 } vrp_edge;
 
 #define VRP_EDGE(INDEX, NAME, IS_TX, SRC, DST, ADDRESS, TB, RATE)                                        \
@@ -60,6 +63,12 @@ typedef struct {
 int vrp_tx_fire(void *state, const vrp_buf *in, int n_in, vrp_buf *out, int n_out, int32_t *atr);
 void vrp_tx_finish(void *state);
 int vrp_rx_fire(void *state, const vrp_buf *in, int n_in, vrp_buf *out, int n_out, int32_t *atr);
+/* Before the threads start, after vrp_net_setup: the edge's TX or RX actor `a` (its plain-TCP
+ * firings flush a's loop before a socket wait; greedy windows unless inside TLS). */
+void vrp_net_bind(vrp_edge *e, struct vrp_actor *a);
+/* After the run: 1 and the message when an RX saw a bad frame that no later firing reported
+ * (it came behind good ones in a greedy window, and then the consumer ended). */
+int vrp_net_failed(struct vrp_program *p, char *msg, size_t n);
 
 /* Listen for every RX edge, then connect every TX and accept every RX (in parallel), each
  * through the handshake. 0: all connected; -1: failed (the reason is printed). */

@@ -21,6 +21,7 @@ static vrp_program *g_prog;
 static int g_pin; /* --pin: each actor only on its mapping's core (checked before the threads start) */
 
 #define VRP_LOOP_STOPPED(a) VRP_LD(&vrp__stop)
+#define VRP_LOOP_GREEDY(a) ((a)->greedy)
 #define VRP_FIFO_IMPLEMENTATION
 #include "vrp_fifo.h"
 
@@ -253,7 +254,7 @@ int vrp_main(vrp_program *p, int argc, char **argv) {
     if (!code) {
         for (int i = 0; i < p->n_actors; i++) /* TX/RX flush their own loop before a socket wait */
             if (p->actors[i]->fire == vrp_tx_fire || p->actors[i]->fire == vrp_rx_fire)
-                ((vrp_edge *)p->actors[i]->state)->actor = p->actors[i];
+                vrp_net_bind((vrp_edge *)p->actors[i]->state, p->actors[i]);
         pthread_barrier_init(&g_barrier, NULL, (unsigned)p->n_actors + 1);
         int started = 0;
         for (int i = 0; i < p->n_actors; i++) {
@@ -289,6 +290,7 @@ int vrp_main(vrp_program *p, int argc, char **argv) {
                 vrp__abort_all();
         }
         for (int i = 0; i < started; i++) pthread_join(p->actors[i]->thread, NULL);
+        if (!interrupted && !peer_error[0] && p->n_edges) vrp_net_failed(p, peer_error, sizeof peer_error);
         wall = vrp_now_s() - t0;
         pthread_barrier_destroy(&g_barrier);
     }

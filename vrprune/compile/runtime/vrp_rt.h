@@ -69,6 +69,7 @@ typedef struct vrp_actor {
     int64_t q;                   /* firings per graph iteration (repetition vector) */
     int32_t is_ca, lo, hi;       /* a CA's atr must lie in [lo, hi] */
     int32_t cpu;                 /* its mapping's CPU core (--pin runs it only there), or -1 */
+    int32_t greedy;              /* the most firings per fire call (vrp_fifo.h's greedy windows); 0: one */
     void *state;                 /* init's result (or a preset state for built-in actors) */
     /* results */
     int64_t limit;               /* -1: until end of stream */

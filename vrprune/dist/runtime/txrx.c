@@ -31,26 +31,10 @@
 #include <sys/uio.h>
 #include <time.h>
 
-#include "vrprune.h"
+#include "vrp_txrx.h"
 
-enum { K_DATA = 0, K_VARIABLE = 1, K_CONTROL = 2 };
+enum { K_DATA = VRP_LINK_STATIC, K_VARIABLE = VRP_LINK_VARIABLE, K_CONTROL = VRP_LINK_CONTROL };
 enum { F_DATA = 1, F_END = 2, F_ABORT = 3 };
-
-typedef struct {
-    int32_t fd, kind, rate, lrl, url;
-    int64_t tb;
-    uint64_t seq;           /* DATA frames sent / received so far */
-    int64_t frames, bytes;
-    int64_t calls;          /* fire calls (fewer than frames where greedy windows moved several) */
-    int32_t got_end;        /* RX: the END frame arrived */
-    int32_t failed;         /* RX: err holds a bad frame's error, reported by the next fire call */
-    char err[512];
-    char peer_host[128];    /* the other end's host name, for messages */
-    double t_first, t_last; /* RX: CLOCK_MONOTONIC when the first / latest DATA frame was complete */
-    int64_t b_first;        /* RX: payload bytes of the first DATA frame */
-    void (*flush)(void *);  /* the loop's vrp_actor_flush, or NULL (no loop: a test's direct call) */
-    void *actor;
-} vrp_link;
 
 /* Before a socket call that would block: hand every committed token to its sleeping consumer
  * (and room to its producer). The peer may be waiting for exactly those, through the other
