@@ -275,3 +275,41 @@ def test_pinned_compiled_server_equals_single_process(tmp_path, reference):
     srv, cli = run_pair(tmp_path, 3, ("server",), host_args={"server": ("--pin",), "endpoint": ("--pin",)})
     assert srv[0] == 0 and cli[0] == 0, (srv, cli)
     assert np.array_equal(vehicle_probs(tmp_path), reference)
+
+
+def test_compiled_rx_names_a_bad_frame_behind_good_ones(tmp_path):
+    """A raw TX (handshake done by hand) sends two good frames and one out of sequence at once;
+    the compiled server's RX (the executor's C firings, greedy windows) hands the good ones on and
+    fails on the third, naming the edge."""
+    import socket
+    import subprocess
+
+    import vrprune
+    from vrprune.dist import _wire as w
+    from vrprune.dist import fingerprint
+
+    app = vehicle_app(tmp_path, actors="c")
+    maps = write_mappings(tmp_path, pp(3))  # L2.y (edge 2, 73,728-byte tokens) crosses
+    exe = compile_host(tmp_path, app, maps["server"], "server")
+    base = free_base()
+    srv = subprocess.Popen([exe, "--port-base", str(base), "--connect-timeout", "30"], cwd=tmp_path,
+                           stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 60
+    while True:
+        try:
+            s = socket.create_connection(("127.0.0.1", base + 2), timeout=5)
+            break
+        except OSError:
+            assert time.monotonic() < deadline and srv.poll() is None, srv.communicate()
+            time.sleep(0.05)
+    tb = 73728
+    w.client_handshake(s, edge=2, token_bytes=tb, rate=1, fp=fingerprint(vrprune.load(app)), psk=None)
+    good = b"".join(w.HEADER.pack(w.DATA, 1, tb, i) + bytes(tb) for i in range(2))
+    s.sendall(good + w.HEADER.pack(w.DATA, 1, tb, 9) + bytes(tb))
+    try:
+        out, err = srv.communicate(timeout=60)
+    finally:
+        s.close()
+    assert srv.returncode == 1, err
+    assert "edge 'L2.y' (endpoint -> server, port" in err and "frame out of sequence: got 9, expected 2" in err, err
+    assert re.search(r"RX_L3_x\s+2 firings", out) and "received 2 frames" in out, out  # the good ones went on
