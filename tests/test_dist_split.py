@@ -499,6 +499,7 @@ def test_a_bad_frame_in_a_greedy_window_comes_after_the_good_ones(bad, match):
                 rx.finish()  # or the end of the RX's run when no call comes (its consumer ended)
             else:
                 _c_fire(rx, [], [window])
+        assert not rx.link.failed  # reported once
         a.close()
         b.close()
 

@@ -98,6 +98,13 @@ class NativeLink:
         """An RX's bad frame behind good ones in a greedy window, not yet reported (see txrx.c)."""
         return bool(self.s.failed)
 
+    def take_failure(self) -> str | None:
+        """The error of such a frame, once: the caller reports it."""
+        if not self.s.failed:
+            return None
+        self.s.failed = 0
+        return self.err
+
     @property
     def calls(self) -> int:
         """Fire calls so far (a greedy window's call moves several frames)."""

@@ -355,9 +355,9 @@ class RxBackend(_LinkBackend):
         link = self.link
         self._end_native()
         try:
-            if link is not None and link.failed and not self.ep.stopping.is_set():
-                # a bad frame behind good ones in the last greedy window, which no later firing reported
-                raise self._fail(link.err)
+            failure = link.take_failure() if link is not None and not self.ep.stopping.is_set() else None
+            if failure:  # a bad frame behind good ones in the last greedy window, which no later firing reported
+                raise self._fail(failure)
             if (not self.got_end and not self.ep.stopping.is_set()
                     and not getattr(self.fifo, "aborted", False)):
                 self.ep.sock.settimeout(w.HANDSHAKE_TIMEOUT_S)

@@ -275,7 +275,7 @@ int vrp_txrx_rx_fire(void *state, const vrp_buf *in, int n_in, vrp_buf *out, int
     (void)in; (void)n_in;
     vrp_link *l = state;
     l->calls++;
-    if (l->failed) return VRP_ERROR; /* a bad frame of the last window, after its good ones */
+    if (l->failed) { l->failed = 0; return VRP_ERROR; } /* a bad frame of the last window, after its good ones */
     int variable = l->kind == K_VARIABLE;
     int64_t rate = variable ? *atr : l->rate, want = rate * l->tb;
     int64_t room = n_out < 1 ? 0 : variable ? 1 : frames_in(l, out[0].count, rate); /* frames the window holds */

@@ -19,7 +19,7 @@ typedef struct {
     int64_t frames, bytes;
     int64_t calls;          /* fire calls (fewer than frames where greedy windows moved several) */
     int32_t got_end;        /* RX: the END frame arrived */
-    int32_t failed;         /* RX: err holds a bad frame's error, reported by the next fire call */
+    int32_t failed;         /* RX: err holds a bad frame's error, not yet reported (the next fire call does) */
     char err[512];
     char peer_host[128];    /* the other end's host name, for messages */
     double t_first, t_last; /* RX: CLOCK_MONOTONIC when the first / latest DATA frame was complete */
