@@ -232,5 +232,6 @@ def test_pin_takes_the_cores_from_the_mapping_and_names_a_core_not_there(tmp_pat
     assert code == 2 and "Traceback" not in err
     assert re.search(rf"platform\.vpr:2:\d+: unit 'far' is core {far}, which this process may not run on", err), err
     assert "map 'Output' to another unit, or run without --pin" in err
+    assert "local actors" not in err  # said before any connection is tried
     code, out, err = cli(app, "--pin", "--iterations", "2")
     assert code == 2 and "--pin takes the cores from a mapping; add --mapping HOST.map" in err

@@ -127,6 +127,15 @@ def run_distributed(args, stdout: TextIO, stderr: TextIO) -> int:
 
         repetition = sp.local_repetition(repetition_vector(sp.proof))
 
+    if getattr(args, "pin", False):  # a core this process may not use: said before any connection
+        from ..exec._runtime import pinned_cores
+
+        try:
+            pinned_cores(sp.local, sp.units)
+        except VrpruneError as exc:
+            log(f"error: {exc}")
+            return 2
+
     fp = w.fingerprint(g)
     base = args.port_base if args.port_base is not None else m.platform.base_port
     listen_addr = listen_address(sp.this_host.address, args.listen_all)

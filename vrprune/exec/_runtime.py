@@ -383,6 +383,27 @@ class _ActorThread:
             self.done = True
 
 
+def pinned_cores(graph: Graph, units: dict[str, Unit]) -> dict[str, int]:
+    """The core of each actor that ``--pin`` pins: those mapped to a CPU unit (``cpu NAME core
+    N``), as compiled programs do with ``--pin``; TX/RX (no unit) and OpenCL actors are left to
+    the scheduler. A core this process may not run on is a :class:`RuntimeSetupError` at the
+    unit's line."""
+    if not hasattr(os, "sched_setaffinity"):
+        raise RuntimeSetupError("pinning actors to cores needs Linux (os.sched_setaffinity); run without --pin")
+    allowed = os.sched_getaffinity(0)
+    cores: dict[str, int] = {}
+    for a in graph.actors:
+        u = units.get(a.name)
+        if u is None or u.kind is not UnitKind.CPU or isinstance(a.impl, OpenCLImpl):
+            continue  # an OpenCL actor's runtime starts threads of its own: not one core
+        if u.device not in allowed:
+            raise RuntimeSetupError(
+                f"{u.span}: unit '{u.name}' is core {u.device}, which this process may not run on (it may use "
+                f"cores {_core_list(allowed)}); map '{a.name}' to another unit, or run without --pin")
+        cores[a.name] = u.device
+    return cores
+
+
 def _core_list(cores: set[int]) -> str:
     """{0, 1, 2, 5} -> '0-2, 5'."""
     out, run = [], []
@@ -615,20 +636,9 @@ class Runtime:
 
     # ------------------------------------------------------------------ run
     def _pin(self, units: dict[str, Unit]) -> None:
-        """Pin each actor mapped to a CPU unit to its core (``cpu NAME core N``), as compiled
-        programs do with ``--pin``; TX/RX (no unit) and OpenCL actors are left to the scheduler."""
-        if not hasattr(os, "sched_setaffinity"):
-            raise RuntimeSetupError("pinning actors to cores needs Linux (os.sched_setaffinity); run without --pin")
-        allowed = os.sched_getaffinity(0)
+        cores = pinned_cores(self.graph, units)
         for t in self.threads:
-            u = units.get(t.name)
-            if u is None or u.kind is not UnitKind.CPU or isinstance(t.actor.impl, OpenCLImpl):
-                continue  # an OpenCL actor's runtime starts threads of its own: not one core
-            if u.device not in allowed:
-                raise RuntimeSetupError(
-                    f"{u.span}: unit '{u.name}' is core {u.device}, which this process may not run on (it may use "
-                    f"cores {_core_list(allowed)}); map '{t.name}' to another unit, or run without --pin")
-            t.cpu = u.device
+            t.cpu = cores.get(t.name)
 
     def run(self) -> RunResult:
         """Run to the end (iterations reached, end of stream, error or deadlock)."""
