@@ -139,9 +139,7 @@ def _single(app: str, *extra: str) -> float:
     p = subprocess.run(cmd, capture_output=True, text=True, timeout=600)
     if p.returncode:
         raise SystemExit(f"run failed:\n{p.stdout}{p.stderr}")
-    m = re.search(r"firings in ([0-9.]+) s", p.stdout)
-    assert m, p.stdout
-    return float(m.group(1))
+    return _run_time(p.stdout)
 
 
 def _compiled(app: str, srv_map: str, cli_map: str, d: str) -> tuple[str, str]:
@@ -157,19 +155,30 @@ def _compiled(app: str, srv_map: str, cli_map: str, d: str) -> tuple[str, str]:
     return exes[0], exes[1]
 
 
-def _pair_compiled(srv_exe: str, cli_exe: str, tokens: int) -> float:
-    """Run both compiled programs; bytes per second of the server (its summary's run time, which
-    starts once every link is connected)."""
-    base = str(_base())
-    srv = subprocess.Popen([srv_exe, "--port-base", base], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    cli = subprocess.Popen([cli_exe, "--port-base", base], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+def _run_pair(srv_cmd: list[str], cli_cmd: list[str]) -> str:
+    """Start the server's and the endpoint's command at once (each gets a fresh --port-base);
+    the server's stdout."""
+    base = ["--port-base", str(_base())]
+    srv = subprocess.Popen(srv_cmd + base, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    cli = subprocess.Popen(cli_cmd + base, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     so, se = srv.communicate(600)
     co, ce = cli.communicate(600)
     if srv.returncode or cli.returncode:
-        raise SystemExit(f"compiled run failed:\n{so}{se}{co}{ce}")
-    m = re.search(r"firings in ([0-9.]+) s", so)
-    assert m, so
-    return tokens * TOKEN / float(m.group(1))
+        raise SystemExit(f"run failed:\n{so}{se}{co}{ce}")
+    return so
+
+
+def _run_time(summary: str) -> float:
+    """The run time (s) in a `vrprune run` or compiled program's summary."""
+    m = re.search(r"firings in ([0-9.]+) s", summary)
+    assert m, summary
+    return float(m.group(1))
+
+
+def _pair_compiled(srv_exe: str, cli_exe: str, tokens: int) -> float:
+    """Run both compiled programs; bytes per second of the server (its summary's run time, which
+    starts once every link is connected)."""
+    return tokens * TOKEN / _run_time(_run_pair([srv_exe], [cli_exe]))
 
 
 def _pair(app: str, srv_map: str, cli_map: str, *extra: str, stream: bool = False) -> float:
@@ -177,21 +186,13 @@ def _pair(app: str, srv_map: str, cli_map: str, *extra: str, stream: bool = Fals
     bytes per second of the steady stream its RX reports (from the first frame to the last:
     process start-up and the wait for the first frame excluded, as in the raw loop whose clock
     starts at its first byte)."""
-    base = str(_base())
-    cmd = [sys.executable, "-m", "vrprune", "run", app, "--port-base", base, "--watchdog", "0", *extra]
-    srv = subprocess.Popen(cmd + ["--mapping", srv_map], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    cli = subprocess.Popen(cmd + ["--mapping", cli_map], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    so, se = srv.communicate(600)
-    co, ce = cli.communicate(600)
-    if srv.returncode or cli.returncode:
-        raise SystemExit(f"run failed:\n{so}{se}{co}{ce}")
+    cmd = [sys.executable, "-m", "vrprune", "run", app, "--watchdog", "0", *extra]
+    so = _run_pair(cmd + ["--mapping", srv_map], cmd + ["--mapping", cli_map])
     if stream:
         m = re.search(r"received \d+ frames, \d+ bytes \(([0-9.]+) MB/s", so)
         assert m, so
         return float(m.group(1)) * 1e6
-    m = re.search(r"firings in ([0-9.]+) s", so)
-    assert m, so
-    return float(m.group(1))
+    return _run_time(so)
 
 
 # ----------------------------------------------------------------- raw sockets

@@ -147,13 +147,11 @@ class _LinkBackend(ActorBackend):
                 return lambda: link.err
         raise AttributeError(name)
 
-    def native_bind(self, actor: int, flush: int) -> bool:
+    def native_bind(self, actor: int, flush: int) -> None:
         """The native loop's hook: the C firing flushes the loop's wake-ups itself, only before
         a socket call that would block (``before_wait`` in runtime/txrx.c)."""
-        if self.link is None:
-            return False
-        self.link.bind(actor, flush)
-        return True
+        if self.link is not None:
+            self.link.bind(actor, flush)
 
     @property
     def native_greedy(self) -> int:

@@ -11,9 +11,9 @@ NativeFifo use the same methods as on a RingFifo; each call is a cffi call.
 
 The C back-end's object must offer ``_fire`` (a ``vrp_fire_fn`` cdata pointer or address),
 ``_state`` (set by ``init``) and ``_error_text()``; otherwise the actor runs the Python loop.
-Optional: ``native_bind(actor, flush)`` (given the loop's actor and ``vrp_actor_flush``; returns
-True when its fire calls ``flush(actor)`` itself before any wait outside the FIFOs that would
-block -- a socket --, as the batched wake-ups require), ``native_greedy`` (the most firings its
+Optional: ``native_bind(actor, flush)`` (given the loop's actor and ``vrp_actor_flush``: a fire
+that may wait outside the FIFOs -- on a socket -- must call ``flush(actor)`` itself before such
+a wait, as the batched wake-ups require), ``native_greedy`` (the most firings its
 fire may do in one call: runtime/vrp_fifo.h's greedy windows; the TX and RX of plain TCP edges)
 and ``native_failure()`` (the exception of a failed firing).
 """

@@ -656,25 +656,16 @@ void vrp_net_bind(vrp_edge *e, struct vrp_actor *a) {
     a->greedy = vrp_tls_active(e->sock) ? 0 : vrp_txrx_max_batch();
 }
 
-/* A plain-TCP firing's counters into the edge (the summary and the watcher read those). */
-static void sync_link(vrp_edge *e) {
-    e->seq = e->link.seq;
-    ST(&e->frames, e->link.frames);
-    ST(&e->bytes, e->link.bytes);
-}
-
 int vrp_tx_fire(void *state, const vrp_buf *in, int n_in, vrp_buf *out, int n_out, int32_t *atr) {
     vrp_edge *e = state;
     char lab[256];
     if (!vrp_tls_active(e->sock)) {
-        uint64_t first = e->link.seq;
         int rc = vrp_txrx_tx_fire(&e->link, in, n_in, out, n_out, atr);
-        sync_link(e);
         if (rc == VRP_OK) return rc;
         if (LD(&vrp__stop)) return VRP__STOPPED;
         label(e, lab, sizeof lab);
         return vrp_error("%s: sending frame %llu failed: %s; the RX side on host '%s' has gone away", lab,
-                         (unsigned long long)(e->link.seq > first ? e->link.seq : first), e->link.err, e->dst_host);
+                         (unsigned long long)e->link.seq, e->link.err, e->dst_host); /* the first frame not sent */
     }
     (void)n_in; (void)out; (void)n_out; (void)atr;
     uint8_t hdr[HEADER_N] = {0};
@@ -682,7 +673,7 @@ int vrp_tx_fire(void *state, const vrp_buf *in, int n_in, vrp_buf *out, int n_ou
     hdr[0] = F_DATA;
     put32(hdr + 4, (uint32_t)e->rate);
     put32(hdr + 8, (uint32_t)len);
-    put64(hdr + 12, e->seq);
+    put64(hdr + 12, e->link.seq);
     struct iovec iov[2] = {{hdr, HEADER_N}, {in[0].data, len}};
     struct msghdr m = {.msg_iov = iov, .msg_iovlen = 2};
     size_t total = HEADER_N + len;
@@ -694,7 +685,7 @@ int vrp_tx_fire(void *state, const vrp_buf *in, int n_in, vrp_buf *out, int n_ou
             if (LD(&vrp__stop)) return VRP__STOPPED;
             label(e, lab, sizeof lab);
             return vrp_error("%s: sending frame %llu failed: %s; the RX side on host '%s' has gone away", lab,
-                             (unsigned long long)e->seq, strerror(errno), e->dst_host);
+                             (unsigned long long)e->link.seq, strerror(errno), e->dst_host);
         }
         total -= (size_t)k;
         while (k > 0 && m.msg_iovlen) { /* advance past what was sent */
@@ -709,9 +700,9 @@ int vrp_tx_fire(void *state, const vrp_buf *in, int n_in, vrp_buf *out, int n_ou
             }
         }
     }
-    e->seq++;
-    ST(&e->frames, e->frames + 1);
-    ST(&e->bytes, e->bytes + (int64_t)len);
+    e->link.seq++;
+    ST(&e->link.frames, e->link.frames + 1);
+    ST(&e->link.bytes, e->link.bytes + (int64_t)len);
     return VRP_OK;
 }
 
@@ -720,7 +711,7 @@ void vrp_tx_finish(void *state) {
     int aborted = LD(&vrp__stop);
     uint8_t hdr[HEADER_N] = {0};
     hdr[0] = aborted ? F_ABORT : F_END;
-    put64(hdr + 12, e->seq);
+    put64(hdr + 12, e->link.seq);
     if (aborted) set_timeout(e->sock, 0.5);
     if (send_all(e->sock, hdr, sizeof hdr) == 0 && !aborted) ST(&e->sent_end, 1);
     else if (!aborted) {
@@ -735,7 +726,6 @@ int vrp_rx_fire(void *state, const vrp_buf *in, int n_in, vrp_buf *out, int n_ou
     char lab[256];
     if (!vrp_tls_active(e->sock)) {
         int rc = vrp_txrx_rx_fire(&e->link, in, n_in, out, n_out, atr);
-        sync_link(e);
         if (rc == VRP_OK || rc == VRP_END) return rc;
         if (LD(&vrp__stop)) return VRP__STOPPED;
         label(e, lab, sizeof lab);
@@ -748,7 +738,7 @@ int vrp_rx_fire(void *state, const vrp_buf *in, int n_in, vrp_buf *out, int n_ou
     if (vrp_tls_recv_exact(e->sock, hdr, sizeof hdr)) {
         if (LD(&vrp__stop)) return VRP__STOPPED;
         return vrp_error("%s: the TX side on host '%s' disconnected mid-stream after %llu frames (%s)", lab,
-                         e->src_host, (unsigned long long)e->seq, errno ? strerror(errno) : "end of stream");
+                         e->src_host, (unsigned long long)e->link.seq, errno ? strerror(errno) : "end of stream");
     }
     uint32_t typ = hdr[0], a = get32(hdr + 4), length = get32(hdr + 8);
     uint64_t seq = get64(hdr + 12);
@@ -756,31 +746,31 @@ int vrp_rx_fire(void *state, const vrp_buf *in, int n_in, vrp_buf *out, int n_ou
     if (typ == F_DATA) {
         if (a != (uint32_t)e->rate || length != want)
             return vrp_error("%s: malformed frame %llu: atr %u, length %u; expected atr %d, length %zu (%d x %lld B)",
-                             lab, (unsigned long long)e->seq, a, length, e->rate, want, e->rate,
+                             lab, (unsigned long long)e->link.seq, a, length, e->rate, want, e->rate,
                              (long long)e->token_bytes);
-        if (seq != e->seq)
+        if (seq != e->link.seq)
             return vrp_error("%s: frame out of sequence: got %llu, expected %llu (a token was lost, duplicated or "
-                             "reordered)", lab, (unsigned long long)seq, (unsigned long long)e->seq);
+                             "reordered)", lab, (unsigned long long)seq, (unsigned long long)e->link.seq);
         if (vrp_tls_recv_exact(e->sock, out[0].data, want)) {
             if (LD(&vrp__stop)) return VRP__STOPPED;
             return vrp_error("%s: truncated frame %llu: the TX side disconnected mid-frame (%s)", lab,
-                             (unsigned long long)e->seq, errno ? strerror(errno) : "end of stream");
+                             (unsigned long long)e->link.seq, errno ? strerror(errno) : "end of stream");
         }
-        e->seq++;
-        ST(&e->frames, e->frames + 1);
-        ST(&e->bytes, e->bytes + (int64_t)length);
+        e->link.seq++;
+        ST(&e->link.frames, e->link.frames + 1);
+        ST(&e->link.bytes, e->link.bytes + (int64_t)length);
         return VRP_OK;
     }
     if (typ == F_END) {
-        if (seq != e->seq)
+        if (seq != e->link.seq)
             return vrp_error("%s: end of stream after %llu frames, but %llu arrived", lab, (unsigned long long)seq,
-                             (unsigned long long)e->seq);
+                             (unsigned long long)e->link.seq);
         return VRP_END;
     }
     if (typ == F_ABORT)
         return vrp_error("%s: the TX side on host '%s' aborted its run after %llu frames", lab, e->src_host,
-                         (unsigned long long)e->seq);
-    return vrp_error("%s: malformed frame %llu: unknown frame type %u", lab, (unsigned long long)e->seq, typ);
+                         (unsigned long long)e->link.seq);
+    return vrp_error("%s: malformed frame %llu: unknown frame type %u", lab, (unsigned long long)e->link.seq, typ);
 }
 
 /* ------------------------------------------------------------------ run-time control */
@@ -810,7 +800,7 @@ int vrp_net_peer_gone(vrp_program *p, char *msg, size_t n) {
         char lab[256];
         label(e, lab, sizeof lab);
         snprintf(msg, n, "%s: the RX side on host '%s' closed the connection mid-stream after %lld frames", lab,
-                 e->dst_host, (long long)LD(&e->frames));
+                 e->dst_host, (long long)LD(&e->link.frames));
         return 1;
     }
     return 0;
@@ -830,6 +820,6 @@ void vrp_net_summary(vrp_program *p, FILE *to) {
     for (int i = 0; i < p->n_edges; i++) {
         vrp_edge *e = p->edges[i];
         fprintf(to, "  edge %s (port %d): %s %lld frames, %lld bytes\n", e->name, e->port,
-                e->is_tx ? "sent" : "received", (long long)e->frames, (long long)e->bytes);
+                e->is_tx ? "sent" : "received", (long long)e->link.frames, (long long)e->link.bytes);
     }
 }

@@ -40,11 +40,11 @@ typedef struct vrp_edge {
     int32_t rate;             /* tokens per frame: the source port's rate */
     /* run time */
     int sock, port;
-    uint64_t seq;
-    int64_t frames, bytes;    /* atomics */
     int32_t sent_end;         /* atomic */
     char peer[128];
-    vrp_link link;            /* plain TCP: the executor's C firings (txrx.c) run on it; set before the threads start */
+    /* the frame counters of both kinds of firing (seq; frames and bytes, atomics) and the state
+     * of the plain-TCP ones (the executor's txrx.c), set before the threads start */
+    vrp_link link;
 } vrp_edge;
 
 #define VRP_EDGE(INDEX, NAME, IS_TX, SRC, DST, ADDRESS, TB, RATE)                                        \

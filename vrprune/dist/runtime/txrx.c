@@ -62,15 +62,22 @@ static int fail(vrp_link *l, const char *fmt, ...) {
     return VRP_ERROR;
 }
 
+/* Skip k bytes of iov[i..n): the index of the first iovec not done, that one advanced. */
+static int iov_skip(struct iovec *iov, int i, int n, size_t k) {
+    while (i < n && k >= iov[i].iov_len) { k -= iov[i].iov_len; i++; }
+    if (i < n) { iov[i].iov_base = (char *)iov[i].iov_base + k; iov[i].iov_len -= k; }
+    return i;
+}
+
 /* Send the iovecs completely (sendmsg may stop short on a full socket buffer); the first try
  * does not wait, and a wait comes after before_wait. */
 static int send_iov(vrp_link *l, struct iovec *iov, int n) {
     struct msghdr m;
     memset(&m, 0, sizeof m);
-    int flags = MSG_NOSIGNAL | MSG_DONTWAIT;
-    while (n > 0) {
-        m.msg_iov = iov;
-        m.msg_iovlen = (size_t)n;
+    int i = 0, flags = MSG_NOSIGNAL | MSG_DONTWAIT;
+    while (i < n) {
+        m.msg_iov = iov + i;
+        m.msg_iovlen = (size_t)(n - i);
         ssize_t k = sendmsg(l->fd, &m, flags);
         if (k < 0) {
             if (errno == EINTR) continue;
@@ -81,31 +88,36 @@ static int send_iov(vrp_link *l, struct iovec *iov, int n) {
             }
             return -1;
         }
-        while (n > 0 && (size_t)k >= iov->iov_len) { k -= (ssize_t)iov->iov_len; iov++; n--; }
-        if (n > 0) {
-            iov->iov_base = (char *)iov->iov_base + k;
-            iov->iov_len -= (size_t)k;
-            if (flags & MSG_DONTWAIT) { before_wait(l); flags = MSG_NOSIGNAL; } /* stopped short: the rest may wait */
-        }
+        i = iov_skip(iov, i, n, (size_t)k);
+        if (i < n && (flags & MSG_DONTWAIT)) { before_wait(l); flags = MSG_NOSIGNAL; } /* stopped short: the rest may wait */
     }
     return 0;
 }
 
-/* Receive exactly n bytes; 0 on success, -1 (errno set, 0 on an orderly close). */
-static int recv_exact(vrp_link *l, uint8_t *p, size_t n) {
-    int flags = MSG_DONTWAIT;
-    while (n) {
-        ssize_t k = recv(l->fd, p, n, flags);
+/* Receive into the iovecs completely, the same way (a wait only after before_wait); 0, or -1
+ * (errno set, 0 on an orderly close). */
+static int recv_iov(vrp_link *l, struct iovec *iov, int n) {
+    struct msghdr m;
+    memset(&m, 0, sizeof m);
+    int i = 0, flags = MSG_DONTWAIT;
+    while (i < n) {
+        m.msg_iov = iov + i;
+        m.msg_iovlen = (size_t)(n - i);
+        ssize_t k = recvmsg(l->fd, &m, flags);
         if (k < 0) {
             if (errno == EINTR) continue;
             if ((errno == EAGAIN || errno == EWOULDBLOCK) && flags) { before_wait(l); flags = 0; continue; }
             return -1;
         }
         if (k == 0) { errno = 0; return -1; }
-        p += k;
-        n -= (size_t)k;
+        i = iov_skip(iov, i, n, (size_t)k);
     }
     return 0;
+}
+
+static int recv_exact(vrp_link *l, uint8_t *p, size_t n) {
+    struct iovec v = {p, n};
+    return n ? recv_iov(l, &v, 1) : 0;
 }
 
 /* Why a receive failed, worded as Python's OSError ("[Errno 104] Connection reset by peer"). */
@@ -151,8 +163,7 @@ static int64_t send_frames(vrp_link *l, struct iovec *iov, int64_t nf, int per, 
         if (k < 0 && errno != EAGAIN && errno != EWOULDBLOCK) { *sent = off / fb; return -1; }
         if (k > 0) {
             off += k;
-            while (i < n && (size_t)k >= iov[i].iov_len) { k -= (ssize_t)iov[i].iov_len; i++; }
-            if (i < n) { iov[i].iov_base = (char *)iov[i].iov_base + k; iov[i].iov_len -= (size_t)k; }
+            i = iov_skip(iov, i, n, (size_t)k);
         }
         if (i == n) return nf;
         int64_t f = off / fb; /* the frame under way */
@@ -189,22 +200,6 @@ int vrp_txrx_tx_fire(void *state, const vrp_buf *in, int n_in, vrp_buf *out, int
     if (done < 0) return fail(l, "%s", strerror(errno));
     if (nf > 1) ((vrp_buf *)in)[0].count = (int32_t)(done * a); /* a greedy window: what went (vrp_fifo.h) */
     return VRP_OK;
-}
-
-/* Receive into the iovecs completely; 0, or -1 (errno set, 0 on an orderly close). */
-static int recv_iov(vrp_link *l, struct iovec *iov, int n) {
-    struct msghdr m;
-    memset(&m, 0, sizeof m);
-    while (n > 0) {
-        m.msg_iov = iov;
-        m.msg_iovlen = (size_t)n;
-        ssize_t k = recvmsg(l->fd, &m, 0);
-        if (k < 0 && errno == EINTR) continue;
-        if (k <= 0) { if (k == 0) errno = 0; return -1; }
-        while (n > 0 && (size_t)k >= iov->iov_len) { k -= (ssize_t)iov->iov_len; iov++; n--; }
-        if (n > 0) { iov->iov_base = (char *)iov->iov_base + k; iov->iov_len -= (size_t)k; }
-    }
-    return 0;
 }
 
 /* A DATA frame's header against the frame expected next: 0, or VRP_ERROR (err set). */
