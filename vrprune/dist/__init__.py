@@ -3,13 +3,37 @@ becomes a TX/RX pair of socket actors (docs/distributed.md).
 
     from vrprune.dist import split, fingerprint
     sp = split(graph, mapping)     # sp.proof (checked), sp.local (run here), sp.edges
+
+Names are imported on first use (the runner pulls in sockets, numpy and the executor), so that
+``vrprune check`` and ``vrprune --help`` start without them.
 """
 
-from ._auth import read_psk, write_psk
-from ._link import LinkSpec, parse_link
-from ._runner import add_arguments, run_distributed
-from ._split import CrossEdge, MappingError, Split, split
-from ._wire import DistError, PeerClosed, Refused, fingerprint
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from ._auth import read_psk, write_psk
+    from ._link import LinkSpec, parse_link
+    from ._options import add_arguments
+    from ._runner import run_distributed
+    from ._split import CrossEdge, MappingError, Split, split
+    from ._wire import DistError, PeerClosed, Refused, fingerprint
+
+_WHERE = {"read_psk": "_auth", "write_psk": "_auth", "LinkSpec": "_link", "parse_link": "_link",
+          "add_arguments": "_options", "run_distributed": "_runner", "CrossEdge": "_split",
+          "MappingError": "_split", "Split": "_split", "split": "_split", "DistError": "_wire",
+          "PeerClosed": "_wire", "Refused": "_wire", "fingerprint": "_wire"}
 
 __all__ = ["CrossEdge", "DistError", "LinkSpec", "MappingError", "PeerClosed", "Refused", "Split",
            "add_arguments", "fingerprint", "parse_link", "read_psk", "run_distributed", "split", "write_psk"]
+
+
+def __getattr__(name: str) -> Any:
+    mod = _WHERE.get(name)
+    if mod is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(f"{__name__}.{mod}"), name)
+    globals()[name] = value
+    return value

@@ -9,45 +9,14 @@ import threading
 import time
 from typing import Any, TextIO
 
-from ..argtypes import whole_number
 from ..diagnostics import VrpruneError, render_all
 from . import _wire as w
 from ._auth import TlsFiles, read_psk
 from ._link import LinkSpec, parse_link
+from ._options import SOCKET_BUFFER, add_arguments  # noqa: F401  (add_arguments: re-exported)
 from ._split import Split, split
-from ._txrx import (SOCKET_BUFFER, Endpoint, LinkStopped, RxBackend, Security, TxBackend, accept_edge, connect_edge,
-                    listen, peer_gone)
-
-
-def add_arguments(p) -> None:
-    """The distributed options of `vrprune run`."""
-    g = p.add_argument_group("distributed runs (docs/distributed.md)")
-    g.add_argument("--mapping", metavar="HOST.map",
-                   help="run only the actors this mapping places on its host; edges to other hosts become TX/RX "
-                        "socket pairs")
-    g.add_argument("--port-base", type=int, metavar="PORT",
-                   help="TCP port of edge 0 (edge i uses PORT+i); default: the platform's base_port")
-    g.add_argument("--listen-all", action="store_true",
-                   help="RX sockets listen on all interfaces (default: only on this host's address in the "
-                        "platform file)")
-    g.add_argument("--socket-buffer", type=whole_number("a whole number of bytes, such as 4194304",
-                                                         "0 = the kernel's autotuning"),
-                   default=SOCKET_BUFFER, metavar="BYTES",
-                   help="send and receive buffer of each TX/RX socket (default 4194304; 0: the kernel's autotuning; "
-                        "Linux caps it at net.core.wmem_max/rmem_max)")
-    g.add_argument("--pin", action="store_true",
-                   help="run each actor on the CPU core its mapping's unit names (`cpu NAME core N`), as compiled "
-                        "programs do with --pin (Linux; TX/RX and OpenCL actors are left to the scheduler)")
-    g.add_argument("--connect-timeout", type=float, default=30.0, metavar="SECONDS",
-                   help="how long RX waits for its TX and TX retries its RX (default 30)")
-    g.add_argument("--link", metavar="PRESET|BW,LAT",
-                   help="emulate a link on TX: ethernet100, wifi16, wifi72, loopback, platform, or e.g. "
-                        "11.2MB/s,1.3ms")
-    g.add_argument("--psk-file", metavar="FILE", help="pre-shared key (HMAC-SHA256 challenge-response); "
-                                                      "`vrprune keygen --psk FILE` writes one")
-    g.add_argument("--tls-cert", metavar="PEM", help="this host's certificate (TLS with mutual authentication)")
-    g.add_argument("--tls-key", metavar="PEM", help="this host's private key")
-    g.add_argument("--tls-ca", metavar="PEM", help="the CA that signed every host's certificate")
+from ._txrx import (Endpoint, LinkStopped, RxBackend, Security, TxBackend, accept_edge, connect_edge, listen,
+                    peer_gone)
 
 
 def listen_address(host_address: str, listen_all: bool) -> str:
@@ -84,7 +53,13 @@ def run_distributed(args, stdout: TextIO, stderr: TextIO) -> int:
     from .. import load, load_mapping
     from ..exec import Runtime, profile_json, trace_json
 
-    g = load(args.file, args.graph)
+    from ..frontend import ParamError
+
+    try:
+        g = load(args.file, args.graph, getattr(args, "param", ()))
+    except ParamError as exc:
+        print(f"vrprune run: error: {exc}", file=stderr)
+        return 2
     m = load_mapping(args.mapping)
     log = _Log(stderr, m.this_host)
     try:
@@ -254,6 +229,7 @@ def _execute(args, g, sp: Split, endpoints: list[Endpoint], link, repetition, lo
         return 2
     for be, e in zip(txs, sp.outgoing):
         be.fifo = rt.fifos.get(e.fifo.name)
+        be.run_stopping = lambda: rt.stopping
     for rb, e in zip(rxs, sp.incoming):
         rb.fifo = rt.fifos.get(e.fifo.name)
 

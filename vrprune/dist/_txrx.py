@@ -27,6 +27,7 @@ from . import _wire as w
 from ._auth import TlsFiles, client_context, peer_names, server_context
 from ._link import LinkSpec, ShapedSender
 from ._native import NativeLink, load as load_native
+from ._options import SOCKET_BUFFER
 from ._split import CrossEdge
 
 
@@ -34,7 +35,6 @@ class LinkStopped(w.DistError):
     """A socket operation failed because this process is stopping (not the peer's fault)."""
 
 
-SOCKET_BUFFER = 4 << 20  # default --socket-buffer (bytes); Linux caps it at net.core.[rw]mem_max
 
 
 def set_buffers(sock: socket.socket, size: int) -> None:
@@ -188,6 +188,7 @@ class TxBackend(_LinkBackend):
         self.sent_end = False
         self._direct = self._send_tls if ep.tls else self._send_plain
         self._shaper = ShapedSender(link, self._direct, ep.edge.name) if link is not None else None
+        self.run_stopping: Callable[[], bool] = lambda: False  # the runner sets Runtime.stopping here
 
     def native_failure(self) -> w.DistError:
         """The error of a failed C firing, worded as the Python firing words it."""
@@ -239,7 +240,10 @@ class TxBackend(_LinkBackend):
 
     def finish(self) -> None:
         self._end_native()
-        aborted = self.ep.stopping.is_set() or bool(getattr(self.fifo, "aborted", False))
+        # END only for a stream that really ended: never when this process is stopping (a
+        # signal, an error elsewhere), whatever the order in which its threads noticed
+        aborted = (self.ep.stopping.is_set() or bool(getattr(self.fifo, "aborted", False))
+                   or self.run_stopping())
         kind = w.ABORT if aborted else w.END
         w.HEADER.pack_into(self.hdr, 0, kind, 0, 0, self.seq)
         try:
