@@ -455,6 +455,7 @@ class Runtime:
         self.progress = progress
         self._warn = warn or (lambda m: print(m, file=sys.stderr))
         self._stop = _Stop()
+        self._aborting = False
         self._lock = threading.Lock()
         self._failures: list[ActorFailure] = []
         try:
@@ -616,14 +617,26 @@ class Runtime:
             self._failures.append(failure)
         self.abort()
 
+    @property
+    def stopping(self) -> bool:
+        """True once :meth:`abort` has begun: an actor that ends from now on was stopped, its
+        stream cut off (a TX then sends ABORT, never END)."""
+        return self._aborting
+
     def abort(self) -> None:
-        """Stop every actor (they end at their next wait or firing boundary)."""
+        """Stop every actor (they end at their next wait or firing boundary).
+
+        The order matters: ``stopping`` first, then every FIFO is marked aborted, and only then
+        the stop flags. An actor that ends because of the flags (a source leaving its loop and
+        closing its outputs, a TX seeing the flag) thus finds its FIFOs aborted: an end of
+        stream downstream can never come from a stopped run."""
+        self._aborting = True
+        for f in self.fifos.values():
+            f.abort()
         self._stop.flag = True
         if self._native_stop is not None:
             self._native_stop[0] = 1
         self._barrier.abort()
-        for f in self.fifos.values():
-            f.abort()
 
     def _waits(self) -> list[Wait]:
         out = []
