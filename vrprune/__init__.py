@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
 from .diagnostics import Diagnostic, DiagnosticError, SpecSyntaxError, VrpruneError
 from .model import Graph, Mapping, Module, Platform
 
@@ -15,14 +17,17 @@ def load_module(path: str) -> Module:
     return Loader().load_module(path)
 
 
-def load(path: str, graph: str | None = None) -> Graph:
+def load(path: str, graph: str | None = None, params: Iterable[tuple[str, str, str]] = ()) -> Graph:
     """Load the application graph of a .vpr file (or SDF3 XML) into the IR.
 
-    Raises :class:`DiagnosticError` with located diagnostics on any error.
+    ``params``: (actor, name, value text) overrides of declared actor parameters, as
+    ``--param ACTOR.NAME=VALUE`` gives them (see :func:`vrprune.frontend.with_params`).
+    Raises :class:`DiagnosticError` with located diagnostics on any error, and
+    :class:`VrpruneError` for a parameter the actor does not declare or a value of the wrong type.
     """
     from .frontend import load_graph
 
-    return load_graph(path, graph)
+    return load_graph(path, graph, params)
 
 
 def load_mapping(path: str) -> Mapping:

@@ -20,3 +20,13 @@ def whole_number(what: str, zero: str) -> Callable[[str], int]:
         return v
 
     return parse
+
+
+def param_override(text: str) -> tuple[str, str, str]:
+    """argparse type of ``--param ACTOR.NAME=VALUE``: (actor, name, value text). The value is
+    checked against the actor's declared parameter by :func:`vrprune.frontend.with_params`."""
+    target, eq, value = text.partition("=")
+    actor, dot, name = target.strip().partition(".")
+    if not eq or not dot or not actor or not name or "." in name:
+        raise argparse.ArgumentTypeError(f"expected ACTOR.NAME=VALUE (such as Src.frames=100), got {text!r}")
+    return actor, name, value

@@ -2,10 +2,18 @@
 
 from __future__ import annotations
 
+import dataclasses
+import math
 import os
+from collections.abc import Iterable
 
-from .diagnostics import DiagnosticError, Note, error
-from .model import Graph, Mapping, Span
+from .diagnostics import DiagnosticError, Note, VrpruneError, error
+from .diagnostics import _loc as _where
+from .model import Graph, Mapping, Param, Span
+
+
+class ParamError(VrpruneError):
+    """A ``--param ACTOR.NAME=VALUE`` that names no declared parameter, or a value of the wrong type."""
 
 
 def _is_xml(path: str) -> bool:
@@ -19,7 +27,55 @@ def _is_xml(path: str) -> bool:
     return head.startswith(b"<?xml") or head.startswith(b"<sdf3")
 
 
-def load_graph(path: str, name: str | None = None) -> Graph:
+def load_graph(path: str, name: str | None = None, params: Iterable[tuple[str, str, str]] = ()) -> Graph:
+    g = _load_graph(path, name)
+    return with_params(g, params) if params else g
+
+
+def with_params(g: Graph, overrides: Iterable[tuple[str, str, str]]) -> Graph:
+    """A new graph whose actor parameters take the values of ``overrides`` ((actor, name,
+    value text) triples, as ``--param ACTOR.NAME=VALUE`` gives them). Each must name a parameter
+    the actor declares; its text is read as the declared value's type (whole number, number or
+    text). Spans stay those of the declarations. Raises :class:`ParamError`."""
+    new: dict[tuple[str, str], int | float | str] = {}
+    for actor_name, pname, text in overrides:
+        arg = f"--param {actor_name}.{pname}={text}"
+        a = g.actor(actor_name)
+        if a is None:
+            raise ParamError(f"{arg}: graph '{g.name}' ({_where(g.span)}) has no actor '{actor_name}'; "
+                             f"its actors: {', '.join(x.name for x in g.actors)}")
+        declared = next((p for p in a.params if p.name == pname), None)
+        if declared is None:
+            if not a.params:
+                raise ParamError(f"{arg}: actor '{a.name}' ({_where(a.span)}) declares no parameters; --param "
+                                 f"changes only a declared `param NAME = VALUE`")
+            raise ParamError(f"{arg}: actor '{a.name}' ({_where(a.span)}) has no parameter '{pname}'; "
+                             f"its parameters: {', '.join(p.name for p in a.params)}")
+        if (a.name, pname) in new:
+            raise ParamError(f"{arg}: {a.name}.{pname} is given twice")
+        new[(a.name, pname)] = _param_value(arg, a.name, declared, text)
+    actors = tuple(dataclasses.replace(a, params=tuple(dataclasses.replace(p, value=new[(a.name, p.name)])
+                                                       if (a.name, p.name) in new else p for p in a.params))
+                   if any(k[0] == a.name for k in new) else a for a in g.actors)
+    return dataclasses.replace(g, actors=actors)
+
+
+def _param_value(arg: str, actor: str, declared: Param, text: str) -> int | float | str:
+    old = declared.value
+    if isinstance(old, str):
+        return text
+    kind = "a whole number" if isinstance(old, int) else "a number"
+    try:
+        v: int | float = int(text) if isinstance(old, int) else float(text)
+    except ValueError:
+        v = math.nan
+    if isinstance(v, float) and not math.isfinite(v):
+        raise ParamError(f"{arg}: parameter '{declared.name}' of actor '{actor}' is {kind} (declared "
+                         f"`param {declared.name} = {old!r}` at {_where(declared.span)}), got {text!r}")
+    return v
+
+
+def _load_graph(path: str, name: str | None) -> Graph:
     if _is_xml(path):
         from .grammar._sdf3 import read_sdf3
 

@@ -8,7 +8,7 @@ import math
 import os
 from typing import TYPE_CHECKING, Any, TextIO
 
-from ..argtypes import whole_number
+from ..argtypes import param_override, whole_number
 from ..diagnostics import VrpruneError, render_all
 
 if TYPE_CHECKING:
@@ -27,6 +27,7 @@ def add_parser(sub) -> argparse.ArgumentParser:
                                    "--iterations graph iterations, or when the sources return END.\n\n" + RUN_EXIT)
     p.add_argument("file")
     p.add_argument("--graph", help="which graph, when the file defines several")
+    add_param_argument(p)
     p.add_argument("--iterations", type=int, metavar="N",
                    help="run N graph iterations (actor a fires q[a]*N times); default: until the sources end")
     p.add_argument("--unchecked", action="store_true", help="run without proving the graph first (warns)")
@@ -54,6 +55,13 @@ def add_parser(sub) -> argparse.ArgumentParser:
 
     add_dist_arguments(p)  # --mapping, --link, --port-base, --listen-all, --psk-file, --tls-*
     return p
+
+
+def add_param_argument(p) -> None:
+    """``--param ACTOR.NAME=VALUE`` (repeatable), shared by run, fuzz, explore and compile."""
+    p.add_argument("--param", type=param_override, action="append", default=[], metavar="ACTOR.NAME=VALUE",
+                   help="give the declared parameter NAME of ACTOR this value for this run (repeatable; the "
+                        "file is not changed), e.g. --param Src.frames=100")
 
 
 def slowdown_factor(text: str) -> float:
@@ -108,7 +116,13 @@ def run(args, stdout: TextIO, stderr: TextIO) -> int:
     if getattr(args, "pin", False):
         print("vrprune run: error: --pin takes the cores from a mapping; add --mapping HOST.map", file=stderr)
         return 2
-    g = load(args.file, args.graph)
+    from ..frontend import ParamError
+
+    try:
+        g = load(args.file, args.graph, args.param)
+    except ParamError as exc:
+        print(f"vrprune run: error: {exc}", file=stderr)
+        return 2
     warn = lambda m: print(m, file=stderr)  # noqa: E731
 
     replay = None

@@ -52,7 +52,6 @@ def _link_spec(text: str | None, sp: Split) -> LinkSpec | None:
 def run_distributed(args, stdout: TextIO, stderr: TextIO) -> int:
     from .. import load, load_mapping
     from ..exec import Runtime, profile_json, trace_json
-
     from ..frontend import ParamError
 
     try:

@@ -1,0 +1,64 @@
+"""A new user's first hour with `vrprune run`, `fuzz`, `explore` and `compile` (issue 14):
+--param, distributed options without --mapping, stub sources without --iterations, --replay
+of a counterexample, and what every run says it proved and where its outputs went."""
+
+from __future__ import annotations
+
+import io
+import os
+
+import pytest
+
+from vrprune import load
+from vrprune.cli import main_with
+from vrprune.frontend import ParamError, with_params
+
+ROOT = os.path.join(os.path.dirname(__file__), "..")
+DRY = os.path.join(ROOT, "specs", "exec", "dry.vpr")
+
+
+def cli(*argv: str) -> tuple[int, str, str]:
+    out, err = io.StringIO(), io.StringIO()
+    rc = main_with(list(argv), out, err)
+    return rc, out.getvalue(), err.getvalue()
+
+
+# ---------------------------------------------------------------- --param (item 10)
+
+
+def test_with_params_returns_a_new_graph_with_the_declared_span():
+    g = load(DRY)
+    h = with_params(g, [("Src", "stop", "4")])
+    src_g, src_h = g.actor("Src"), h.actor("Src")
+    assert src_g is not None and src_h is not None
+    assert src_g.param("stop") == 10 and src_h.param("stop") == 4  # the loaded graph is unchanged
+    assert src_h.params[0].span == src_g.params[0].span
+    assert h.actor("Cp") is g.actor("Cp")
+
+
+def test_run_param_changes_a_source_parameter():
+    rc, out, err = cli("run", DRY, "--param", "Src.stop=4")
+    assert rc == 0, err
+    assert "Src   4 firings" in out and "Sink  4 firings" in out
+
+
+@pytest.mark.parametrize("arg, words", [
+    ("Src.stp=4", ["actor 'Src'", "dry.vpr:3:", "has no parameter 'stp'", "its parameters: stop"]),
+    ("Cp.x=1", ["actor 'Cp'", "declares no parameters"]),
+    ("Foo.x=1", ["no actor 'Foo'", "its actors: Src, Cp, Sink"]),
+    ("Src.stop=abc", ["'stop' of actor 'Src' is a whole number", "param stop = 10", "got 'abc'"]),
+    ("Src.stop=1.5", ["is a whole number", "got '1.5'"]),
+])
+def test_run_param_names_what_exists(arg, words):
+    rc, out, err = cli("run", DRY, "--param", arg)
+    assert rc == 2 and out == ""
+    assert err.startswith("vrprune run: error: --param " + arg)
+    for w in words:
+        assert w in err
+
+
+def test_param_syntax_and_repeats_are_usage_errors(capsys):
+    rc, _, _ = cli("run", DRY, "--param", "Srcstop=1")
+    assert rc == 2 and "expected ACTOR.NAME=VALUE" in capsys.readouterr().err
+    with pytest.raises(ParamError, match="given twice"):
+        with_params(load(DRY), [("Src", "stop", "1"), ("Src", "stop", "2")])
