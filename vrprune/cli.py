@@ -6,16 +6,73 @@ from __future__ import annotations
 import argparse
 import importlib
 import sys
+import textwrap
 from typing import TextIO
 
-EXIT_CODES = """exit codes:
-  0  proved / ok
-  1  refuted: violations found (rule violations, inconsistency, deadlock, overflow)
-  2  usage or input error (syntax errors, unknown names, missing files)
-  3  inconclusive: a solver limit was reached; nothing unproved is ever reported as proved
+EXIT_CODES = """exit codes (each command's --help lists the ones it returns):
+  0    proved / ok
+  1    refuted: violations found (rule violations, inconsistency, deadlock, overflow, failed runs)
+  2    usage or input error (syntax errors, unknown names, missing files)
+  3    inconclusive: a solver limit was reached; nothing unproved is ever reported as proved
+"""
+
+# every command: a bug (never an expected outcome) and Ctrl-C
+COMMON_EXIT_CODES = """  70   internal error: a bug in vrprune (VRPRUNE_DEBUG=1 prints the traceback; please report it)
+  130  interrupted (Ctrl-C)
 """
 
 COMMANDS = ["check", "fmt", "dot", "convert", "bufsize", "run", "explore", "fuzz", "keygen", "compile"]
+_PARSING = frozenset(COMMANDS) - {"keygen"}
+_EXECUTING = frozenset({"run", "explore", "fuzz"})
+
+# The environment variables vrprune reads: (name, meaning, the commands that read it).
+ENVIRONMENT: tuple[tuple[str, str, frozenset[str]], ...] = (
+    ("VRPRUNE_CC", "C compiler command for C actors and compiled programs (default: cc, gcc or clang on PATH)",
+     _EXECUTING | {"compile"}),
+    ("VRPRUNE_CFLAGS", "flags for compiling C actors (default: -O3 -march=native -std=gnu11 -Wall)", _EXECUTING),
+    ("VRPRUNE_CACHE", "cache folder: parser tables, compiled C actors (default: ~/.cache/vrprune)", _PARSING),
+    ("VRPRUNE_NATIVE", "0: C actors and TX/RX run in the Python loop instead of the C core (default 1)", _EXECUTING),
+    ("VRPRUNE_CL_PLATFORM", "OpenCL platform (name substring) where no mapping names one; compiled programs "
+                            "read it too (default: PoCL, \"Portable Computing Language\")", _EXECUTING | {"compile"}),
+    ("VRPRUNE_CL_DEVICE", "OpenCL device index on that platform; compiled programs read it too (default 0)",
+     _EXECUTING | {"compile"}),
+    ("VRPRUNE_CL_DEVICE_FIFOS", "0: FIFOs between OpenCL actors of one device stay in host memory (default 1)",
+     _EXECUTING),
+    ("VRPRUNE_OPENCL_LIB", "OpenCL loader that compiled programs link: a library path or linker flags "
+                           "(default: pyopencl's)", frozenset({"compile"})),
+    ("VRPRUNE_DEBUG", "1: print the Python traceback of an internal error (exit 70)", frozenset(COMMANDS)),
+)
+
+
+def environment_help(command: str | None = None) -> str:
+    """The "environment:" block of ``--help``: every variable ``command`` reads (all when None)."""
+    rows = [(n, text) for n, text, cmds in ENVIRONMENT if command is None or command in cmds]
+    width = max(len(n) for n, _ in rows)
+    pad = " " * (width + 4)
+    return "environment:\n" + "".join(textwrap.fill(text, 100, initial_indent=f"  {n:<{width}}  ", subsequent_indent=pad)
+                                      + "\n" for n, text in rows)
+
+
+DOCS = """documentation: README.md and docs/ of the vrprune repository (docs/rules.md: the design rules R1-R8;
+docs/language.md: the .vpr language; docs/verification.md: what check proves)
+"""
+
+
+def command_epilog(command: str, exit_codes: str) -> str:
+    """The epilog of a subcommand's --help: its exit codes, then the environment it reads."""
+    return exit_codes + COMMON_EXIT_CODES + "\n" + environment_help(command)
+
+
+
+class _Formatter(argparse.RawDescriptionHelpFormatter):
+    """Prose paragraphs are wrapped to the terminal; a paragraph with indented lines (exit
+    codes, environment, examples) is printed as written."""
+
+    def _fill_text(self, text: str, width: int, indent: str) -> str:
+        paras = text.split("\n\n")
+        return "\n\n".join(p if any(ln.startswith(" ") for ln in p.splitlines())
+                           else textwrap.fill(" ".join(p.split()), width, initial_indent=indent, subsequent_indent=indent)
+                           for p in paras)
 
 
 class _Parser(argparse.ArgumentParser):
@@ -26,10 +83,11 @@ class _Parser(argparse.ArgumentParser):
 
 def build_parser() -> argparse.ArgumentParser:
     p = _Parser(prog="vrprune", description="Prove VR-PRUNE dataflow graphs correct, size their FIFOs, and run them.",
-                epilog=EXIT_CODES, formatter_class=argparse.RawDescriptionHelpFormatter)
+                epilog=EXIT_CODES + COMMON_EXIT_CODES + "\n" + environment_help() + "\n" + DOCS,
+                formatter_class=_Formatter)
     from . import __version__
 
-    p.add_argument("--version", action="version", version=f"vrprune {__version__}")
+    p.add_argument("-V", "--version", action="version", version=f"vrprune {__version__}")
     sub = p.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
     for name in COMMANDS:
         try:
@@ -39,8 +97,8 @@ def build_parser() -> argparse.ArgumentParser:
                 continue
             raise
         sp = mod.add_parser(sub)
-        sp.formatter_class = argparse.RawDescriptionHelpFormatter
-        sp.epilog = EXIT_CODES
+        sp.formatter_class = _Formatter
+        sp.epilog = command_epilog(name, mod.EXIT_CODES)
         sp.set_defaults(_run=mod.run)
     return p
 

@@ -13,6 +13,15 @@ from ..diagnostics import VrpruneError
 from ..model import Graph
 
 
+EXIT_CODES = """exit codes:
+  0    minimal capacities found, optimality proved
+  1    no capacities make the graph free of deadlock and overflow, or it breaks a design rule or is
+       inconsistent
+  2    usage or input error (also: --write cannot update the file)
+  3    optimality not proven within the solver limit (the best capacities found are printed)
+"""
+
+
 class WriteError(VrpruneError):
     """--write cannot update this file."""
 
@@ -23,7 +32,7 @@ def add_parser(sub) -> argparse.ArgumentParser:
                                    "free of deadlock and overflow for every admissible atr sequence, with a proof of "
                                    "optimality (docs/bufsize.md). Capacities written in the file are constraints "
                                    "unless --resize-all. Reads .vpr or SDF3 XML.")
-    p.add_argument("file")
+    p.add_argument("file", help="the graph to size (.vpr or SDF3 XML)")
     p.add_argument("--graph", help="which graph, when the file defines several")
     p.add_argument("--objective", choices=["bytes", "tokens"], default="bytes",
                    help="minimise total bytes (token size x capacity, default) or total tokens")

@@ -8,12 +8,20 @@ from typing import TextIO
 
 from ..diagnostics import DiagnosticError, render_all
 
+EXIT_CODES = """exit codes:
+  0    proved: design rules, consistency, overflow and deadlock freedom all hold
+  1    refuted: a rule violation, inconsistency, overflow or deadlock (with a counterexample)
+  2    usage or input error (syntax errors, unknown names, missing files)
+  3    inconclusive: a solver limit was reached (--timeout, --rlimit); nothing unproved is reported as proved
+"""
+
 
 def add_parser(sub) -> argparse.ArgumentParser:
     p = sub.add_parser("check", help="prove a graph free of deadlock and overflow, or show a counterexample",
                        description="Check the VR-PRUNE design rules R1-R8, consistency, overflow and deadlock freedom "
-                                   "for every admissible atr sequence (z3). Reads .vpr or SDF3 XML.")
-    p.add_argument("file")
+                                   "for every admissible atr sequence (z3). Reads .vpr or SDF3 XML. The rules: docs/rules.md; what is proved: "
+                                   "docs/verification.md.")
+    p.add_argument("file", help="the graph to check (.vpr or SDF3 XML)")
     p.add_argument("--graph", help="which graph, when the file defines several")
     p.add_argument("--format", choices=["text", "json", "sarif"], default="text")
     p.add_argument("--explain", action="store_true", help="print the certificate: schedules and fill-level bounds")

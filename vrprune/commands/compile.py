@@ -8,10 +8,12 @@ from typing import TextIO
 
 from ..diagnostics import VrpruneError, render_all
 
-COMPILE_EXIT = """compile exit codes: 0 written (and built, with --build); 1 the graph is refuted (nothing
-written); 2 input error, an actor that is neither C nor OpenCL, or the C compiler failed; 3 the
-checker was inconclusive (nothing written).
-The program's own exit codes: 0 ok; 1 an actor or a link failed; 2 usage error; 130 interrupted.
+EXIT_CODES = """exit codes:
+  0    written (and built, with --build)
+  1    the graph is refuted (nothing written)
+  2    usage or input error, an actor that is neither C nor OpenCL, or the C compiler failed
+  3    the checker was inconclusive (nothing written)
+  (the compiled program's own: 0 ok; 1 an actor or a link failed; 2 usage error; 130 interrupted)
 """
 
 
@@ -22,8 +24,8 @@ def add_parser(sub) -> argparse.ArgumentParser:
                                    "proved capacities, TX/RX sockets speaking the Python executor's wire "
                                    "protocol, optionally inside mutual TLS), the runtime library, the user's C "
                                    "and OpenCL actor sources unchanged, a "
-                                   "Makefile and build.sh (one cc command).\n\n" + COMPILE_EXIT)
-    p.add_argument("file")
+                                   "Makefile and build.sh (one cc command). See docs/compile.md.")
+    p.add_argument("file", help="the application graph (.vpr or SDF3 XML)")
     p.add_argument("-o", "--output", required=True, metavar="DIR", help="output folder (created)")
     p.add_argument("--graph", help="which graph, when the file defines several")
     p.add_argument("--mapping", metavar="HOST.map",

@@ -15,6 +15,11 @@ bufferSize sz is the capacity in tokens; executionTime is in cycles at an assume
 (time_s = cycles * 1e-9); renamed actors keep their SDF3 name in `param sdf3_name`;
 CSDF actors are accepted only when every phase has the same rates (exactly SDF)."""
 
+EXIT_CODES = """exit codes:
+  0    converted
+  2    usage or input error (including SDF3 that is not plain SDF, E015)
+"""
+
 
 def add_parser(sub) -> argparse.ArgumentParser:
     p = sub.add_parser("convert", help="convert an SDF3 XML graph to .vpr",

@@ -9,9 +9,12 @@ from typing import TextIO
 
 from .run import core_count, slowdown_factor
 
-EXPLORE_EXIT = """explore exit codes: 0 the sweep ran (or was predicted) and every run ended cleanly; 1 the graph
-is refuted (nothing run) or some runs failed (see DIR/results.jsonl); 2 input error; 3 the checker
-was inconclusive; 130 interrupted (run the same command again to resume).
+EXIT_CODES = """exit codes:
+  0    the sweep ran (or was predicted) and every run ended cleanly
+  1    the graph is refuted (nothing run) or some runs failed (see DIR/results.jsonl)
+  2    usage or input error
+  3    the checker was inconclusive (nothing run)
+  (after an interruption, 130, run the same command again to resume)
 """
 
 
@@ -23,7 +26,7 @@ def add_parser(sub) -> argparse.ArgumentParser:
                     "predict each point from profiled actor times, token sizes and the link, run each over every "
                     "--link (unless --predict-only), and print a table, DIR/results.{csv,json}, DIR/explore.png "
                     "and the best point under the privacy floor. A killed sweep resumes from DIR/results.jsonl. "
-                    "See docs/explore.md.\n\n" + EXPLORE_EXIT)
+                    "See docs/explore.md.")
     p.add_argument("file", help="the application graph (.vpr)")
     p.add_argument("--graph", help="which graph, when the file defines several")
     p.add_argument("--platform", required=True, metavar="P.vpr", help="platform file (hosts, units, link)")

@@ -10,12 +10,18 @@ from typing import TextIO
 from ..diagnostics import DiagnosticError, error
 from ..model import Span
 
+EXIT_CODES = """exit codes:
+  0    printed or rewritten; with --check: FILE is canonical
+  1    with --check: FILE is not canonical
+  2    usage or input error (syntax errors, missing file, FILE cannot be written)
+"""
+
 
 def add_parser(sub) -> argparse.ArgumentParser:
     p = sub.add_parser("fmt", help="print a .vpr file in canonical layout (comments kept)",
                        description="Print FILE in canonical layout. --check: exit 1 if it is not canonical; "
                                    "--write: rewrite it in place.")
-    p.add_argument("file")
+    p.add_argument("file", help="a .vpr file")
     g = p.add_mutually_exclusive_group()
     g.add_argument("--check", action="store_true", help="exit 1 (and name the file) if FILE is not canonical")
     g.add_argument("--write", action="store_true", help="rewrite FILE in place")

@@ -10,8 +10,12 @@ import subprocess
 import sys
 from typing import TextIO
 
-FUZZ_EXIT = """fuzz exit codes: 0 no finding; 1 a finding (deadlock, capacity violation, crash,
-non-determinism, a sanitizer report), or the checker refutes the graph; 2 input error.
+EXIT_CODES = """exit codes:
+  0    no finding
+  1    a finding (deadlock, capacity violation, crash, non-determinism, a sanitizer report), or the
+       checker refutes the graph
+  2    usage or input error
+  3    the checker was inconclusive (nothing run)
 """
 
 SANITIZE_FLAGS = ("-fsanitize=address,undefined", "-fno-omit-frame-pointer", "-g", "-O1")
@@ -25,8 +29,8 @@ def add_parser(sub) -> argparse.ArgumentParser:
                                    "by random admissible ones (lrl..url) drawn from the round's seed, and every round "
                                    "runs twice with different scheduling (--delays injects random sleeps around "
                                    "firings); the tokens written on every fifo must agree between the two runs. "
-                                   "Every finding names the seed that reproduces it.\n\n" + FUZZ_EXIT)
-    p.add_argument("file")
+                                   "Every finding names the seed that reproduces it. See docs/fuzzing.md.")
+    p.add_argument("file", help="the application graph (.vpr or SDF3 XML)")
     p.add_argument("--graph", help="which graph, when the file defines several")
     budget = p.add_mutually_exclusive_group()
     budget.add_argument("--seconds", type=float, metavar="S", help="fuzz for about S seconds (whole rounds)")
@@ -139,7 +143,7 @@ def run(args, stdout: TextIO, stderr: TextIO) -> int:
                 print(render_all(list(rep.diagnostics)), file=stderr)
             print(f"vrprune fuzz: the checker's verdict on graph '{g.name}' is {rep.verdict}; "
                   f"fix it first (see `vrprune check {args.file}`), or pass --unchecked", file=stderr)
-            return 1 if rep.verdict == "refuted" else 2
+            return rep.exit_code  # 1 refuted, 3 inconclusive
         repetition = dict(rep.repetition) or None
     progress = (lambda m: print(f"[vrprune fuzz] {m}", file=stderr)) if hasattr(stderr, "isatty") and stderr.isatty() else None
     report = fuzz(g, seed=args.seed, seconds=args.seconds, iterations=args.iterations,

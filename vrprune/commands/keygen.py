@@ -6,6 +6,11 @@ import argparse
 import os
 from typing import TextIO
 
+EXIT_CODES = """exit codes:
+  0    written (or, without the cryptography package or with --openssl, the openssl commands printed)
+  2    usage error, or a file that exists or cannot be written
+"""
+
 
 def add_parser(sub) -> argparse.ArgumentParser:
     p = sub.add_parser("keygen", help="write a pre-shared key and/or a CA with host certificates for `run --mapping`",

@@ -14,9 +14,11 @@ from ..diagnostics import VrpruneError, render_all
 if TYPE_CHECKING:
     from ..exec._runtime import DeviceEmulation
 
-RUN_EXIT = """run exit codes: 0 the run ended cleanly; 1 the graph is refuted (not run), or the run
-deadlocked (watchdog) or an actor failed; 2 input error; 3 the checker was inconclusive (not run);
-130 interrupted.
+EXIT_CODES = """exit codes:
+  0    the run ended cleanly
+  1    the graph is refuted (not run), or the run deadlocked (watchdog) or an actor failed
+  2    usage or input error
+  3    the checker was inconclusive (not run)
 """
 
 
@@ -24,8 +26,8 @@ def add_parser(sub) -> argparse.ArgumentParser:
     p = sub.add_parser("run", help="run a proved graph: one thread per actor (C, OpenCL C or Python actors)",
                        description="Run a graph that `vrprune check` proves free of deadlock and overflow: one thread "
                                    "per actor, bounded FIFOs with the capacities of the graph. The run ends after "
-                                   "--iterations graph iterations, or when the sources return END.\n\n" + RUN_EXIT)
-    p.add_argument("file")
+                                   "--iterations graph iterations, or when the sources return END.")
+    p.add_argument("file", help="the application graph (.vpr or SDF3 XML)")
     p.add_argument("--graph", help="which graph, when the file defines several")
     add_param_argument(p)
     p.add_argument("--iterations", type=int, metavar="N",
