@@ -7,6 +7,7 @@ import os
 from typing import TextIO
 
 from ..diagnostics import VrpruneError, render_all
+from .run import add_param_argument
 
 EXIT_CODES = """exit codes:
   0    written (and built, with --build)
@@ -28,6 +29,7 @@ def add_parser(sub) -> argparse.ArgumentParser:
     p.add_argument("file", help="the application graph (.vpr or SDF3 XML)")
     p.add_argument("-o", "--output", required=True, metavar="DIR", help="output folder (created)")
     p.add_argument("--graph", help="which graph, when the file defines several")
+    add_param_argument(p)
     p.add_argument("--mapping", metavar="HOST.map",
                    help="compile this host's share: edges to other hosts become TX/RX endpoints")
     p.add_argument("--iterations", type=int, metavar="N",
@@ -54,7 +56,8 @@ def run(args, stdout: TextIO, stderr: TextIO) -> int:
         return 2
     try:
         res = compile_app(args.file, args.output, graph=args.graph, mapping=args.mapping, iterations=args.iterations,
-                          timeout_s=args.timeout, port_base=args.port_base, tls=not args.no_tls)
+                          timeout_s=args.timeout, port_base=args.port_base, tls=not args.no_tls,
+                          params=args.param)
     except CompileError as exc:
         print(f"vrprune compile: error: {exc}", file=stderr)
         return 2

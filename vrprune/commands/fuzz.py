@@ -10,6 +10,8 @@ import subprocess
 import sys
 from typing import TextIO
 
+from .run import add_param_argument
+
 EXIT_CODES = """exit codes:
   0    no finding
   1    a finding (deadlock, capacity violation, crash, non-determinism, a sanitizer report), or the
@@ -32,6 +34,7 @@ def add_parser(sub) -> argparse.ArgumentParser:
                                    "Every finding names the seed that reproduces it. See docs/fuzzing.md.")
     p.add_argument("file", help="the application graph (.vpr or SDF3 XML)")
     p.add_argument("--graph", help="which graph, when the file defines several")
+    add_param_argument(p)
     budget = p.add_mutually_exclusive_group()
     budget.add_argument("--seconds", type=float, metavar="S", help="fuzz for about S seconds (whole rounds)")
     budget.add_argument("--iterations", type=int, metavar="N",
@@ -80,6 +83,8 @@ def _argv(args) -> list[str]:
     for flag, val in (("--graph", args.graph), ("--seconds", args.seconds), ("--iterations", args.iterations)):
         if val is not None:
             out += [flag, str(val)]
+    for actor, name, value in args.param:
+        out += ["--param", f"{actor}.{name}={value}"]
     out += ["--round", str(args.round_iterations), "--seed", str(args.seed), "--max-delay-us", str(args.max_delay_us),
             "--watchdog", str(args.watchdog), "--timeout", str(args.timeout), "--sanitize"]
     out += [f for f, on in (("--delays", args.delays), ("--stub-missing", args.stub_missing),
@@ -132,7 +137,13 @@ def run(args, stdout: TextIO, stderr: TextIO) -> int:
 
         extra = [f for f in SANITIZE_FLAGS if f not in cflags()]
         os.environ["VRPRUNE_CFLAGS"] = shlex.join([f for f in cflags() if not f.startswith("-O")] + extra)
-    g = load(args.file, args.graph)
+    from ..frontend import ParamError
+
+    try:
+        g = load(args.file, args.graph, args.param)
+    except ParamError as exc:
+        print(f"vrprune fuzz: error: {exc}", file=stderr)
+        return 2
     repetition = None
     if not args.unchecked:
         from ..verify import prove

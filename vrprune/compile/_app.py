@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
@@ -22,14 +23,15 @@ class CompileResult:
 
 def compile_app(file: str, out_dir: str, *, graph: str | None = None, mapping: str | None = None,
                 iterations: int | None = None, timeout_s: float = 60.0, port_base: int | None = None,
-                tls: bool = True) -> CompileResult:
+                tls: bool = True, params: Iterable[tuple[str, str, str]] = ()) -> CompileResult:
     """Load ``file``, prove it (split by ``mapping`` when given: the proof covers the TX/RX relays,
     as `vrprune run --mapping` proves it), and write the program into ``out_dir``. Nothing is
-    written unless the verdict is "proved"."""
+    written unless the verdict is "proved". ``params``: overrides of declared actor parameters
+    ((actor, name, value text), as ``--param ACTOR.NAME=VALUE`` gives them)."""
     from .. import load, load_mapping
     from ..verify import prove
 
-    g = load(file, graph)
+    g = load(file, graph, params)
     if mapping is None:
         rep = prove(g, timeout_s=timeout_s, explain=True)
         what = f"graph '{g.name}'"
