@@ -62,3 +62,23 @@ def test_param_syntax_and_repeats_are_usage_errors(capsys):
     assert rc == 2 and "expected ACTOR.NAME=VALUE" in capsys.readouterr().err
     with pytest.raises(ParamError, match="given twice"):
         with_params(load(DRY), [("Src", "stop", "1"), ("Src", "stop", "2")])
+
+
+def test_fuzz_and_compile_take_param(tmp_path):
+    rc, out, err = cli("fuzz", DRY, "--param", "Src.stop=3", "--round", "2")
+    assert rc == 0, err
+    rc, out, err = cli("fuzz", DRY, "--param", "Src.stop=x")
+    assert rc == 2 and "vrprune fuzz: error: --param Src.stop=x" in err and "is a whole number" in err
+    vehicle_c = os.path.join(ROOT, "examples", "vehicle", "vehicle_c.vpr")
+    rc, out, err = cli("compile", vehicle_c, "-o", str(tmp_path / "c"), "--param", "Input.frames=3")
+    assert rc == 0, err
+    assert '{"frames", VRP_PARAM_INT, 3, 3.0, NULL}' in (tmp_path / "c" / "vehicle.c").read_text()
+    rc, _, err = cli("compile", vehicle_c, "-o", str(tmp_path / "d"), "--param", "Input.frame=3")
+    assert rc == 2 and "has no parameter 'frame'; its parameters: seed, frames" in err
+    assert not (tmp_path / "d").exists()
+
+
+def test_explore_takes_param():
+    rc, _, err = cli("explore", DRY, "--platform", os.path.join(ROOT, "specs", "platform.vpr"),
+                       "--param", "Nope.stop=1")
+    assert rc == 2 and "vrprune explore: error: --param Nope.stop=1: graph 'dry'" in err

@@ -7,7 +7,7 @@ import json
 import os
 from typing import TextIO
 
-from .run import core_count, slowdown_factor
+from .run import add_param_argument, core_count, slowdown_factor
 
 EXIT_CODES = """exit codes:
   0    the sweep ran (or was predicted) and every run ended cleanly
@@ -29,6 +29,7 @@ def add_parser(sub) -> argparse.ArgumentParser:
                     "See docs/explore.md.")
     p.add_argument("file", help="the application graph (.vpr)")
     p.add_argument("--graph", help="which graph, when the file defines several")
+    add_param_argument(p)
     p.add_argument("--platform", required=True, metavar="P.vpr", help="platform file (hosts, units, link)")
     p.add_argument("--endpoint", metavar="HOST", help="the endpoint host (default: host 'endpoint', else the first)")
     p.add_argument("--server", metavar="HOST", help="the server host (default: host 'server', else the second)")
@@ -109,9 +110,9 @@ def run(args, stdout: TextIO, stderr: TextIO) -> int:
     from .. import load
     from ..diagnostics import VrpruneError, render_all
     from ..explore import Precedence
-    from ..explore._plot import write_png
+    from ..explore._plot import nothing_to_plot, write_png
     from ..explore._predict import parse_links
-    from ..explore._report import render_csv, render_json, render_text
+    from ..explore._report import failure_lines, render_csv, render_json, render_text
     from ..explore._sweep import EmulatedRunner, run_sweep, write_point_files
     from ..explore._runners import distributed_available, make_distributed
 
@@ -121,7 +122,18 @@ def run(args, stdout: TextIO, stderr: TextIO) -> int:
         if v < lo:
             print(f"vrprune explore: error: {name} must be at least {lo}", file=stderr)
             return 2
-    g = load(args.file, args.graph)
+    # every path once, now: the runs happen in DIR/points/<id>/, child processes included
+    shown_out = args.out
+    for name in ("file", "platform", "profile", "out"):
+        if getattr(args, name):
+            setattr(args, name, os.path.abspath(getattr(args, name)))
+    from ..frontend import ParamError
+
+    try:
+        g = load(args.file, args.graph, args.param)
+    except ParamError as exc:
+        print(f"vrprune explore: error: {exc}", file=stderr)
+        return 2
     try:
         plat = _pick_platform(args.platform)
         ep, sv = _hosts(plat, args.endpoint, args.server)
@@ -155,7 +167,8 @@ def run(args, stdout: TextIO, stderr: TextIO) -> int:
         repetition = dict(rep.repetition) or None
 
     prec = Precedence(g, repetition)
-    outdir = args.out or f"explore-{g.name}"
+    shown_out = shown_out or f"explore-{g.name}"
+    outdir = args.out or os.path.abspath(shown_out)
     os.makedirs(outdir, exist_ok=True)
 
     runner = None
@@ -180,11 +193,13 @@ def run(args, stdout: TextIO, stderr: TextIO) -> int:
                 "platform": os.path.abspath(args.platform), "endpoint": ep, "server": sv,
                 "frames": args.frames, "slowdown": args.slowdown, "endpoint_cores": args.endpoint_cores,
                 "runner": kind, "stub_missing": args.stub_missing}
+    if args.param:  # only when given: sweeps without --param resume as before
+        settings["params"] = [f"{a}.{n}={v}" for a, n, v in args.param]
 
     def files(point):
         write_point_files(outdir, point, g, args.file, plat, args.platform, ep, sv, default_link=links[0].name,
                           frames=args.frames, graph_opt=args.graph, slowdown=args.slowdown,
-                          endpoint_cores=args.endpoint_cores)
+                          endpoint_cores=args.endpoint_cores, params=args.param)
 
     try:
         res = run_sweep(g, prec, links=links, outdir=outdir, frames=args.frames, slowdown=args.slowdown,
@@ -193,7 +208,7 @@ def run(args, stdout: TextIO, stderr: TextIO) -> int:
                         profile=profile, fresh=args.fresh, settings=settings, write_files=files, progress=stderr,
                         measure_limit=0 if args.predict_only else args.measure, log=warn)
     except KeyboardInterrupt:
-        print(f"vrprune explore: interrupted; run the same command again to resume from {outdir}/results.jsonl",
+        print(f"vrprune explore: interrupted; run the same command again to resume from {shown_out}/results.jsonl",
               file=stderr)
         return 130
     except VrpruneError as exc:
@@ -205,15 +220,22 @@ def run(args, stdout: TextIO, stderr: TextIO) -> int:
     doc = render_json(res)
     _write(os.path.join(outdir, "results.json"), json.dumps(doc, indent=1) + "\n")
     _write(os.path.join(outdir, "results.csv"), render_csv(res))
-    if not args.no_plot:
-        write_png(res, os.path.join(outdir, "explore.png"))
+    png = os.path.join(outdir, "explore.png")
+    no_plot = None if args.no_plot else nothing_to_plot(res)
+    if not args.no_plot and no_plot is None:
+        write_png(res, png)
+    elif no_plot is not None and os.path.exists(png):
+        os.remove(png)  # an old sweep's plot would look like this one's
     if args.format == "json":
         json.dump(doc, stdout, indent=1)
         stdout.write("\n")
+        for line in failure_lines(res):
+            print(f"vrprune explore: {line.strip()}", file=stderr)
     else:
         stdout.write(render_text(res))
-        stdout.write(f"wrote {outdir}/results.csv, results.json{'' if args.no_plot else ', explore.png'}, "
-                     f"points/*/ (mappings and run scripts)\n")
+        plot = "" if args.no_plot or no_plot else ", explore.png"
+        stdout.write(f"wrote {shown_out}/results.csv, results.json{plot}, points/*/ (mappings and run scripts)"
+                     f"{f'; no plot: {no_plot}' if no_plot else ''}\n")
     return 1 if res.failures else 0
 
 

@@ -12,6 +12,17 @@ from ._report import runner_words
 from ._sweep import SweepResult
 
 
+def nothing_to_plot(res: SweepResult) -> str | None:
+    """Why the sweep has no bar worth drawing (every run failed and the prediction has no
+    compute times), or None when it has."""
+    if any(r.measured is not None and r.measured.status == "ok" for r in res.rows):
+        return None
+    if res.has_times and any(r.measured is None for r in res.rows):
+        return None
+    return ("every run failed" if res.failed_rows else "nothing was measured") + \
+        " and the prediction has no actor compute times"
+
+
 def write_png(res: SweepResult, path: str, *, max_bars: int = 60) -> None:
     import matplotlib
 
@@ -29,8 +40,9 @@ def write_png(res: SweepResult, path: str, *, max_bars: int = 60) -> None:
     width = 0.8 / max(len(links), 1)
     fig, ax = plt.subplots(figsize=(max(6.0, 0.9 * n * max(len(links), 1) * 0.45 + 2), 4.2), dpi=110)
     colors = plt.rcParams["axes.prop_cycle"].by_key()["color"]
+    any_fail_label = False
     for j, link in enumerate(links):
-        xs, ys, hatch_xs, hatch_ys, pred_xs, pred_ys = [], [], [], [], [], []
+        xs, ys, hatch_xs, hatch_ys, pred_xs, pred_ys, fail_xs = [], [], [], [], [], [], []
         for i, p in enumerate(pts):
             r = rows[(p.id, link)]
             x = i + (j - (len(links) - 1) / 2) * width
@@ -39,7 +51,9 @@ def write_png(res: SweepResult, path: str, *, max_bars: int = 60) -> None:
                 ys.append(r.measured.per_frame_s * 1e3)
                 pred_xs.append(x)
                 pred_ys.append(r.predicted.per_frame_s * 1e3)
-            else:
+            elif r.measured is not None:  # a failed run: no bar, a red cross on the axis
+                fail_xs.append(x)
+            elif res.has_times:
                 hatch_xs.append(x)
                 hatch_ys.append(r.predicted.per_frame_s * 1e3)
         c = colors[j % len(colors)]
@@ -47,6 +61,10 @@ def write_png(res: SweepResult, path: str, *, max_bars: int = 60) -> None:
         if hatch_xs:
             ax.bar(hatch_xs, hatch_ys, width, color="none", edgecolor=c, hatch="//",
                    label=f"{link} (predicted only)")
+        if fail_xs:
+            ax.scatter(fail_xs, [0.0] * len(fail_xs), marker="x", s=60, color="red", zorder=4, clip_on=False,
+                       label="run failed" if not any_fail_label else None)
+            any_fail_label = True
         if pred_xs:
             ax.scatter(pred_xs, pred_ys, marker="_", s=120, color="black", zorder=3,
                        label="predicted" if j == 0 else None)
@@ -71,8 +89,10 @@ def write_png(res: SweepResult, path: str, *, max_bars: int = 60) -> None:
     ax.set_xlim(-0.5, n - 0.5)
     ax.set_ylabel("ms per frame")
     s = res.settings
+    failed = f"; {len(res.failed_rows)} run(s) FAILED" if res.failed_rows else ""
     ax.set_title(f"{res.graph}: partition points, endpoint slowdown x{s.get('slowdown', 1):g} "
-                 f"({s.get('frames')} frames)\nmeasured: {runner_words(res.runner)}", fontsize=8)
+                 f"({s.get('frames')} frames{failed})\nmeasured: {runner_words(res.runner)}", fontsize=8,
+                 color="red" if failed else "black")
     ax.legend(fontsize=7, loc="upper center", bbox_to_anchor=(0.5, -0.16 if n <= 8 else -0.35),
               ncol=2, frameon=False)
     fig.tight_layout()

@@ -62,7 +62,7 @@ def render_text(res: SweepResult) -> str:
     out.append("")
     for link, r in res.recommendation.items():
         if r is None:
-            out.append(f"recommended over {link}: none (no point meets the privacy floor)")
+            out.append(f"recommended over {link}: none ({res.why_none.get(link, 'no point meets the privacy floor')})")
             continue
         what = "measured" if r.measured is not None else "predicted"
         local = next((x for x in res.rows if x.point.local), None)
@@ -71,9 +71,22 @@ def render_text(res: SweepResult) -> str:
         if base and not r.point.local and base < float("inf"):
             vs = f", {base / r.best_s():.2f}x fully local ({_ms(base)} ms)"
         out.append(f"recommended over {link}: {r.point.id} ({r.point.label}) {_ms(r.best_s())} ms/frame {what}{vs}")
-    if res.failures:
-        out.append(f"{res.failures} run(s) failed: see results.jsonl")
+    out += failure_lines(res)
     return "\n".join(out) + "\n"
+
+
+def failure_lines(res: SweepResult) -> list[str]:
+    """One line per failed run, naming its log (the message of the measurement says where)."""
+    failed = res.failed_rows
+    if not failed:
+        return []
+    lines = [f"{len(failed)} run(s) FAILED (their numbers are not shown; run the same command again to retry them):"]
+    for r in failed:
+        m = r.measured
+        assert m is not None
+        what = "fully local (the profiling run)" if r.point.local else f"{r.point.id} ({r.point.label}) over {r.link}"
+        lines.append(f"  {what}: {m.status}: {m.message or 'no message'}")
+    return lines
 
 
 CSV_FIELDS = ["point", "label", "link", "private", "endpoint_actors", "cut_bytes", "runner", "status", "frames",
@@ -124,5 +137,6 @@ def render_json(res: SweepResult) -> dict:
                                {"point": r.point.id, "label": r.point.label, "ms_per_frame": r.best_s() * 1e3,
                                 "source": "measured" if r.measured is not None else "predicted"})
                            for k, r in res.recommendation.items()},
+        "no_recommendation": dict(res.why_none),
         "failures": res.failures,
     }

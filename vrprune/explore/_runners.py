@@ -17,7 +17,7 @@ import socket
 import subprocess
 import sys
 import time
-from typing import Any, Callable
+from typing import Any, Callable, Sequence
 
 from ..model import Graph, Platform
 from ._partition import PartitionPoint
@@ -61,7 +61,7 @@ class DistributedRunner:
     def __init__(self, *, app: str, graph_opt: str | None, platform: Platform, platform_path: str,
                  endpoint: str, server: str, slowdown: float = 1.0, endpoint_cores: int = 1,
                  stub_missing: bool = False, unchecked: bool = False, timeout_s: float = 300.0,
-                 warn: Callable[[str], Any] | None = None) -> None:
+                 warn: Callable[[str], Any] | None = None, params: Sequence[tuple[str, str, str]] = ()) -> None:
         self.app = os.path.abspath(app)
         self.graph_opt = graph_opt
         self.platform, self.platform_path = platform, os.path.abspath(platform_path)
@@ -70,6 +70,7 @@ class DistributedRunner:
         self.stub_missing, self.unchecked = stub_missing, unchecked
         self.timeout_s = timeout_s
         self.warn = warn
+        self.params = list(params)
         self._next = 21000 + (os.getpid() % 97) * 200
 
     def _base(self, n: int) -> int:
@@ -90,12 +91,15 @@ class DistributedRunner:
             cmd.append("--stub-missing")
         if self.unchecked:
             cmd.append("--unchecked")
+        for actor, name, value in self.params:
+            cmd += ["--param", f"{actor}.{name}={value}"]
         return cmd + run_opts
 
     def measure(self, graph: Graph, point: PartitionPoint, link: LinkSpec | None, *, frames: int,
                 workdir: str) -> Measurement:
         from ..exec import repetition_vector
 
+        workdir = os.path.abspath(workdir)  # the children run inside it: every path they get is absolute
         os.makedirs(workdir, exist_ok=True)
         q = repetition_vector(graph)
         tag = "local" if point.local or link is None else link.name.replace("/", "_").replace(",", "_")
@@ -186,8 +190,8 @@ class DistributedRunner:
             status, msg = "timeout", f"no result within {self.timeout_s:g} s; logs in {workdir}"
         elif bad or not fs["frames"]:
             status = "error"
-            msg = "; ".join(f"{s} side exited {c}" for s, c in bad.items()) or "no frame reached the sinks"
-            msg += f" (see {workdir}/{tag}.*.log)"
+            msg = "; ".join(f"{s} side exited {c}{_exit_words(c)}" for s, c in bad.items()) or "no frame reached the sinks"
+            msg += f" (see {os.path.join(workdir, tag)}.*.log)"
         else:
             status, msg = "ok", ""
         return Measurement(
@@ -198,9 +202,17 @@ class DistributedRunner:
             actor_s={a: inner[a] / len(spans[a]) if spans.get(a) else 0.0 for a in inner}, message=msg)
 
 
+def _exit_words(code: int) -> str:
+    """What a `vrprune run` exit status means, in words (for a failed run's message)."""
+    if code < 0:
+        return f" (killed by signal {-code})"
+    return {1: " (the run failed)", 2: " (input error)", 3: " (the checker was inconclusive)",
+            70: " (internal error in vrprune)", 130: " (interrupted)"}.get(code, "")
+
+
 def make_distributed(args: Any, graph: Graph, platform: Platform, endpoint: str, server: str, outdir: str,
                      warn: Callable[[str], Any]) -> DistributedRunner:
     return DistributedRunner(app=args.file, graph_opt=args.graph, platform=platform, platform_path=args.platform,
                              endpoint=endpoint, server=server, slowdown=args.slowdown,
                              endpoint_cores=args.endpoint_cores, stub_missing=args.stub_missing,
-                             unchecked=args.unchecked, warn=warn)
+                             unchecked=args.unchecked, warn=warn, params=args.param)

@@ -26,7 +26,7 @@ import os
 import threading
 import time
 from dataclasses import dataclass, field
-from typing import Any, Callable, Protocol
+from typing import Any, Callable, Protocol, Sequence
 
 import numpy as np
 
@@ -272,15 +272,19 @@ def mapping_text(point: PartitionPoint, graph: Graph, platform: Platform, platfo
 def write_point_files(outdir: str, point: PartitionPoint, graph: Graph, app_path: str, platform: Platform,
                       platform_path: str, endpoint: str, server: str, *, default_link: str = "ethernet100",
                       frames: int = 10, graph_opt: str | None = None, slowdown: float = 1.0,
-                      endpoint_cores: int = 0) -> str:
+                      endpoint_cores: int = 0, params: Sequence[tuple[str, str, str]] = ()) -> str:
     """DIR/points/<id>/{endpoint.map, server.map, run_endpoint.sh, run_server.sh, run.sh}.
     The endpoint's scripts (and the fully local one) pass ``--slowdown`` / ``--endpoint-cores``
-    unless they are run's defaults (1, 0). Returns the point's folder."""
+    unless they are run's defaults (1, 0); every script passes ``params`` as ``--param``.
+    Returns the point's folder."""
+    import shlex
+
     d = os.path.join(outdir, "points", point.id)
     os.makedirs(d, exist_ok=True)
     rel_plat = os.path.relpath(os.path.abspath(platform_path), d)
     app = os.path.relpath(os.path.abspath(app_path), d)
-    gopt = f" --graph {graph_opt}" if graph_opt else ""
+    gopt = (f" --graph {graph_opt}" if graph_opt else "") + "".join(
+        f" --param {shlex.quote(f'{a}.{n}={v}')}" for a, n, v in params)
     factor = f"{slowdown:g}" if float(f"{slowdown:g}") == slowdown else repr(float(slowdown))
     emu = ((f" --slowdown {factor}" if slowdown != 1.0 else "") +
            (f" --endpoint-cores {endpoint_cores}" if endpoint_cores else ""))
@@ -448,7 +452,13 @@ class SweepResult:
     rows: list[Row]
     floor: str  # the privacy floor, in words
     recommendation: dict[str, Row | None]  # per link name
-    failures: int = 0
+    failures: int = 0  # runs that did not end cleanly (rows whose measurement is not "ok")
+    why_none: dict[str, str] = field(default_factory=dict)  # per link without a recommendation: why
+    has_times: bool = True  # the prediction has actor compute times (not communication only)
+
+    @property
+    def failed_rows(self) -> list[Row]:
+        return [r for r in self.rows if r.measured is not None and r.measured.status != "ok"]
 
 
 class _Progress:
@@ -509,8 +519,11 @@ def run_sweep(graph: Graph, prec: Any, *, links: list[LinkSpec], outdir: str, fr
         assert runner is not None and rlog is not None
         key = link.name if link is not None else "-"
         rec = rlog.get(point, key)
-        if rec is not None:
+        if rec is not None and rec["measurement"].get("status") == "ok":
             return Measurement.from_json(rec["measurement"])
+        if rec is not None:  # a failed run is tried again, not resumed
+            what = "the fully local run" if point.local else f"{point.id} over {key}"
+            log(f"note: {what} failed before ({rec['measurement'].get('message') or 'no message'}); running it again")
         wd = os.path.join(outdir, "points", point.id)
         os.makedirs(wd, exist_ok=True)
         out = io.StringIO()
@@ -546,7 +559,10 @@ def run_sweep(graph: Graph, prec: Any, *, links: list[LinkSpec], outdir: str, fr
     else:
         times, missing = actor_times(graph, None)
         source = "time annotations" if len(missing) < len(graph.actors) else "none (communication only)"
-    if missing and source != "none (communication only)":
+        if local_m is not None and local_m.status != "ok":
+            source += f"; the fully local profiling run failed: {local_m.message or local_m.status}"
+    has_times = not source.startswith("none")
+    if missing and has_times:
         log(f"note: no time for {len(missing)} actors ({', '.join(missing[:6])}{'...' if len(missing) > 6 else ''}); "
             f"predicted as 0")
 
@@ -596,12 +612,27 @@ def run_sweep(graph: Graph, prec: Any, *, links: list[LinkSpec], outdir: str, fr
                             measured.get((tuple(p.endpoint), link.name))))
 
     rec: dict[str, Row | None] = {}
+    why_none: dict[str, str] = {}
     for link in links:
-        cands = [r for r in rows if r.link in (link.name, "-") and r.private and r.best_s() < float("inf")]
+        private = [r for r in rows if r.link in (link.name, "-") and r.private]
+        cands = [r for r in private if r.best_s() < float("inf")]
         # measured rows beat predicted-only ones: compare like with like when anything was measured
         if any(r.measured is not None for r in cands):
             cands = [r for r in cands if r.measured is not None]
+        elif not has_times:  # a prediction without compute times says nothing about the fastest point
+            cands = []
         rec[link.name] = min(cands, key=lambda r: (r.best_s(), len(r.point.endpoint))) if cands else None
+        if cands:
+            continue
+        if not private:
+            why_none[link.name] = "no point meets the privacy floor"
+        elif all(r.measured is not None for r in private):
+            why_none[link.name] = "every run of a point that meets the privacy floor failed"
+        else:
+            why = ("the fully local profiling run failed" if local_m is not None and local_m.status != "ok"
+                   else "no profile and no `time` annotations")
+            why_none[link.name] = (f"nothing measured, and the prediction has no actor compute times ({why}); "
+                                   f"give --profile or fix the fully local run")
     floor = []
     if min_local:
         floor.append(f"at least {min_local} actors on the endpoint")
@@ -609,4 +640,5 @@ def run_sweep(graph: Graph, prec: Any, *, links: list[LinkSpec], outdir: str, fr
         floor.append("the raw input never leaves the endpoint")
     return SweepResult(graph.name, settings, runner.kind if runner else "none", [local_pt] + pts, total, exact,
                        links, times, source, rows, "; ".join(floor) or "none",
-                       rec, failures=sum(1 for r in rows if r.measured is not None and r.measured.status != "ok"))
+                       rec, failures=sum(1 for r in rows if r.measured is not None and r.measured.status != "ok"),
+                       why_none=why_none, has_times=has_times)
