@@ -1,25 +1,42 @@
 """Self-timed throughput of a capacity assignment, and the throughput/buffer Pareto front.
 
-Semantics (as SDF3's state-space throughput analysis, Ghamarian et al. 2006; buffer/throughput
-exploration, Stuijk, Geilen and Basten, DAC 2006):
+The firing rule is the executor's (``vrprune/exec``: ``RingFifo.read_start`` ... ``read_end``
+and ``write_start`` ... ``write_end``; the Python firing loop in ``_runtime.py`` and the C loop
+in ``runtime/vrp_fifo.h`` take every input and output window, fire, then commit them all):
 
-- every actor fires as soon as it is enabled, at most one firing at a time per actor;
-- a firing takes the actor's execution time; input tokens are consumed at its start, output
-  space is claimed at its start, output tokens appear at its end;
-- variable rates are taken at atr = url and control fifos move one token per firing. That is the
-  worst case for deadlock (docs/verification.md, Theorem 2); for throughput it is the
-  heaviest workload per iteration, so the figures are those of the worst-case rate behaviour.
+- an idle actor starts a firing as soon as every input holds its rate of tokens and every
+  output has room for its rate (capacity - tokens in the fifo >= rate); one firing at a time per
+  actor (one thread per actor);
+- at the start the output room is taken (the writer's window) and the input tokens are pinned
+  (the reader's zero-copy window): nothing another actor can see changes;
+- at the end, the actor's execution time later, the input tokens are removed, which frees their
+  space, and the output tokens appear.
 
-Execution is deterministic, the state (fill levels and remaining time of every running firing,
-relative to now) ranges over a finite set once capacities are finite, so it eventually repeats:
-throughput = iterations completed in the cycle / its duration, exact (rational arithmetic on
-integer time ticks).
+That is plain timed SDF semantics (tokens taken at the start of a firing, produced at its end)
+on the graph in which every fifo of capacity c with d initial tokens gets a reverse edge of
+c - d "space" tokens that its producer takes at the start of a firing and its consumer gives
+back at the end, and every actor a self-loop with one token.
+
+Variable rates are taken at atr = url and control fifos move one token per firing: the worst
+case for deadlock (docs/verification.md, Theorem 2); for throughput it is the heaviest
+workload per iteration.
+
+Execution is deterministic; with finite capacities the state (tokens per fifo, remaining time
+of every running firing) ranges over a finite set, so it eventually repeats (Ghamarian et al.,
+ACSD 2006): throughput = iterations completed in the cycle / its duration, exact (rational
+arithmetic on integer time ticks). States are stored only when a reference actor ends a firing.
+
+The Pareto front (:func:`pareto`) is searched as Stuijk, Geilen and Basten (DAC 2006) propose:
+a capacity increase can raise the throughput only on a fifo that delayed a firing for lack of
+room in the periodic phase (a storage dependency; for a deadlock, a fifo a blocked actor waits
+on for room), which makes a best-first search by cost from the per-fifo lower bounds exact.
 """
 
 from __future__ import annotations
 
 import heapq
 import json
+import time
 from dataclasses import dataclass
 from fractions import Fraction
 from math import gcd, lcm
@@ -29,10 +46,11 @@ from ..model import Graph
 from ._net import Net
 
 PROFILE_SCHEMA = "vrprune/profile/1"
+_UNBOUNDED = 1 << 62
 
 
 class ThroughputError(VrpruneError, ValueError):
-    """Execution times are missing or unusable."""
+    """Execution times are missing or unusable, or the analysis ran past its budget."""
 
 
 def exec_times(g: Graph, profile: dict | str | None = None) -> dict[str, float]:
@@ -68,8 +86,9 @@ def exec_times(g: Graph, profile: dict | str | None = None) -> dict[str, float]:
 
 
 def to_ticks(times: list[float]) -> tuple[list[int], Fraction]:
-    """Exact integer ticks for the given seconds, and the length of one tick in seconds."""
-    fr = [Fraction(t).limit_denominator(10**12) for t in times]
+    """Exact integer ticks for the given seconds, and the length of one tick in seconds. Each
+    time is taken as the decimal number it prints as (2e-3 is exactly 2 ms)."""
+    fr = [Fraction(repr(float(t))) for t in times]
     den = 1
     for f in fr:
         den = lcm(den, f.denominator)
@@ -85,7 +104,7 @@ def to_ticks(times: list[float]) -> tuple[list[int], Fraction]:
 class Throughput:
     iterations_per_s: float  # 0.0: deadlock; inf: no time passes (all times zero)
     exact: Fraction | None  # iterations per second, exact; None when infinite
-    critical: tuple[int, ...]  # edge indices blocking a ready actor on full space in the periodic phase
+    critical: tuple[int, ...]  # fifos (edge indices) that delayed a firing for lack of room in the periodic phase
     states: int
 
     @property
@@ -93,99 +112,146 @@ class Throughput:
         return 1.0 / self.iterations_per_s if self.iterations_per_s else float("inf")
 
 
+# ------------------------------------------------------------------ the firing rule
+
+
+class Model:
+    """A net (or a part of it) ready to simulate: per actor its input (edge, rate) and output
+    (edge, rate) lists in local numbering, its execution time in ticks, and which actors to look
+    at again when it ends a firing (itself, the consumers of its outputs, the producers of its
+    inputs: only the end of a firing changes what others can see)."""
+
+    def __init__(self, net: Net, ticks: list[int], actors: list[int] | None = None) -> None:
+        act = list(range(net.size)) if actors is None else list(actors)
+        inside = set(act)
+        self.actors = act
+        self.edges = [i for i, e in enumerate(net.edges) if e.src in inside and e.dst in inside]
+        loc = {a: k for k, a in enumerate(act)}
+        self.ins: list[list[tuple[int, int]]] = [[] for _ in act]
+        self.outs: list[list[tuple[int, int]]] = [[] for _ in act]
+        for j, i in enumerate(self.edges):
+            e = net.edges[i]
+            self.ins[loc[e.dst]].append((j, e.cons))
+            self.outs[loc[e.src]].append((j, e.prod))
+        nbr: list[set[int]] = [{k} for k in range(len(act))]
+        for j, i in enumerate(self.edges):
+            e = net.edges[i]
+            nbr[loc[e.src]].add(loc[e.dst])
+            nbr[loc[e.dst]].add(loc[e.src])
+        self.nbr = [sorted(s) for s in nbr]
+        self.T = [ticks[a] for a in act]
+        self.init = [net.edges[i].init for i in self.edges]
+        self.q = [net.q[a] for a in act]
+        self.size = len(act)
+
+    def room(self, k: int, tok: list[int], cap: list[int]) -> list[int] | None:
+        """None when actor k may start a firing now (the executor's rule, module docstring);
+        else the outputs that lack room while every input is ready ([] when an input is not)."""
+        for e, r in self.ins[k]:
+            if tok[e] < r:
+                return []
+        full = [e for e, r in self.outs[k] if tok[e] + r > cap[e]]
+        return full or None
+
+    def end(self, k: int, tok: list[int]) -> None:
+        """The end of a firing of actor k: its input tokens leave (their space is free), its
+        output tokens appear."""
+        for e, r in self.ins[k]:
+            tok[e] -= r
+        for e, r in self.outs[k]:
+            tok[e] += r
+
+
 def self_timed(net: Net, caps: list[int] | None, ticks: list[int], unit_s: Fraction, *,
-               actors: list[int] | None = None, max_states: int = 2_000_000) -> Throughput:
-    """Throughput of self-timed execution. ``caps`` None means unbounded fifos (only sensible
-    within a strongly connected part); ``actors`` restricts the simulation to a sub-graph
-    (edges with both ends inside)."""
-    act = list(range(net.size)) if actors is None else list(actors)
-    inside = set(act)
-    eidx = [i for i, e in enumerate(net.edges) if e.src in inside and e.dst in inside]
-    loc = {a: k for k, a in enumerate(act)}
-    E = len(eidx)
-    prod = [net.edges[i].prod for i in eidx]
-    cons = [net.edges[i].cons for i in eidx]
-    cap = [None if caps is None else caps[i] for i in eidx]
-    ins: list[list[int]] = [[] for _ in act]
-    outs: list[list[int]] = [[] for _ in act]
-    for k, i in enumerate(eidx):
-        ins[loc[net.edges[i].dst]].append(k)
-        outs[loc[net.edges[i].src]].append(k)
-    T = [ticks[a] for a in act]
-    fills = [net.edges[i].init for i in eidx]
-    occ = list(fills)  # fill + space claimed by running firings
-    rem = [-1] * len(act)  # remaining ticks of the running firing, -1 idle
-    ref = min(range(len(act)), key=lambda k: net.q[act[k]])
-    q_ref = net.q[act[ref]]
-    done_ref = 0
-    now = 0
+               actors: list[int] | None = None, max_states: int = 200_000,
+               max_events: int = 50_000_000) -> Throughput:
+    """Throughput of self-timed execution under the executor's firing rule. ``caps`` None means
+    unbounded fifos (only sensible within a strongly connected part); ``actors`` restricts the
+    simulation to a sub-graph (edges with both ends inside)."""
+    m = Model(net, ticks, actors)
+    cap = [_UNBOUNDED if caps is None else caps[i] for i in m.edges]
+    return _periodic(m, cap, unit_s, max_states, max_events)
+
+
+def _periodic(m: Model, cap: list[int], unit_s: Fraction, max_states: int, max_events: int) -> Throughput:
+    n = m.size
+    T, nbr, room, end = m.T, m.nbr, m.room, m.end
+    tok = list(m.init)
+    busy = [False] * n
+    fin = [0] * n  # end time of the running firing
+    heap: list[tuple[int, int]] = []
+    ref = min(range(n), key=lambda k: (m.q[k], -T[k]))
+    q_ref = m.q[ref]
+    blocked: dict[int, list[int]] = {}  # idle actors with inputs ready and some output full
+    seg: set[int] = set()  # fifos that blocked an actor since the last stored state
+    segs: list[set[int]] = []
     seen: dict[tuple, tuple[int, int, int]] = {}
-    blocked_log: list[frozenset[int]] = []
-    limit_same_instant = 4 * sum(net.q[a] for a in act) + 16
+    now = done = events = 0
+    zero_limit = 4 * sum(m.q) + 16
+    dirty: list[int] = list(range(n))
+    crit = lambda sets: tuple(sorted({m.edges[e] for s in sets for e in s}))
+    ref_ended = False
     while True:
-        # start every enabled idle actor; zero-time firings complete at once
-        fired_now = 0
-        full_blocked: set[int] = set()
-        changed = True
-        while changed:
-            changed = False
-            for k in range(len(act)):
-                if rem[k] >= 0:
-                    continue
-                if any(fills[e] < cons[e] for e in ins[k]):
-                    continue
-                fulls = [e for e in outs[k] if cap[e] is not None and cap[e] - occ[e] < prod[e]]
-                if fulls:
-                    full_blocked.update(fulls)
-                    continue
-                for e in ins[k]:
-                    fills[e] -= cons[e]
-                    occ[e] -= cons[e]
-                for e in outs[k]:
-                    occ[e] += prod[e]
-                if T[k] == 0:
-                    for e in outs[k]:
-                        fills[e] += prod[e]
-                    if k == ref:
-                        done_ref += 1
-                    fired_now += 1
-                    if fired_now > limit_same_instant:
-                        return Throughput(float("inf"), None, (), len(seen))
+        zero = 0
+        stack = dirty
+        while stack:
+            k = stack.pop()
+            if busy[k]:
+                continue
+            full = room(k, tok, cap)
+            if full is not None:
+                if full:
+                    blocked[k] = full
+                    seg.update(full)
                 else:
-                    rem[k] = T[k]
-                changed = True
-        # actors still blocked on full space (with their inputs ready) after the fixpoint
-        full_now = frozenset(e for e in full_blocked
-                             if any(rem[k] < 0 and e in outs[k] for k in range(len(act))))
-        key = (tuple(fills), tuple(occ), tuple(rem))
-        if key in seen:
-            t0, d0, i0 = seen[key]
-            if now == t0:
-                return Throughput(float("inf"), None, (), len(seen))
-            per_tick = Fraction(done_ref - d0, q_ref * (now - t0))
-            crit: set[int] = set()
-            for s in blocked_log[i0:]:
-                crit |= s
-            exact = per_tick / unit_s
-            return Throughput(float(exact), exact, tuple(sorted(eidx[e] for e in crit)), len(seen))
-        seen[key] = (now, done_ref, len(blocked_log))
-        blocked_log.append(full_now)
-        if len(seen) > max_states:
-            raise ThroughputError(f"state space above {max_states} states; throughput not computed")
-        busy = [r for r in rem if r > 0]
-        if not busy:
-            return Throughput(0.0, Fraction(0), tuple(sorted(eidx[e] for e in full_now)), len(seen))
-        step = min(busy)
-        now += step
-        for k in range(len(act)):
-            if rem[k] > 0:
-                rem[k] -= step
-                if rem[k] == 0:
-                    rem[k] = -1
-                    for e in outs[k]:
-                        fills[e] += prod[e]
-                    if k == ref:
-                        done_ref += 1
+                    blocked.pop(k, None)
+                continue
+            blocked.pop(k, None)
+            if T[k]:
+                busy[k] = True
+                fin[k] = now + T[k]
+                heapq.heappush(heap, (fin[k], k))
+            else:  # a zero-time firing ends at once
+                end(k, tok)
+                if k == ref:
+                    done += 1
+                    ref_ended = True
+                zero += 1
+                if zero > zero_limit:
+                    return Throughput(float("inf"), None, (), len(seen))
+                stack.extend(nbr[k])
+        if ref_ended:
+            ref_ended = False
+            key = (tuple(tok), tuple(fin[k] - now if busy[k] else -1 for k in range(n)))
+            hit = seen.get(key)
+            if hit is not None:
+                t0, d0, i0 = hit
+                if now == t0:
+                    return Throughput(float("inf"), None, (), len(seen))
+                exact = Fraction(done - d0, q_ref * (now - t0)) / unit_s
+                return Throughput(float(exact), exact, crit(segs[i0:] + [seg]), len(seen))
+            seen[key] = (now, done, len(segs))
+            segs.append(seg)
+            seg = {e for v in blocked.values() for e in v}
+            if len(seen) > max_states:
+                raise ThroughputError(f"the state space has more than {max_states} states before it repeats; "
+                                      "throughput not computed")
+        if not heap:  # deadlock
+            return Throughput(0.0, Fraction(0), crit(blocked.values()), len(seen))
+        now = heap[0][0]
+        dirty = []
+        while heap and heap[0][0] == now:
+            _, k = heapq.heappop(heap)
+            busy[k] = False
+            end(k, tok)
+            if k == ref:
+                done += 1
+                ref_ended = True
+            dirty.extend(nbr[k])
+            events += 1
+        if events > max_events:
+            raise ThroughputError(f"more than {max_events} firings before the execution repeats; "
+                                  "throughput not computed")
 
 
 def max_throughput(net: Net, ticks: list[int], unit_s: Fraction) -> Throughput:
@@ -214,56 +280,88 @@ def max_throughput(net: Net, ticks: list[int], unit_s: Fraction) -> Throughput:
     return best or Throughput(float("inf"), None, (), 0)
 
 
+# ------------------------------------------------------------------ the Pareto front
+
+
 @dataclass(frozen=True)
 class ParetoPoint:
     cost: int  # total bytes or tokens
     iterations_per_s: float
     capacities: tuple[int, ...]
+    exact: Fraction | None = None  # iterations per second, exact
 
 
 def next_capacity(c: int, d: int, p: int, q: int) -> int:
-    """The next capacity above c that can change behaviour: occupancies are always
-    d mod gcd(p, q) plus a multiple of gcd(p, q)."""
+    """The next capacity above c that can change behaviour: the tokens in a fifo are always
+    d mod gcd(p, q) plus a multiple of gcd(p, q), and so is every rate."""
     g = gcd(p, q)
     return c + 1 + ((d - (c + 1)) % g)
 
 
 def pareto(net: Net, start: list[int], free: list[bool], weight: list[int], ticks: list[int], unit_s: Fraction, *,
-           max_evals: int = 2000) -> tuple[list[ParetoPoint], Throughput, bool]:
-    """The throughput/buffer Pareto front from the minimal assignment ``start`` upwards: best
-    first by total cost, each distribution's successors enlarge one critical fifo (a fifo on
-    which a ready actor waited for space in the periodic phase) to its next useful capacity,
-    until the throughput with unbounded fifos is reached (SDF3's exploration). Returns the
-    points, the maximal throughput, and whether the front is complete (max reached)."""
+           max_evals: int = 100_000, time_limit_s: float | None = None, guided: bool = True,
+           stats: dict | None = None) -> tuple[list[ParetoPoint], Throughput, bool]:
+    """The exact throughput/buffer Pareto front: for every throughput reachable, the cheapest
+    capacities reaching it (one point per cost at which the best throughput rises).
+
+    ``start``: the per-fifo lower bounds (fixed fifos at their capacity). Best-first by cost,
+    each distribution's successors enlarge one fifo to its next useful capacity: with ``guided``
+    only the fifos that delayed a firing for lack of room in its periodic phase (or that a
+    deadlocked actor waits on), as Stuijk, Geilen and Basten (DAC 2006); without, every free
+    fifo (a naive search, for comparison). Throughput is monotone in capacities and cannot rise
+    unless such a fifo grows, so from every cheaper distribution on the way to a Pareto point
+    some successor stays below that point: the search meets every point in cost order. It ends
+    when the throughput of unbounded fifos is reached.
+
+    Returns the points, the maximal throughput, and whether the front is complete (False when
+    ``max_evals`` or ``time_limit_s`` stopped it first)."""
+    t_start = time.perf_counter()
     top = max_throughput(net, ticks, unit_s)
-    cost = lambda cs: sum(w * c for w, c in zip(weight, cs))  # noqa: E731
+
+    def cost(cs) -> int:
+        return sum(w * c for w, c in zip(weight, cs))
+
     heap = [(cost(start), tuple(start))]
     seen = {tuple(start)}
     points: list[ParetoPoint] = []
-    best = -1.0
+    best = Fraction(0)
     evals = 0
-    while heap and evals < max_evals:
-        c, caps = heapq.heappop(heap)
-        evals += 1
-        t = self_timed(net, list(caps), ticks, unit_s)
-        if t.iterations_per_s > best * (1 + 1e-12) + 0.0:
-            if points and points[-1].cost == c:
-                points[-1] = ParetoPoint(c, t.iterations_per_s, caps)
-            else:
-                points.append(ParetoPoint(c, t.iterations_per_s, caps))
-            best = t.iterations_per_s
-            if top.exact is not None and t.exact is not None and t.exact >= top.exact:
+    complete = False
+    try:
+        while heap:
+            if evals >= max_evals or (time_limit_s is not None and time.perf_counter() - t_start > time_limit_s):
+                return points, top, False
+            c, caps = heapq.heappop(heap)
+            evals += 1
+            t = self_timed(net, list(caps), ticks, unit_s)
+            if t.exact is None:  # no time passes at all
+                points.append(ParetoPoint(c, t.iterations_per_s, caps, None))
+                complete = True
                 return points, top, True
-            if top.exact is None and t.exact is None:
-                return points, top, True
-        for ei in t.critical:
-            if not free[ei]:
-                continue
-            e = net.edges[ei]
-            nc = list(caps)
-            nc[ei] = next_capacity(caps[ei], e.init, e.prod, e.cons)
-            tn = tuple(nc)
-            if tn not in seen:
-                seen.add(tn)
-                heapq.heappush(heap, (cost(nc), tn))
-    return points, top, False
+            if t.exact > best:
+                p = ParetoPoint(c, t.iterations_per_s, caps, t.exact)
+                if points and points[-1].cost == c:
+                    points[-1] = p
+                else:
+                    points.append(p)
+                best = t.exact
+                if top.exact is not None and best >= top.exact:
+                    complete = True
+                    return points, top, True
+            for ei in (t.critical if guided else range(len(caps))):
+                if not free[ei]:
+                    continue
+                e = net.edges[ei]
+                nc = list(caps)
+                nc[ei] = next_capacity(caps[ei], e.init, e.prod, e.cons)
+                tn = tuple(nc)
+                if tn not in seen:
+                    seen.add(tn)
+                    heapq.heappush(heap, (c + weight[ei] * (nc[ei] - caps[ei]), tn))
+        # nothing left to enlarge: every distribution reachable was seen
+        complete = True
+        return points, top, True
+    finally:
+        if stats is not None:
+            stats.update(evaluations=evals, generated=len(seen), seconds=time.perf_counter() - t_start,
+                         complete=complete)
