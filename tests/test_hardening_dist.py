@@ -19,7 +19,7 @@ from vrprune.cli import main_with
 from vrprune.dist import _wire as w
 
 from _procs import free_base, write_mapping
-from test_dist_faults import Proc, seq_app
+from test_dist_faults import seq_app
 
 PLACE = {"Src": "endpoint", "Dst": "server"}
 
@@ -43,9 +43,10 @@ class _Side(threading.Thread):
 
 
 @pytest.mark.parametrize("shaped", [False, True], ids=["c-tx", "python-tx"])
-def test_interrupted_endpoint_never_ends_the_stream(tmp_path, shaped):
+def test_interrupted_endpoint_never_ends_the_stream(tmp_path, monkeypatch, shaped):
     """SIGTERM on the endpoint at a random moment, 20 tries for each kind of TX (40 in all): the
     server never exits 0 (its source never ends, so only a false END could make it)."""
+    monkeypatch.chdir(tmp_path)  # the sink writes seq.txt into the working folder
     app = seq_app(tmp_path, 3 * 10**8)
     sm, cm = _maps(tmp_path)
     rng = random.Random(20)
@@ -59,7 +60,7 @@ def test_interrupted_endpoint_never_ends_the_stream(tmp_path, shaped):
             err = io.StringIO()
             delay = rng.uniform(0.0, 0.3)
 
-            def kill_later() -> None:
+            def kill_later(err: io.StringIO = err, delay: float = delay) -> None:
                 t = time.monotonic() + 10
                 while "fingerprint" not in err.getvalue() and time.monotonic() < t:  # its handlers are in place
                     time.sleep(0.002)
@@ -79,3 +80,217 @@ def test_interrupted_endpoint_never_ends_the_stream(tmp_path, shaped):
                                  f"{srv.out.getvalue()}{srv.err.getvalue()}")
     finally:
         signal.signal(signal.SIGTERM, old)
+
+
+# ------------------------------------------------------------------ item 2: idle and slow connections
+
+
+def _connect(port: int) -> socket.socket:
+    t = time.monotonic() + 30
+    while True:
+        try:
+            return socket.create_connection(("127.0.0.1", port), timeout=5)
+        except OSError:
+            assert time.monotonic() < t
+            time.sleep(0.02)
+
+
+@pytest.mark.parametrize("security", ["none", "tls+psk"])
+def test_idle_and_trickling_connections_do_not_delay_the_peer(tmp_path, monkeypatch, security):
+    """Two idle connections and one that sends a byte every 0.2 s reach the RX first; the real TX
+    still connects at once (before: each held the RX for the 5 s timeout per read, one after the
+    other, the trickler for ever)."""
+    monkeypatch.chdir(tmp_path)
+    app = seq_app(tmp_path, 30)
+    sm, cm = _maps(tmp_path)
+    base = free_base(2)
+    extra: dict[str, list[str]] = {"server": [], "endpoint": []}
+    if security != "none":
+        assert main_with(["keygen", "--psk", str(tmp_path / "k"), "--tls", str(tmp_path / "tls")],
+                         io.StringIO(), io.StringIO()) == 0
+        for h in extra:
+            extra[h] = ["--psk-file", str(tmp_path / "k"), "--tls-ca", str(tmp_path / "tls/ca.pem"),
+                        "--tls-cert", str(tmp_path / f"tls/{h}.pem"), "--tls-key", str(tmp_path / f"tls/{h}.key")]
+    srv = _Side(["run", app, "--mapping", sm, "--port-base", str(base), "--unchecked", "--connect-timeout", "20",
+                 *extra["server"]])
+    srv.start()
+    idle = [_connect(base), _connect(base)]
+    trickler = _connect(base)
+    stop = threading.Event()
+
+    def trickle() -> None:
+        for b in w.HELLO.pack(w.MAGIC, w.VERSION, 0, 0, 8, 3, bytes(32), bytes(16)):
+            if stop.wait(0.2):
+                return
+            try:
+                trickler.send(bytes([b]))
+            except OSError:
+                return
+
+    threading.Thread(target=trickle, daemon=True).start()
+    time.sleep(0.3)  # they are all in, ahead of the TX
+    t0 = time.monotonic()
+    err = io.StringIO()
+    rc = main_with(["run", app, "--mapping", cm, "--port-base", str(base), "--unchecked", *extra["endpoint"]],
+                   io.StringIO(), err)
+    took = time.monotonic() - t0
+    stop.set()
+    srv.join(20)
+    for s in idle + [trickler]:
+        s.close()
+    assert rc == 0, err.getvalue()
+    assert srv.rc == 0, srv.err.getvalue()
+    assert took < 3.0, f"the TX took {took:.1f} s to connect and run"
+    assert (tmp_path / "seq.txt").read_text() == "30"
+
+
+def test_a_handshake_has_one_deadline_for_all_of_it(monkeypatch):
+    """A peer trickling its HELLO byte by byte is cut off at the handshake's deadline, however
+    often a byte arrives."""
+    monkeypatch.setattr(w, "HANDSHAKE_TIMEOUT_S", 0.6)
+    from vrprune.dist import _txrx
+
+    lsock = _txrx.listen("127.0.0.1", 0)
+    port = lsock.getsockname()[1]
+    e = _EdgeStub()
+    logs: list[str] = []
+    box: list[BaseException] = []
+
+    def rx() -> None:
+        try:
+            _txrx.accept_edge(lsock, e, port, bytes(32), _txrx.Security(), time.monotonic() + 3.0,
+                              threading.Event(), logs.append)
+        except BaseException as exc:  # noqa: BLE001
+            box.append(exc)
+
+    t = threading.Thread(target=rx, daemon=True)
+    t.start()
+    s = _connect(port)
+    t0 = time.monotonic()
+    closed_at = None
+    for b in w.HELLO.pack(w.MAGIC, w.VERSION, 0, 0, 8, 3, bytes(32), bytes(16)):
+        try:
+            s.send(bytes([b]))
+        except OSError:
+            closed_at = time.monotonic()
+            break
+        s.settimeout(0.1)
+        try:
+            if s.recv(1) == b"":
+                closed_at = time.monotonic()
+                break
+        except TimeoutError:
+            pass
+    t.join(5)
+    lsock.close()
+    assert closed_at is not None and closed_at - t0 < 1.5, "the trickling peer was not cut off"
+    assert any("no complete handshake within 0.6 s" in m for m in logs), logs
+
+
+class _EdgeStub:
+    """What accept_edge and the handshake read of a CrossEdge: Src.x, 3 tokens of 8 bytes a frame,
+    from host endpoint to host server."""
+
+    def __init__(self) -> None:
+        class H:
+            def __init__(self, name):
+                self.name, self.address = name, "127.0.0.1"
+
+        self.index, self.name, self.token_bytes, self.rate = 0, "Src.x", 8, 3
+        self.src_host, self.dst_host = H("endpoint"), H("server")
+        self.kind, self.lrl, self.url = "static", 0, 0
+
+
+# ------------------------------------------------------------------ items 4, 5: what a stranger learns
+
+FP = bytes(range(32))
+KEY = b"k" * 32
+
+
+def _recv(sock: socket.socket, n: int) -> bytes:
+    buf = bytearray(n)
+    w.recv_exact(sock, memoryview(buf))
+    return bytes(buf)
+
+
+def _serve(psk=None, authenticated=False):
+    """A server_handshake for edge 0 ('Src.x', 3 x 8 B, fingerprint FP) on one end of a socket
+    pair; returns (the other end, the thread, [the Refused reason])."""
+    a, b = socket.socketpair()
+    a.settimeout(5)
+    why: list[str] = []
+
+    def serve() -> None:
+        try:
+            w.server_handshake(b, edge=0, edge_name="Src.x", token_bytes=8, rate=3, fp=FP, psk=psk,
+                               **({"authenticated": True} if authenticated else {}))
+        except w.DistError as exc:
+            why.append(str(exc))
+        finally:
+            b.close()
+
+    t = threading.Thread(target=serve, daemon=True)
+    t.start()
+    return a, t, why
+
+
+@pytest.mark.parametrize("hello,logged", [
+    (dict(fp=bytes(32)), "graph fingerprint mismatch"),
+    (dict(edge=5), "edge mismatch: this port carries edge 0 ('Src.x')"),
+    (dict(rate=4), "token size/rate mismatch: RX expects 3 x 8 B"),
+    (dict(flags=0x8000), "unknown HELLO flags 0x8000"),
+    (dict(flags=w.FLAG_PSK), "TX uses a pre-shared key but RX has none"),
+    (dict(version=9), "protocol version mismatch"),
+])
+def test_a_stranger_is_told_only_refused(hello, logged):
+    h = dict(version=w.VERSION, flags=0, edge=0, tb=8, rate=3, fp=FP)
+    h.update(hello)
+    a, t, why = _serve()
+    a.sendall(w.HELLO.pack(w.MAGIC, h["version"], h["flags"], h["edge"], h["tb"], h["rate"], h["fp"], bytes(16)))
+    _magic, _v, status, _n, _m, mlen = w.REPLY.unpack(_recv(a, w.REPLY.size))
+    told = _recv(a, mlen)
+    t.join(5)
+    assert status == w.REFUSED and told == b"refused"
+    assert why and logged in why[0]  # the RX's log has the reason
+
+
+def test_unknown_flags_are_refused_even_when_all_else_matches():
+    a, t, why = _serve()
+    a.sendall(w.HELLO.pack(w.MAGIC, w.VERSION, 0x0002, 0, 8, 3, FP, bytes(16)))
+    _magic, _v, status, *_ = w.REPLY.unpack(_recv(a, w.REPLY.size))
+    t.join(5)
+    assert status == w.REFUSED and "unknown HELLO flags 0x0002" in why[0]
+
+
+def test_an_authenticated_peer_is_told_why():
+    """With a PSK, the reason travels in FINAL, after the peer's MAC is checked."""
+    a, t, why = _serve(psk=KEY)
+    with pytest.raises(w.Refused, match="graph fingerprint mismatch"):
+        w.client_handshake(a, edge=0, token_bytes=8, rate=3, fp=bytes(32), psk=KEY)
+    t.join(5)
+    # the wrong key is told only that: no fingerprint
+    a, t, _why = _serve(psk=KEY)
+    with pytest.raises(w.Refused) as ei:
+        w.client_handshake(a, edge=0, token_bytes=8, rate=3, fp=bytes(32), psk=b"x" * 32)
+    t.join(5)
+    assert "fingerprint" not in str(ei.value) and "authentication" in str(ei.value)
+
+
+def test_a_peers_refusal_is_printed_escaped_and_short():
+    a, b = socket.socketpair()
+    a.settimeout(5)
+    evil = (b"\x1b[2J\x1b[31mPWNED\x07\xe2\x80\xae" + b"A" * 1100)[:w.MAX_MESSAGE]
+
+    def fake_rx() -> None:
+        _recv(b, w.HELLO.size)
+        b.sendall(w.REPLY.pack(w.MAGIC, w.VERSION, w.REFUSED, bytes(16), bytes(32), len(evil)) + evil)
+
+    t = threading.Thread(target=fake_rx, daemon=True)
+    t.start()
+    with pytest.raises(w.Refused) as ei:
+        w.client_handshake(a, edge=0, token_bytes=8, rate=3, fp=FP, psk=None)
+    t.join(5)
+    msg = str(ei.value)
+    assert "\x1b" not in msg and "\x07" not in msg and "\u202e" not in msg
+    assert "\\x1b[2J" in msg and "PWNED" in msg
+    assert len(msg) < 300

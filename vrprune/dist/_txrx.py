@@ -420,48 +420,138 @@ def listen(address: str, port: int, buffer: int = SOCKET_BUFFER) -> socket.socke
     return s
 
 
+MAX_PENDING_HANDSHAKES = 64  # handshakes served at once per edge; more connections wait in the backlog
+
+
 def accept_edge(lsock: socket.socket, e: CrossEdge, port: int, fp: bytes, sec: Security, deadline: float,
                 cancel: threading.Event, log: Callable[[str], None]) -> Endpoint:
     """Accept connections on ``lsock`` until one passes the handshake (refusing and logging the
-    rest) or ``deadline``."""
+    rest) or ``deadline``. Handshakes run concurrently, each on its own thread and each within
+    :data:`HANDSHAKE_TIMEOUT_S` in all (its socket is shut down at its deadline, whatever it is
+    waiting for): idle or trickling connections cannot delay the real peer."""
     label = edge_label(e, port)
     ctx = server_context(sec.tls) if sec.tls else None
     if ctx is not None:
-        ctx.num_tickets = 0  # nothing flows RX -> TX after the handshake
-    last = ""
-    while not cancel.is_set():
-        left = deadline - time.monotonic()
-        if left <= 0:
-            raise w.DistError(f"{label}: no TX connected within the connect timeout"
-                              + (f" (last refusal: {last})" if last else ""))
-        lsock.settimeout(min(left, 0.2))
-        try:
-            conn, addr = lsock.accept()
-        except socket.timeout:
-            continue
-        peer = f"{addr[0]}:{addr[1]}"
+        ctx.num_tickets = 0  # no session resumption
+    lock = threading.Lock()
+    won: list[Endpoint | None] = []  # the handshake that claimed the edge (None: too late, the wait ended)
+    ready: list[Endpoint] = []  # its endpoint, once its handshake is complete
+    pending: dict[socket.socket, float] = {}  # connection -> the deadline of its handshake
+    last = [""]
+
+    def claim(ep: Endpoint) -> bool:
+        with lock:
+            if won or cancel.is_set():
+                return False
+            won.append(ep)
+            pending.pop(ep.sock, None)  # no deadline from now on: it is the edge's connection
+            return True
+
+    def handshake(conn: socket.socket, peer: str, until: float) -> None:
+        sock = conn
         try:
             _tune(conn)
-            conn.settimeout(w.HANDSHAKE_TIMEOUT_S)
+            conn.settimeout(max(until - time.monotonic(), 0.001))
             refusal = None
             if ctx is not None:
-                conn = ctx.wrap_socket(conn, server_side=True)
-                names = peer_names(conn)  # type: ignore[arg-type]
+                sock = ctx.wrap_socket(conn, server_side=True)
+                with lock:
+                    pending[sock] = pending.pop(conn, until)
+                names = peer_names(sock)  # type: ignore[arg-type]
                 if e.src_host.name not in names:
                     refusal = (f"TLS certificate names {sorted(names)} do not include host "
                                f"'{e.src_host.name}', where the mapping puts the TX of this edge")
-            w.server_handshake(conn, edge=e.index, edge_name=e.name, token_bytes=e.token_bytes, rate=e.rate,
-                               fp=fp, psk=sec.psk, refusal=refusal)
-            conn.settimeout(None)
-            return Endpoint(e, port, conn, ctx is not None, peer)
-        except (w.DistError, OSError, ssl.SSLError) as exc:
-            last = f"{peer}: {exc}"
-            log(f"{label}: refused a connection from {peer}: {exc}")
+            ep = Endpoint(e, port, sock, ctx is not None, peer)
+            w.server_handshake(_Deadline(sock, until), edge=e.index, edge_name=e.name,  # type: ignore[arg-type]
+                               token_bytes=e.token_bytes, rate=e.rate, fp=fp, psk=sec.psk, refusal=refusal,
+                               authenticated=ctx is not None, claim=lambda: claim(ep))
+            sock.settimeout(None)
+            with lock:
+                ready.append(ep)
+        except (w.DistError, OSError, ssl.SSLError, ValueError) as exc:
+            if isinstance(exc, (socket.timeout, ssl.SSLError, OSError)) and time.monotonic() >= until:
+                why = f"no complete handshake within {w.HANDSHAKE_TIMEOUT_S:g} s"
+            else:
+                why = str(exc)
+            with lock:
+                pending.pop(sock, None)
+                pending.pop(conn, None)
+                if won and won[0] is not None and won[0].sock is sock:
+                    won.clear()  # claimed, but the final OK did not go out: the edge is free again
+                last[0] = f"{peer}: {why}"
+            log(f"{label}: refused a connection from {peer}: {why}")
+            _close(sock)
+
+    try:
+        while not cancel.is_set():
+            now = time.monotonic()
+            with lock:
+                if ready:
+                    return ready[0]  # (a cancel meanwhile: the caller closes what was returned)
+                for c, until in pending.items():
+                    if now >= until:
+                        _shut(c)  # wakes its handshake thread, which refuses and logs it
+                busy = len(pending) >= MAX_PENDING_HANDSHAKES
+            if now >= deadline:
+                raise w.DistError(f"{label}: no TX connected within the connect timeout"
+                                  + (f" (last refusal: {last[0]})" if last[0] else ""))
+            if busy:
+                time.sleep(0.01)
+                continue
+            lsock.settimeout(min(deadline - now, 0.05))
             try:
-                conn.close()
-            except OSError:
-                pass
-    raise LinkStopped(f"{label}: cancelled")
+                conn, addr = lsock.accept()
+            except socket.timeout:
+                continue
+            until = time.monotonic() + w.HANDSHAKE_TIMEOUT_S
+            with lock:
+                pending[conn] = until
+            threading.Thread(target=handshake, args=(conn, f"{addr[0]}:{addr[1]}", until), daemon=True,
+                             name=f"vrprune:handshake:{e.name}").start()
+        raise LinkStopped(f"{label}: cancelled")
+    finally:
+        with lock:
+            rest = list(pending) + [ep.sock for ep in won if ep is not None and ep not in ready[:1]]
+            if not ready:
+                won[:] = [None]  # a late handshake must not claim the edge
+        for c in rest:
+            _shut(c)
+
+
+class _Deadline:
+    """A socket whose every read and write waits at most until one deadline (the handshake's)."""
+
+    def __init__(self, sock: socket.socket, until: float) -> None:
+        self.sock, self.until = sock, until
+
+    def _left(self) -> None:
+        left = self.until - time.monotonic()
+        if left <= 0:
+            raise socket.timeout("handshake deadline passed")
+        self.sock.settimeout(left)
+
+    def recv_into(self, mv, n: int = 0) -> int:
+        self._left()
+        return self.sock.recv_into(mv, n)
+
+    def sendall(self, data) -> None:
+        self._left()
+        self.sock.sendall(data)
+
+
+def _shut(sock: socket.socket) -> None:
+    """Shut a socket down under a thread blocked on it (plain or TLS: the TCP socket itself)."""
+    try:
+        socket.socket.shutdown(sock, socket.SHUT_RDWR)
+    except OSError:
+        pass
+
+
+def _close(sock: socket.socket) -> None:
+    try:
+        sock.close()
+    except OSError:
+        pass
 
 
 def connect_edge(e: CrossEdge, port: int, fp: bytes, sec: Security, deadline: float,

@@ -12,8 +12,15 @@ Handshake (TX connects, RX answers; inside TLS when TLS is on)::
 with ``mac_rx = HMAC-SHA256(psk, "vrprune-rx" | HELLO | nonce_rx)`` and
 ``mac_tx = HMAC-SHA256(psk, "vrprune-tx" | HELLO | nonce_rx | mac_rx)`` (zeros without a PSK).
 Each side proves it holds the key over a fresh nonce of the other; the labels stop one side's
-answer being replayed as the other's. Any mismatch (magic, version, PSK on one side only,
-fingerprint, edge, token size, rate, MAC) is refused with a message both sides print.
+answer being replayed as the other's. Any mismatch (magic, version, unknown flag bits, PSK on
+one side only, fingerprint, edge, token size, rate, MAC) is refused. The RX tells the reason
+only to a peer it has authenticated (a verified TLS certificate, or a PSK MAC checked: then
+the reason travels in FINAL); anyone else gets "refused", and the reason goes to the RX's log
+only: the graph's fingerprint, edge names, token sizes and rates are never told to a stranger.
+A peer's message is printed escaped and shortened (:func:`peer_text`).
+
+The whole handshake has a deadline (:data:`HANDSHAKE_TIMEOUT_S`), not each read: a peer that
+trickles bytes cannot hold a connection open longer.
 
 Frames (TX -> RX), little-endian 20-byte header then the payload::
 
@@ -32,7 +39,7 @@ import hmac
 import os
 import socket
 import struct
-from typing import Any
+from typing import Any, Callable
 
 from ..diagnostics import VrpruneError
 from ..model import Graph, PythonImpl, CImpl, OpenCLImpl, without_spans
@@ -50,7 +57,9 @@ MAX_MESSAGE = 1024
 
 DATA, END, ABORT = 1, 2, 3
 OK, REFUSED = 0, 1
-HANDSHAKE_TIMEOUT_S = 5.0
+HANDSHAKE_TIMEOUT_S = 5.0  # the whole handshake, from accept to FINAL
+PEER_TEXT_MAX = 200  # characters of a peer's message that are printed
+REFUSED_TEXT = "refused"  # all that a peer not authenticated learns
 
 
 class DistError(VrpruneError):
@@ -105,7 +114,24 @@ def _recv_message(sock: socket.socket, n: int) -> str:
     n = min(n, MAX_MESSAGE)
     buf = bytearray(n)
     recv_exact(sock, memoryview(buf))
-    return buf.decode("utf-8", "replace")
+    return peer_text(bytes(buf))
+
+
+def peer_text(data: bytes, limit: int = PEER_TEXT_MAX) -> str:
+    """A peer's message as it may be printed: decoded, every character that is not printable
+    (terminal escapes, control and format characters) written as ``\\xNN`` / ``\\uNNNN``, cut
+    to ``limit`` characters."""
+    text = data.decode("utf-8", "replace")
+    out = []
+    n = 0
+    for c in text:
+        e = c if c.isprintable() else c.encode("unicode_escape").decode("ascii")
+        if n + len(e) > limit:
+            out.append("…")
+            break
+        out.append(e)
+        n += len(e)
+    return "".join(out)
 
 
 def _mac(psk: bytes | None, *parts: bytes) -> bytes:
@@ -118,6 +144,10 @@ def _short(fp: bytes) -> str:
     return fp.hex()[:12]
 
 
+_NOT_TOLD = ("; the RX tells the reason only after authentication, its log says it (different graph, edge, "
+             "token size or rate, --port-base, or a pre-shared key or certificate on one side only?)")
+
+
 def client_handshake(sock: socket.socket, *, edge: int, token_bytes: int, rate: int, fp: bytes,
                      psk: bytes | None) -> None:
     """TX side. Raises :class:`Refused` with the reason on any mismatch."""
@@ -128,62 +158,93 @@ def client_handshake(sock: socket.socket, *, edge: int, token_bytes: int, rate: 
     if magic != MAGIC:
         raise Refused("the peer is not a vrprune RX (bad magic in its reply)")
     if status != OK:
-        raise Refused(f"refused by the peer: {_recv_message(sock, mlen)}")
+        raise Refused(_refused(_recv_message(sock, mlen)))
     if psk is not None and not hmac.compare_digest(mac_rx, _mac(psk, b"vrprune-rx", hello, nonce_rx)):
         sock.sendall(AUTH.pack(bytes(32)))
         raise Refused("the peer failed authentication: it does not hold our pre-shared key (wrong --psk-file?)")
     sock.sendall(AUTH.pack(_mac(psk, b"vrprune-tx", hello, nonce_rx, mac_rx)))
     status, mlen = _recv_struct(sock, FINAL)
     if status != OK:
-        raise Refused(f"refused by the peer: {_recv_message(sock, mlen)}")
+        raise Refused(_refused(_recv_message(sock, mlen)))
+
+
+def _refused(msg: str) -> str:
+    return f"refused by the peer: {msg}" + (_NOT_TOLD if msg == REFUSED_TEXT else "")
 
 
 def server_handshake(sock: socket.socket, *, edge: int, edge_name: str, token_bytes: int, rate: int, fp: bytes,
-                     psk: bytes | None, refusal: str | None = None) -> None:
-    """RX side. Raises :class:`Refused` (after telling the peer why) on any mismatch;
-    ``refusal``: refuse anyway, for that reason (e.g. a TLS certificate of the wrong host)."""
+                     psk: bytes | None, refusal: str | None = None, authenticated: bool = False,
+                     claim: Callable[[], bool] | None = None) -> None:
+    """RX side. Raises :class:`Refused` with the full reason (for the RX's log) on any mismatch,
+    after telling the peer: the reason itself only when the peer is authenticated (``authenticated``:
+    TLS verified its certificate; else once its PSK MAC is checked), else just "refused".
+    ``refusal``: refuse anyway, for that reason (e.g. a TLS certificate of the wrong host).
+    ``claim()``: called just before the final OK; False refuses (another TX took the edge)."""
     buf = bytearray(HELLO.size)
     recv_exact(sock, memoryview(buf))
     hello = bytes(buf)
     magic, version, flags, p_edge, p_tb, p_rate, p_fp, _nonce_tx = HELLO.unpack(hello)
     nonce_rx = os.urandom(16)
 
-    def refuse(why: str, *, tell: bool = True) -> None:
-        if tell:
-            msg = why.encode("utf-8")[:MAX_MESSAGE]
-            try:
-                sock.sendall(REPLY.pack(MAGIC, VERSION, REFUSED, bytes(16), bytes(32), len(msg)) + msg)
-            except OSError:
-                pass
+    def send(data: bytes) -> None:
+        try:
+            sock.sendall(data)
+        except OSError:
+            pass
+
+    def reply_refusal(why: str, told: str) -> None:
+        msg = told.encode("utf-8")[:MAX_MESSAGE]
+        send(REPLY.pack(MAGIC, VERSION, REFUSED, bytes(16), bytes(32), len(msg)) + msg)
+        raise Refused(why)
+
+    def final_refusal(why: str, told: str) -> None:
+        msg = told.encode("utf-8")[:MAX_MESSAGE]
+        send(FINAL.pack(REFUSED, len(msg)) + msg)
         raise Refused(why)
 
     if magic != MAGIC:
-        refuse("not a vrprune TX (bad magic)", tell=False)
+        raise Refused("not a vrprune TX (bad magic)")
+    # what can be said before the peer proves its key: nothing (unless TLS proved who it is)
+    early = None
     if refusal:
-        refuse(refusal)
-    if version != VERSION:
-        refuse(f"protocol version mismatch: RX speaks {VERSION}, TX speaks {version}")
-    if bool(flags & FLAG_PSK) != (psk is not None):
-        who = "RX requires a pre-shared key (--psk-file) and TX has none" if psk is not None else \
-              "TX uses a pre-shared key but RX has none (--psk-file on both sides)"
-        refuse(f"authentication mismatch: {who}")
-    if p_fp != fp:
-        refuse(f"graph fingerprint mismatch: RX runs graph {_short(fp)}…, TX runs {_short(p_fp)}…; "
-               f"both sides must run the same application graph")
-    if p_edge != edge:
-        refuse(f"edge mismatch: this port carries edge {edge} ('{edge_name}'), TX sends edge {p_edge} "
-               f"(different --port-base or platform base_port?)")
-    if p_tb != token_bytes or p_rate != rate:
-        refuse(f"edge '{edge_name}': token size/rate mismatch: RX expects {rate} x {token_bytes} B, "
-               f"TX sends {p_rate} x {p_tb} B")
+        early = refusal
+    elif version != VERSION:
+        early = f"protocol version mismatch: RX speaks {VERSION}, TX speaks {version}"
+    elif flags & ~FLAG_PSK:
+        early = f"unknown HELLO flags 0x{flags & ~FLAG_PSK:04x} (a newer or foreign TX?)"
+    elif bool(flags & FLAG_PSK) != (psk is not None):
+        early = "authentication mismatch: " + (
+            "RX requires a pre-shared key (--psk-file) and TX has none" if psk is not None else
+            "TX uses a pre-shared key but RX has none (--psk-file on both sides)")
+    mismatch = _mismatch(edge, edge_name, token_bytes, rate, fp, p_edge, p_tb, p_rate, p_fp)
+    if early is None and psk is None and mismatch is not None:
+        early = mismatch  # no key to check first: refused at once
+        mismatch = None
+    if early is not None:
+        reply_refusal(early, early if authenticated else REFUSED_TEXT)
     mac_rx = _mac(psk, b"vrprune-rx", hello, nonce_rx)
     sock.sendall(REPLY.pack(MAGIC, VERSION, OK, nonce_rx, mac_rx, 0))
     (mac_tx,) = _recv_struct(sock, AUTH)
     if psk is not None and not hmac.compare_digest(mac_tx, _mac(psk, b"vrprune-tx", hello, nonce_rx, mac_rx)):
-        msg = b"authentication failed: wrong pre-shared key"
-        try:
-            sock.sendall(FINAL.pack(REFUSED, len(msg)) + msg)
-        except OSError:
-            pass
-        raise Refused("TX failed authentication: it does not hold our pre-shared key (wrong --psk-file?)")
+        final_refusal("TX failed authentication: it does not hold our pre-shared key (wrong --psk-file?)",
+                      "authentication failed: wrong pre-shared key")
+    # authenticated now (PSK checked, or TLS): the reason may be told
+    if mismatch is not None:
+        final_refusal(mismatch, mismatch)
+    if claim is not None and not claim():
+        final_refusal("another TX connected to this edge first", "another TX connected to this edge first")
     sock.sendall(FINAL.pack(OK, 0))
+
+
+def _mismatch(edge: int, edge_name: str, token_bytes: int, rate: int, fp: bytes,
+              p_edge: int, p_tb: int, p_rate: int, p_fp: bytes) -> str | None:
+    if p_fp != fp:
+        return (f"graph fingerprint mismatch: RX runs graph {_short(fp)}…, TX runs {_short(p_fp)}…; "
+                f"both sides must run the same application graph")
+    if p_edge != edge:
+        return (f"edge mismatch: this port carries edge {edge} ('{edge_name}'), TX sends edge {p_edge} "
+                f"(different --port-base or platform base_port?)")
+    if p_tb != token_bytes or p_rate != rate:
+        return (f"edge '{edge_name}': token size/rate mismatch: RX expects {rate} x {token_bytes} B, "
+                f"TX sends {p_rate} x {p_tb} B")
+    return None
