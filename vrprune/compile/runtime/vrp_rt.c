@@ -149,7 +149,8 @@ static void usage(const vrp_program *p, const char *argv0, FILE *to) {
                     "  --connect-timeout S  how long RX waits for its TX and TX retries its RX (default 30)\n"
                     "  --psk-file F     pre-shared key (`vrprune keygen --psk F`), the same on every host\n"
                     "  --tls-cert PEM --tls-key PEM --tls-ca PEM  TLS with mutual certificates (`vrprune keygen\n"
-                    "                   --tls DIR`): this host's certificate and key, the CA of every host's\n",
+                    "                   --tls DIR`): this host's certificate and key, and the CA that\n"
+                    "                   signed every host's certificate\n",
                 p->port_base, p->address ? p->address : "127.0.0.1");
     fprintf(to, "exit codes: 0 ok; 1 an actor or a link failed; 2 usage error; 130 interrupted.\n");
 }
