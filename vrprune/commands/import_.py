@@ -1,0 +1,87 @@
+"""`vrprune import MODEL.onnx -o DIR`: an ONNX model becomes a .vpr graph of onnxruntime actors."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import time
+from typing import TextIO
+
+from ..argtypes import whole_number
+
+EXIT_CODES = """exit codes:
+  0    DIR/NAME.vpr, DIR/NAME.npz and DIR/onnx_actors.py written
+  2    usage or input error (not an ONNX model, symbolic dimensions without --shape, an unsupported
+       operator, DIR cannot be written)
+"""
+
+
+def group_arg(text: str) -> int | None:
+    """argparse type of ``--group``: ``layers`` (0), ``none`` (None) or a whole number N >= 1."""
+    t = text.strip().lower()
+    if t == "none":
+        return None
+    if t == "layers":
+        return 0
+    try:
+        n = int(t)
+    except ValueError:
+        n = 0
+    if n < 1:
+        raise argparse.ArgumentTypeError(f"expected a number of actors N >= 1, 'layers' or 'none', got {text!r}")
+    return n
+
+
+_threads = whole_number("a whole number >= 1", "intra-op threads per onnxruntime session")
+
+
+def threads_arg(text: str) -> int:
+    n = _threads(text)
+    if n < 1:
+        raise argparse.ArgumentTypeError(f"must be >= 1 (intra-op threads per onnxruntime session), got {text!r}")
+    return n
+
+
+def add_parser(sub) -> argparse.ArgumentParser:
+    p = sub.add_parser("import", help="turn an ONNX model into a .vpr graph of onnxruntime actors (one per layer)",
+                       description="Read an ONNX model and write DIR/NAME.vpr (one actor per layer: a compute node "
+                                   "and the element-wise nodes after it; branches, residual adds and concatenations "
+                                   "become a DAG), DIR/NAME.npz (each layer's ONNX subgraph with its weights) and "
+                                   "DIR/onnx_actors.py (the actors: onnxruntime, one session per actor). The graph "
+                                   "is then checked, sized, run, split and explored like any other "
+                                   "(docs/import.md).")
+    p.add_argument("model", help="the ONNX model file (.onnx)")
+    p.add_argument("-o", "--out", default=".", metavar="DIR", help="folder to write into (created; default: .)")
+    p.add_argument("--name", help="graph and file name (default: the model file's name)")
+    p.add_argument("--shape", action="append", default=[], metavar="NAME=D0xD1x...",
+                   help="fix the shape of model input NAME (symbolic or unknown dimensions), e.g. "
+                        "--shape input=1x3x224x224 (repeatable)")
+    p.add_argument("--group", type=group_arg, default=0, metavar="N|layers|none",
+                   help="layers (default): one actor per layer; N: about N actors of balanced FLOPs (runs of "
+                        "consecutive layers); none: one actor per ONNX node")
+    p.add_argument("--threads", type=threads_arg, default=1, metavar="T",
+                   help="intra-op threads of each actor's onnxruntime session (default 1; written as param threads)")
+    return p
+
+
+def run(args, stdout: TextIO, stderr: TextIO) -> int:
+    from ..onnximport import analyze, parse_shape_overrides, write
+
+    t0 = time.perf_counter()
+    shapes = parse_shape_overrides(args.shape)
+    plan = analyze(args.model, shapes=shapes, group=args.group, threads=args.threads, name=args.name)
+    try:
+        files = write(plan, args.out)
+    except OSError as exc:
+        print(f"vrprune import: error: cannot write into {args.out}: {exc.strerror or exc}", file=stderr)
+        return 2
+    dt = time.perf_counter() - t0
+    layers = sum(1 for a in plan.actors if a.kind == "layer")
+    size = os.path.getsize(files.npz)
+    folded = f", {plan.folded} constant nodes folded" if plan.folded else ""
+    stdout.write(f"imported {args.model}: {plan.n_nodes} nodes{folded} -> {layers} layer actors + "
+                 f"{len(plan.actors) - layers} input/output actors, {len(plan.edges)} fifos ({dt:.2f} s)\n"
+                 f"  {files.vpr}\n  {files.npz} ({size / 1e6:.1f} MB: layer subgraphs and weights)\n"
+                 f"  {files.actors}\n"
+                 f"next: vrprune check {files.vpr}\n")
+    return 0
