@@ -21,8 +21,9 @@ COMMON_EXIT_CODES = """  70   internal error: a bug in vrprune (VRPRUNE_DEBUG=1 
   130  interrupted (Ctrl-C)
 """
 
-COMMANDS = ["check", "fmt", "dot", "convert", "bufsize", "run", "explore", "fuzz", "keygen", "compile"]
-_PARSING = frozenset(COMMANDS) - {"keygen"}
+COMMANDS = ["check", "fmt", "dot", "convert", "bufsize", "run", "explore", "fuzz", "keygen", "compile", "import"]
+_MODULE = {"import": "import_"}  # subcommands whose module name differs (a Python keyword)
+_PARSING = frozenset(COMMANDS) - {"keygen", "import"}
 _EXECUTING = frozenset({"run", "explore", "fuzz"})
 
 # The environment variables vrprune reads: (name, meaning, the commands that read it).
@@ -91,9 +92,9 @@ def build_parser() -> argparse.ArgumentParser:
     sub = p.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
     for name in COMMANDS:
         try:
-            mod = importlib.import_module(f"vrprune.commands.{name}")
+            mod = importlib.import_module(f"vrprune.commands.{_MODULE.get(name, name)}")
         except ModuleNotFoundError as exc:
-            if exc.name == f"vrprune.commands.{name}":
+            if exc.name == f"vrprune.commands.{_MODULE.get(name, name)}":
                 continue
             raise
         sp = mod.add_parser(sub)
