@@ -207,6 +207,7 @@ def generate(graph: Graph, out_dir: str, *, source: str, repetition: dict[str, i
 
     # every local actor must be C or OpenCL (TX/RX are built in)
     bad = []
+    ort_actors = []
     cl_actors = []
     for a in graph.actors:
         if a.name in tx_edges or a.name in rx_edges:
@@ -216,8 +217,16 @@ def generate(graph: Graph, out_dir: str, *, source: str, repetition: dict[str, i
             if not os.path.isfile(a.impl.path):
                 raise CompileError(f"{a.impl.span}: OpenCL source file not found: {a.impl.path}")
         elif not isinstance(a.impl, CImpl):
+            if _is_onnxruntime_actor(a):
+                ort_actors.append(a)
+                continue
             kind = {PythonImpl: "a Python actor"}.get(type(a.impl), "an actor without an implementation")
             bad.append(f"{a.span}: actor '{a.name}' is {kind}")
+    if ort_actors:
+        names = ", ".join(f"'{a.name}'" for a in ort_actors[:6]) + (", ..." if len(ort_actors) > 6 else "")
+        raise CompileError(f"{ort_actors[0].span}: {len(ort_actors)} actors ({names}) run an imported ONNX model "
+                           "with onnxruntime (written by `vrprune import`); onnxruntime actors cannot be compiled to "
+                           "C: run the imported graph with `vrprune run` (also split over hosts with --mapping)")
     if bad:
         raise CompileError("the compiled program runs C and OpenCL actors only:\n  " + "\n  ".join(bad) +
                            "\n  write them in C (vrprune.h), or place them on another host with --mapping")
@@ -681,3 +690,9 @@ clean:
 
 def shell_join(cmd: list[str]) -> str:
     return " ".join(shlex.quote(c) for c in cmd)
+
+
+def _is_onnxruntime_actor(actor) -> bool:
+    from ..onnximport import is_onnxruntime_actor
+
+    return is_onnxruntime_actor(actor)
