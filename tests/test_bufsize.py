@@ -347,7 +347,7 @@ def _thr(g):
 @pytest.mark.parametrize("caps,tokens,expected", [
     ((1, 1), 1, Fraction(1000, 3)),   # one token goes round: cycle ratio (1 + 2) ms / 1 token
     ((2, 2), 2, Fraction(500)),       # two tokens: B (2 ms, one firing at a time) is the bottleneck
-    ((1, 2), 2, Fraction(500)),       # capacity 1 on A->B is enough: B frees the space as it starts
+    ((1, 2), 2, Fraction(1000, 3)),   # A's output slot stays taken until B's firing ends: no overlap
     ((4, 4), 3, Fraction(500)),
 ])
 def test_two_actor_cycle_throughput(tmp_path, caps, tokens, expected):

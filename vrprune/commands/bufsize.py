@@ -43,10 +43,13 @@ def add_parser(sub) -> argparse.ArgumentParser:
                    help="the throughput/buffer Pareto front (needs execution times: `time` in the actors or --profile)")
     p.add_argument("--max-throughput", action="store_true",
                    help="the smallest capacities reaching the throughput of unbounded fifos (these are written with --write)")
+    p.add_argument("--plot", metavar="OUT.png",
+                   help="with --pareto: draw the front (total buffer size vs throughput, the printed capacities marked) "
+                        "as a PNG file")
     p.add_argument("--profile", metavar="P.json", help="execution times: {\"schema\": \"vrprune/profile/1\", "
                                                        "\"actors\": {name: {\"mean_s\": seconds}}}")
-    p.add_argument("--max-evals", type=int, default=2000, metavar="N",
-                   help="distributions evaluated by --pareto / --max-throughput at most (default 2000)")
+    p.add_argument("--max-evals", type=int, default=200_000, metavar="N",
+                   help="distributions evaluated by --pareto / --max-throughput at most (default 200000)")
     p.add_argument("--write", action="store_true", help="update the capacities in the .vpr in place (comments kept)")
     p.add_argument("--format", choices=["text", "json"], default="text")
     p.add_argument("--timeout", type=float, default=60.0, metavar="SECONDS", help="solver time limit (default 60)")
@@ -64,6 +67,11 @@ def run(args, stdout: TextIO, stderr: TextIO) -> int:
         print(f"vrprune bufsize: error: --write updates .vpr files only; {args.file} is SDF3 XML "
               "(convert it first: `vrprune convert FILE.xml -o FILE.vpr`, or drop --write and use the table)", file=stderr)
         return 2
+    if args.plot is not None:
+        bad = _plot_path_error(args)
+        if bad:
+            print(f"vrprune bufsize: error: {bad}", file=stderr)
+            return 2
     g = load(args.file, args.graph)
     res = size(g, args.objective, args.resize_all, timeout_s=args.timeout, rlimit=args.rlimit, explain=args.explain)
     caps = res.capacities
@@ -73,6 +81,18 @@ def run(args, stdout: TextIO, stderr: TextIO) -> int:
         tp = _throughput(args, g, res, stderr)
         if tp is not None and args.max_throughput and tp.get("max_throughput_capacities"):
             caps = tp["max_throughput_capacities"]
+    if args.plot is not None and tp is not None and tp.get("pareto"):
+        from ..render.pareto_plot import write_png
+
+        try:
+            write_png(tp, args.plot, title=f"graph {g.name}")
+        except OSError as e:
+            print(f"vrprune bufsize: error: cannot write the plot {args.plot}: {e.strerror or e}", file=stderr)
+            return 2
+        print(f"{args.plot}: Pareto front written", file=stderr)
+    elif args.plot is not None:
+        print(f"vrprune bufsize: no Pareto front to plot ({'the graph was not sized' if not sized else 'no point found'}); "
+              f"{args.plot} not written", file=stderr)
     if args.format == "json":
         json.dump(bufsize_json(res, tp), stdout, indent=2)
         stdout.write("\n")
@@ -87,7 +107,7 @@ def run(args, stdout: TextIO, stderr: TextIO) -> int:
 def _throughput(args, g: Graph, res, stderr: TextIO) -> dict | None:
     """Throughput at the sized capacities (when every actor has a time), the front, the max."""
     from ..verify._bufsize import prepare
-    from ..verify._throughput import ThroughputError, exec_times, max_throughput, pareto, self_timed, to_ticks
+    from ..verify._throughput import ThroughputError, exec_times, pareto, self_timed, to_ticks
 
     want = args.pareto or args.max_throughput or args.profile
     try:
@@ -100,15 +120,20 @@ def _throughput(args, g: Graph, res, stderr: TextIO) -> dict | None:
     assert pb is not None
     ticks, unit = to_ticks([times[n] for n in pb.net.names])
     caps = [res.capacities[e.fifo.name] for e in pb.net.edges]
+    at_sized = self_timed(pb.net, caps, ticks, unit).iterations_per_s
     out: dict = {"basis": "atr = url, the worst case" if pb.worst else "static rates",
-                 "iterations_per_s": self_timed(pb.net, caps, ticks, unit).iterations_per_s}
+                 "iterations_per_s": at_sized}
     if not (args.pareto or args.max_throughput):
         return out
     free = [not x for x in pb.fixed]
-    pts, top, complete = pareto(pb.net, caps, free, pb.weight, ticks, unit, max_evals=args.max_evals)
+    start = [lo if f else e.cap for lo, f, e in zip(pb.lower, free, pb.net.edges)]
+    stats: dict = {}
+    pts, top, complete = pareto(pb.net, start, free, pb.weight, ticks, unit, max_evals=args.max_evals, stats=stats)
     names = [e.fifo.name for e in pb.net.edges]
     out["max_iterations_per_s"] = top.iterations_per_s
     out["complete"] = complete
+    out["evaluations"] = stats.get("evaluations")
+    out["chosen"] = {"cost": pb.cost(caps), "iterations_per_s": at_sized}
     if not complete:
         print(f"vrprune bufsize: the exploration stopped after {args.max_evals} distributions before reaching the "
               "maximal throughput (raise --max-evals)", file=stderr)
@@ -118,7 +143,27 @@ def _throughput(args, g: Graph, res, stderr: TextIO) -> dict | None:
     if args.max_throughput and pts:
         out["max_throughput_capacities"] = dict(zip(names, pts[-1].capacities))
         out["max_throughput_cost"] = pts[-1].cost
+        out["chosen"] = {"cost": pts[-1].cost, "iterations_per_s": pts[-1].iterations_per_s}
     return out
+
+
+def _plot_path_error(args) -> str | None:
+    """Why ``--plot`` cannot be honoured, before any work is done (None: it can)."""
+    path = args.plot
+    if not args.pareto:
+        return "--plot draws the Pareto front: add --pareto"
+    if os.path.isdir(path):
+        return f"--plot {path}: is a directory; give a file name such as {os.path.join(path, 'front.png')}"
+    if not path.lower().endswith(".png"):
+        return f"--plot writes a PNG image: name the file *.png (got {path!r})"
+    folder = os.path.dirname(os.path.abspath(path))
+    if not os.path.isdir(folder):
+        return f"--plot {path}: the folder {folder} does not exist; create it first"
+    if not os.access(folder, os.W_OK):
+        return f"--plot {path}: the folder {folder} is not writable"
+    if os.path.exists(path) and not os.access(path, os.W_OK):
+        return f"--plot {path}: the file exists and is not writable"
+    return None
 
 
 def _offset(line_starts: list[int], line: int, col: int) -> int:
