@@ -208,6 +208,46 @@ def mixed(n: int, deadlock: bool = False) -> str:
 
 
 KINDS = {"chain": chain, "forkjoin": forkjoin, "cycle": cycle, "dpg": dpg, "mixed": mixed}
+SDF_KINDS = ("chain", "forkjoin", "cycle")  # no DPGs: these can be written as SDF3 XML
+
+
+def sdf3(kind: str, n: int, deadlock: bool = False, one_line: bool = False) -> str:
+    """The same graph as SDF3 XML (``<sdf3 type="sdf">``); ``one_line``: no line breaks at all."""
+    import os
+    import tempfile
+    from xml.sax.saxutils import quoteattr
+
+    import vrprune
+
+    if kind not in SDF_KINDS:
+        raise ValueError(f"SDF3 has no DPGs: use one of {', '.join(SDF_KINDS)}")
+    with tempfile.TemporaryDirectory() as tmp:
+        path = os.path.join(tmp, "g.vpr")
+        with open(path, "w", encoding="utf-8") as f:
+            f.write(KINDS[kind](n, deadlock))
+        g = vrprune.load(path)
+    q = quoteattr
+    out = ['<?xml version="1.0" encoding="UTF-8"?>', '<sdf3 type="sdf" version="1.0">',
+           f'<applicationGraph name={q(g.name)}>', f'<sdf name={q(g.name)} type="G">']
+    for a in g.actors:
+        out.append(f'<actor name={q(a.name)} type="A">')
+        out += [f'<port name={q(p.name)} type="{p.direction.value}" rate="{p.rate}"/>' for p in a.ports]
+        out.append("</actor>")
+    for f in g.fifos:
+        init = f' initialTokens="{f.initial}"' if f.initial else ""
+        out.append(f'<channel name={q(f.name)} srcActor={q(f.src.actor)} srcPort={q(f.src.port)} '
+                   f'dstActor={q(f.dst.actor)} dstPort={q(f.dst.port)}{init}/>')
+    out += ["</sdf>", "<sdfProperties>"]
+    for a in g.actors:
+        ns = round((a.time_s or 1e-6) * 1e9)
+        out.append(f'<actorProperties actor={q(a.name)}><processor type="p" default="true">'
+                   f'<executionTime time="{ns}"/></processor></actorProperties>')
+    for f in g.fifos:
+        tok = g.actor(f.src.actor).port(f.src.port).token.nbytes * 8
+        out.append(f'<channelProperties channel={q(f.name)}><tokenSize sz="{tok}"/>'
+                   f'<bufferSize sz="{f.capacity}"/></channelProperties>')
+    out += ["</sdfProperties>", "</applicationGraph>", "</sdf3>"]
+    return ("" if one_line else "\n").join(out) + "\n"
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -215,9 +255,11 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("kind", choices=sorted(KINDS))
     ap.add_argument("n", type=int)
     ap.add_argument("--deadlock", action="store_true", help="append a cycle without initial tokens")
+    ap.add_argument("--sdf3", action="store_true", help="write SDF3 XML instead of .vpr (chain, forkjoin, cycle)")
+    ap.add_argument("--one-line", action="store_true", help="with --sdf3: the whole file on one line")
     a = ap.parse_args(argv)
     try:
-        sys.stdout.write(KINDS[a.kind](a.n, a.deadlock))
+        sys.stdout.write(sdf3(a.kind, a.n, a.deadlock, a.one_line) if a.sdf3 else KINDS[a.kind](a.n, a.deadlock))
     except ValueError as e:
         ap.error(str(e))
     return 0

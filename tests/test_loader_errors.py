@@ -190,3 +190,83 @@ def test_negative_core_or_device_index_is_an_error_at_its_number(tmp_path: Path,
     assert d.code == "E012" and d.message == message and d.span.line == 2
     at = len('  host h "127.0.0.1" { ') + unit.index(unit.split()[-1]) + 1  # the column of the number
     assert d.span.col in (at, at + 1)  # its sign, or its digits
+
+
+# ------------------------------------------------- what is not a regular file (issue 20 item 16)
+
+def _cli(*argv: str) -> tuple[int, str, str]:
+    import io
+
+    from vrprune.cli import main_with
+
+    out, err = io.StringIO(), io.StringIO()
+    code = main_with(list(argv), out, err)
+    return code, out.getvalue(), err.getvalue()
+
+
+@pytest.mark.skipif(not os.path.exists("/dev/zero"), reason="needs /dev/zero")
+@pytest.mark.parametrize("command", ["check", "bufsize", "dot", "convert", "fmt"])
+def test_a_device_is_refused_before_reading(command: str) -> None:
+    code, _, err = _cli(command, "/dev/zero")
+    assert code == 2 and "is a device, not a" in err, err
+
+
+@pytest.mark.skipif(not os.path.exists("/dev/zero"), reason="needs /dev/zero")
+def test_an_import_of_a_device_is_refused_at_the_import(tmp_path: Path) -> None:
+    p = tmp_path / "g.vpr"
+    p.write_text('import "/dev/zero"\ngraph g { }\n')
+    d = _diag(p)
+    assert (d.code, d.span.line, d.span.col) == ("E000", 1, 1) and "device" in d.message
+
+
+@pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="needs named pipes")
+@pytest.mark.parametrize("name", ["pipe.vpr", "pipe.xml", "pipe"])
+def test_a_named_pipe_is_refused_without_blocking(tmp_path: Path, name: str) -> None:
+    import threading
+
+    p = tmp_path / name
+    os.mkfifo(p)
+    result: list = []
+    t = threading.Thread(target=lambda: result.append(_cli("check", str(p))), daemon=True)
+    t.start()
+    t.join(10)
+    if t.is_alive():  # unblock the reader so that the test process can end, then fail
+        with open(p, "wb"):
+            pass
+        pytest.fail("reading a named pipe blocked")
+    code, _, err = result[0]
+    assert code == 2 and "named pipe" in err, err
+
+
+def test_a_file_above_the_size_cap_is_refused(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from vrprune.grammar import _files
+
+    monkeypatch.setattr(_files, "MAX_INPUT_BYTES", 1000)
+    p = tmp_path / "big.vpr"
+    p.write_text("// padding\n" * 200 + "graph g { }\n")
+    d = _diag(p)
+    assert d.code == "E000" and "at most 1,000 bytes" in d.message
+    x = tmp_path / "big.xml"
+    x.write_text("<sdf3>" + " " * 2000 + "</sdf3>")
+    assert _diag(x).code == "E000"
+
+
+# ------------------------------------------------ long lines in diagnostics (issue 20 item 14)
+
+def test_a_one_line_file_with_many_errors_prints_a_window_per_diagnostic(tmp_path: Path) -> None:
+    n = 2000
+    actors = "".join(f'<actor name="a{i}"><port name="p" type="in" rate="x{i}"/></actor>' for i in range(n))
+    p = tmp_path / "one.xml"
+    p.write_text(f'<sdf3 type="sdf"><applicationGraph name="g"><sdf name="g">{actors}</sdf></applicationGraph></sdf3>')
+    code, _, err = _cli("check", str(p))
+    assert code == 2
+    assert err.count("error[E008]") == n
+    longest = max(len(line) for line in err.splitlines())
+    assert longest < 200, longest  # a window of the line, not the whole ~150 kB line each time
+    assert len(err) < 1000 * n
+    # the window shows the offending attribute with the caret under it
+    lines = err.splitlines()
+    i = next(k for k, line in enumerate(lines) if "rate must be an integer, got 'x1500'" in line)
+    src, caret = lines[i + 1], lines[i + 2]
+    at = caret.index("^")
+    assert src[at:at + 5] == "x1500"

@@ -318,3 +318,35 @@ def test_check_reads_sdf3():
     if rc == 2 and "invalid choice" in err:
         pytest.skip("no check command yet")
     assert rc == 0, out + err
+
+
+def test_positions_cost_linear_time_on_one_long_line(tmp_path, monkeypatch):
+    """Issue 20 item 15: every position is measured from a nearby known one (the tag's start,
+    which expat gives), never by rescanning the line from its start: the bytes examined stay
+    proportional to the file's size, however long its one line is."""
+    from vrprune.grammar import _sdf3
+
+    n = 3000
+    actors = "".join(f'<actor name="a{i}"><port name="o" type="out" rate="1"/><port name="i" type="in" rate="1"/>'
+                     f'</actor>' for i in range(n))
+    chans = "".join(f'<channel name="c{i}" srcActor="a{i}" srcPort="o" dstActor="a{(i + 1) % n}" dstPort="i"'
+                    f'{" initialTokens=" + chr(34) + "1" + chr(34) if i == n - 1 else ""}/>' for i in range(n))
+    p = tmp_path / "one.xml"
+    p.write_text(f'<sdf3 type="sdf"><applicationGraph name="g"><sdf name="g">{actors}{chans}</sdf>'
+                 f'</applicationGraph></sdf3>')
+    scanned = [0]
+    advance = _sdf3._Source.advance
+
+    def counting(self, base, line, col, offset):
+        scanned[0] += offset - base
+        return advance(self, base, line, col, offset)
+
+    monkeypatch.setattr(_sdf3._Source, "advance", counting)
+    g = _sdf3.read_sdf3(str(p))
+    assert len(g.actors) == n and g.fifos[-1].span.line == 1
+    size = p.stat().st_size
+    assert scanned[0] < 2 * size, (scanned[0], size)
+    # the spans are still exact: the last channel's start tag, counted in characters
+    text = p.read_text()
+    at = text.rindex("<channel")
+    assert (g.fifos[-1].span.col, g.fifos[-1].span.end_col) == (at + 1, text.index(">", at) + 2)

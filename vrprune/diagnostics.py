@@ -109,11 +109,15 @@ def _loc(span: Span) -> str:
     return f"{_display_path(span.file)}:{span.line}:{span.col}"
 
 
+SNIPPET_WIDTH = 100  # characters of a source line shown; longer lines are cut around the column
+_CARET_MAX = 60
+
+
 def _snippet(span: Span) -> list[str]:
     text = _source_line(span.file, span.line) if span.line else None
     if text is None:
         return []
-    text = text.replace("\t", " ")
+    text = text.replace("\t", " ").rstrip("\r")
     width = len(str(span.line))
     start = max(span.col - 1, 0)
     if span.end_line == span.line and span.end_col > span.col:
@@ -121,6 +125,16 @@ def _snippet(span: Span) -> list[str]:
     else:
         length = max(len(text.rstrip()) - start, 1)
     length = max(1, min(length, max(len(text) - start, 1)))
+    if len(text) > SNIPPET_WIDTH:
+        # a window of the line around the column (a one-line XML file would otherwise be
+        # printed whole for every diagnostic)
+        length = min(length, _CARET_MAX)
+        lo = max(0, start - (SNIPPET_WIDTH - _CARET_MAX) // 2)
+        hi = min(len(text), lo + SNIPPET_WIDTH)
+        lo = max(0, min(lo, hi - SNIPPET_WIDTH))
+        head = "..." if lo > 0 else ""
+        text = head + text[lo:hi] + ("..." if hi < len(text) else "")
+        start = start - lo + len(head)
     return [
         f" {span.line:>{width}} | {text}",
         f" {'':>{width}} | {' ' * start}{'^' * length}",

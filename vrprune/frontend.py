@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 import math
 import os
+import stat
 from collections.abc import Iterable
 
 from .diagnostics import DiagnosticError, Note, VrpruneError, error
@@ -20,6 +21,8 @@ def _is_xml(path: str) -> bool:
     if path.lower().endswith(".xml"):
         return True
     try:
+        if not stat.S_ISREG(os.stat(path).st_mode):
+            return False  # a pipe would block here and a device never end: the reader refuses both
         with open(path, "rb") as f:
             head = f.read(256).lstrip()
     except OSError:

@@ -6,7 +6,6 @@ import gc
 import os
 import re
 from dataclasses import dataclass, field
-from pathlib import Path
 
 from lark import Token, Tree
 
@@ -39,6 +38,7 @@ from ..model import (
     Unit,
     UnitKind,
 )
+from ._files import read_input
 from ._parser import Comment, parse_text
 
 LINK_PRESETS: dict[str, tuple[float, float]] = {
@@ -174,7 +174,7 @@ def _unquote(tok: Token, path: str = "<input>") -> str:
 @dataclass
 class _Scope:
     consts: dict[str, Const] = field(default_factory=dict)
-    parent: "_Scope | None" = None
+    parent: _Scope | None = None
 
     def lookup(self, name: str) -> Const | None:
         s: _Scope | None = self
@@ -230,16 +230,7 @@ class Loader:
         return mod
 
     def _read(self, apath: str, at: Span | None) -> str:
-        where = at or Span(apath, 0, 0, 0, 0)
-        if os.path.isdir(apath):
-            raise DiagnosticError(error("E000", f"{apath} is a directory, not a .vpr file", where))
-        try:
-            data = Path(apath).read_bytes()
-        except FileNotFoundError:
-            raise DiagnosticError(error("E000", f"file not found: {apath}", where,
-                                        help="check the path (imports are relative to the importing file)")) from None
-        except OSError as exc:
-            raise DiagnosticError(error("E000", f"cannot read {apath}: {exc.strerror}", where)) from None
+        data = read_input(apath, at, ".vpr file")
         try:
             text = data.decode("utf-8")
         except UnicodeDecodeError as exc:

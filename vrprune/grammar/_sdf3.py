@@ -29,14 +29,21 @@ Conventions (SDF3 leaves units to the user; these are the choices vrprune makes)
 
 from __future__ import annotations
 
+import gc
 import math
 import os
 import re
 from dataclasses import dataclass, field
-from pathlib import Path
 from xml.parsers import expat
 
-from ..diagnostics import Diagnostic, DiagnosticError, Note, SpecSyntaxError, error, register_source
+from ..diagnostics import (
+    Diagnostic,
+    DiagnosticError,
+    Note,
+    SpecSyntaxError,
+    error,
+    register_source,
+)
 from ..model import (
     Actor,
     ActorKind,
@@ -50,6 +57,7 @@ from ..model import (
     Span,
     TokenType,
 )
+from ._files import read_input
 
 DEFAULT_TOKEN_BYTES = 4
 CYCLE_S = 1e-9  # one SDF3 time unit (clock cycle) at the assumed 1 GHz
@@ -66,71 +74,93 @@ _IDENT = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\Z")
 # ----------------------------------------------------------------- located XML
 
 
-@dataclass
 class _Elem:
-    tag: str
-    attrs: dict[str, str]
-    span: Span  # the start tag
-    start: int  # byte offset of '<'
-    end: int  # byte offset just past the start tag's '>'
-    children: list["_Elem"] = field(default_factory=list)
-    text: str = ""
+    """One XML element; its span (the start tag) is worked out when first asked for."""
 
-    def find(self, tag: str) -> "_Elem | None":
+    __slots__ = ("_end", "_span", "attrs", "children", "col", "line", "src", "start", "tag", "text")
+
+    def __init__(self, tag: str, attrs: dict[str, str], src: _Source, start: int, line: int, col: int):
+        self.tag = tag
+        self.attrs = attrs
+        self.src = src
+        self.start = start  # byte offset of '<'
+        self.line = line  # where '<' is (expat's count, in characters)
+        self.col = col
+        self.children: list[_Elem] = []
+        self.text = ""
+        self._end = -1
+        self._span: Span | None = None
+
+    @property
+    def end(self) -> int:
+        """Byte offset just past the start tag's '>'."""
+        if self._end < 0:
+            self._end = self.src.tag_end(self.start)
+        return self._end
+
+    @property
+    def span(self) -> Span:
+        """The start tag."""
+        if self._span is None:
+            self._span = self.src.span_from(self.start, self.line, self.col, self.end)
+        return self._span
+
+    def find(self, tag: str) -> _Elem | None:
         for c in self.children:
             if c.tag == tag:
                 return c
         return None
 
-    def findall(self, tag: str) -> list["_Elem"]:
+    def findall(self, tag: str) -> list[_Elem]:
         return [c for c in self.children if c.tag == tag]
 
 
+_ATTR: dict[str, re.Pattern[bytes]] = {}
+_TAG_END = re.compile(rb"""(?:[^>"']++|"[^"]*+"|'[^']*+')*+>""")
+
+
 class _Source:
-    """The raw bytes of the file, for turning byte offsets into lines and columns."""
+    """The raw bytes of the file, for turning byte offsets into lines and columns.
+
+    Every position is measured from a nearby one that is already known (expat gives the line
+    and column of each start tag), never from the start of its line: the whole file costs
+    O(size), however long its lines are."""
 
     def __init__(self, path: str, data: bytes):
         self.path = path
         self.data = data
-        self._lines = [0] + [m.end() for m in re.finditer(rb"\n", data)]
 
-    def pos(self, offset: int) -> tuple[int, int]:
-        import bisect
+    def advance(self, base: int, line: int, col: int, offset: int) -> tuple[int, int]:
+        """The line and column at ``offset``, given those at ``base`` (``base <= offset``)."""
+        d = self.data
+        nl = d.count(b"\n", base, offset)
+        if nl:
+            line += nl
+            start = d.rfind(b"\n", base, offset) + 1
+            return line, 1 + len(d[start:offset].decode("utf-8", errors="replace"))
+        return line, col + len(d[base:offset].decode("utf-8", errors="replace"))
 
-        i = bisect.bisect_right(self._lines, offset) - 1
-        start = self._lines[i]
-        col = len(self.data[start:offset].decode("utf-8", errors="replace")) + 1
-        return i + 1, col
-
-    def span(self, a: int, b: int) -> Span:
-        la, ca = self.pos(a)
-        lb, cb = self.pos(max(b, a + 1))
-        return Span(self.path, la, ca, lb, cb)
+    def span_from(self, a: int, line: int, col: int, b: int) -> Span:
+        """The span of bytes ``a``..``b`` that start at ``line``:``col``."""
+        lb, cb = self.advance(a, line, col, b) if b > a else (line, col + 1)
+        return Span(self.path, line, col, lb, cb)
 
     def tag_end(self, offset: int) -> int:
-        """Offset just past the '>' that closes the start tag beginning at ``offset``."""
-        quote = None
-        i = offset
-        d = self.data
-        while i < len(d):
-            ch = d[i]
-            if quote is not None:
-                if ch == quote:
-                    quote = None
-            elif ch in (0x22, 0x27):  # " '
-                quote = ch
-            elif ch == 0x3E:  # >
-                return i + 1
-            i += 1
-        return len(d)
+        """Offset just past the '>' that closes the start tag beginning at ``offset``
+        (a '>' inside a quoted attribute value does not close it)."""
+        m = _TAG_END.match(self.data, offset)
+        return m.end() if m else len(self.data)
 
     def attr_span(self, el: _Elem, name: str) -> Span:
         """The span of an attribute's value inside ``el``'s start tag (the tag if not found)."""
-        m = re.search(rb"(?<![\w:.-])" + re.escape(name.encode()) + rb"\s*=\s*([\"'])(.*?)\1",
-                      self.data[el.start:el.end], re.S)
+        pat = _ATTR.get(name)
+        if pat is None:
+            pat = _ATTR[name] = re.compile(rb"(?<![\w:.-])" + re.escape(name.encode()) + rb"\s*=\s*([\"'])(.*?)\1", re.S)
+        m = pat.search(self.data, el.start, el.end)
         if m is None:
             return el.span
-        return self.span(el.start + m.start(2), el.start + m.end(2))
+        la, ca = self.advance(el.start, el.line, el.col, m.start(2))
+        return self.span_from(m.start(2), la, ca, max(m.end(2), m.start(2) + 1))
 
 
 def _parse_xml(src: _Source) -> _Elem:
@@ -140,9 +170,8 @@ def _parse_xml(src: _Source) -> _Elem:
     root: list[_Elem] = []
 
     def start(tag: str, attrs: dict[str, str]) -> None:
-        a = p.CurrentByteIndex
-        b = src.tag_end(a)
-        el = _Elem(tag, attrs, src.span(a, b), a, b)
+        # expat counts lines and columns (in characters) itself: O(1) per tag
+        el = _Elem(tag, attrs, src, p.CurrentByteIndex, p.CurrentLineNumber, p.CurrentColumnNumber + 1)
         if stack:
             stack[-1].children.append(el)
         else:
@@ -187,27 +216,21 @@ def read_sdf3(path: str) -> Graph:
     Raises :class:`DiagnosticError` (codes E000-E009, E015) with a location on any problem.
     """
     apath = os.path.abspath(path)
-    data = _read(apath)
+    data = read_input(apath, None, "SDF3 file")
     src = _Source(apath, data)
     try:
         text = data.decode("utf-8")
     except UnicodeDecodeError:
         text = data.decode("latin-1")
     register_source(apath, text)
-    root = _parse_xml(src)
-    return _Reader(src).graph(root)
-
-
-def _read(apath: str) -> bytes:
-    where = Span(apath, 0, 0, 0, 0)
-    if os.path.isdir(apath):
-        raise DiagnosticError(error("E000", f"{apath} is a directory, not an SDF3 file", where))
+    gc_was = gc.isenabled()
+    gc.disable()  # reading builds many small objects and no cycles; collections would rescan them all
     try:
-        return Path(apath).read_bytes()
-    except FileNotFoundError:
-        raise DiagnosticError(error("E000", f"file not found: {apath}", where)) from None
-    except OSError as exc:
-        raise DiagnosticError(error("E000", f"cannot read {apath}: {exc.strerror}", where)) from None
+        root = _parse_xml(src)
+        return _Reader(src).graph(root)
+    finally:
+        if gc_was:
+            gc.enable()
 
 
 class _Names:
@@ -370,7 +393,6 @@ class _Reader:
         if ptype not in ("in", "out"):
             self._err("E001", f"port type must be 'in' or 'out', got '{ptype}'", self.src.attr_span(pel, "type"))
             return None
-        rsp = self.src.attr_span(pel, "rate")
         parts = [s.strip() for s in prate.split(",")]
         rates: list[int] = []
         for s in parts:
@@ -385,21 +407,22 @@ class _Reader:
                 rates = []
                 break
         if not rates:
-            self._err("E008", f"rate must be an integer, got '{prate}'", rsp)
+            self._err("E008", f"rate must be an integer, got '{prate}'", self.src.attr_span(pel, "rate"))
             return None
         if len(rates) > 1 and not csdf:
-            self._err("E015", f"port '{actor.raw}.{pname}' has cyclo-static rates '{prate}' in an SDF graph", rsp,
+            self._err("E015", f"port '{actor.raw}.{pname}' has cyclo-static rates '{prate}' in an SDF graph",
+                      self.src.attr_span(pel, "rate"),
                       help="declare the graph as <sdf3 type=\"csdf\"> or give one rate per port")
             return None
         if len(set(rates)) > 1:
             self._err("E015", f"CSDF is not supported: port '{actor.raw}.{pname}' has phase rates '{prate}' that differ",
-                      rsp, Note(actor.el.span, f"cyclo-static actor '{actor.raw}'"),
+                      self.src.attr_span(pel, "rate"), Note(actor.el.span, f"cyclo-static actor '{actor.raw}'"),
                       help="unfold the actor into one SDF actor per phase (chained through a self-loop with one "
                            "initial token), or, if an approximation will do, one SDF actor whose rates are the sums "
                            "over the phases (this changes deadlock and buffer behaviour, so vrprune does not do it)")
             return None
         if rates[0] < 1:
-            self._err("E008", f"static rate must be at least 1, got {rates[0]}", rsp,
+            self._err("E008", f"static rate must be at least 1, got {rates[0]}", self.src.attr_span(pel, "rate"),
                       help="SDF rates are positive; a port that never moves tokens should be removed")
             return None
         return _PortInfo(names.take(pname), Direction(ptype), rates[0], pel)
