@@ -25,6 +25,8 @@ def add_parser(sub) -> argparse.ArgumentParser:
                    help="platform host names to certify (default endpoint,server)")
     p.add_argument("--days", type=int, default=365, help="certificate validity (default 365)")
     p.add_argument("--openssl", action="store_true", help="print the openssl commands instead of writing certificates")
+    p.add_argument("--force", action="store_true",
+                   help="replace files that exist (default: refuse; a symbolic link is replaced, never followed)")
     return p
 
 
@@ -44,7 +46,18 @@ def openssl_commands(d: str, hosts: list[str], days: int) -> str:
     return "\n".join(lines) + "\n"
 
 
-def write_tls(d: str, hosts: list[str], days: int) -> list[str]:
+def tls_paths(d: str, hosts: list[str]) -> list[str]:
+    """The files ``--tls DIR`` writes, in order: ca.pem, ca.key, then HOST.pem, HOST.key per host."""
+    out = [os.path.join(d, "ca.pem"), os.path.join(d, "ca.key")]
+    for h in hosts:
+        out += [os.path.join(d, f"{h}.pem"), os.path.join(d, f"{h}.key")]
+    return out
+
+
+def write_tls(d: str, hosts: list[str], days: int, force: bool = False) -> list[str]:
+    """A CA and a certificate per host in ``d``: every file created exclusively (never through
+    a symbolic link), keys with mode 0600, certificates 0644. FileExistsError names the first
+    file that exists, before anything is written, unless ``force``."""
     import datetime
 
     from cryptography import x509
@@ -52,6 +65,12 @@ def write_tls(d: str, hosts: list[str], days: int) -> list[str]:
     from cryptography.hazmat.primitives.asymmetric import ec
     from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
+    from ..dist._auth import write_private
+
+    if not force:
+        for path in tls_paths(d, hosts):
+            if os.path.lexists(path):
+                raise FileExistsError(path)
     os.makedirs(d, exist_ok=True)
     now = datetime.datetime.now(datetime.timezone.utc)
     until = now + datetime.timedelta(days=days)
@@ -61,9 +80,7 @@ def write_tls(d: str, hosts: list[str], days: int) -> list[str]:
                                serialization.NoEncryption())
 
     def write(path: str, data: bytes, private: bool) -> None:
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600 if private else 0o644)
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
+        write_private(path, data, mode=0o600 if private else 0o644, force=force)
 
     ca_key = ec.generate_private_key(ec.SECP256R1())
     ca_name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "vrprune-ca")])
@@ -104,9 +121,10 @@ def run(args, stdout: TextIO, stderr: TextIO) -> int:
         return 2
     if args.psk:
         try:
-            write_psk(args.psk)
+            write_psk(args.psk, force=args.force)
         except FileExistsError:
-            print(f"vrprune keygen: error: {args.psk} exists; not overwriting a key", file=stderr)
+            print(f"vrprune keygen: error: {args.psk} exists; not overwriting a key (--force replaces it)",
+                  file=stderr)
             return 2
         except OSError as exc:
             print(f"vrprune keygen: error: cannot write {args.psk}: {exc.strerror}", file=stderr)
@@ -122,10 +140,20 @@ def run(args, stdout: TextIO, stderr: TextIO) -> int:
         except ImportError:
             if not args.openssl:
                 print("vrprune keygen: the `cryptography` package is not installed; run these openssl commands "
-                      "(or `pip install cryptography`):", file=stderr)
+                      "(or `pip install 'vrprune[tls]'`):", file=stderr)
             stdout.write(openssl_commands(args.tls, hosts, args.days))
             return 0
-        for path in write_tls(args.tls, hosts, args.days):
+        try:
+            written = write_tls(args.tls, hosts, args.days, force=args.force)
+        except FileExistsError as exc:
+            print(f"vrprune keygen: error: {exc.filename or exc.args[0]} exists; not overwriting keys or "
+                  f"certificates (--force replaces them)", file=stderr)
+            return 2
+        except OSError as exc:
+            print(f"vrprune keygen: error: cannot write into {args.tls}: {exc.strerror} "
+                  f"({exc.filename})", file=stderr)
+            return 2
+        for path in written:
             print(f"wrote {path}", file=stdout)
         print(f"each host runs with --tls-ca {args.tls}/ca.pem --tls-cert {args.tls}/HOST.pem "
               f"--tls-key {args.tls}/HOST.key; keep ca.key offline", file=stdout)

@@ -21,23 +21,59 @@ from ._wire import DistError
 PSK_BYTES = 32
 
 
-def write_psk(path: str) -> None:
-    """Write a fresh 256-bit key, hex, to ``path`` (mode 0600; refuses to overwrite)."""
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    with os.fdopen(fd, "w") as f:
-        f.write(secrets.token_hex(PSK_BYTES) + "\n")
+def write_private(path: str, data: bytes, *, mode: int = 0o600, force: bool = False) -> None:
+    """Create ``path`` holding ``data`` with ``mode``: exclusively (an existing file, or a symbolic
+    link, is never written through: FileExistsError, unless ``force``, which first removes the
+    file or the link itself, never what a link points to)."""
+    if force:
+        try:
+            os.unlink(path)
+        except FileNotFoundError:
+            pass
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0), mode)
+    try:
+        os.fchmod(fd, mode)  # whatever the umask left
+        with os.fdopen(fd, "wb") as f:
+            fd = -1
+            f.write(data)
+    finally:
+        if fd >= 0:
+            os.close(fd)
 
 
-def read_psk(path: str, warn=None) -> bytes:
-    """Read a key file: hex text (what ``vrprune keygen`` writes) or at least 16 raw bytes."""
+def write_psk(path: str, force: bool = False) -> None:
+    """Write a fresh 256-bit key, hex, to ``path`` (mode 0600; refuses to overwrite unless ``force``)."""
+    write_private(path, (secrets.token_hex(PSK_BYTES) + "\n").encode("ascii"), force=force)
+
+
+INSECURE_HINT = "--insecure-key-perms"
+
+
+def check_private(path: str, what: str, insecure: bool = False, warn=None) -> None:
+    """Refuse a secret file that users other than its owner may read or write (any group or
+    other permission bit), unless ``insecure`` (then ``warn``)."""
     try:
         st = os.stat(path)
+    except OSError as exc:
+        raise DistError(f"cannot read {what} {path}: {exc.strerror}") from exc
+    if st.st_mode & (stat.S_IRWXG | stat.S_IRWXO):
+        msg = (f"{what} {path} is open to other users (mode {stat.S_IMODE(st.st_mode):04o}); "
+               f"run `chmod 600 {path}`")
+        if not insecure:
+            raise DistError(f"{msg}, or pass {INSECURE_HINT} to use it anyway")
+        if warn is not None:
+            warn(f"warning: {msg} ({INSECURE_HINT})")
+
+
+def read_psk(path: str, warn=None, insecure: bool = False) -> bytes:
+    """Read a key file: hex text (what ``vrprune keygen`` writes) or at least 16 raw bytes. A
+    file open to other users is refused unless ``insecure``."""
+    check_private(path, "pre-shared key file", insecure, warn)
+    try:
         with open(path, "rb") as f:
             data = f.read(4096)
     except OSError as exc:
         raise DistError(f"cannot read pre-shared key file {path}: {exc.strerror}") from exc
-    if warn is not None and st.st_mode & (stat.S_IRWXG | stat.S_IRWXO):
-        warn(f"warning: pre-shared key file {path} is readable by others (chmod 600 {path})")
     text = data.strip()
     try:
         key = bytes.fromhex(text.decode("ascii"))

@@ -37,3 +37,6 @@ def add_arguments(p) -> None:
     g.add_argument("--tls-cert", metavar="PEM", help="this host's certificate (TLS with mutual authentication)")
     g.add_argument("--tls-key", metavar="PEM", help="this host's private key")
     g.add_argument("--tls-ca", metavar="PEM", help="the CA that signed every host's certificate")
+    g.add_argument("--insecure-key-perms", action="store_true",
+                   help="use a --psk-file or --tls-key that other users may read (refused by default; "
+                        "chmod 600 it instead)")

@@ -11,7 +11,7 @@ from typing import Any, TextIO
 
 from ..diagnostics import VrpruneError, render_all
 from . import _wire as w
-from ._auth import TlsFiles, read_psk
+from ._auth import TlsFiles, check_private, read_psk
 from ._link import LinkSpec, parse_link
 from ._options import SOCKET_BUFFER, add_arguments  # noqa: F401  (add_arguments: re-exported)
 from ._split import Split, split
@@ -66,7 +66,7 @@ def run_distributed(args, stdout: TextIO, stderr: TextIO) -> int:
         link = _link_spec(getattr(args, "link", None), sp)
         sec = Security()
         if args.psk_file:
-            sec.psk = read_psk(args.psk_file, warn=log)
+            sec.psk = read_psk(args.psk_file, warn=log, insecure=getattr(args, "insecure_key_perms", False))
         tls_args = (args.tls_cert, args.tls_key, args.tls_ca)
         if any(tls_args):
             if not all(tls_args):
@@ -75,6 +75,7 @@ def run_distributed(args, stdout: TextIO, stderr: TextIO) -> int:
             for f in tls_args:
                 if not os.path.exists(f):
                     raise VrpruneError(f"TLS file {f} does not exist (see `vrprune keygen --tls DIR`)")
+            check_private(args.tls_key, "TLS key file", getattr(args, "insecure_key_perms", False), log)
         if getattr(args, "replay", None):
             raise VrpruneError("--replay is not supported with --mapping")
     except VrpruneError as exc:
