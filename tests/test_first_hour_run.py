@@ -65,12 +65,12 @@ def test_param_syntax_and_repeats_are_usage_errors(capsys):
 
 
 def test_fuzz_and_compile_take_param(tmp_path):
-    rc, out, err = cli("fuzz", DRY, "--param", "Src.stop=3", "--round", "2")
+    rc, _, err = cli("fuzz", DRY, "--param", "Src.stop=3", "--round", "2")
     assert rc == 0, err
-    rc, out, err = cli("fuzz", DRY, "--param", "Src.stop=x")
+    rc, _, err = cli("fuzz", DRY, "--param", "Src.stop=x")
     assert rc == 2 and "vrprune fuzz: error: --param Src.stop=x" in err and "is a whole number" in err
     vehicle_c = os.path.join(ROOT, "examples", "vehicle", "vehicle_c.vpr")
-    rc, out, err = cli("compile", vehicle_c, "-o", str(tmp_path / "c"), "--param", "Input.frames=3")
+    rc, _, err = cli("compile", vehicle_c, "-o", str(tmp_path / "c"), "--param", "Input.frames=3")
     assert rc == 0, err
     assert '{"frames", VRP_PARAM_INT, 3, 3.0, NULL}' in (tmp_path / "c" / "vehicle.c").read_text()
     rc, _, err = cli("compile", vehicle_c, "-o", str(tmp_path / "d"), "--param", "Input.frame=3")
@@ -82,3 +82,56 @@ def test_explore_takes_param():
     rc, _, err = cli("explore", DRY, "--platform", os.path.join(ROOT, "specs", "platform.vpr"),
                        "--param", "Nope.stop=1")
     assert rc == 2 and "vrprune explore: error: --param Nope.stop=1: graph 'dry'" in err
+
+
+# ---------------------------------------------------------------- --replay (item 2)
+
+
+def test_replay_of_the_readme_counterexample_stubs_and_stops_at_once(tmp_path):
+    # README section 2: feedback.vpr with 3 initial tokens deadlocks; its actors have no implementation
+    spec = tmp_path / "feedback.vpr"
+    with open(os.path.join(ROOT, "specs", "feedback.vpr"), encoding="utf-8") as f:
+        spec.write_text(f.read().replace("initial 4", "initial 3"))
+    cx = tmp_path / "cx.json"
+    assert cli("check", str(spec), "--counterexample", str(cx))[0] == 1
+    import time
+
+    t0 = time.monotonic()
+    rc, out, err = cli("run", str(spec), "--replay", str(cx))  # as the README writes it: no --stub-missing
+    assert time.monotonic() - t0 < 5.0  # not after the 10 s watchdog
+    assert rc == 1, err
+    assert "graph feedback: deadlock" in out and "has no implementation" not in err
+    assert "'Up' waits on fifo 'state': empty, 1/4 tokens, needs 2" in err
+    assert "reached the counterexample's stuck state (the same firing counts and fill levels)" in err
+    assert "rate choices forced from" not in err  # nothing to force: no DPG, and no empty note
+    assert "forces no rate choices (the graph has no DPG)" in err
+
+
+# ---------------------------------------------------------------- distributed options (item 3)
+
+
+@pytest.mark.parametrize("opts", [
+    ["--link", "garbage", "--psk-file", "/nonexistent", "--tls-ca", "/nope", "--port-base", "1"],
+    ["--listen-all"], ["--socket-buffer", "0"], ["--connect-timeout", "3"], ["--tls-cert", "c.pem"],
+    ["--tls-key", "k.pem"],
+])
+def test_distributed_options_without_mapping_are_usage_errors(opts):
+    rc, out, err = cli("run", DRY, *opts)
+    assert rc == 2 and out == ""
+    assert "only to a distributed run; add --mapping HOST.map" in err
+    for flag in opts[::2] if len(opts) > 1 else opts:
+        if flag.startswith("--"):
+            assert flag in err
+
+
+# ---------------------------------------------------------------- stub sources never end (item 4)
+
+
+def test_stub_sources_need_iterations():
+    feedback = os.path.join(ROOT, "specs", "feedback.vpr")
+    rc, out, err = cli("run", feedback, "--stub-missing")
+    assert rc == 2 and out == ""
+    assert "source actor 'Src' has no implementation: a stub never ends the stream" in err
+    assert "give --iterations N" in err
+    rc, out, err = cli("run", feedback, "--stub-missing", "--iterations", "2")
+    assert rc == 0 and "Src   12 firings" in out, err

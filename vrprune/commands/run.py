@@ -6,6 +6,7 @@ import argparse
 import json
 import math
 import os
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, TextIO
 
 from ..argtypes import param_override, whole_number
@@ -55,7 +56,11 @@ def add_parser(sub) -> argparse.ArgumentParser:
                         "`vrprune explore` measures with it")
     from ..dist import add_arguments as add_dist_arguments
 
+    n = len(p._actions)
     add_dist_arguments(p)  # --mapping, --link, --port-base, --listen-all, --psk-file, --tls-*
+    # what a run without --mapping must not be given (each would be ignored)
+    p.set_defaults(_dist_only=[(a.option_strings[-1], a.dest, a.default) for a in p._actions[n:]
+                               if a.option_strings and a.dest != "mapping"])
     return p
 
 
@@ -91,7 +96,19 @@ def emulation_of(args) -> DeviceEmulation | None:
     return emu if emu.active else None
 
 
-def _read_replay(path: str) -> dict[str, list[int]]:
+@dataclass(frozen=True)
+class Replay:
+    """What ``--replay CX.json`` gives: the rate choices to force and, for a deadlock, the stuck
+    state the checker found (firing counts and fill levels), to compare the run with."""
+
+    path: str
+    atr: dict[str, list[int]]
+    kind: str | None
+    counts: dict[str, int] | None
+    fills: dict[str, int] | None
+
+
+def _read_replay(path: str) -> Replay:
     try:
         with open(path, encoding="utf-8") as f:
             data = json.load(f)
@@ -101,7 +118,35 @@ def _read_replay(path: str) -> dict[str, list[int]]:
     if not isinstance(atr, dict) or not all(isinstance(v, list) and all(isinstance(x, int) for x in v)
                                             for v in atr.values()):
         raise VrpruneError(f"{path}: expected {{\"atr\": {{dpg: [atr, ...]}}}}, as `vrprune check --counterexample` writes")
-    return {k: list(v) for k, v in atr.items()}
+
+    def table(key: str) -> dict[str, int] | None:
+        t = data.get(key)
+        ok = isinstance(t, dict) and all(isinstance(v, int) for v in t.values())
+        return dict(t) if ok else None
+
+    kind = data.get("kind")
+    return Replay(path, {k: list(v) for k, v in atr.items()}, kind if isinstance(kind, str) else None,
+                  table("counts"), table("fills"))
+
+
+def _replay_outcome(rp: Replay, res: Any) -> str:
+    """How the run's end compares with the counterexample's stuck state."""
+    forced = ", ".join(f"{k}={v}" for k, v in rp.atr.items())
+    forced = f"rate choices forced from {rp.path}: {forced}" if forced else \
+        f"{rp.path} forces no rate choices (the graph has no DPG)"
+    if rp.kind != "deadlock" or rp.counts is None:
+        return f"note: {forced}"
+    counts = res.firings
+    fills = {n: f.get("left") for n, f in res.fifos.items()}
+    diff = [f"{a} fired {counts.get(a, 0)} times, the counterexample {n}" for a, n in rp.counts.items()
+            if counts.get(a, 0) != n]
+    diff += [f"fifo {n} holds {fills.get(n)}, the counterexample {v}" for n, v in (rp.fills or {}).items()
+             if fills.get(n) != v]
+    if res.status == "deadlock" and not diff:
+        return (f"replayed {rp.path}: the run reached the counterexample's stuck state (the same firing counts "
+                f"and fill levels)\nnote: {forced}")
+    return ("note: the run did not end in the counterexample's stuck state: " + "; ".join(diff or [res.status]) +
+            f"\nnote: {forced}")
 
 
 def run(args, stdout: TextIO, stderr: TextIO) -> int:
@@ -118,6 +163,12 @@ def run(args, stdout: TextIO, stderr: TextIO) -> int:
     if getattr(args, "pin", False):
         print("vrprune run: error: --pin takes the cores from a mapping; add --mapping HOST.map", file=stderr)
         return 2
+    given = [flag for flag, dest, default in getattr(args, "_dist_only", ()) if getattr(args, dest, default) != default]
+    if given:
+        print(f"vrprune run: error: {', '.join(given)} {'applies' if len(given) == 1 else 'apply'} only to a "
+              f"distributed run; add --mapping HOST.map (docs/distributed.md), or leave "
+              f"{'it' if len(given) == 1 else 'them'} out", file=stderr)
+        return 2
     from ..frontend import ParamError
 
     try:
@@ -133,6 +184,13 @@ def run(args, stdout: TextIO, stderr: TextIO) -> int:
             replay = _read_replay(args.replay)
     except VrpruneError as exc:
         print(f"vrprune run: error: {exc}", file=stderr)
+        return 2
+    # a counterexample is about the graph's structure: actors without an implementation are stubbed
+    stub_missing = args.stub_missing or replay is not None
+    stub_sources = [a.name for a in g.actors if a.impl is None and not a.inputs] if stub_missing else []
+    if stub_sources and args.iterations is None and (replay is None or replay.kind != "deadlock"):
+        print(f"vrprune run: error: {_names('source', stub_sources)} no implementation: a stub never ends the "
+              f"stream, so this run would never end; give --iterations N", file=stderr)
         return 2
 
     repetition = None
@@ -159,7 +217,8 @@ def run(args, stdout: TextIO, stderr: TextIO) -> int:
     try:
         rt = Runtime(g, iterations=args.iterations, trace=bool(args.trace), profile=bool(args.profile),
                      watchdog_s=args.watchdog if args.watchdog and args.watchdog > 0 else None,
-                     replay=replay, stub_missing=args.stub_missing, warn=warn, progress=progress,
+                     replay=replay.atr if replay is not None else None, stub_missing=stub_missing, warn=warn,
+                     progress=progress,
                      repetition=repetition, emulation=emu)
     except VrpruneError as exc:
         if hasattr(exc, "diagnostics"):
@@ -177,9 +236,6 @@ def run(args, stdout: TextIO, stderr: TextIO) -> int:
     _write_spans(args, emu)
     if res.status == "deadlock":
         print(res.describe(), file=stderr)
-        if replay is not None:
-            print(f"note: rate choices forced from {args.replay}: " +
-                  ", ".join(f"{k}={v}" for k, v in replay.items()), file=stderr)
     elif res.status == "error":
         for f in res.failures:
             print(f"error: {f}", file=stderr)
@@ -187,9 +243,17 @@ def run(args, stdout: TextIO, stderr: TextIO) -> int:
                 print("  " + f.traceback.rstrip().replace("\n", "\n  "), file=stderr)
     elif res.status == "interrupted":
         print("vrprune run: interrupted", file=stderr)
+    if replay is not None:
+        print(_replay_outcome(replay, res), file=stderr)
     if not args.quiet:
         stdout.write(_summary(g.name, res, args.iterations))
     return res.exit_code
+
+
+def _names(what: str, names: list[str]) -> str:
+    """"source actor 'A' has" / "source actors 'A', 'B' have"."""
+    quoted = ", ".join(f"'{n}'" for n in names)
+    return f"{what} actor {quoted} has" if len(names) == 1 else f"{what} actors {quoted} have"
 
 
 def _summary(name: str, res: Any, iterations: int | None) -> str:

@@ -119,7 +119,8 @@ class RunResult:
 
     def describe(self) -> str:
         if self.status == "deadlock":
-            lines = [f"deadlock: no actor fired for {self.stalled_s:.1f} s; every running actor waits on a fifo:"]
+            lines = [f"deadlock: no actor can fire (none fired for {self.stalled_s:.1f} s); every running actor "
+                     f"waits on a fifo:"]
             lines += [f"  {w}" for w in self.waits]
             return "\n".join(lines)
         if self.status == "error":
@@ -647,6 +648,21 @@ class Runtime:
                 out.append(Wait(actor, name, side, f.fill, f.capacity, need))
         return out
 
+    def _stuck(self, firings: int) -> list[Wait] | None:
+        """The waits when every running actor sleeps on a FIFO that cannot serve it (fewer
+        tokens than it needs, or less room) and no firing happened since ``firings`` was counted:
+        then no actor can ever fire again, and the run is deadlocked without waiting for the
+        watchdog. None otherwise (an actor that is firing, waits on a socket or a core, or was
+        just woken is not stuck)."""
+        waits = self._waits()
+        if sum(t.live_firings() for t in self.threads) != firings:
+            return None
+        blocked = {w.actor for w in waits if (w.fill < w.need if w.side == "empty" else w.capacity - w.fill < w.need)}
+        running = [t.name for t in self.threads if not t.done]
+        if not running or not all(n in blocked for n in running):
+            return None
+        return [w for w in waits if w.actor in running]
+
     # ------------------------------------------------------------------ run
     def _pin(self, units: dict[str, Unit]) -> None:
         cores = pinned_cores(self.graph, units)
@@ -702,6 +718,7 @@ class Runtime:
         last_change = time.perf_counter()
         last_print = 0.0
         last_print_total = 0
+        stuck_polls = 0
         threads = self.threads
         while True:
             alive = [t for t in threads if not t.done]
@@ -723,6 +740,12 @@ class Runtime:
                 self.progress.write(f"\r[vrprune run] {now - t0:7.1f} s  {total} firings  {rate:,.0f} firings/s{it}   ")
                 self.progress.flush()
                 last_print, last_print_total = now, total
+            if wd is not None and now > last_change:  # no firing since the last poll: a certain deadlock?
+                stuck = self._stuck(total)
+                stuck_polls = stuck_polls + 1 if stuck is not None else 0
+                if stuck is not None and stuck_polls >= 2:  # seen twice, with no firing in between
+                    self.abort()
+                    return "deadlock", stuck, now - last_change
             if wd is not None and now - last_change >= wd:
                 waits = self._waits()
                 waiting = {w.actor for w in waits}
