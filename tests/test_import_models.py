@@ -13,8 +13,16 @@ import pytest
 onnx = pytest.importorskip("onnx")
 pytest.importorskip("onnxruntime")
 
-from _procs import ROOT, finish, free_base, run_cmd, start, write_mappings  # noqa: E402
-from test_import import cli, frames_for, import_model, max_rel, reference, residual_block, two_in_two_out  # noqa: E402
+from _procs import ROOT, finish, free_base, run_cmd, start, write_mappings
+from test_import import (
+    cli,
+    frames_for,
+    import_model,
+    max_rel,
+    reference,
+    residual_block,
+    two_in_two_out,
+)
 
 
 def _make_models():
