@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import math
 import os
+import signal
+import threading
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, TextIO
+from typing import TYPE_CHECKING, Any, Iterator, TextIO
 
 from ..argtypes import param_override, whole_number
 from ..diagnostics import VrpruneError, render_all
@@ -20,6 +23,8 @@ EXIT_CODES = """exit codes:
   1    the graph is refuted (not run), or the run deadlocked (watchdog) or an actor failed
   2    usage or input error
   3    the checker was inconclusive (not run)
+  130  interrupted by Ctrl-C (SIGINT); 143: stopped by SIGTERM (both stop cleanly: outputs, trace and
+       profile are written)
 """
 
 
@@ -129,6 +134,26 @@ def _read_replay(path: str) -> Replay:
                   table("counts"), table("fills"))
 
 
+def _check_replay(path: str, atr: dict[str, list[int]], g: Any) -> None:
+    """Every rate choice of a replay file lies in its DPG's [lrl, url] (a choice outside would
+    corrupt the FIFOs' counts, and one beyond 64 bits cannot even be stored)."""
+    from ..exec import dpg_rate_ranges
+
+    ranges = dpg_rate_ranges(g)
+    for dpg, values in atr.items():
+        if dpg not in ranges:
+            known = ", ".join(sorted(ranges)) or "none"
+            raise VrpruneError(f"{path}: rate choices for DPG '{dpg}', which graph '{g.name}' does not have "
+                               f"(its DPGs: {known}); was the counterexample written for another graph?")
+        lo, hi = ranges[dpg]
+        for i, v in enumerate(values):
+            if isinstance(v, bool) or not lo <= v <= hi:
+                shown = repr(v) if isinstance(v, bool) or abs(v) < 10**30 else f"a number of {len(str(abs(v)))} digits"
+                raise VrpruneError(f"{path}: rate choice {i + 1} of DPG '{dpg}' is {shown}, outside the DPG's "
+                                   f"rate range [{lo}, {hi}]; fix the file or write it again with "
+                                   f"`vrprune check --counterexample`")
+
+
 def _replay_outcome(rp: Replay, res: Any) -> str:
     """How the run's end compares with the counterexample's stuck state."""
     forced = ", ".join(f"{k}={v}" for k, v in rp.atr.items())
@@ -182,6 +207,7 @@ def run(args, stdout: TextIO, stderr: TextIO) -> int:
     try:
         if args.replay:
             replay = _read_replay(args.replay)
+            _check_replay(args.replay, replay.atr, g)
     except VrpruneError as exc:
         print(f"vrprune run: error: {exc}", file=stderr)
         return 2
@@ -228,7 +254,8 @@ def run(args, stdout: TextIO, stderr: TextIO) -> int:
     if args.iterations is None and not any(not t.in_specs and t.ctrl_in is None for t in rt.threads):
         warn("warning: no --iterations and no source actor: the run ends only by end of stream or Ctrl-C")
 
-    res = rt.run()
+    with _sigterm_as_interrupt() as got_sigterm:
+        res = rt.run()
 
     for path, doc in ((args.trace, lambda: trace_json(res, g.name)), (args.profile, lambda: profile_json(res, g.name))):
         if path:
@@ -247,7 +274,30 @@ def run(args, stdout: TextIO, stderr: TextIO) -> int:
         print(_replay_outcome(replay, res), file=stderr)
     if not args.quiet:
         stdout.write(_summary(g.name, res, args.iterations))
+    if got_sigterm and res.status == "interrupted":
+        return 128 + signal.SIGTERM
     return res.exit_code
+
+
+@contextlib.contextmanager
+def _sigterm_as_interrupt() -> Iterator[list[int]]:
+    """SIGTERM (a service manager's, `kill`'s) stops the run as Ctrl-C does: the runtime stops
+    every actor, and the outputs, trace and profile are written; the list yielded holds the
+    signal once it came (exit 143 then). Only in the main thread (where Python runs handlers)."""
+    got: list[int] = []
+    if threading.current_thread() is not threading.main_thread():
+        yield got
+        return
+
+    def on_sigterm(signum, frame):
+        got.append(signum)
+        raise KeyboardInterrupt
+
+    old = signal.signal(signal.SIGTERM, on_sigterm)
+    try:
+        yield got
+    finally:
+        signal.signal(signal.SIGTERM, old)
 
 
 def _names(what: str, names: list[str]) -> str:

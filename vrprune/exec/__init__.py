@@ -12,12 +12,14 @@ from ._backend import END, ActorBackend, BackendError, BackendUnavailable, StubB
 from ._fifo import Aborted, EndOfStream, RingFifo
 from ._python import view
 from ._rates import InconsistentGraph, repetition_vector
-from ._runtime import ActorFailure, ActorStats, DeviceEmulation, RunResult, Runtime, RuntimeSetupError, Wait
+from ._runtime import (ActorFailure, ActorStats, DeviceEmulation, RunResult, Runtime, RuntimeSetupError, Wait,
+                       dpg_rate_ranges)
 from ._trace import PROFILE_SCHEMA, profile_json, trace_json
 
 __all__ = [
     "END", "ActorBackend", "BackendError", "BackendUnavailable", "StubBackend", "make_backend",
     "Aborted", "EndOfStream", "RingFifo", "view", "InconsistentGraph", "repetition_vector",
     "ActorFailure", "ActorStats", "DeviceEmulation", "RunResult", "Runtime", "RuntimeSetupError", "Wait",
+    "dpg_rate_ranges",
     "PROFILE_SCHEMA", "profile_json", "trace_json",
 ]

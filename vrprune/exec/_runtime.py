@@ -384,6 +384,19 @@ class _ActorThread:
             self.done = True
 
 
+def dpg_rate_ranges(graph: Graph) -> dict[str, tuple[int, int]]:
+    """{dpg: (lrl, url)}: the rate range of each DPG's variable-rate ports (the range its CA's
+    atr must lie in)."""
+    out: dict[str, tuple[int, int]] = {}
+    for a in graph.actors:
+        if a.dpg is None:
+            continue
+        for p in a.ports:
+            if p.is_variable and a.dpg not in out:
+                out[a.dpg] = (p.lrl, p.url)
+    return out
+
+
 def pinned_cores(graph: Graph, units: dict[str, Unit]) -> dict[str, int]:
     """The core of each actor that ``--pin`` pins: those mapped to a CPU unit (``cpu NAME core
     N``), as compiled programs do with ``--pin``; TX/RX (no unit) and OpenCL actors are left to
@@ -473,6 +486,12 @@ class Runtime:
         backends = dict(backends or {})
         units = units or {}
         dpg_bounds = self._dpg_bounds()
+        for dpg, values in replay.items():  # a choice outside [lrl, url] would corrupt the FIFOs' counts
+            lo, hi = dpg_bounds.get(dpg, (0, 0))
+            bad = [v for v in values if isinstance(v, bool) or not isinstance(v, int) or not lo <= v <= hi]
+            if bad:
+                raise RuntimeSetupError(f"replay: rate choice {bad[0]!r} of DPG '{dpg}' is outside its rate range "
+                                        f"[{lo}, {hi}]")
         self.threads: list[_ActorThread] = []
         self.emulation = emulation if emulation is not None and emulation.active else None
         stubbed: list[str] = []
@@ -603,14 +622,7 @@ class Runtime:
         return 1 if p.is_control else max(p.url, 1)
 
     def _dpg_bounds(self) -> dict[str, tuple[int, int]]:
-        out: dict[str, tuple[int, int]] = {}
-        for a in self.graph.actors:
-            if a.dpg is None:
-                continue
-            for p in a.ports:
-                if p.is_variable and a.dpg not in out:
-                    out[a.dpg] = (p.lrl, p.url)
-        return out
+        return dpg_rate_ranges(self.graph)
 
     # ------------------------------------------------------------------ control
     def _fail(self, failure: ActorFailure) -> None:

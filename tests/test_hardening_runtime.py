@@ -1,0 +1,102 @@
+"""The runtime under faults (issue 20, items 7-11): hung actors named by the watchdog, crashing C
+actors named, --sanitize, replay files validated, huge capacities refused before allocation,
+SIGTERM as a clean stop."""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+
+from vrprune.cli import main_with
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+MULTI_DPG = os.path.join(ROOT, "specs", "multi_dpg.vpr")
+
+
+def run(*argv: str) -> tuple[int, str, str]:
+    out, err = io.StringIO(), io.StringIO()
+    rc = main_with(["run", *argv], out, err)
+    return rc, out.getvalue(), err.getvalue()
+
+
+# ------------------------------------------------------------------ item 9: replay files
+
+
+@pytest.mark.parametrize("value,shown", [(-5, "-5"), (5, "5"), (2**70, str(2**70)),
+                                         (10**40, "a number of 41 digits"), (True, "True")])
+def test_replay_rate_choices_outside_the_range_are_refused(tmp_path, value, shown):
+    cx = tmp_path / "cx.json"
+    cx.write_text(json.dumps({"atr": {"faces": [1, value]}}))
+    rc, _out, err = run(MULTI_DPG, "--replay", str(cx), "--iterations", "2")
+    assert rc == 2, err
+    assert f"{cx}: rate choice 2 of DPG 'faces' is {shown}, outside the DPG's rate range [0, 4]" in err
+    assert "Traceback" not in err
+
+
+def test_replay_in_range_runs(tmp_path):
+    cx = tmp_path / "cx.json"
+    cx.write_text(json.dumps({"atr": {"faces": [0, 4], "bands": [8, 1]}}))
+    rc, _out, err = run(MULTI_DPG, "--replay", str(cx), "--iterations", "2", "-q")
+    assert rc == 0, err
+
+
+def test_runtime_refuses_replay_outside_the_range():
+    import vrprune
+    from vrprune.exec import Runtime, RuntimeSetupError
+
+    with pytest.raises(RuntimeSetupError, match=r"rate choice -5 of DPG 'faces' is outside its rate range \[0, 4\]"):
+        Runtime(vrprune.load(MULTI_DPG), iterations=1, replay={"faces": [-5]}, stub_missing=True)
+
+
+# ------------------------------------------------------------------ item 11: SIGTERM
+
+FOREVER = """graph forever {{
+  actor Src {{ out x: u64  impl python "{act}:Count" }}
+  actor Dst {{ in x: u64  impl python "{act}:Mark" }}
+  fifo Src.x -> Dst.x capacity 4
+}}
+"""
+FOREVER_ACTORS = """
+import os
+class Count:
+    def __init__(self):
+        self.k = 0
+    def fire(self, ins, outs, atr):
+        self.k += 1
+        outs[0][:] = 0
+class Mark:
+    def fire(self, ins, outs, atr):
+        if not os.path.exists("started"):
+            open("started", "w").close()
+    def finish(self):
+        open("finished", "w").close()
+"""
+
+
+def test_sigterm_stops_a_single_process_run_cleanly(tmp_path):
+    act = tmp_path / "act.py"
+    act.write_text(FOREVER_ACTORS)
+    app = tmp_path / "forever.vpr"
+    app.write_text(FOREVER.format(act=act))
+    p = subprocess.Popen([sys.executable, "-m", "vrprune", "run", str(app), "--unchecked", "--trace", "t.json",
+                          "--profile", "p.json"], cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                         text=True)
+    t = time.monotonic() + 60
+    while not (tmp_path / "started").exists():
+        assert p.poll() is None and time.monotonic() < t, p.communicate()
+        time.sleep(0.02)
+    p.send_signal(signal.SIGTERM)
+    out, err = p.communicate(timeout=20)
+    assert p.returncode == 128 + signal.SIGTERM, out + err
+    assert "interrupted" in err and "Traceback" not in err
+    assert "graph forever: interrupted" in out
+    assert (tmp_path / "finished").exists()  # the actors' finish ran
+    assert json.loads((tmp_path / "t.json").read_text())["traceEvents"]
+    assert json.loads((tmp_path / "p.json").read_text())["actors"]["Src"]["firings"] > 0
