@@ -100,3 +100,31 @@ def test_sigterm_stops_a_single_process_run_cleanly(tmp_path):
     assert (tmp_path / "finished").exists()  # the actors' finish ran
     assert json.loads((tmp_path / "t.json").read_text())["traceEvents"]
     assert json.loads((tmp_path / "p.json").read_text())["actors"]["Src"]["firings"] > 0
+
+
+# ------------------------------------------------------------------ item 10: huge capacities
+
+HUGE = """graph huge {{
+  actor A {{ out x: f32[1024] }}
+  actor B {{ in x: f32[1024] }}
+  fifo A.x -> B.x capacity {cap}
+}}
+"""
+
+
+@pytest.mark.parametrize("cap", [10**10, 2**62])
+def test_fifos_larger_than_memory_are_refused_before_allocating(tmp_path, cap):
+    app = tmp_path / "huge.vpr"
+    app.write_text(HUGE.format(cap=cap))
+    rc, _out, err = run(str(app), "--unchecked", "--stub-missing", "--iterations", "1")
+    assert rc == 2, err
+    assert f"{app}:4:3: the FIFOs need" in err and "fifo 'A.x' alone needs" in err and "available" in err
+    assert "vrprune bufsize" in err and "internal error" not in err
+
+
+def test_the_memory_the_fifos_take_is_said_and_the_limit_applies(tmp_path, monkeypatch):
+    app = tmp_path / "big.vpr"
+    app.write_text(HUGE.format(cap=2**18))  # 1 GiB
+    monkeypatch.setenv("VRPRUNE_MEMORY_LIMIT", str(2**29))
+    rc, _out, err = run(str(app), "--unchecked", "--stub-missing", "--iterations", "1")
+    assert rc == 2 and "the FIFOs need 1.0 GiB of memory and this machine has 512.0 MiB available" in err, err

@@ -384,6 +384,50 @@ class _ActorThread:
             self.done = True
 
 
+def available_memory() -> int | None:
+    """Bytes this process could still allocate: MemAvailable (Linux), capped by RLIMIT_AS;
+    None where unknown. ``$VRPRUNE_MEMORY_LIMIT`` (bytes) overrides it (tests)."""
+    env = os.environ.get("VRPRUNE_MEMORY_LIMIT")
+    if env:
+        try:
+            return int(env)
+        except ValueError:
+            pass
+    have: int | None = None
+    try:
+        with open("/proc/meminfo") as f:
+            for line in f:
+                if line.startswith("MemAvailable:"):
+                    have = int(line.split()[1]) * 1024
+                    break
+    except (OSError, ValueError, IndexError):
+        pass
+    if have is None and hasattr(os, "sysconf"):
+        try:
+            have = os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+        except (OSError, ValueError):
+            pass
+    try:
+        import resource
+
+        soft = resource.getrlimit(resource.RLIMIT_AS)[0]
+        if soft != resource.RLIM_INFINITY and soft > 0:
+            have = soft if have is None else min(have, soft)
+    except (ImportError, OSError, ValueError):
+        pass
+    return have
+
+
+def format_bytes(n: int) -> str:
+    """1536 -> '1.5 KiB'."""
+    v = float(n)
+    for unit in ("bytes", "KiB", "MiB", "GiB", "TiB", "PiB", "EiB"):
+        if v < 1024 or unit == "EiB":
+            return f"{int(v)} bytes" if unit == "bytes" else f"{v:.1f} {unit}"
+        v /= 1024
+    return f"{n} bytes"
+
+
 def dpg_rate_ranges(graph: Graph) -> dict[str, tuple[int, int]]:
     """{dpg: (lrl, url)}: the rate range of each DPG's variable-rate ports (the range its CA's
     atr must lie in)."""
@@ -481,6 +525,8 @@ class Runtime:
         unknown = set(replay) - {d.name for d in graph.dpgs}
         if unknown:
             raise RuntimeSetupError(f"replay names DPGs not in graph '{graph.name}': {', '.join(sorted(unknown))}")
+
+        self._check_fifo_memory()
 
         # back-ends
         backends = dict(backends or {})
@@ -616,6 +662,33 @@ class Runtime:
             for ff in self.fifos.values():
                 ff.fills = []
         self._barrier = threading.Barrier(len(self.threads) + 1)
+
+    def _check_fifo_memory(self) -> None:
+        """Say what the FIFOs need before allocating any, and refuse more than this machine can
+        hold (a capacity of 10^12 tokens would otherwise end in a MemoryError deep in numpy)."""
+        need, big = 0, None
+        for f in self.graph.fifos:
+            if f.capacity is None:
+                raise RuntimeSetupError(f"{f.span}: fifo '{f.name}' has no capacity; add `capacity N` "
+                                        f"or compute one with `vrprune bufsize`")
+            tail = max(self._max_window(self.index.src_port(f)), self._max_window(self.index.dst_port(f))) - 1
+            n = (f.capacity + tail) * self.index.token_bytes(f)
+            need += n
+            if big is None or n > big[1]:
+                big = (f, n)
+        have = available_memory()
+        if have is None:
+            have = 1 << 62  # unknown: at least what numpy can address
+        if big is not None and need > have:
+            f, n = big
+            raise RuntimeSetupError(
+                f"{f.span}: the FIFOs need {format_bytes(need)} of memory and this machine has "
+                f"{format_bytes(have)} available; fifo '{f.name}' alone needs {format_bytes(n)} "
+                f"(capacity {f.capacity} x {self.index.token_bytes(f)} bytes); lower its capacity "
+                f"(`vrprune bufsize` computes the smallest that keeps the proofs)")
+        if need >= 1 << 30:
+            self._warn(f"note: the FIFOs of graph '{self.graph.name}' take {format_bytes(need)} of memory "
+                       f"({format_bytes(have)} available)")
 
     @staticmethod
     def _max_window(p) -> int:
