@@ -6,8 +6,9 @@ Both run the same C actor source (bench_exec_chain.C_SOURCE) and the same graph:
 program (`vrprune compile --build`, one pthread per actor, runtime library in C) and
 `vrprune run` (Python executor, C actors, its C firing loop). Prints tokens/s and GB/s of each,
 measured in this run, their ratio, and GNU Radio 3.10's figure through 10 copy blocks
-(/usr/bin/python3 /work/shared/anchors/gnuradio_chain.py when gnuradio is installed; else the
-figure of DESIGN.md section 5, about 29,000 items/s). Goal: the compiled chain beats 29,000 tokens/s.
+(/usr/bin/python3 ../shared/anchors/gnuradio_chain.py, beside the repository, when gnuradio is
+installed; else the figure measured earlier on this kind of machine, about 29,000 items/s). Goal:
+the compiled chain beats 29,000 tokens/s.
 """
 
 from __future__ import annotations
@@ -70,7 +71,7 @@ def gnuradio(copies: int) -> str:
     probe = subprocess.run(["/usr/bin/python3", "-c", "import gnuradio"], capture_output=True) \
         if os.path.exists("/usr/bin/python3") else None
     if probe is None or probe.returncode != 0 or not os.path.exists(ANCHOR):
-        return (f"GNU Radio 3.10: not installed here; DESIGN.md section 5's figure on this kind of machine: "
+        return (f"GNU Radio 3.10: not installed here (or no {ANCHOR}); measured earlier on this kind of machine: "
                 f"~{GNURADIO_FIGURE:,} items/s (~2.1 GB/s)")
     r = subprocess.run(["/usr/bin/python3", ANCHOR, str(TOKEN), str(copies), "50000"], capture_output=True, text=True,
                        timeout=600)

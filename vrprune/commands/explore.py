@@ -122,6 +122,10 @@ def run(args, stdout: TextIO, stderr: TextIO) -> int:
         if v < lo:
             print(f"vrprune explore: error: {name} must be at least {lo}", file=stderr)
             return 2
+    if not args.no_plot:  # say so before the sweep, not after it
+        from .._extras import require
+
+        require("matplotlib", "plot", "the sweep's plot (explore.png; --no-plot skips it)")
     # every path once, now: the runs happen in DIR/points/<id>/, child processes included
     shown_out = args.out
     for name in ("file", "platform", "profile", "out"):

@@ -65,7 +65,10 @@ def add_parser(sub) -> argparse.ArgumentParser:
 
 
 def run(args, stdout: TextIO, stderr: TextIO) -> int:
+    from .._extras import require
     from ..onnximport import analyze, parse_shape_overrides, write
+
+    require("onnx", "onnx", "vrprune import")
 
     t0 = time.perf_counter()
     shapes = parse_shape_overrides(args.shape)

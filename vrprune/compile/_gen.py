@@ -239,7 +239,7 @@ def generate(graph: Graph, out_dir: str, *, source: str, repetition: dict[str, i
         prog.opencl = find_opencl()
         if prog.opencl is None:
             raise CompileError(f"{cl_actors[0].impl.span}: actor '{cl_actors[0].name}' is an OpenCL actor, and no "
-                               "OpenCL ICD loader was found to link (pip install pyopencl pocl-binary-distribution, "
+                               "OpenCL ICD loader was found to link (pip install 'vrprune[opencl]', "
                                "install ocl-icd-libopencl1, or set VRPRUNE_OPENCL_LIB)")
 
     # runtime

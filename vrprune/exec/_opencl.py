@@ -110,11 +110,9 @@ class OpenCLActorError(VrpruneError, RuntimeError):
 
 
 def _cl():
-    try:
-        import pyopencl as cl
-    except ImportError as e:  # pragma: no cover - pyopencl is a dependency
-        raise ToolchainError("pyopencl is not installed: `pip install pyopencl pocl-binary-distribution`") from e
-    return cl
+    from .._extras import require
+
+    return require("pyopencl", "opencl", "an OpenCL actor")
 
 
 def find_device(unit: Unit | None) -> Any:

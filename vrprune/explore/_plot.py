@@ -24,8 +24,9 @@ def nothing_to_plot(res: SweepResult) -> str | None:
 
 
 def write_png(res: SweepResult, path: str, *, max_bars: int = 60) -> None:
-    import matplotlib
+    from .._extras import require
 
+    matplotlib = require("matplotlib", "plot", "the sweep's plot (explore.png; --no-plot skips it)")
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 

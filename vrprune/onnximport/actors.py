@@ -95,7 +95,9 @@ class Layer:
         self.sess: Any = None
 
     def init(self) -> None:
-        import onnxruntime as ort  # type: ignore[import-untyped]
+        from .._extras import require
+
+        ort: Any = require("onnxruntime", "onnx", "an onnxruntime actor")
 
         blob, self.blob = self.blob, b""
         so = ort.SessionOptions()

@@ -12,8 +12,9 @@ from __future__ import annotations
 
 def write_png(throughput: dict, path: str, *, title: str = "") -> None:
     """Draw ``throughput["pareto"]`` into ``path`` (PNG)."""
-    import matplotlib
+    from .._extras import require
 
+    matplotlib = require("matplotlib", "plot", "bufsize --plot")
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 

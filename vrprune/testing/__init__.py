@@ -60,6 +60,14 @@ fifos ``e0..``; ports ``x0`` / ``y0`` (static in/out), ``vx0`` / ``vy0`` (variab
 are small, ~10-50 ms each). More in docs/fuzzing.md.
 """
 
+try:
+    import hypothesis  # noqa: F401
+except ImportError as _exc:
+    from .._extras import MissingExtra
+
+    raise MissingExtra("vrprune.testing needs the Python package `hypothesis`, which is not installed: "
+                       "pip install 'vrprune[testing]'") from _exc
+
 from ._actors import CheckingActor, CheckLog, TokenCheckError, checking_backends
 from ._strategies import (
     TOKEN_TYPES,
