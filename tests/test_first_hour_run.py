@@ -135,3 +135,33 @@ def test_stub_sources_need_iterations():
     assert "give --iterations N" in err
     rc, out, err = cli("run", feedback, "--stub-missing", "--iterations", "2")
     assert rc == 0 and "Src   12 firings" in out, err
+
+
+# ---------------------------------------------------------------- what a run says (item 9)
+
+
+def test_every_back_end_prints_the_classes_and_says_what_was_proved_and_where_outputs_went(tmp_path):
+    import subprocess
+    import sys
+
+    frames = {}
+    for backend in ("np", "c", "cl"):
+        app = os.path.join(ROOT, "examples", "vehicle", f"vehicle_{backend}.vpr")
+        d = tmp_path / backend
+        d.mkdir()
+        r = subprocess.run([sys.executable, "-m", "vrprune", "run", app, "--param", "Input.frames=2"], cwd=d,
+                           capture_output=True, text=True, timeout=120)
+        assert r.returncode == 0, r.stderr
+        lines = r.stdout.splitlines()
+        frames[backend] = [ln for ln in lines if ln.startswith("frame ")]
+        assert len(frames[backend]) == 2 and frames[backend][0].startswith("frame 0: class "), r.stdout
+        assert "  proved before the run: design rules, consistency, overflow freedom, deadlock freedom" in r.stdout
+        assert f"  Output wrote {d / 'vehicle_probs.f32'} (32 bytes; param path)" in lines, r.stdout
+    assert frames["np"] == frames["c"] == frames["cl"]
+
+
+def test_an_unchecked_run_says_it_was_not_proved():
+    rc, out, err = cli("run", DRY, "--unchecked")
+    assert rc == 0, err
+    assert "  not proved before the run (--unchecked): it may deadlock or overflow" in out.splitlines()
+    assert " wrote " not in out  # dry's actors write no files

@@ -178,12 +178,14 @@ void head_finish(void *st) {
     if (s) { dense_free(s->l4); dense_free(s->l5); free(s); }
 }
 
-/* ---------------------------------------------------------------- Output: append f32[4] per frame to `path` */
-typedef struct { FILE *f; } output_t;
+/* ---------------------------------------------------------------- Output: append f32[4] per frame to `path`;
+ * with `show`, also print one line per frame (as vehicle_np.py's Output does) */
+typedef struct { FILE *f; int64_t show, frame; } output_t;
 
 void *output_init(const vrp_param *p, int n) {
     const char *path = vrp_param_str(p, n, "path", "vehicle_probs.f32");
     output_t *s = calloc(1, sizeof *s);
+    s->show = vrp_param_int(p, n, "show", 0);
     s->f = fopen(path, "wb");
     if (!s->f) { vrp_error("Output: cannot open %s for writing", path); free(s); return NULL; }
     return s;
@@ -193,6 +195,14 @@ int output_fire(void *st, const vrp_buf *in, int n_in, vrp_buf *out, int n_out, 
     if (fwrite(in[0].data, (size_t)in[0].token_bytes, (size_t)in[0].count, s->f) != (size_t)in[0].count)
         return vrp_error("Output: write failed");
     fflush(s->f);
+    for (int t = 0; s->show && t < in[0].count; t++) {
+        const float *q = (const float *)in[0].data + 4 * t;
+        int k = 0;
+        for (int c = 1; c < 4; c++) if (q[c] > q[k]) k = c;
+        printf("frame %lld: class %d (p = %.3f; all %.3f %.3f %.3f %.3f)\n", (long long)s->frame++, k, q[k],
+               q[0], q[1], q[2], q[3]);
+        fflush(stdout);
+    }
     return VRP_OK;
 }
 void output_finish(void *st) {

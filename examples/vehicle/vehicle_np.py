@@ -125,7 +125,7 @@ class Output:
         self.file.flush()
         if self.show:
             k = int(np.argmax(p))
-            print(f"frame {len(self.probs) - 1}: class {k} (p = {p[k]:.3f}; all {np.array2string(p, precision=3)})",
+            print(f"frame {len(self.probs) - 1}: class {k} (p = {p[k]:.3f}; all {' '.join(f'{x:.3f}' for x in p)})",
                   flush=True)
 
     def finish(self):

@@ -9,6 +9,7 @@ import math
 import os
 import signal
 import threading
+import time
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Iterator, TextIO
 
@@ -223,6 +224,7 @@ def run(args, stdout: TextIO, stderr: TextIO) -> int:
     if args.unchecked or replay is not None:
         why = "--unchecked" if args.unchecked else "--replay (a counterexample's graph is refuted)"
         warn(f"warning: running graph '{g.name}' without proving it ({why}): it may deadlock or overflow")
+        proof = f"not proved before the run ({why.split(' ')[0]}): it may deadlock or overflow"
     else:
         try:
             from ..verify import prove
@@ -238,6 +240,7 @@ def run(args, stdout: TextIO, stderr: TextIO) -> int:
                   f"(see `vrprune check {args.file}`; --unchecked runs it anyway)", file=stderr)
             return {"refuted": 1, "inconclusive": 3}.get(rep.verdict, 1)
         repetition = dict(rep.repetition) or None
+        proof = proof_line(rep)
 
     progress = stderr if (not args.quiet and hasattr(stderr, "isatty") and stderr.isatty()) else None
     try:
@@ -254,6 +257,7 @@ def run(args, stdout: TextIO, stderr: TextIO) -> int:
     if args.iterations is None and not any(not t.in_specs and t.ctrl_in is None for t in rt.threads):
         warn("warning: no --iterations and no source actor: the run ends only by end of stream or Ctrl-C")
 
+    started = time.time()
     with _sigterm_as_interrupt() as got_sigterm:
         res = rt.run()
 
@@ -273,7 +277,8 @@ def run(args, stdout: TextIO, stderr: TextIO) -> int:
     if replay is not None:
         print(_replay_outcome(replay, res), file=stderr)
     if not args.quiet:
-        stdout.write(_summary(g.name, res, args.iterations))
+        stdout.write(_summary(g.name, res, args.iterations) + f"  {proof}\n" +
+                     "".join(f"  {line}\n" for line in outputs_lines(g, started)))
     if got_sigterm and res.status == "interrupted":
         return 128 + signal.SIGTERM
     return res.exit_code
@@ -298,6 +303,29 @@ def _sigterm_as_interrupt() -> Iterator[list[int]]:
         yield got
     finally:
         signal.signal(signal.SIGTERM, old)
+
+
+def proof_line(rep: Any, what: str = "") -> str:
+    """What the checker proved before the run, in one line (the run summary's)."""
+    props = [p.name.replace("-", " ") for p in rep.properties if p.status == "proved"]
+    return f"proved before the run{what}: {', '.join(props)} (every admissible rate; see `vrprune check`)"
+
+
+def outputs_lines(g: Any, since: float) -> list[str]:
+    """Where the outputs went: each file named by an actor's text parameter (such as ``param path
+    = "out.f32"``, relative to the working directory) that this run created or changed."""
+    out = []
+    for a in g.actors:
+        for p in a.params:
+            if not isinstance(p.value, str) or not p.value:
+                continue
+            try:
+                st = os.stat(p.value)
+            except (OSError, ValueError):
+                continue
+            if st.st_mtime >= since - 0.05 and os.path.isfile(p.value):
+                out.append(f"{a.name} wrote {os.path.abspath(p.value)} ({st.st_size} bytes; param {p.name})")
+    return out
 
 
 def _names(what: str, names: list[str]) -> str:

@@ -86,6 +86,7 @@ def run_distributed(args, stdout: TextIO, stderr: TextIO) -> int:
     repetition: dict[str, int] | None = None
     if args.unchecked:
         log(f"warning: running graph '{g.name}' without proving it (--unchecked): it may deadlock or overflow")
+        args.proof_line = "not proved before the run (--unchecked): it may deadlock or overflow"
     else:
         from ..verify import prove
 
@@ -97,6 +98,9 @@ def run_distributed(args, stdout: TextIO, stderr: TextIO) -> int:
                   f"verdict on the split graph (TX/RX inserted) is {rep.verdict}", file=stderr)
             return {"refuted": 1, "inconclusive": 3}.get(rep.verdict, 1)
         repetition = sp.local_repetition(dict(rep.repetition)) or None
+        from ..commands.run import proof_line
+
+        args.proof_line = proof_line(rep, " (the split graph, TX/RX inserted)")
     if repetition is None:
         from ..exec import repetition_vector
 
@@ -262,6 +266,7 @@ def _execute(args, g, sp: Split, endpoints: list[Endpoint], link, repetition, lo
     watcher = threading.Thread(target=watch, name="vrprune:dist-watch", daemon=True)
     watcher.start()
     try:
+        started = time.time()
         res = rt.run()
     except KeyboardInterrupt:  # a signal between the runtime's own handlers
         rt.abort()
@@ -300,7 +305,10 @@ def _execute(args, g, sp: Split, endpoints: list[Endpoint], link, repetition, lo
         log(res.describe())
         code = res.exit_code
     if not args.quiet:
-        stdout.write(_summary(g.name, sp, res, endpoints, code))
+        from ..commands.run import outputs_lines
+
+        stdout.write(_summary(g.name, sp, res, endpoints, code) + f"  {args.proof_line}\n" +
+                     "".join(f"  {line}\n" for line in outputs_lines(sp.local, started)))
     return code
 
 
