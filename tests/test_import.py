@@ -226,6 +226,32 @@ def test_grouping_keeps_the_results(group, tmp_path):
     run_and_compare(model, vpr, tmp_path, n=2)
 
 
+@pytest.mark.parametrize("balance", ["flops", "time"])
+def test_balance_choices_keep_the_results(balance, tmp_path):
+    model = branch_concat()
+    vpr = import_model(model, tmp_path, "--group", "3", "--balance", balance)
+    assert cli("check", vpr)[0] == 0
+    run_and_compare(model, vpr, tmp_path, n=2)
+
+
+def test_balanced_runs_minimise_the_largest_run():
+    import itertools
+
+    from vrprune.onnximport._analysis import _balanced_runs
+
+    rng = np.random.default_rng(3)
+    for _ in range(40):
+        w = [int(x) for x in rng.integers(1, 50, rng.integers(1, 8))]
+        n = int(rng.integers(1, 5))
+        runs = _balanced_runs(w, n)
+        assert runs[0][0] == 0 and runs[-1][1] == len(w) and all(a[1] == b[0] for a, b in itertools.pairwise(runs))
+        got = max(sum(w[s:e]) for s, e in runs)
+        k = min(n, len(w))
+        best = min(max(sum(w[s:e]) for s, e in zip((0, *cuts), (*cuts, len(w))))
+                   for cuts in itertools.combinations(range(1, len(w)), k - 1))
+        assert got == best
+
+
 def test_layers_fuse_elementwise_followers(tmp_path):
     vpr = import_model(conv_chain(), tmp_path)
     from vrprune import load

@@ -59,6 +59,10 @@ def add_parser(sub) -> argparse.ArgumentParser:
     p.add_argument("--group", type=group_arg, default=0, metavar="N|layers|none",
                    help="layers (default): one actor per layer; N: about N actors of balanced FLOPs (runs of "
                         "consecutive layers); none: one actor per ONNX node")
+    p.add_argument("--balance", choices=["cost", "flops", "time"], default="cost",
+                   help="what --group N balances: cost (default: FLOPs + 20 x activation bytes, so memory-bound "
+                        "layers count), flops, or time (each layer timed with onnxruntime during the import; "
+                        "not reproducible)")
     p.add_argument("--threads", type=threads_arg, default=1, metavar="T",
                    help="intra-op threads of each actor's onnxruntime session (default 1; written as param threads)")
     return p
@@ -72,7 +76,8 @@ def run(args, stdout: TextIO, stderr: TextIO) -> int:
 
     t0 = time.perf_counter()
     shapes = parse_shape_overrides(args.shape)
-    plan = analyze(args.model, shapes=shapes, group=args.group, threads=args.threads, name=args.name)
+    plan = analyze(args.model, shapes=shapes, group=args.group, threads=args.threads, name=args.name,
+                   balance=args.balance)
     try:
         files = write(plan, args.out)
     except OSError as exc:

@@ -136,14 +136,22 @@ def parse_shape_overrides(items: Iterable[str]) -> dict[str, tuple[int, ...]]:
     return out
 
 
+BALANCE = ("cost", "flops", "time")
+
+
 def analyze(path: str, *, shapes: Mapping[str, Sequence[int]] | None = None, group: int | None = 0,
-            threads: int = 1, name: str | None = None) -> ImportPlan:
+            threads: int = 1, name: str | None = None, balance: str = "cost") -> ImportPlan:
     """Read the ONNX model at ``path`` and decide the actors, FIFOs and layer subgraphs.
 
     ``group``: 0 = one actor per layer (a compute node and the element-wise nodes after it);
-    N > 0 = about N actors of balanced FLOPs (contiguous runs of layers); None = one actor
-    per ONNX node. ``shapes`` fixes the dimensions of model inputs. Raises
+    N > 0 = at most N actors, each a run of consecutive layers (in a topological order), the
+    runs balanced by ``balance``: "cost" (FLOPs + 20 x bytes read and written: memory-bound
+    layers such as depthwise convolutions count), "flops", or "time" (each layer's
+    onnxruntime session timed here, with ``threads`` threads; not deterministic); None = one
+    actor per ONNX node. ``shapes`` fixes the dimensions of model inputs. Raises
     :class:`OnnxImportError`."""
+    if balance not in BALANCE:
+        raise OnnxImportError(f"balance must be one of {', '.join(BALANCE)}, got {balance!r}")
 
     model = _load(path)
     graph_name = _identifier(name or os.path.splitext(os.path.basename(path))[0], "model")
@@ -170,7 +178,16 @@ def analyze(path: str, *, shapes: Mapping[str, Sequence[int]] | None = None, gro
 
     layers = _layers(nodes, consts, model_inputs, group)
     inits = {t.name: t for t in g.initializer}
-    actors, edges = _actors(model, nodes, node_names, layers, group or 0, consts, inits, tensors, uncarriable,
+    if group:
+        if balance == "time":
+            ungrouped, _ = _actors(model, nodes, node_names, layers, 0, consts, inits, tensors, uncarriable,
+                                   model_inputs, model_outputs, path)
+            weights = _measured_times([a for a in ungrouped if a.kind == "layer"], threads)
+        else:
+            weights = [_layer_cost(nodes, lay, tensors, inits, balance) for lay in layers]
+        runs = _balanced_runs(weights, group)
+        layers = [[i for k in range(s, e) for i in layers[k]] for s, e in runs]
+    actors, edges = _actors(model, nodes, node_names, layers, bool(group), consts, inits, tensors, uncarriable,
                             model_inputs, model_outputs, path)
     used = {t for a in actors for t in [p.tensor for p in a.in_ports] + [p.tensor for p in a.out_ports]}
     for t in sorted(used):
@@ -450,15 +467,58 @@ def _flops(node, tensors: dict[str, TensorInfo], inits) -> int:
     return n_out
 
 
-def _actors(model, nodes, node_names, layers, group, consts, inits, tensors, uncarriable, model_inputs,
+BYTE_COST = 20  # FLOPs per byte of activations read or written ("cost" balance): about one core's
+# FLOP rate over its memory bandwidth for onnxruntime's CPU kernels
+
+
+def _layer_cost(nodes, lay: list[int], tensors: dict[str, TensorInfo], inits, balance: str) -> int:
+    flops = sum(_flops(nodes[i], tensors, inits) for i in lay)
+    if balance == "flops":
+        return max(1, flops)
+    moved = sum(tensors[t].nbytes for i in lay for t in (*nodes[i].input, *nodes[i].output) if t in tensors)
+    return max(1, flops + BYTE_COST * moved)
+
+
+def _measured_times(layers: list[ActorPlan], threads: int) -> list[int]:
+    """Each layer's onnxruntime run time in ns (median of 5, after 2 warm-up runs)."""
+    import time
+
+    import onnxruntime as ort  # type: ignore[import-untyped]
+
+    so = ort.SessionOptions()
+    so.intra_op_num_threads, so.inter_op_num_threads = threads, 1
+    so.log_severity_level = 3
+    rng = np.random.default_rng(0)
+    out = []
+    for a in layers:
+        sess = ort.InferenceSession(a.subgraph, so, providers=["CPUExecutionProvider"])
+        feed = {}
+        for i in sess.get_inputs():
+            dt = ORT_NP_TYPES.get(i.type, np.float32)
+            feed[i.name] = (rng.standard_normal(i.shape).astype(dt) if np.dtype(dt).kind == "f"
+                            else np.zeros(i.shape, dt))
+        times = []
+        for k in range(7):
+            t = time.perf_counter_ns()
+            sess.run(None, feed)
+            if k >= 2:
+                times.append(time.perf_counter_ns() - t)
+        out.append(max(1, int(np.median(times))))
+    return out
+
+
+# onnxruntime's type strings -> numpy dtypes (shared with the runtime actors)
+ORT_NP_TYPES = {"tensor(float)": np.float32, "tensor(float16)": np.float16, "tensor(double)": np.float64,
+              "tensor(int8)": np.int8, "tensor(uint8)": np.uint8, "tensor(int16)": np.int16,
+              "tensor(uint16)": np.uint16, "tensor(int32)": np.int32, "tensor(uint32)": np.uint32,
+              "tensor(int64)": np.int64, "tensor(uint64)": np.uint64, "tensor(bool)": np.bool_}
+
+
+def _actors(model, nodes, node_names, layers, grouped, consts, inits, tensors, uncarriable, model_inputs,
             model_outputs, path):
     import onnx
 
     flops = [sum(_flops(nodes[i], tensors, inits) for i in lay) for lay in layers]
-    if group:
-        runs = _balanced_runs([max(1, f) for f in flops], group)
-        layers = [[i for k in range(s, e) for i in layers[k]] for s, e in runs]
-        flops = [sum(flops[s:e]) for s, e in runs]
 
     # actor names
     taken: set[str] = set()
@@ -477,7 +537,7 @@ def _actors(model, nodes, node_names, layers, group, consts, inits, tensors, unc
     counts: dict[str, int] = {}
     layer_names = []
     for lay in layers:
-        if group:
+        if grouped:
             base = "Group"
         else:
             base = nodes[lay[0]].op_type

@@ -30,12 +30,7 @@ from typing import Any
 import numpy as np
 
 from ..exec import END, view
-
-_ORT_NP = {"tensor(float)": np.float32, "tensor(float16)": np.float16, "tensor(double)": np.float64,
-           "tensor(int8)": np.int8, "tensor(uint8)": np.uint8, "tensor(int16)": np.int16,
-           "tensor(uint16)": np.uint16, "tensor(int32)": np.int32, "tensor(uint32)": np.uint32,
-           "tensor(int64)": np.int64, "tensor(uint64)": np.uint64, "tensor(bool)": np.bool_}
-PORTS_PROP = "vrprune.out_ports"
+from ._analysis import ORT_NP_TYPES, PORTS_PROP
 
 
 class ActorSetupError(Exception):
@@ -108,8 +103,8 @@ class Layer:
         self.sess = sess = ort.InferenceSession(blob, so, providers=["CPUExecutionProvider"])
         meta = sess.get_modelmeta().custom_metadata_map
         ins, outs = sess.get_inputs(), sess.get_outputs()
-        self.in_specs = [(i.name, _ORT_NP[i.type], tuple(i.shape)) for i in ins]
-        self.out_specs = [(o.name, _ORT_NP[o.type], tuple(o.shape)) for o in outs]
+        self.in_specs = [(i.name, ORT_NP_TYPES[i.type], tuple(i.shape)) for i in ins]
+        self.out_specs = [(o.name, ORT_NP_TYPES[o.type], tuple(o.shape)) for o in outs]
         sources = [int(s) for s in meta.get(PORTS_PROP, "").split(",") if s]
         if sorted(set(sources)) != list(range(len(outs))):
             raise ActorSetupError(f"{self.model}: layer '{self.layer}' has {len(outs)} outputs but its port table "
