@@ -35,8 +35,8 @@ def test_refuses_a_refuted_graph_and_unchecked_warns():
     rc, out, err = cli(spec("toosmall"), "--iterations", "1", "--unchecked", "--watchdog", "0.5")
     assert rc == 1
     assert "warning: running graph 'toosmall' without proving it" in err
-    assert "deadlock" in err and "'Src' waits on fifo 'Src.o': full, 0/2 tokens, needs room for 3" in err
-    assert "'Sink' waits on fifo 'Src.o': empty" in err
+    assert "deadlock" in err and "Src waits for room for 3 tokens on Src.o (holds 0/2)" in err
+    assert "Sink waits for 1 token on Src.o (holds 0/2)" in err
 
 
 def test_actor_error_exit_and_message():
@@ -83,7 +83,7 @@ def test_replay_counterexample_from_check(tmp_path):
     assert rc_check == 1 and cx.exists()
     rc, out, err = cli(spec("boxes"), "--replay", str(cx), "--iterations", "5", "--watchdog", "0.5")
     assert rc == 1
-    assert "deadlock" in err and "'Entry' waits on fifo 'Entry.box': full" in err
+    assert "deadlock" in err and "Entry waits for room for" in err and "on Entry.box (holds" in err
     assert "rate choices forced" in err
 
 

@@ -101,7 +101,7 @@ def test_replay_of_the_readme_counterexample_stubs_and_stops_at_once(tmp_path):
     assert time.monotonic() - t0 < 5.0  # not after the 10 s watchdog
     assert rc == 1, err
     assert "graph feedback: deadlock" in out and "has no implementation" not in err
-    assert "'Up' waits on fifo 'state': empty, 1/4 tokens, needs 2" in err
+    assert "Up waits for 2 tokens on state (holds 1/4)" in err
     assert "reached the counterexample's stuck state (the same firing counts and fill levels)" in err
     assert "rate choices forced from" not in err  # nothing to force: no DPG, and no empty note
     assert "forces no rate choices (the graph has no DPG)" in err

@@ -1,7 +1,7 @@
 """The hypothesis strategies of vrprune.testing: well-formed, varied, small enough to explore.
 
 The rule checker below is written independently of vrprune.verify (and of the generators) from
-DESIGN.md section 2 and docs/helpers-contract.md.
+docs/rules.md and docs/helpers-contract.md.
 """
 
 from __future__ import annotations

@@ -63,7 +63,7 @@ def test_multirate_cycle_proved_and_refuted(tmp_path):
     code, out, _ = cli("check", bad)
     assert code == 1
     assert "error[D1]" in out and "wait cycle" in out
-    assert "A waits on back (empty: needs 3, holds 2)" in out
+    assert "A waits for 3 tokens on back (holds 2/6)" in out
 
 
 def test_json_schema_and_counterexample_file(tmp_path):

@@ -1,4 +1,4 @@
-"""Plain numpy reference of the SSD-style object tracker (DESIGN.md section 3, specs/ssd.vpr),
+"""Plain numpy reference of the SSD-style object tracker (Edge-PRUNE paper, Fig. 3; specs/ssd.vpr),
 run sequentially, and the layer functions the numpy actors (ssd_np.py) call.
 
 Network (float32, channels-last HWC, 300x300x3 input):

@@ -1,4 +1,4 @@
-"""Plain numpy reference of the vehicle classifier CNN (DESIGN.md section 3), run sequentially.
+"""Plain numpy reference of the vehicle classifier CNN (Edge-PRUNE paper, Fig. 2), run sequentially.
 
 Network (float32, channels-last HWC): input 96x96x3 -> L1 conv 5x5 (same padding) 32 maps,
 ReLU, 2x2 max-pool -> 48x48x32 -> L2 the same -> 24x24x32 -> L3 dense 18432->100 ReLU

@@ -163,7 +163,10 @@ def run(args, stdout: TextIO, stderr: TextIO) -> int:
                   progress=progress)
     for f in report.findings:
         print(f.describe(args.file), file=stdout)
-    status = f"{len(report.findings)} finding(s)" if report.findings else "no findings"
-    print(f"graph {g.name}: {status} ({report.rounds} rounds, {report.runs} runs, {report.firings} firings, "
+    from .._words import plural
+
+    status = plural(len(report.findings), "finding") if report.findings else "no findings"
+    print(f"graph {g.name}: {status} ({plural(report.rounds, 'round')}, {plural(report.runs, 'run')}, "
+          f"{plural(report.firings, 'firing')}, "
           f"{report.wall_s:.2f} s, seeds {args.seed}..{args.seed + max(report.rounds - 1, 0)})", file=stdout)
     return 1 if report.findings else 0

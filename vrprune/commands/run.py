@@ -336,11 +336,13 @@ def _names(what: str, names: list[str]) -> str:
 
 def _summary(name: str, res: Any, iterations: int | None) -> str:
     total = sum(res.firings.values())
-    it = f"{iterations} iterations, " if iterations is not None and res.ok else ""
-    lines = [f"graph {name}: {res.status} ({it}{total} firings in {res.wall_s:.3f} s)"]
+    from .._words import plural
+
+    it = f"{plural(iterations, 'iteration')}, " if iterations is not None and res.ok else ""
+    lines = [f"graph {name}: {res.status} ({it}{plural(total, 'firing')} in {res.wall_s:.3f} s)"]
     width = max((len(a) for a in res.firings), default=0)
     for a, n in res.firings.items():
-        lines.append(f"  {a:<{width}}  {n} firings")
+        lines.append(f"  {a:<{width}}  {plural(n, 'firing')}")
     return "\n".join(lines) + "\n"
 
 

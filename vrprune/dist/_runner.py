@@ -9,6 +9,7 @@ import threading
 import time
 from typing import Any, TextIO
 
+from .._words import plural
 from ..diagnostics import VrpruneError, render_all
 from . import _wire as w
 from ._auth import TlsFiles, check_private, read_psk
@@ -326,10 +327,10 @@ def _dist_info(sp: Split, endpoints: list[Endpoint], link) -> dict[str, Any]:
 def _summary(name: str, sp: Split, res, endpoints: list[Endpoint], code: int) -> str:
     total = sum(res.firings.values())
     status = res.status if code == 0 or res.status != "ok" else "error"
-    lines = [f"graph {name} on host {sp.mapping.this_host}: {status} ({total} firings in {res.wall_s:.3f} s)"]
+    lines = [f"graph {name} on host {sp.mapping.this_host}: {status} ({plural(total, 'firing')} in {res.wall_s:.3f} s)"]
     width = max((len(a) for a in res.firings), default=0)
     for a, n in res.firings.items():
-        lines.append(f"  {a:<{width}}  {n} firings")
+        lines.append(f"  {a:<{width}}  {plural(n, 'firing')}")
     for ep in endpoints:
         role = "sent" if ep.edge.src_host.name == sp.mapping.this_host else "received"
         rate = ep.stream_Bps

@@ -34,7 +34,7 @@ keep their own in-order queues, so two adjacent actors run concurrently; the FIF
 Lifetime. The ring, sub-buffers and staging buffers are referenced by the FIFO until
 :meth:`release_buffers`, which the runtime calls after every actor thread has joined (every
 actor's ``finish`` has drained its queue first), so no buffer is freed while a kernel may
-still use it (PoCL crashes otherwise, DESIGN.md section 5).
+still use it (PoCL crashes otherwise).
 
 Counters. ``copies`` counts the device-to-device copies this FIFO enqueued (staged windows);
 host transfers are never made here.

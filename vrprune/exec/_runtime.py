@@ -33,6 +33,7 @@ import traceback
 from dataclasses import dataclass, field
 from typing import Any, Callable, TextIO
 
+from .._words import plural, waits
 from ..diagnostics import VrpruneError
 from ..model import ActorKind, Graph, OpenCLImpl, Unit, UnitKind
 from ._backend import END, ActorBackend, SlowedBackend, StubBackend, make_backend
@@ -66,12 +67,8 @@ class Wait:
     capacity: int
     need: int
 
-    def __str__(self) -> str:
-        if self.side == "empty":
-            return (f"'{self.actor}' waits on fifo '{self.fifo}': empty, {self.fill}/{self.capacity} tokens, "
-                    f"needs {self.need}")
-        return (f"'{self.actor}' waits on fifo '{self.fifo}': full, {self.fill}/{self.capacity} tokens, "
-                f"needs room for {self.need}")
+    def __str__(self) -> str:  # the checker's wording (vrprune/_words.py)
+        return waits(self.actor, self.fifo, self.side, self.need, self.fill, self.capacity)
 
 
 @dataclass
@@ -127,7 +124,7 @@ class RunResult:
             return "\n".join(f"error: {f}" for f in self.failures)
         if self.status == "interrupted":
             return "interrupted"
-        return f"ok: {sum(v.firings for v in self.actors.values())} firings in {self.wall_s:.3f} s"
+        return f"ok: {plural(sum(v.firings for v in self.actors.values()), 'firing')} in {self.wall_s:.3f} s"
 
 
 class DeviceEmulation:

@@ -8,6 +8,7 @@ link is starred.
 
 from __future__ import annotations
 
+from .._words import plural
 from ._report import runner_words
 from ._sweep import SweepResult
 
@@ -90,7 +91,7 @@ def write_png(res: SweepResult, path: str, *, max_bars: int = 60) -> None:
     ax.set_xlim(-0.5, n - 0.5)
     ax.set_ylabel("ms per frame")
     s = res.settings
-    failed = f"; {len(res.failed_rows)} run(s) FAILED" if res.failed_rows else ""
+    failed = f"; {plural(len(res.failed_rows), 'run')} FAILED" if res.failed_rows else ""
     ax.set_title(f"{res.graph}: partition points, endpoint slowdown x{s.get('slowdown', 1):g} "
                  f"({s.get('frames')} frames{failed})\nmeasured: {runner_words(res.runner)}", fontsize=8,
                  color="red" if failed else "black")

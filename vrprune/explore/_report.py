@@ -6,6 +6,7 @@ import csv
 import io
 from typing import Any
 
+from .._words import plural
 from ._sweep import Row, SweepResult
 
 SCHEMA = "vrprune/explore/1"
@@ -30,7 +31,7 @@ def render_text(res: SweepResult) -> str:
     s = res.settings
     out = [f"graph {res.graph}: {res.total_points}{'' if res.exact_count else '+'} partition points, "
            f"{len(res.points) - 1} swept + fully local; links {', '.join(l.name for l in res.links)}",
-           f"endpoint slowdown x{s.get('slowdown', 1):g}, {s.get('endpoint_cores', 1)} endpoint core(s), "
+           f"endpoint slowdown x{s.get('slowdown', 1):g}, {plural(s.get('endpoint_cores', 1), 'endpoint core')}, "
            f"{s.get('frames')} frames per run",
            f"measured: {runner_words(res.runner)}",
            f"predicted from: {res.times_source}",
@@ -80,7 +81,7 @@ def failure_lines(res: SweepResult) -> list[str]:
     failed = res.failed_rows
     if not failed:
         return []
-    lines = [f"{len(failed)} run(s) FAILED (their numbers are not shown; run the same command again to retry them):"]
+    lines = [f"{plural(len(failed), 'run')} FAILED (their numbers are not shown; run the same command again to retry them):"]
     for r in failed:
         m = r.measured
         assert m is not None

@@ -7,6 +7,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Callable
 
+from .._words import plural
 from ..exec import Runtime
 from ..exec._backend import make_backend
 from ..model import ActorKind, Graph
@@ -98,7 +99,7 @@ def fuzz(g: Graph, *, seed: int = 0, seconds: float | None = None, iterations: i
         total += n
         r += 1
         if progress is not None:
-            progress(f"round {r}: seed {s}, {n} iterations, {'clean' if not found else f'{len(found)} finding(s)'}")
+            progress(f"round {r}: seed {s}, {plural(n, 'iteration')}, {'clean' if not found else plural(len(found), 'finding')}")
         if found:
             rep.findings += found
             break

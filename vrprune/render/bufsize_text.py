@@ -35,8 +35,7 @@ def bufsize_text(res: SizeResult, throughput: dict | None = None, *, explain: bo
         out.append("counterexample at the largest useful capacities (atr = url):")
         out.append(f"  firing sequence: {_runs(cx.trace, 40)}")
         for w in cx.cycle or cx.wait:
-            st = f"empty: needs {w.need}, holds {w.have}" if w.why == "empty" else f"full: needs room for {w.need}, has {w.have}"
-            out.append(f"  {w.actor} waits on {w.fifo} ({st})")
+            out.append(f"  {w.text(cx.capacities[w.fifo])}")
         out.append("")
     if res.fifos and res.status in ("optimal", "not-proven"):
         w = max([len("fifo")] + [len(f.name) for f in res.fifos])

@@ -52,7 +52,7 @@ def _result(d: Diagnostic, rep: Report) -> dict:
             text = f"{a} fires{'' if k == 1 else f' {k} times'}{'' if atr is None else f' with atr={atr}'}"
             steps.append({"location": _loc(actor.span, text)})
         for w in cx.cycle or cx.wait:
-            text = f"stuck: {w.actor} waits on {w.fifo} ({w.why}: needs {w.need}, has {w.have})"
+            text = f"stuck: {w.text(cx.capacities[w.fifo])}"
             steps.append({"location": _loc(ix.fifos[w.fifo].span, text)})
         r["codeFlows"] = [{"message": {"text": f"{cx.kind} with atr choices {cx.atr}"},
                            "threadFlows": [{"locations": steps}]}]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from .._words import fill, plural
 from ..diagnostics import render
 from ..verify import Report
 
@@ -33,15 +34,14 @@ def report_text(rep: Report, *, explain: bool = False) -> str:
         lines.append(f"  firing sequence: {' '.join(_runs(cx.trace)) or '(none: stuck in the initial state)'}")
         lines.append("  fill levels at the stuck state:")
         for f, v in cx.fills.items():
-            lines.append(f"    {f:<28} {v:>6} / {cx.capacities[f]}")
+            lines.append(f"    {f:<28} {fill(v, cx.capacities[f]):>9}")
         lines.append("  wait cycle:")
         for w in cx.cycle or cx.wait:
-            state = f"empty: needs {w.need}, holds {w.have}" if w.why == "empty" else f"full: needs room for {w.need}, has {w.have}"
-            lines.append(f"    {w.actor} waits on {w.fifo} ({state})")
+            lines.append(f"    {w.text(cx.capacities[w.fifo])}")
         lines.append("")
     v = rep.verdict
     head = {"proved": "proved", "refuted": "refuted", "inconclusive": "inconclusive"}[v]
-    lines.append(f"graph {g.name}: {head} ({len(g.actors)} actors, {len(g.fifos)} fifos, {rep.stats.get('total_s', 0):.3f} s)")
+    lines.append(f"graph {g.name}: {head} ({plural(len(g.actors), 'actor')}, {plural(len(g.fifos), 'fifo')}, {rep.stats.get('total_s', 0):.3f} s)")
     for p in rep.properties:
         lines.append(f"  {p.name:<18} {p.status:<9} {p.detail}")
     if rep.repetition and (explain or v == "proved"):

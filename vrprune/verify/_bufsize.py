@@ -32,6 +32,7 @@ from math import gcd
 
 import z3
 
+from .._words import plural
 from ..diagnostics import Diagnostic, error
 from ..model import Graph, GraphIndex
 from ._consistency import repetition_vector
@@ -272,7 +273,7 @@ def size(g: Graph, objective: str = "bytes", resize_all: bool = False, *, timeou
         ds = []
         for i in bad:
             f = pb.net.edges[i].fifo
-            ds.append(error("D3", f"fifo {f.name} is fixed at capacity {f.capacity}, below the {pb.lower[i]} tokens "
+            ds.append(error("D3", f"fifo {f.name} is fixed at capacity {f.capacity}, below the {plural(pb.lower[i], 'token')} "
                                   f"it needs even on its own", f.capacity_span or f.span,
                             help="raise it, or let bufsize choose it: --resize-all, or delete the capacity clause"))
         return _finish(pb, "infeasible", base, stats, t0, diags=ds, cex=_counterexample(pb, base))
@@ -440,11 +441,11 @@ def one_less(pb: Problem, caps: list[int], i: int) -> OneLess | None:
     e = pb.net.edges[i]
     c = caps[i] - 1
     if c < e.init:
-        return OneLess(c, "invalid", f"{e.init} initial tokens do not fit in {c}")
+        return OneLess(c, "invalid", f"{plural(e.init, 'initial token')} do not fit in {c}")
     if c < max(e.prod, e.cons):
         who, r = (pb.net.names[e.src], e.prod) if e.prod >= e.cons else (pb.net.names[e.dst], e.cons)
         what = "url" if e.kind == VARIABLE else "rate"
-        return OneLess(c, "overflow", f"one firing of {who} moves {r} tokens ({what}) > {c}")
+        return OneLess(c, "overflow", f"one firing of {who} moves {plural(r, 'token')} ({what}) > {c}")
     trial = list(caps)
     trial[i] = c
     n = pb.net_with(trial)
@@ -453,6 +454,7 @@ def one_less(pb: Problem, caps: list[int], i: int) -> OneLess | None:
         return OneLess(c, "none", "still deadlock-free: this capacity is not minimal")
     waits = blocked_reasons(n, res, pb.worst)
     cyc = wait_cycle(n, waits)
-    msg = "; ".join(f"{w.actor} waits on {w.fifo} ({w.why}, {w.have}/{w.need})" for w in (cyc or waits)[:6])
+    cap_of = {x.fifo.name: x.cap for x in n.edges}
+    msg = "; ".join(w.text(cap_of[w.fifo]) for w in (cyc or waits)[:6])
     return OneLess(c, "deadlock", msg, tuple(cyc or waits), tuple(res.trace),
                    {x.fifo.name: res.fills[k] for k, x in enumerate(n.edges)})

@@ -12,6 +12,7 @@ from __future__ import annotations
 from collections import deque
 from dataclasses import dataclass, field
 
+from .._words import waits
 from ..model import Fifo, Graph, GraphIndex
 from ._rules import DpgInfo
 
@@ -180,8 +181,13 @@ class Wait:
     actor: str
     fifo: str
     why: str  # "empty" | "full"
-    have: int
+    have: int  # "empty": tokens held; "full": free room
     need: int
+
+    def text(self, capacity: int) -> str:
+        """``Up waits for 2 tokens on state (holds 1/4)``: the one wording of a wait (_words.py)."""
+        held = self.have if self.why == "empty" else capacity - self.have
+        return waits(self.actor, self.fifo, self.why, self.need, held, capacity)
 
 
 def blocked_reasons(net: Net, sim: SimResult, atr: dict[str, list[int]]) -> list[Wait]:

@@ -6,6 +6,7 @@ import gc
 import time
 from dataclasses import dataclass, field
 
+from .._words import plural
 from ..diagnostics import Diagnostic, Note, error
 from ..model import Graph, GraphIndex
 from ._consistency import repetition_vector
@@ -107,7 +108,7 @@ def _prove(g: Graph, *, timeout_s: float | None, rlimit: int | None, engine: str
         q = {}  # control edges disagree: no repetition vector satisfies every balance equation
     rule_diags = [d for d in diags if d.code.startswith("R")]
     props.append(Property("design-rules", "refuted" if rule_diags else "proved",
-                          f"{len(rule_diags)} violation(s)" if rule_diags else "R1-R8 hold"))
+                          plural(len(rule_diags), "violation") if rule_diags else "R1-R8 hold"))
     props.append(Property("consistency", "refuted" if cdiags else "proved",
                           "no positive repetition vector" if cdiags else "repetition vector found"))
     stats: dict = {"actors": len(g.actors), "fifos": len(g.fifos)}
@@ -131,8 +132,8 @@ def _prove(g: Graph, *, timeout_s: float | None, rlimit: int | None, engine: str
         assert f.capacity is not None
         for end, p, verb in ((f.src, sp, "produces"), (f.dst, dp, "consumes")):
             if p.rate > f.capacity:
-                what = f"up to {p.url} tokens (url)" if p.is_variable else f"{p.rate} tokens"
-                ovf.append(error("D2", f"fifo {f.name} holds {f.capacity} tokens but one firing of {end.actor} {verb} {what}",
+                what = f"up to {plural(p.url, 'token')} (url)" if p.is_variable else plural(p.rate, "token")
+                ovf.append(error("D2", f"fifo {f.name} holds {plural(f.capacity, 'token')} but one firing of {end.actor} {verb} {what}",
                                  f.span, *([Note(f.capacity_span, "capacity given here")] if f.capacity_span else []),
                                  Note(p.span, f"{end} {verb} {p.lrl}..{p.url}" if p.is_variable else f"{end} {verb} {p.rate}"),
                                  help=f"raise the capacity to at least {p.rate}"))
@@ -228,11 +229,7 @@ def _deadlock_diag(g: Graph, ix: GraphIndex, cex: Counterexample) -> Diagnostic:
     f = ix.fifos[first.fifo]
     notes = []
     for w in cex.cycle or cex.wait:
-        ff = ix.fifos[w.fifo]
-        if w.why == "empty":
-            notes.append(Note(ff.span, f"{w.actor} waits for {w.need} token(s) on {w.fifo}, which holds {w.have}"))
-        else:
-            notes.append(Note(ff.span, f"{w.actor} waits for room for {w.need} token(s) on {w.fifo}, which has {w.have} free"))
+        notes.append(Note(ix.fifos[w.fifo].span, w.text(cex.capacities[w.fifo])))
     choice = ", ".join(f"{d}: atr = {seq}" for d, seq in cex.atr.items())
     msg = "deadlock: a reachable state where no actor can fire"
     if choice:

@@ -1,9 +1,10 @@
-"""VR-PRUNE design rules R1-R8 (DESIGN.md section 2), each violation a located diagnostic."""
+"""VR-PRUNE design rules R1-R8 (docs/rules.md), each violation a located diagnostic."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
+from .._words import plural
 from ..diagnostics import Diagnostic, Note, error
 from ..model import ActorKind, Dpg, Fifo, Graph, GraphIndex
 
@@ -110,11 +111,11 @@ def check_rules(g: Graph, ix: GraphIndex | None = None) -> tuple[list[Diagnostic
         das = [a for a in members if a.kind is ActorKind.DA]
         ok = True
         if len(cas) != 1:
-            d.append(error("R1", f"DPG '{dpg.name}' has {len(cas)} configuration actors; it needs exactly one CA",
+            d.append(error("R1", f"DPG '{dpg.name}' has {plural(len(cas), 'configuration actor')}; it needs exactly one CA",
                            dpg.span, *[Note(a.span, "CA") for a in cas]))
             ok = False
         if len(das) != 2:
-            d.append(error("R1", f"DPG '{dpg.name}' has {len(das)} dynamic actors (DA); it needs exactly two, an entry and an exit",
+            d.append(error("R1", f"DPG '{dpg.name}' has {plural(len(das), 'dynamic actor')} (DA); it needs exactly two, an entry and an exit",
                            dpg.span, *[Note(a.span, "DA") for a in das]))
             ok = False
         mset = frozenset(dpg.actors)
@@ -256,7 +257,7 @@ def check_r6(g: Graph, q: dict[str, int], infos: dict[str, DpgInfo]) -> list[Dia
             if q.get(n) != q.get(info.ca):
                 a = g.actor(n)
                 assert a is not None
-                d.append(error("R6", f"'{n}' fires {q.get(n)} times per graph iteration but CA '{info.ca}' fires {q.get(info.ca)} times; "
+                d.append(error("R6", f"'{n}' fires {plural(q[n], 'time')} per graph iteration but CA '{info.ca}' fires {plural(q[info.ca], 'time')}; "
                                      f"every actor of DPG '{info.dpg.name}' must fire once per CA firing",
                                a.span, Note(ca.span, "the CA")))
     return d

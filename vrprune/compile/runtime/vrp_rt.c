@@ -316,13 +316,18 @@ int vrp_main(vrp_program *p, int argc, char **argv) {
             if (strlen(p->actors[i]->name) > width) width = strlen(p->actors[i]->name);
         }
         char it[64] = "";
-        if (iterations >= 0 && !strcmp(status, "ok")) snprintf(it, sizeof it, "%lld iterations, ", iterations);
+        /* the wording of `vrprune run`'s summary (vrprune/_words.py: "1 firing", "2 firings") */
+        if (iterations >= 0 && !strcmp(status, "ok"))
+            snprintf(it, sizeof it, "%lld iteration%s, ", iterations, iterations == 1 ? "" : "s");
+        const char *s = total == 1 ? "" : "s";
         if (p->host)
-            printf("graph %s on host %s: %s (%s%lld firings in %.3f s)\n", p->graph, p->host, status, it, total, wall);
+            printf("graph %s on host %s: %s (%s%lld firing%s in %.3f s)\n", p->graph, p->host, status, it, total, s, wall);
         else
-            printf("graph %s: %s (%s%lld firings in %.3f s)\n", p->graph, status, it, total, wall);
-        for (int i = 0; i < p->n_actors; i++)
-            printf("  %-*s  %lld firings\n", (int)width, p->actors[i]->name, (long long)VRP_LD(&p->actors[i]->firings));
+            printf("graph %s: %s (%s%lld firing%s in %.3f s)\n", p->graph, status, it, total, s, wall);
+        for (int i = 0; i < p->n_actors; i++) {
+            long long n = (long long)VRP_LD(&p->actors[i]->firings);
+            printf("  %-*s  %lld firing%s\n", (int)width, p->actors[i]->name, n, n == 1 ? "" : "s");
+        }
         vrp_net_summary(p, stdout);
         fflush(stdout);
     }
