@@ -128,3 +128,106 @@ def test_the_memory_the_fifos_take_is_said_and_the_limit_applies(tmp_path, monke
     monkeypatch.setenv("VRPRUNE_MEMORY_LIMIT", str(2**29))
     rc, _out, err = run(str(app), "--unchecked", "--stub-missing", "--iterations", "1")
     assert rc == 2 and "the FIFOs need 1.0 GiB of memory and this machine has 512.0 MiB available" in err, err
+
+
+# ------------------------------------------------------------------ items 7, 8: hung and crashing actors
+
+HANG_ACTORS = """
+import time
+class Src:
+    def fire(self, ins, outs, atr):
+        outs[0][:] = 0
+class Sleepy:
+    def __init__(self):
+        self.k = 0
+    def fire(self, ins, outs, atr):
+        self.k += 1
+        if self.k == 3:
+            time.sleep(100)
+class Spinner:
+    def __init__(self):
+        self.k = 0
+    def fire(self, ins, outs, atr):
+        self.k += 1
+        while self.k == 3:
+            pass
+"""
+HANG_C = r"""
+#include "vrprune.h"
+#include <stdlib.h>
+static int k;
+int spin_fire(void *s, const vrp_buf *in, int n_in, vrp_buf *out, int n_out, int32_t *atr) {
+    (void)s; (void)in; (void)n_in; (void)out; (void)n_out; (void)atr;
+    if (++k == 3) { volatile int x = 1; while (x) {} }
+    return VRP_OK;
+}
+int segv_fire(void *s, const vrp_buf *in, int n_in, vrp_buf *out, int n_out, int32_t *atr) {
+    (void)s; (void)in; (void)n_in; (void)out; (void)n_out; (void)atr;
+    if (++k == 5) { volatile int *p = NULL; *p = 1; }
+    return VRP_OK;
+}
+int abort_fire(void *s, const vrp_buf *in, int n_in, vrp_buf *out, int n_out, int32_t *atr) {
+    (void)s; (void)in; (void)n_in; (void)out; (void)n_out; (void)atr;
+    if (++k == 4) abort();
+    return VRP_OK;
+}
+int overrun_fire(void *s, const vrp_buf *in, int n_in, vrp_buf *out, int n_out, int32_t *atr) {
+    (void)s; (void)in; (void)n_in; (void)out; (void)n_out; (void)atr;
+    static char small[8];
+    volatile int n = 64;
+    char *p = malloc(8);
+    for (int i = 0; i < n; i++) p[i] = small[i % 8];
+    free(p);
+    return VRP_OK;
+}
+"""
+IMPLS = {"py-sleep": 'impl python "act.py:Sleepy"', "py-spin": 'impl python "act.py:Spinner"',
+         "c-spin": 'impl c "hang.c" { fire = spin_fire }', "c-segv": 'impl c "hang.c" { fire = segv_fire }',
+         "c-abort": 'impl c "hang.c" { fire = abort_fire }', "c-overrun": 'impl c "hang.c" { fire = overrun_fire }'}
+
+
+def hang_app(d, kind: str) -> str:
+    (d / "act.py").write_text(HANG_ACTORS)
+    (d / "hang.c").write_text(HANG_C)
+    app = d / f"{kind}.vpr"
+    app.write_text("graph g {\n  actor Src { out x: u64  impl python \"act.py:Src\" }\n"
+                   f"  actor Hang {{ in x: u64  {IMPLS[kind]} }}\n  fifo Src.x -> Hang.x capacity 4\n}}\n")
+    return str(app)
+
+
+def vrprune_run(d, *argv: str, timeout: float = 60) -> tuple[int, str, str, float]:
+    t0 = time.monotonic()
+    p = subprocess.run([sys.executable, "-m", "vrprune", "run", *argv], cwd=d, capture_output=True, text=True,
+                       timeout=timeout)
+    return p.returncode, p.stdout, p.stderr, time.monotonic() - t0
+
+
+@pytest.mark.parametrize("kind", ["py-sleep", "py-spin", "c-spin"])
+def test_the_watchdog_names_an_actor_stuck_inside_a_firing(tmp_path, kind):
+    rc, out, err, took = vrprune_run(tmp_path, hang_app(tmp_path, kind), "--unchecked", "--watchdog", "1")
+    assert rc == 1, out + err
+    assert "watchdog: actor 'Hang' has been inside its firing 3 for 1." in err, err
+    assert "graph g: hung" in out
+    assert took < 8, f"took {took:.1f} s"
+
+
+def test_ctrl_c_does_not_wait_long_for_a_stuck_actor(tmp_path):
+    p = subprocess.Popen([sys.executable, "-m", "vrprune", "run", hang_app(tmp_path, "py-sleep"), "--unchecked",
+                          "--watchdog", "0", "--profile", "p.json"], cwd=tmp_path, stdout=subprocess.PIPE,
+                         stderr=subprocess.PIPE, text=True)
+    time.sleep(3)  # well inside the third firing's sleep
+    t0 = time.monotonic()
+    p.send_signal(signal.SIGINT)
+    out, err = p.communicate(timeout=20)
+    took = time.monotonic() - t0
+    assert p.returncode == 130, out + err
+    assert took < 2.5, f"Ctrl-C took {took:.1f} s"
+    assert "'Hang' did not stop (still inside a firing)" in err
+    assert (tmp_path / "p.json").exists()
+
+
+@pytest.mark.parametrize("kind,firing,what", [("c-segv", 5, "SIGSEGV"), ("c-abort", 4, "SIGABRT")])
+def test_a_crashing_c_actor_is_named_with_its_firing(tmp_path, kind, firing, what):
+    rc, out, err, _ = vrprune_run(tmp_path, hang_app(tmp_path, kind), "--unchecked")
+    assert rc in (-signal.SIGSEGV, -signal.SIGABRT), (rc, err)
+    assert f"C actor 'Hang' crashed in firing {firing}: {what}" in err, err

@@ -43,7 +43,9 @@ def add_parser(sub) -> argparse.ArgumentParser:
     p.add_argument("--trace", metavar="OUT.json", help="write a Chrome/Perfetto trace (firings, fifo fill levels)")
     p.add_argument("--profile", metavar="OUT.json", help="write per-actor firing times (schema vrprune/profile/1)")
     p.add_argument("--watchdog", type=float, default=10.0, metavar="T",
-                   help="report a deadlock when no actor fires for T seconds (default 10; 0 turns it off)")
+                   help="stop the run and report it when no actor fires for T seconds (a deadlock: the waits are "
+                        "listed) or when one actor stays inside one firing for T seconds (a hung actor: named, with "
+                        "its firing) (default 10; 0 turns it off)")
     p.add_argument("--replay", metavar="CX.json",
                    help="force the rate choices of a `vrprune check --counterexample` file (implies --unchecked)")
     p.add_argument("--stub-missing", action="store_true",
@@ -265,7 +267,7 @@ def run(args, stdout: TextIO, stderr: TextIO) -> int:
         if path:
             _write_json(path, doc())
     _write_spans(args, emu)
-    if res.status == "deadlock":
+    if res.status in ("deadlock", "hung"):
         print(res.describe(), file=stderr)
     elif res.status == "error":
         for f in res.failures:
@@ -273,7 +275,7 @@ def run(args, stdout: TextIO, stderr: TextIO) -> int:
             if f.traceback and f.phase != "runtime" and not f.message.startswith("returned"):
                 print("  " + f.traceback.rstrip().replace("\n", "\n  "), file=stderr)
     elif res.status == "interrupted":
-        print("vrprune run: interrupted", file=stderr)
+        print("vrprune run: " + res.describe(), file=stderr)
     if replay is not None:
         print(_replay_outcome(replay, res), file=stderr)
     if not args.quiet:

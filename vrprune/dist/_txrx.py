@@ -127,6 +127,8 @@ class _LinkBackend(ActorBackend):
     """What TX and RX share: the endpoint, and the C firing (runtime/txrx.c) that the runtime's
     native loop runs when ``link`` is set (plain TCP, a C compiler at hand)."""
 
+    waits_on_peer = True  # a firing waits on the other host: the watchdog does not call it hung
+
     def __init__(self, actor: Actor, ep: Endpoint, tx: bool, native: bool) -> None:
         super().__init__(actor, None)
         self.ep = ep

@@ -59,9 +59,12 @@ typedef struct {
     double total_s, min_s, max_s;
     int32_t rc, bad_atr;
     int32_t greedy;
+    int64_t in_fire;
+    const char *name;
 } vrp_actor;
 int vrp_actor_run(vrp_actor *a);
 void vrp_actor_flush(void *a);
+void vrp_install_crash_handler(void);
 """
 
 A_DONE, A_END, A_EOS, A_ABORT, A_FIRE_ERROR, A_BAD_ATR, A_NO_ATR, A_BAD_END = range(8)
@@ -81,6 +84,7 @@ def load() -> Any:
             from ._toolchain import build_shared
 
             _lib = ffi.dlopen(build_shared(SOURCE, extra_flags=("-pthread",)))
+            _lib.vrp_install_crash_handler()  # names the C actor and firing that crash (native.c)
         return _lib
 
 
@@ -248,6 +252,9 @@ class NativeLoop:
         a.greedy = int(getattr(be, "native_greedy", 0) or 0)
         a.stop = stop
         a.min_s = float("inf")
+        name = ffi.new("char[]", t.name.encode("utf-8", "replace")[:200])
+        keep.append(name)
+        a.name = name
         self._keep = keep
 
     def run(self) -> int:
@@ -256,6 +263,11 @@ class NativeLoop:
     @property
     def firings(self) -> int:
         return int(self.a.firings)
+
+    @property
+    def in_fire(self) -> int:
+        """The firing under way (1-based), 0 between firings (the watchdog reads it)."""
+        return int(self.a.in_fire)
 
 
 def new_stop() -> Any:

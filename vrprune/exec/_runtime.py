@@ -71,6 +71,18 @@ class Wait:
         return waits(self.actor, self.fifo, self.side, self.need, self.fill, self.capacity)
 
 
+@dataclass(frozen=True)
+class Hung:
+    """An actor that stayed inside one firing for ``seconds`` (the watchdog's limit or more)."""
+
+    actor: str
+    firing: int  # 1-based number of the firing it is inside
+    seconds: float
+
+    def __str__(self) -> str:
+        return f"actor '{self.actor}' has been inside its firing {self.firing} for {self.seconds:.1f} s"
+
+
 @dataclass
 class ActorStats:
     firings: int = 0
@@ -101,10 +113,18 @@ class RunResult:
     fills: dict[str, list[tuple[float, int]]] | None = None  # per fifo (time, fill), when traced
     t0: float = 0.0  # perf_counter at the start of firing
     repetition: dict[str, int] = field(default_factory=dict)
+    hung: list[Hung] = field(default_factory=list)  # status "hung": the actors stuck inside a firing
+    unstopped: list[str] = field(default_factory=list)  # actors whose thread was still running at the end
 
     @property
     def ok(self) -> bool:
         return self.status == "ok"
+
+    def _unstopped_note(self) -> list[str]:
+        if not self.unstopped:
+            return []
+        return [f"note: {', '.join(repr(a) for a in self.unstopped)} did not stop (still inside a firing); "
+                f"its finish was not called"]
 
     @property
     def exit_code(self) -> int:
@@ -122,8 +142,12 @@ class RunResult:
             return "\n".join(lines)
         if self.status == "error":
             return "\n".join(f"error: {f}" for f in self.failures)
+        if self.status == "hung":
+            lines = [f"watchdog: {h} (a firing that takes longer than --watchdog {self.stalled_s:g} s: an endless "
+                     f"loop or a wait that never ends in the actor's code?)" for h in self.hung]
+            return "\n".join(lines + self._unstopped_note())
         if self.status == "interrupted":
-            return "interrupted"
+            return "\n".join(["interrupted"] + self._unstopped_note())
         return f"ok: {plural(sum(v.firings for v in self.actors.values()), 'firing')} in {self.wall_s:.3f} s"
 
 
@@ -214,6 +238,13 @@ class _ActorThread:
         self.atr_bounds: tuple[int, int] | None = None
         self.replay: list[int] | None = None
         self.cpu: int | None = None  # pin the thread to this core (Runtime(pin=True))
+        self.in_fire = 0  # the number of the firing under way (0: between firings); read by the watchdog
+
+    def firing_now(self) -> int:
+        """The 1-based number of the firing this actor is inside now, 0 when it is not firing
+        (it waits on a FIFO, or has ended)."""
+        nl = self.nloop
+        return nl.in_fire if nl is not None else self.in_fire
 
     def live_firings(self) -> int:
         nl = self.nloop
@@ -250,6 +281,7 @@ class _ActorThread:
             for f in ctrl_outs:
                 f.write_start(1)
             k += 1
+            self.in_fire = k
             if timed:
                 t0 = perf()
                 try:
@@ -272,6 +304,7 @@ class _ActorThread:
                 except Exception as exc:
                     self._failed(k, exc)
                     return
+            self.in_fire = 0
             if ret is not None or is_ca:
                 if ret is END:
                     if not is_source:
@@ -511,6 +544,7 @@ class Runtime:
         self._warn = warn or (lambda m: print(m, file=sys.stderr))
         self._stop = _Stop()
         self._aborting = False
+        self._hung: list[Hung] = []
         self._lock = threading.Lock()
         self._failures: list[ActorFailure] = []
         try:
@@ -730,6 +764,25 @@ class Runtime:
                 out.append(Wait(actor, name, side, f.fill, f.capacity, need))
         return out
 
+    @staticmethod
+    def _inside_too_long(alive: list[_ActorThread], inside: dict[str, tuple[int, float]], now: float,
+                         wd: float) -> list[Hung]:
+        """The actors seen inside the same firing for ``wd`` seconds or more (``inside`` keeps,
+        per actor, the firing it was first seen inside and when). TX/RX actors are left out: their
+        firings wait on the peer host, whose own watchdog watches its actors."""
+        out = []
+        for t in alive:
+            k = 0 if getattr(t.backend, "waits_on_peer", False) else t.firing_now()
+            if not k:
+                inside.pop(t.name, None)
+                continue
+            seen = inside.get(t.name)
+            if seen is None or seen[0] != k:
+                inside[t.name] = (k, now)
+            elif now - seen[1] >= wd:
+                out.append(Hung(t.name, k, now - seen[1]))
+        return out
+
     def _stuck(self, firings: int) -> list[Wait] | None:
         """The waits when every running actor sleeps on a FIFO that cannot serve it (fewer
         tokens than it needs, or less room) and no firing happened since ``firings`` was counted:
@@ -770,10 +823,17 @@ class Runtime:
             status = "interrupted"
             self.abort()
             t0 = t0 if "t0" in locals() else time.perf_counter()
+        # a stopped actor ends at its next wait; one stuck inside a firing cannot be made to: give
+        # those a second in all (not 5 s each), then leave them (daemon threads) and say so
+        grace = time.perf_counter() + (1.0 if status in ("hung", "interrupted") else 5.0)
         for t in self.threads:
             assert t.thread is not None
-            t.thread.join(timeout=5.0)
-        if not any(t.thread.is_alive() for t in self.threads):  # type: ignore[union-attr]
+            t.thread.join(timeout=max(grace - time.perf_counter(), 0.01))
+        unstopped = [t.name for t in self.threads if t.thread.is_alive()]  # type: ignore[union-attr]
+        for t in self.threads:
+            if t.name in unstopped:
+                t.stats.firings = t.live_firings()  # a C loop that never returned counted them in C
+        if not unstopped:
             # every actor's finish drained its queue: no kernel can use a device FIFO now
             for f in self.fifos.values():
                 rel = getattr(f, "release_buffers", None)
@@ -791,7 +851,7 @@ class Runtime:
             failures=list(self._failures), waits=waits, stalled_s=stalled,
             slices={t.name: t.slices for t in self.threads if t.slices is not None} if self.trace else None,
             fills={n: (f.fills or []) for n, f in self.fifos.items()} if self.trace else None,
-            t0=t0, repetition=dict(self.repetition))
+            t0=t0, repetition=dict(self.repetition), hung=list(self._hung), unstopped=unstopped)
 
     def _monitor(self, t0: float) -> tuple[str, list[Wait], float]:
         wd = self.watchdog_s
@@ -802,6 +862,7 @@ class Runtime:
         last_print_total = 0
         stuck_polls = 0
         threads = self.threads
+        inside: dict[str, tuple[int, float]] = {}  # actor -> (the firing it was seen inside, since when)
         while True:
             alive = [t for t in threads if not t.done]
             if not alive:
@@ -822,6 +883,12 @@ class Runtime:
                 self.progress.write(f"\r[vrprune run] {now - t0:7.1f} s  {total} firings  {rate:,.0f} firings/s{it}   ")
                 self.progress.flush()
                 last_print, last_print_total = now, total
+            if wd is not None:  # an actor inside one firing for wd seconds: hung
+                hung = self._inside_too_long(alive, inside, now, wd)
+                if hung:
+                    self._hung = hung
+                    self.abort()
+                    return "hung", [], wd
             if wd is not None and now > last_change:  # no firing since the last poll: a certain deadlock?
                 stuck = self._stuck(total)
                 stuck_polls = stuck_polls + 1 if stuck is not None else 0

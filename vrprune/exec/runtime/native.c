@@ -31,6 +31,8 @@ typedef struct {
     double total_s, min_s, max_s;
     int32_t rc, bad_atr;                /* fire's return code / the CA's out-of-range atr */
     int32_t greedy;                     /* the most firings per fire call (vrp_fifo.h's greedy windows); 0: one */
+    int64_t in_fire;                    /* atomic: the firing under way (1-based), 0 between firings; the watchdog reads it */
+    const char *name;                   /* the actor's name, for the crash report */
 } vrp_actor;
 
 #define VRP_LOOP_STOPPED(a) VRP_LD((a)->stop)
@@ -38,6 +40,8 @@ typedef struct {
 #define VRP_LOOP_CHECK_ATR(a) ((a)->check_atr)
 #define VRP_LOOP_REPLAY 1
 #define VRP_LOOP_GREEDY(a) ((a)->greedy)
+#define VRP_LOOP_FIRING(a, k) vrp_firing((a), (k))
+static void vrp_firing(vrp_actor *a, int64_t k);
 #define VRP_LOOP_TIMED(a, d)                     \
     do {                                         \
         if ((a)->timed) {                        \
@@ -48,6 +52,77 @@ typedef struct {
     } while (0)
 #define VRP_FIFO_IMPLEMENTATION
 #include "vrp_fifo.h"
+
+#include <signal.h>
+#include <unistd.h>
+
+/* ------------------------------------------------------------------ crash reports
+ * A C actor that crashes (SIGSEGV, SIGBUS, SIGFPE, SIGILL, abort()) would kill the process with
+ * no word. The loop records, per thread, the actor under way (vrp_firing); the handler says
+ * which actor and which firing crashed, on stderr with write(2) only (async-signal-safe), then
+ * gives the signal back to the handler that was there before (the default: the process dies
+ * of it, as before). */
+static __thread vrp_actor *vrp_current;
+static struct sigaction vrp_old_action[32];
+static const int vrp_crash_signals[] = {SIGSEGV, SIGBUS, SIGFPE, SIGILL, SIGABRT};
+
+static void vrp_firing(vrp_actor *a, int64_t k) {
+    VRP_ST(&a->in_fire, k);
+    vrp_current = k ? a : NULL;
+}
+
+static size_t vrp_put(char *buf, size_t n, size_t cap, const char *s) {
+    while (*s && n < cap) buf[n++] = *s++;
+    return n;
+}
+
+static void vrp_on_crash(int sig, siginfo_t *info, void *ctx) {
+    vrp_actor *a = vrp_current;
+    if (a && a->name) {
+        char buf[512], num[24];
+        size_t n = 0, cap = sizeof buf - 1;
+        const char *what = sig == SIGSEGV ? "SIGSEGV (invalid memory access)" : sig == SIGBUS ? "SIGBUS (bus error)"
+                           : sig == SIGFPE ? "SIGFPE (arithmetic error)" : sig == SIGILL ? "SIGILL (illegal instruction)"
+                           : "SIGABRT (abort)";
+        int64_t k = VRP_LD(&a->in_fire);
+        int i = (int)sizeof num;
+        num[--i] = 0;
+        do { num[--i] = (char)('0' + k % 10); k /= 10; } while (k > 0 && i > 0);
+        n = vrp_put(buf, n, cap, "\nvrprune run: C actor '");
+        n = vrp_put(buf, n, cap, a->name);
+        n = vrp_put(buf, n, cap, "' crashed in firing ");
+        n = vrp_put(buf, n, cap, num + i);
+        n = vrp_put(buf, n, cap, ": ");
+        n = vrp_put(buf, n, cap, what);
+        n = vrp_put(buf, n, cap, "; `vrprune run --sanitize` finds where (reads or writes past a buffer)\n");
+        ssize_t w = write(2, buf, n);
+        (void)w;
+    }
+    struct sigaction *old = &vrp_old_action[sig];
+    if ((old->sa_flags & SA_SIGINFO) && old->sa_sigaction) {
+        old->sa_sigaction(sig, info, ctx);
+        return;
+    }
+    if (old->sa_handler != SIG_DFL && old->sa_handler != SIG_IGN && old->sa_handler) {
+        old->sa_handler(sig);
+        return;
+    }
+    sigaction(sig, old, NULL); /* the default again: returning re-runs the faulting instruction */
+    if (sig == SIGABRT || !info || info->si_code <= 0) raise(sig);
+}
+
+/* Install the handler once (idempotent). */
+void vrp_install_crash_handler(void) {
+    static int done;
+    if (__atomic_exchange_n(&done, 1, __ATOMIC_SEQ_CST)) return;
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_sigaction = vrp_on_crash;
+    sa.sa_flags = SA_SIGINFO | SA_NODEFER;
+    sigemptyset(&sa.sa_mask);
+    for (size_t i = 0; i < sizeof vrp_crash_signals / sizeof vrp_crash_signals[0]; i++)
+        sigaction(vrp_crash_signals[i], &sa, &vrp_old_action[vrp_crash_signals[i]]);
+}
 
 /* ------------------------------------------------------------------ exported to Python */
 vrp_fifo *vrp_fifo_new(void *buf, int64_t cap, int64_t tb, int64_t initial) {

@@ -44,6 +44,8 @@
  *                          instead of its own, unchecked); default 0
  *   VRP_LOOP_TIMED(a, d)   a statement run after every firing, d its seconds; default none
  *   VRP_LOOP_GREEDY(a)     the most firings one call of `fire` may do (a "greedy window"); default 0
+ *   VRP_LOOP_FIRING(a, k)  a statement run just before firing k (1-based) and with k = 0 just after
+ *                          (the executor's watchdog reads it); default none
  *   VRP__STOPPED           a fire's return code meaning "saw the stop flag" (vrp_net.h): the
  *                          run is aborted (rc kept), not failed
  *
@@ -109,6 +111,9 @@ enum { VRP_A_DONE = 0, VRP_A_END, VRP_A_EOS, VRP_A_ABORT, VRP_A_FIRE_ERROR, VRP_
 #endif
 #ifndef VRP_LOOP_GREEDY
 #define VRP_LOOP_GREEDY(a) 0
+#endif
+#ifndef VRP_LOOP_FIRING
+#define VRP_LOOP_FIRING(a, k) ((void)0)
 #endif
 
 /* ------------------------------------------------------------------ FIFOs */
@@ -313,9 +318,11 @@ static int actor_loop(vrp_actor *a) {
         k++;
         int32_t fatr = a->cin ? atr : -1;
         if (last > LONG_FIRE_S) actor_flush(a);
+        VRP_LOOP_FIRING(a, k);
         double t0 = vrp_now_s();
         int rc = a->fire(a->state, a->inb, a->n_in, a->outb, a->n_out, &fatr);
         double d = vrp_now_s() - t0;
+        VRP_LOOP_FIRING(a, 0);
         int64_t did = 1;
         if (greedy && rc == VRP_OK) {
             did = gb->count / grate;
