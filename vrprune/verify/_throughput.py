@@ -141,6 +141,8 @@ class Model:
         self.nbr = [sorted(s) for s in nbr]
         self.T = [ticks[a] for a in act]
         self.init = [net.edges[i].init for i in self.edges]
+        self.src = [loc[net.edges[i].src] for i in self.edges]
+        self.dst = [loc[net.edges[i].dst] for i in self.edges]
         self.q = [net.q[a] for a in act]
         self.size = len(act)
 
@@ -176,6 +178,7 @@ def self_timed(net: Net, caps: list[int] | None, ticks: list[int], unit_s: Fract
 def _periodic(m: Model, cap: list[int], unit_s: Fraction, max_states: int, max_events: int) -> Throughput:
     n = m.size
     T, nbr, room, end = m.T, m.nbr, m.room, m.end
+    src, dst = m.src, m.dst
     tok = list(m.init)
     busy = [False] * n
     fin = [0] * n  # end time of the running firing
@@ -183,14 +186,37 @@ def _periodic(m: Model, cap: list[int], unit_s: Fraction, max_states: int, max_e
     ref = min(range(n), key=lambda k: (m.q[k], -T[k]))
     q_ref = m.q[ref]
     blocked: dict[int, list[int]] = {}  # idle actors with inputs ready and some output full
-    seg: set[int] = set()  # fifos that blocked an actor since the last stored state
-    segs: list[set[int]] = []
+    # Causal dependencies of the firings started since the last stored state: (a, b, e) = a
+    # firing of b waited for the end of a firing of a: for its tokens (e = -1; a = b: its own
+    # previous firing) or for room on fifo e (a consumes from e, b produces into it).
+    deps: set[tuple[int, int, int]] = set()
+    segs: list[set[tuple[int, int, int]]] = []
     seen: dict[tuple, tuple[int, int, int]] = {}
     now = done = events = 0
     zero_limit = 4 * sum(m.q) + 16
     dirty: list[int] = list(range(n))
-    crit = lambda sets: tuple(sorted({m.edges[e] for s in sets for e in s}))
+    before: dict[int, int] = {}  # tokens of the fifos changed at this instant, as they were before it
+    ended: set[int] = set()  # actors whose firing ended at this instant
     ref_ended = False
+
+    def changed(k: int) -> None:
+        for e, _ in m.ins[k]:
+            before.setdefault(e, tok[e])
+        for e, _ in m.outs[k]:
+            before.setdefault(e, tok[e])
+
+    def waited(k: int) -> None:  # what the firing of k starting now waited for (conditions met only now)
+        if k in ended:
+            deps.add((k, k, -1))
+        for e, r in m.ins[k]:
+            b = before.get(e)
+            if b is not None and b < r:
+                deps.add((src[e], k, -1))
+        for e, r in m.outs[k]:
+            b = before.get(e)
+            if b is not None and b + r > cap[e]:
+                deps.add((dst[e], k, e))
+
     while True:
         zero = 0
         stack = dirty
@@ -202,17 +228,19 @@ def _periodic(m: Model, cap: list[int], unit_s: Fraction, max_states: int, max_e
             if full is not None:
                 if full:
                     blocked[k] = full
-                    seg.update(full)
                 else:
                     blocked.pop(k, None)
                 continue
             blocked.pop(k, None)
+            waited(k)
             if T[k]:
                 busy[k] = True
                 fin[k] = now + T[k]
                 heapq.heappush(heap, (fin[k], k))
             else:  # a zero-time firing ends at once
+                changed(k)
                 end(k, tok)
+                ended.add(k)
                 if k == ref:
                     done += 1
                     ref_ended = True
@@ -229,21 +257,26 @@ def _periodic(m: Model, cap: list[int], unit_s: Fraction, max_states: int, max_e
                 if now == t0:
                     return Throughput(float("inf"), None, (), len(seen))
                 exact = Fraction(done - d0, q_ref * (now - t0)) / unit_s
-                return Throughput(float(exact), exact, crit(segs[i0:] + [seg]), len(seen))
+                return Throughput(float(exact), exact, _on_cycles(m, segs[i0:] + [deps]), len(seen))
             seen[key] = (now, done, len(segs))
-            segs.append(seg)
-            seg = {e for v in blocked.values() for e in v}
+            segs.append(deps)
+            deps = set()
             if len(seen) > max_states:
                 raise ThroughputError(f"the state space has more than {max_states} states before it repeats; "
                                       "throughput not computed")
-        if not heap:  # deadlock
-            return Throughput(0.0, Fraction(0), crit(blocked.values()), len(seen))
+        if not heap:  # deadlock: the fifos a blocked actor waits on for room
+            return Throughput(0.0, Fraction(0), tuple(sorted({m.edges[e] for v in blocked.values() for e in v})),
+                              len(seen))
         now = heap[0][0]
         dirty = []
+        before.clear()
+        ended.clear()
         while heap and heap[0][0] == now:
             _, k = heapq.heappop(heap)
             busy[k] = False
+            changed(k)
             end(k, tok)
+            ended.add(k)
             if k == ref:
                 done += 1
                 ref_ended = True
@@ -252,6 +285,64 @@ def _periodic(m: Model, cap: list[int], unit_s: Fraction, max_states: int, max_e
         if events > max_events:
             raise ThroughputError(f"more than {max_events} firings before the execution repeats; "
                                   "throughput not computed")
+
+
+def _on_cycles(m: Model, deps: list[set[tuple[int, int, int]]]) -> tuple[int, ...]:
+    """The fifos (net edge indices) of the room dependencies that lie on a cycle of the
+    periodic phase's dependency graph between actors (Stuijk, Geilen, Basten, DAC 2006). Every
+    firing waited for something, so following what it waited for backwards through the
+    repeating phase runs into a cycle; the critical one, which sets the throughput, is among
+    them, and only a fifo on it can raise the throughput."""
+    succ: dict[int, set[int]] = {}
+    for s in deps:
+        for a, b, _ in s:
+            succ.setdefault(a, set()).add(b)
+    comp = _scc(m.size, succ)
+    return tuple(sorted({m.edges[e] for s in deps for a, b, e in s if e >= 0 and comp[a] == comp[b]}))
+
+
+def _scc(n: int, succ: dict[int, set[int]]) -> list[int]:
+    """Strongly connected component number of each of n nodes (Tarjan, iterative)."""
+    index = [-1] * n
+    low = [0] * n
+    comp = [-1] * n
+    on: list[bool] = [False] * n
+    stack: list[int] = []
+    counter = 0
+    ncomp = 0
+    for root in range(n):
+        if index[root] >= 0:
+            continue
+        work = [(root, iter(succ.get(root, ())))]
+        index[root] = low[root] = counter
+        counter += 1
+        stack.append(root)
+        on[root] = True
+        while work:
+            v, it = work[-1]
+            w = next(it, None)
+            if w is not None:
+                if index[w] < 0:
+                    index[w] = low[w] = counter
+                    counter += 1
+                    stack.append(w)
+                    on[w] = True
+                    work.append((w, iter(succ.get(w, ()))))
+                elif on[w]:
+                    low[v] = min(low[v], index[w])
+                continue
+            work.pop()
+            if work:
+                low[work[-1][0]] = min(low[work[-1][0]], low[v])
+            if low[v] == index[v]:
+                while True:
+                    w = stack.pop()
+                    on[w] = False
+                    comp[w] = ncomp
+                    if w == v:
+                        break
+                ncomp += 1
+    return comp
 
 
 def max_throughput(net: Net, ticks: list[int], unit_s: Fraction) -> Throughput:
