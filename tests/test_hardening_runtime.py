@@ -231,3 +231,14 @@ def test_a_crashing_c_actor_is_named_with_its_firing(tmp_path, kind, firing, wha
     rc, out, err, _ = vrprune_run(tmp_path, hang_app(tmp_path, kind), "--unchecked")
     assert rc in (-signal.SIGSEGV, -signal.SIGABRT), (rc, err)
     assert f"C actor 'Hang' crashed in firing {firing}: {what}" in err, err
+
+
+def test_sanitize_reports_a_c_actor_writing_past_its_buffer(tmp_path):
+    from vrprune.commands.fuzz import _libasan
+
+    if _libasan() is None:
+        pytest.skip("the C compiler has no libasan.so")
+    rc, out, err, _ = vrprune_run(tmp_path, hang_app(tmp_path, "c-overrun"), "--unchecked", "--iterations", "2",
+                                  "--sanitize", timeout=120)
+    assert rc == 1, out + err
+    assert "vrprune run: sanitizer:" in err and "hang.c" in err, err

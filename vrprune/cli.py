@@ -108,6 +108,7 @@ def main_with(argv: list[str], stdout: TextIO, stderr: TextIO) -> int:
     parser = build_parser()
     try:
         args = parser.parse_args(argv)
+        args._argv = list(argv)  # a command that re-runs itself (run --sanitize) needs them
     except SystemExit as e:  # argparse: --help (0) or usage error (2)
         return int(e.code or 0)
     if not getattr(args, "_run", None):

@@ -52,6 +52,9 @@ def add_parser(sub) -> argparse.ArgumentParser:
                    help="actors without an implementation zero-fill their outputs (structural runs)")
     p.add_argument("--timeout", type=float, default=60.0, metavar="SECONDS", help="checker time limit (default 60)")
     p.add_argument("--quiet", "-q", action="store_true", help="no summary on stdout")
+    p.add_argument("--sanitize", action="store_true",
+                   help="build C actors with -fsanitize=address,undefined and re-run with libasan preloaded: an "
+                        "actor reading or writing past its buffers is reported (as `vrprune fuzz --sanitize`)")
     e = p.add_argument_group("slower-device emulation (docs/explore.md)")
     e.add_argument("--slowdown", type=slowdown_factor, default=1.0, metavar="F",
                    help="emulate a device F times slower: after each actor firing that took t s, the actor sleeps "
@@ -181,6 +184,10 @@ def run(args, stdout: TextIO, stderr: TextIO) -> int:
     from .. import load
     from ..exec import Runtime, profile_json, trace_json
 
+    if getattr(args, "sanitize", False):
+        code = _sanitize(args, stdout, stderr)
+        if code is not None:
+            return code
     args.emulation = emu = emulation_of(args)
     if getattr(args, "mapping", None):
         from ..dist import run_distributed
@@ -284,6 +291,51 @@ def run(args, stdout: TextIO, stderr: TextIO) -> int:
     if got_sigterm and res.status == "interrupted":
         return 128 + signal.SIGTERM
     return res.exit_code
+
+
+_SANITIZED = "VRPRUNE_RUN_SANITIZED"
+
+
+def _sanitize(args, stdout: TextIO, stderr: TextIO) -> int | None:
+    """--sanitize: in a process with libasan loaded, build C actors with the sanitizers (None:
+    go on with the run); otherwise re-run this command with libasan preloaded and return its
+    exit code (1 when the sanitizer reported something)."""
+    import shlex
+    import subprocess
+    import sys
+
+    from ..exec._toolchain import cflags
+    from .fuzz import SANITIZE_FLAGS, _asan_loaded, _cc_file, _libasan
+
+    if _asan_loaded() or os.environ.get(_SANITIZED):
+        extra = [f for f in SANITIZE_FLAGS if f not in cflags()]
+        os.environ["VRPRUNE_CFLAGS"] = shlex.join([f for f in cflags() if not f.startswith("-O")] + extra)
+        return None
+    lib = _libasan()
+    argv = getattr(args, "_argv", None)
+    if lib is None or argv is None:
+        print("vrprune run: error: --sanitize needs the compiler's libasan.so (`cc -print-file-name=libasan.so` "
+              "found none); install it (e.g. `apt-get install libasan8`) or preload it yourself: "
+              "LD_PRELOAD=/path/to/libasan.so vrprune run --sanitize ...", file=stderr)
+        return 2
+    env = dict(os.environ)
+    env["LD_PRELOAD"] = " ".join([lib] + [p for p in [_cc_file("libstdc++.so.6")] if p]
+                                 + env.get("LD_PRELOAD", "").split())
+    env.setdefault("ASAN_OPTIONS", "detect_leaks=0")
+    env.setdefault("UBSAN_OPTIONS", "print_stacktrace=1:halt_on_error=1")
+    env[_SANITIZED] = "1"
+    cmd = [sys.executable, "-m", "vrprune", *argv]
+    print(f"vrprune run: re-running with {os.path.basename(lib)} preloaded: {shlex.join(cmd)}", file=stderr)
+    proc = subprocess.run(cmd, env=env, capture_output=True, text=True)
+    stdout.write(proc.stdout)
+    stderr.write(proc.stderr)
+    report = next((ln for ln in proc.stderr.splitlines()
+                   if "ERROR: AddressSanitizer" in ln or "runtime error:" in ln or "SUMMARY: " in ln), None)
+    if report is not None or proc.returncode < 0:
+        what = report.strip() if report else f"the run died (signal {-proc.returncode})"
+        print(f"vrprune run: sanitizer: {what} (full report above)", file=stderr)
+        return 1
+    return proc.returncode
 
 
 @contextlib.contextmanager
