@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import gc
 import os
-import re
 from dataclasses import dataclass, field
 
 from lark import Token, Tree
@@ -39,7 +38,7 @@ from ..model import (
     UnitKind,
 )
 from ._files import read_input
-from ._parser import Comment, parse_text
+from ._parser import Comment, Pos, parse_text
 
 LINK_PRESETS: dict[str, tuple[float, float]] = {
     # name: (bandwidth bytes/s, latency s) -- measured figures of the Edge-PRUNE paper, Table II
@@ -60,8 +59,9 @@ def _span(path: str, node: Tree | Token) -> Span:
         return Span(path, node.line or 1, node.column or 1, node.end_line or node.line or 1,
                     node.end_column or (node.column or 1) + len(str(node)))
     m = node._meta  # not .meta: that creates an empty Meta on every access
-    if m is not None and not getattr(m, "empty", True):
-        return Span(path, m.line, m.column, m.end_line, m.end_column)
+    if isinstance(m, Pos):  # the parser's first and last token, keywords and brackets included
+        f, la = m.first, m.last
+        return Span(path, f.line, f.column, la.end_line, la.end_column)
     first = last = None
     stack: list = [node]
     while stack:  # first token, depth-first left to right
@@ -82,65 +82,7 @@ def _span(path: str, node: Tree | Token) -> Span:
     if first is None or last is None:
         return Span(path, 1, 1, 1, 2)
     a, b = _span(path, first), _span(path, last)
-    line, col, end_line, end_col = a.line, a.col, b.end_line, b.end_col
-    src = _TEXTS.get(path)
-    if src is not None:
-        # anonymous keywords are not in the tree: widen the span over them in the text
-        lead, trail = _LEAD.get(node.data), _TRAIL.get(node.data)
-        if lead is not None:
-            k = src.back_over(src.offset(line, col), lead)
-            if k is not None:
-                line, col = src.position(k)
-        if trail is not None:
-            off = src.offset(end_line, end_col)
-            m = trail.match(src.text, off)
-            if m is not None:
-                end_line, end_col = src.position(m.end())
-    return Span(path, line, col, end_line, end_col)
-
-
-class _Text:
-    """A file's text with a line-offset table, to turn positions into offsets and back."""
-
-    def __init__(self, text: str):
-        self.text = text
-        self.starts = [0]
-        i = text.find("\n")
-        while i >= 0:
-            self.starts.append(i + 1)
-            i = text.find("\n", i + 1)
-
-    def offset(self, line: int, col: int) -> int:
-        return self.starts[min(max(line, 1), len(self.starts)) - 1] + col - 1
-
-    def back_over(self, off: int, words: tuple[str, ...]) -> int | None:
-        """The offset where ``words`` (separated by whitespace) end right before ``off``."""
-        t = self.text
-        k = off
-        for w in reversed(words):
-            while k > 0 and t[k - 1] in " \t\r\n":
-                k -= 1
-            if t[k - len(w):k] != w:
-                return None
-            k -= len(w)
-        return k
-
-    def position(self, off: int) -> tuple[int, int]:
-        import bisect
-
-        i = bisect.bisect_right(self.starts, off) - 1
-        return i + 1, off - self.starts[i] + 1
-
-
-_TEXTS: dict[str, _Text] = {}
-_LEAD = {
-    "fifo": ("fifo",), "static_rate": ("@",), "variable_rate": ("@",), "capacity": ("capacity",),
-    "initial": ("initial",), "c_impl": ("impl", "c"), "opencl_impl": ("impl", "opencl"),
-    "python_impl": ("impl", "python"), "import_stmt": ("import",), "const_decl": ("const",),
-    "bytes_type": ("bytes", "("), "base_port": ("base_port",), "link": ("link",), "time": ("time",),
-    "param": ("param",), "cpu_unit": ("cpu",), "opencl_unit": ("opencl",), "control_port": ("control",),
-}
-_TRAIL = {"tensor_type": re.compile(r"\s*\]"), "bytes_type": re.compile(r"\s*\)")}
+    return Span(path, a.line, a.col, b.end_line, b.end_col)
 
 
 _ESCAPES = {"\\": "\\", '"': '"', "n": "\n", "t": "\t"}
@@ -216,7 +158,6 @@ class Loader:
                                             _at or sp, *chain, help="remove one of the imports"))
         text = self._read(apath, _at)
         register_source(apath, text)
-        _TEXTS[apath] = _Text(text)
         tree, comments = parse_text(text, apath)
         gc_was = gc.isenabled()
         gc.disable()  # resolving builds many small frozen objects; nothing here makes cycles

@@ -1,43 +1,33 @@
-"""Lark LALR parser for .vpr text, with located, example-driven syntax errors."""
+"""Lark LALR parser for .vpr text, with located, example-driven syntax errors.
+
+The grammar (vpr.lark) and its LALR tables are Lark's. Text is parsed by a small driver over
+those tables (:func:`_fast_parse`) fed by the one-pattern lexer of ``_lexer.py``; it builds the
+same trees as ``Lark.parse`` (placeholders included) and gives every node its first and last
+token (:class:`Pos`) in O(1), so spans cover keywords and brackets without rescanning text.
+A syntax error is re-parsed by Lark itself (same lexer, same tables) for its error object and
+the example matching.
+"""
 
 from __future__ import annotations
 
 import functools
 import gc
 import os
-import threading
-from dataclasses import dataclass
 from pathlib import Path
 
 import lark
 from lark import Lark, Token, Tree
 from lark.exceptions import UnexpectedCharacters, UnexpectedEOF, UnexpectedInput, UnexpectedToken
+from lark.parsers.lalr_analysis import Shift
 
 from ..diagnostics import Diagnostic, SpecSyntaxError
 from ..model import Span
+from ._lexer import Comment, VprLexer, tokens
 
 _GRAMMAR = Path(__file__).with_name("vpr.lark")
 
 
-@dataclass(frozen=True, slots=True)
-class Comment:
-    text: str
-    line: int
-    col: int
-    end_line: int
-
-
-_local = threading.local()
-
-
-def _keep_comment(tok: Token) -> Token:
-    sink = getattr(_local, "comments", None)
-    if sink is not None:
-        sink.append(Comment(str(tok), tok.line or 0, tok.column or 0, tok.end_line or 0))
-    return tok
-
-
-def _cache_file(positions: bool) -> str | bool:
+def _cache_file() -> str | bool:
     """Where Lark keeps the parser tables it built (building them takes ~0.1 s, loading them
     ~5 ms): $VRPRUNE_CACHE/grammar/ (default ~/.cache/vrprune). Lark stores a hash of the
     grammar and its options in the file and rebuilds on any mismatch or damage; without a
@@ -48,22 +38,190 @@ def _cache_file(positions: bool) -> str | bool:
         os.makedirs(path, exist_ok=True)
     except OSError:
         return False
-    return os.path.join(path, f"vpr{'-positions' if positions else ''}.lark-cache")
+    return os.path.join(path, "vpr-fast.lark-cache")
 
 
-@functools.lru_cache(maxsize=2)
-def _parser(positions: bool = False) -> Lark:
-    # Without propagate_positions parsing is ~3x faster; tokens keep their positions and the
-    # loader derives tree spans from them. The formatter needs line numbers on every node.
+@functools.lru_cache(maxsize=1)
+def _parser() -> Lark:
     return Lark(
         _GRAMMAR.read_text(encoding="utf-8"),
         parser="lalr",
-        lexer="contextual",
-        propagate_positions=positions,
+        lexer=VprLexer,
         maybe_placeholders=True,
-        cache=_cache_file(positions),
-        lexer_callbacks={"LINE_COMMENT": _keep_comment, "BLOCK_COMMENT": _keep_comment},
+        cache=_cache_file(),
     )
+
+
+class Pos:
+    """Where a tree node is: its first and last token (keywords and brackets included). Set as
+    the node's ``meta``, it answers ``line``, ``column``, ``end_line`` and ``end_column`` as
+    Lark's ``propagate_positions`` would."""
+
+    __slots__ = ("cfirst", "clast", "first", "last")
+    empty = False
+
+    def __init__(self, first: Token, last: Token) -> None:
+        self.first = first
+        self.last = last
+        # the container: brackets around a node that a `?rule` handed up alone (`( expr )`);
+        # a parent starts and ends at its children's containers, as with Lark's positions
+        self.cfirst = first
+        self.clast = last
+
+    @property
+    def line(self) -> int:
+        return self.first.line
+
+    @property
+    def column(self) -> int:
+        return self.first.column
+
+    @property
+    def end_line(self) -> int:
+        return self.last.end_line
+
+    @property
+    def end_column(self) -> int:
+        return self.last.end_column
+
+
+def _ends(children: list) -> tuple[Token | None, Token | None]:
+    """The first and last token of a reduction's children (their containers for trees)."""
+    first = children[0]
+    last = children[-1]
+    if type(first) is not Token:
+        first = getattr(getattr(first, "_meta", None), "cfirst", None)
+    if type(last) is not Token:
+        last = getattr(getattr(last, "_meta", None), "clast", None)
+    return first, last
+
+
+def _reducer(rule, placeholders: bool = True):
+    """The reduction of one grammar rule, building the node ``Lark.parse`` builds (Lark's
+    ParseTreeBuilder with maybe_placeholders: anonymous tokens filtered out, ``None`` for a
+    missing ``[optional]``, ``_rules`` inlined, ``?rules`` with one child replaced by it)."""
+    exp = rule.expansion
+    opts = rule.options
+    empty = opts.empty_indices if placeholders else ()
+    if empty:
+        bits = "".join(str(int(b)) for b in empty)
+        nones = [len(ones) for ones in bits.split("0")]
+    else:
+        nones = [0] * (len(exp) + 1)
+    include: list[tuple[int, bool, int]] = []
+    add = 0
+    for i, sym in enumerate(exp):
+        add += nones[i]
+        if opts.keep_all_tokens or not (sym.is_term and sym.filter_out):
+            include.append((i, not sym.is_term and sym.name.startswith("_"), add))
+            add = 0
+    tail = add + nones[len(exp)]
+    name = rule.alias or opts.template_source or rule.origin.name
+    expand1 = bool(opts.expand1 and not rule.alias)
+    simple = not tail and all(not x and not k for _, x, k in include)
+    idx = tuple(i for i, _, _ in include)
+
+    def reduce(children: list) -> object:
+        if simple:
+            kids = [children[i] for i in idx]
+        else:
+            kids = []
+            for i, expand, k in include:
+                if k:
+                    kids += [None] * k
+                if expand:
+                    if kids:
+                        kids += children[i].children
+                    else:  # left recursion (`item*`): grow the inner list in place, as Lark does
+                        kids = children[i].children
+                else:
+                    kids.append(children[i])
+            if tail:
+                kids += [None] * tail
+        if expand1 and len(kids) == 1:
+            kid = kids[0]
+            if len(children) > 1 and isinstance(getattr(kid, "_meta", None), Pos):
+                first, last = _ends(children)
+                if first is not None and last is not None:
+                    kid._meta.cfirst, kid._meta.clast = first, last
+            return kid
+        t = Tree(name, kids)
+        if children:
+            first, last = _ends(children)
+            if first is not None and last is not None:
+                t._meta = Pos(first, last)
+        return t
+
+    return reduce
+
+
+@functools.lru_cache(maxsize=1)
+def _tables():
+    p = _parser()
+    table = p.parser.parser.parser.parse_table
+    reducers = {}
+    for rule in p.rules:
+        size = len(rule.expansion)
+        opts = rule.options
+        unit = (size == 1 and opts.expand1 and not rule.alias and not opts.empty_indices
+                and not (rule.expansion[0].is_term and rule.expansion[0].filter_out)
+                and not rule.expansion[0].name.startswith("_"))
+        # a unit rule (`?sum: product`) hands its one child up unchanged: no call at all
+        reducers[rule] = (size, rule.origin.name, None if unit else _reducer(rule))
+    return table.states, table.start_states["start"], table.end_states["start"], reducers
+
+
+class _Stuck(Exception):
+    """The fast driver met a token the tables do not take: Lark re-parses for the error."""
+
+
+def _fast_parse(text: str, comments: list[Comment]) -> Tree:
+    states, start, end, reducers = _tables()
+    stack = [start]
+    values: list = []
+    shift = Shift
+    for tok in tokens(text, states, stack, comments):
+        while True:
+            try:
+                action, arg = states[stack[-1]][tok.type]
+            except KeyError:
+                raise _Stuck() from None
+            if action is shift:
+                stack.append(arg)
+                values.append(tok)
+                break
+            size, origin, reduce = reducers[arg]
+            if reduce is None:
+                stack[-1] = states[stack[-2]][origin][1]
+                continue
+            if size:
+                kids = values[-size:]
+                del stack[-size:]
+                del values[-size:]
+            else:
+                kids = []
+            values.append(reduce(kids))
+            stack.append(states[stack[-1]][origin][1])
+    while True:  # end of input
+        try:
+            action, arg = states[stack[-1]]["$END"]
+        except KeyError:
+            raise _Stuck() from None
+        if action is shift:  # cannot happen with Lark's tables: $END only reduces
+            raise _Stuck()
+        size, origin, reduce = reducers[arg]
+        if size:
+            kids = values[-size:]
+            del stack[-size:]
+            del values[-size:]
+        else:
+            kids = []
+        value = kids[0] if reduce is None else reduce(kids)
+        nxt = states[stack[-1]][origin][1]
+        if nxt == end:
+            return value
+        stack.append(nxt)
+        values.append(value)
 
 
 # Known-bad snippets -> message. Under LALR each is written both as the first
@@ -152,25 +310,28 @@ def _expected_text(exc: UnexpectedInput) -> str:
     return "expected " + ", ".join(names)
 
 
-def parse_text(text: str, path: str, *, positions: bool = False) -> tuple[Tree, list[Comment]]:
+def parse_text(text: str, path: str, *, positions: bool = True) -> tuple[Tree, list[Comment]]:
     """Parse .vpr text; raise :class:`SpecSyntaxError` with a located diagnostic.
 
-    ``positions``: give every tree node ``meta`` line/column (the formatter needs them)."""
+    Every tree node's ``meta`` is a :class:`Pos` (``positions`` is accepted for compatibility;
+    positions cost nothing now)."""
     comments: list[Comment] = []
-    parser = _parser(positions)
-    _local.comments = comments
     gc_was = gc.isenabled()
     gc.disable()  # the parse builds many small objects; collections rescanning them dominate
     try:
-        tree = parser.parse(text)
-    except UnexpectedInput as exc:
-        raise SpecSyntaxError(_syntax_diag(exc, text, path)) from None
+        try:
+            tree = _fast_parse(text, comments)
+        except (_Stuck, UnexpectedCharacters):
+            try:
+                _parser().parse(text)  # Lark reports the error (same tokens, same tables)
+            except UnexpectedInput as exc:
+                raise SpecSyntaxError(_syntax_diag(exc, text, path)) from None
+            raise AssertionError("the fast parser failed where Lark did not") from None
     except RecursionError:
         raise SpecSyntaxError(
             Diagnostic("E001", "the file is nested too deeply to parse", Span(path, 1, 1, 1, 2))
         ) from None
     finally:
-        _local.comments = None
         if gc_was:
             gc.enable()
     return tree, comments
@@ -208,4 +369,4 @@ def _syntax_diag(exc: UnexpectedInput, text: str, path: str) -> Diagnostic:
     return Diagnostic("E001", msg, _span_of(path, line, col, length))
 
 
-__all__ = ["parse_text", "Comment", "Tree", "Token", "lark"]
+__all__ = ["Comment", "Pos", "Token", "Tree", "lark", "parse_text"]

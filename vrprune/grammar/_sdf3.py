@@ -204,7 +204,28 @@ def _parse_xml(src: _Source) -> _Elem:
                                     help="the file must be well-formed XML (check the tags around this place)")) from None
     except RecursionError:
         raise SpecSyntaxError(error("E001", "the XML is nested too deeply", Span(src.path, 1, 1, 1, 2))) from None
+    except (LookupError, ValueError) as exc:
+        # expat asks Python's codecs for an encoding it does not know itself: an unknown name
+        # (LookupError) or a multi-byte one expat cannot use (ValueError)
+        raise SpecSyntaxError(_encoding_diag(src, exc)) from None
     return root[0]
+
+
+_XML_DECL_ENCODING = re.compile(rb"""\A(?:\xef\xbb\xbf)?\s*<\?xml\b[^>]*?\bencoding\s*=\s*(["'])(.*?)\1""", re.DOTALL)
+
+
+def _encoding_diag(src: _Source, exc: Exception) -> Diagnostic:
+    m = _XML_DECL_ENCODING.match(src.data[:1024])
+    if m is None:
+        return error("E001", f"cannot decode the XML: {exc}", Span(src.path, 1, 1, 1, 2),
+                     help="save the file as UTF-8")
+    name = m.group(2).decode("ascii", errors="replace")
+    col = len(src.data[:m.start(2)].decode("utf-8", errors="replace").split("\n")[-1]) + 1
+    line = src.data.count(b"\n", 0, m.start(2)) + 1
+    why = "is not an encoding Python knows" if isinstance(exc, LookupError) else "is a multi-byte encoding expat cannot read"
+    return error("E001", f"the XML declaration's encoding '{name}' {why}",
+                 Span(src.path, line, col, line, col + max(len(name), 1)),
+                 help='save the file as UTF-8 and write encoding="UTF-8" (or leave the encoding out)')
 
 
 # ----------------------------------------------------------------- the reader

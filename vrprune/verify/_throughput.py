@@ -171,6 +171,8 @@ def self_timed(net: Net, caps: list[int] | None, ticks: list[int], unit_s: Fract
     unbounded fifos (only sensible within a strongly connected part); ``actors`` restricts the
     simulation to a sub-graph (edges with both ends inside)."""
     m = Model(net, ticks, actors)
+    if m.size == 0:  # nothing to fire (an empty graph): no time passes per iteration
+        return Throughput(float("inf"), None, (), 0)
     cap = [_UNBOUNDED if caps is None else caps[i] for i in m.edges]
     return _periodic(m, cap, unit_s, max_states, max_events)
 
