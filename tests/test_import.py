@@ -16,6 +16,7 @@ from onnx import TensorProto, helper, numpy_helper
 from vrprune.cli import main_with
 
 OPSET = 17
+IR_VERSION = 8  # onnx.helper writes its newest IR version, which older onnxruntime releases refuse
 
 
 # ----------------------------------------------------------------------------- model builders
@@ -75,7 +76,7 @@ class _B:
                               [helper.make_tensor_value_info(n, in_type, s) for n, s in inputs],
                               [helper.make_tensor_value_info(n, TensorProto.FLOAT, s) for n, s in outputs],
                               self.inits)
-        m = helper.make_model(g, opset_imports=[helper.make_opsetid("", OPSET)])
+        m = helper.make_model(g, opset_imports=[helper.make_opsetid("", OPSET)], ir_version=IR_VERSION)
         onnx.checker.check_model(m)
         return m
 
@@ -327,7 +328,7 @@ def test_unsupported_operator_names_the_node(tmp_path):
     g = helper.make_graph(b.nodes, "t", [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 3, 4, 4])],
                           [helper.make_tensor_value_info("y", TensorProto.INT64, None)], b.inits)
     path = str(tmp_path / "nz.onnx")
-    onnx.save(helper.make_model(g, opset_imports=[helper.make_opsetid("", OPSET)]), path)
+    onnx.save(helper.make_model(g, opset_imports=[helper.make_opsetid("", OPSET)], ir_version=IR_VERSION), path)
     code, _, err = cli("import", path, "-o", str(tmp_path / "o"))
     assert code == 2
     assert "find_nonzero" in err and "NonZero" in err and "docs/import.md" in err
