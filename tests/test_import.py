@@ -357,3 +357,60 @@ def test_bad_input_file_is_a_clear_error(tmp_path):
     code, _, err = cli("run", vpr, "-q", "--param", f"Input.path={bad}")
     assert code != 0
     assert "(frames, 1, 3, 16, 16)" in err and "Traceback" not in err
+
+
+def torchvision_patterns() -> onnx.ModelProto:
+    """Squeeze-and-excitation with HardSigmoid (MobileNetV3), a channel shuffle (ShuffleNet:
+    Reshape, Transpose, Reshape, Split into two outputs), a flatten whose shape is computed
+    with Shape/Gather/Unsqueeze/Concat (folded at import), ReduceMean, and an ArgMax (int64)
+    model output."""
+    b = _B(6)
+    x = b.conv_bn_relu("x", 3, 8)
+    (p,) = b.node("GlobalAveragePool", [x])
+    (s,) = b.node("Conv", [p, b.w(4, 8, 1, 1)])
+    (s,) = b.node("Relu", [s])
+    (s,) = b.node("Conv", [s, b.w(8, 4, 1, 1)])
+    (s,) = b.node("HardSigmoid", [s], alpha=1 / 6, beta=0.5)
+    (x,) = b.node("Mul", [x, s], name="se_scale")
+    (r,) = b.node("Reshape", [x, b.const(np.array([1, 2, 4, 6, 6], np.int64))])
+    (r,) = b.node("Transpose", [r], perm=[0, 2, 1, 3, 4])
+    (r,) = b.node("Reshape", [r, b.const(np.array([1, 8, 6, 6], np.int64))])
+    left, right = b.node("Split", [r, b.const(np.array([4, 4], np.int64))], n_out=2, axis=1, name="split")
+    right = b.conv_bn_relu(right, 4, 4, k=1)
+    (c,) = b.node("Concat", [left, right], axis=1)
+    (m,) = b.node("ReduceMean", [c], axes=[2, 3], keepdims=0)
+    (shp,) = b.node("Shape", [m])
+    (n0,) = b.node("Gather", [shp, b.const(np.array(0, np.int64))], axis=0)
+    (n0,) = b.node("Unsqueeze", [n0, b.const(np.array([0], np.int64))])
+    (newshape,) = b.node("Concat", [n0, b.const(np.array([-1], np.int64))], axis=0)
+    (f,) = b.node("Reshape", [m, newshape])
+    b.nodes.append(helper.make_node("Gemm", [f, b.w(5, 8), b.w(5)], ["y"], name="fc", transB=1))
+    b.nodes.append(helper.make_node("ArgMax", ["y"], ["cls"], name="argmax", axis=1, keepdims=0))
+    g = helper.make_graph(b.nodes, "tv", [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 3, 6, 6])],
+                          [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, 5]),
+                           helper.make_tensor_value_info("cls", TensorProto.INT64, [1])], b.inits)
+    m = helper.make_model(g, opset_imports=[helper.make_opsetid("", OPSET)], ir_version=IR_VERSION)
+    onnx.checker.check_model(m)
+    return m
+
+
+def test_torchvision_patterns(tmp_path):
+    model = torchvision_patterns()
+    vpr = import_model(model, tmp_path, name="tv")
+    assert cli("check", vpr)[0] == 0
+    from vrprune import load
+
+    g = load(vpr)
+    assert not any("Shape" in a.name or "Gather" in a.name for a in g.actors)  # folded into a constant
+    split = next(a for a in g.actors if a.name.startswith("Split"))
+    assert len(split.outputs) == 2  # one port per output tensor
+    assert g.actor("cls").inputs[0].token.dtype == "i64"
+    onnx.save(model, tmp_path / "ref.onnx")
+    frames = frames_for(model, 2)
+    np.save(tmp_path / "x.npy", frames["x"])
+    code, _, err = cli("run", vpr, "-q", "--param", f"Input.path={tmp_path / 'x.npy'}",
+                       "--param", f"y.path={tmp_path / 'y.npy'}", "--param", f"cls.path={tmp_path / 'cls.npy'}")
+    assert code == 0, err
+    ref = reference(str(tmp_path / "ref.onnx"), frames)
+    assert max_rel(np.load(tmp_path / "y.npy"), ref["y"]) <= 1e-5
+    assert np.array_equal(np.load(tmp_path / "cls.npy"), ref["cls"])
