@@ -73,8 +73,14 @@ def test_mobilenetv2_layer_table():
     assert 3.4e6 < n_params < 3.6e6  # MobileNetV2 1.0: 3.47 M weights (BN excluded)
 
 
-def _split_run(vpr: str, placement: dict[str, str], tmp_path, params: list[str]) -> None:
-    maps, base = write_mappings(tmp_path, placement), str(free_base())
+def _split_run(vpr: str, placement: dict[str, str] | None, tmp_path, params: list[str]) -> None:
+    """Server and endpoint processes; ``placement`` None: the example's shipped mappings."""
+    if placement is None:
+        here = os.path.join(ROOT, "examples", "models")
+        maps = {h: os.path.join(here, f"mobilenetv2_{n}.map") for h, n in (("server", "server"), ("endpoint", "client"))}
+    else:
+        maps = write_mappings(tmp_path, placement)
+    base = str(free_base())
     srv = start(run_cmd(vpr, maps["server"], "--port-base", base, *params), tmp_path)
     ep = start(run_cmd(vpr, maps["endpoint"], "--port-base", base, *params), tmp_path)
     for rc, so, se in finish([srv, ep], timeout=120):
@@ -83,6 +89,8 @@ def _split_run(vpr: str, placement: dict[str, str], tmp_path, params: list[str])
 
 @pytest.mark.parametrize("which", ["residual", "two_in_two_out", "mobilenetv2"])
 def test_split_over_two_processes_matches_onnxruntime(which, tmp_path):
+    """The first half of the actors on the endpoint; MobileNetV2 (at 32x32) with the example's
+    mapping files (examples/models/mobilenetv2_client.map and _server.map)."""
     model = {"residual": residual_block, "two_in_two_out": two_in_two_out,
              "mobilenetv2": lambda: MAKE.mobilenetv2(32)}[which]()
     vpr = import_model(model, tmp_path, name=which)
@@ -97,7 +105,7 @@ def test_split_over_two_processes_matches_onnxruntime(which, tmp_path):
     sinks = {t: ("Output" if len(outs) == 1 else t) for t in outs}
     for t, a in sinks.items():
         params += ["--param", f"{a}.path={tmp_path / f'out_{t}.npy'}"]
-    _split_run(vpr, placement, tmp_path, params)
+    _split_run(vpr, None if which == "mobilenetv2" else placement, tmp_path, params)
     onnx.save(model, tmp_path / "ref.onnx")
     ref = reference(str(tmp_path / "ref.onnx"), frames)
     for t in outs:
