@@ -60,7 +60,7 @@ def add_parser(sub) -> argparse.ArgumentParser:
                    help="layers (default): one actor per layer; N: about N actors of balanced FLOPs (runs of "
                         "consecutive layers); none: one actor per ONNX node")
     p.add_argument("--balance", choices=["cost", "flops", "time"], default="cost",
-                   help="what --group N balances: cost (default: FLOPs + 20 x activation bytes, so memory-bound "
+                   help="what --group N balances: cost (default: FLOPs + 17 x activation bytes, so memory-bound "
                         "layers count), flops, or time (each layer timed with onnxruntime during the import; "
                         "not reproducible)")
     p.add_argument("--threads", type=threads_arg, default=1, metavar="T",
