@@ -153,6 +153,9 @@ def analyze(path: str, *, shapes: Mapping[str, Sequence[int]] | None = None, gro
     if balance not in BALANCE:
         raise OnnxImportError(f"balance must be one of {', '.join(BALANCE)}, got {balance!r}")
 
+    from .._extras import require
+
+    require("onnx", "onnx", "vrprune import")
     model = _load(path)
     graph_name = _identifier(name or os.path.splitext(os.path.basename(path))[0], "model")
     model = _fix_input_shapes(model, {k: tuple(v) for k, v in (shapes or {}).items()}, path)
@@ -489,7 +492,9 @@ def _measured_times(layers: list[ActorPlan], threads: int) -> list[int]:
     """Each layer's onnxruntime run time in ns (median of 5, after 2 warm-up runs)."""
     import time
 
-    import onnxruntime as ort  # type: ignore[import-untyped]
+    from .._extras import require
+
+    ort = require("onnxruntime", "onnx", "vrprune import --balance time")
 
     so = ort.SessionOptions()
     so.intra_op_num_threads, so.inter_op_num_threads = threads, 1
