@@ -64,15 +64,36 @@ def _kernel_cap(name: str) -> float:
         return float("inf")
 
 
+# Liveness of the peer, not progress of the graph (docs/distributed.md, "Guarantees"): an RX
+# sends a heartbeat byte every HEARTBEAT_S while its process lives, whatever its actors do; a TX
+# that hears none for LINK_TIMEOUT_S calls the RX host gone. TCP_USER_TIMEOUT (LINK_TIMEOUT_S)
+# is set where unacknowledged bytes mean a dead peer: on RX sockets (their heartbeats) and on
+# TX sockets whose RX sends no heartbeats (a compiled program's); never on a TX socket with
+# heartbeats, whose data may wait in a full window for as long as the RX's actors take.
+HEARTBEAT_S = 1.0
+LINK_TIMEOUT_S = 15.0
+
+
 def _tune(sock: socket.socket) -> None:
     sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_KEEPALIVE, 1)
-    for opt, val in (("TCP_KEEPIDLE", 5), ("TCP_KEEPINTVL", 2), ("TCP_KEEPCNT", 3), ("TCP_USER_TIMEOUT", 15000)):
+    for opt, val in (("TCP_KEEPIDLE", 5), ("TCP_KEEPINTVL", 2), ("TCP_KEEPCNT", 3)):
         if hasattr(socket, opt):
             try:
                 sock.setsockopt(socket.IPPROTO_TCP, getattr(socket, opt), val)
             except OSError:
                 pass
+    _user_timeout(sock, LINK_TIMEOUT_S)
+
+
+def _user_timeout(sock: socket.socket, seconds: float) -> None:
+    """TCP_USER_TIMEOUT: how long sent bytes may stay unacknowledged (or unsent behind a zero
+    window) before the kernel drops the connection; 0: the kernel's default (no such limit)."""
+    if hasattr(socket, "TCP_USER_TIMEOUT"):
+        try:
+            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_USER_TIMEOUT, int(seconds * 1000))
+        except OSError:
+            pass
 
 
 def edge_label(e: CrossEdge, port: int) -> str:
@@ -91,6 +112,8 @@ class Endpoint:
     frames: int = 0
     bytes: int = 0
     stopping: threading.Event = field(default_factory=threading.Event)
+    heartbeats: bool = False  # RX: sends heartbeats; TX: expects them
+    last_beat: float = field(default_factory=time.monotonic)  # RX: last heartbeat sent; TX: last one heard
     # RX: time.monotonic() when the first / latest DATA frame was complete; the first one's bytes
     t_first: float = 0.0
     t_last: float = 0.0
@@ -455,6 +478,7 @@ def accept_edge(lsock: socket.socket, e: CrossEdge, port: int, fp: bytes, sec: S
             _tune(conn)
             conn.settimeout(max(until - time.monotonic(), 0.001))
             refusal = None
+            _refuse_other_security(conn, sec, until)
             if ctx is not None:
                 sock = ctx.wrap_socket(conn, server_side=True)
                 with lock:
@@ -464,9 +488,10 @@ def accept_edge(lsock: socket.socket, e: CrossEdge, port: int, fp: bytes, sec: S
                     refusal = (f"TLS certificate names {sorted(names)} do not include host "
                                f"'{e.src_host.name}', where the mapping puts the TX of this edge")
             ep = Endpoint(e, port, sock, ctx is not None, peer)
-            w.server_handshake(_Deadline(sock, until), edge=e.index, edge_name=e.name,  # type: ignore[arg-type]
-                               token_bytes=e.token_bytes, rate=e.rate, fp=fp, psk=sec.psk, refusal=refusal,
-                               authenticated=ctx is not None, claim=lambda: claim(ep))
+            ep.heartbeats = w.server_handshake(
+                _Deadline(sock, until), edge=e.index, edge_name=e.name,  # type: ignore[arg-type]
+                token_bytes=e.token_bytes, rate=e.rate, fp=fp, psk=sec.psk, refusal=refusal,
+                authenticated=ctx is not None, claim=lambda: claim(ep), heartbeats=ctx is None)
             sock.settimeout(None)
             with lock:
                 ready.append(ep)
@@ -541,6 +566,87 @@ class _Deadline:
         self.sock.sendall(data)
 
 
+TLS_PEEK_GRACE_S = 0.1  # an RX's pause before it answers a TLS ClientHello in plain TCP
+
+
+def _refuse_other_security(conn: socket.socket, sec: Security, until: float) -> None:
+    """A TX whose first bytes show other security settings than this RX's (plain vrprune HELLO
+    at a TLS RX; a TLS ClientHello at a plain RX) is told so in plain TCP, and refused, with
+    what each side uses. Waits for the TX's first bytes (within the handshake's deadline)."""
+    head = conn.recv(4, socket.MSG_PEEK | socket.MSG_WAITALL)
+    if sec.tls is not None and head == w.MAGIC:
+        hello = bytearray(w.HELLO.size)
+        w.recv_exact(conn, memoryview(hello))
+        flags = w.HELLO.unpack(hello)[2]
+        tx = w.security_words(bool(flags & w.FLAG_PSK), False)
+    elif sec.tls is None and head.startswith(w.TLS_HANDSHAKE_RECORD):
+        tx = w.security_words(False, True)
+        # the TX's TLS library reads right after its ClientHello: answer a moment later, so that it
+        # finds nothing yet and looks at the answer itself (else it only sees "not TLS")
+        time.sleep(TLS_PEEK_GRACE_S)
+    else:
+        return
+    why = w.security_mismatch(w.security_words(sec.psk is not None, sec.tls is not None), tx)
+    try:
+        conn.setblocking(False)
+        while conn.recv(65536):  # what the TX sent: a close with unread bytes would reset the connection
+            pass
+    except (BlockingIOError, InterruptedError):
+        pass
+    conn.settimeout(max(until - time.monotonic(), 0.001))
+    try:
+        w.refuse_in_plain(conn, why)
+        conn.shutdown(socket.SHUT_WR)
+        while conn.recv(65536):  # until the TX has read the refusal and closed
+            pass
+    except OSError:
+        pass
+    raise w.Refused(why)
+
+
+def _start_tls(s: ssl.SSLSocket, timeout: float) -> None:
+    """The TX's TLS handshake. An RX that answers the ClientHello in plain TCP (its security
+    settings differ) is read before TLS would misread it: :class:`Refused` with what it said."""
+    s.setblocking(False)
+    try:
+        s.do_handshake()  # sends the ClientHello; the answer is seldom there yet (if it is, TLS took it)
+        s.settimeout(timeout)
+        return
+    except ssl.SSLWantReadError:
+        pass
+    except ssl.SSLError as exc:
+        raise w.Refused(_tls_refusal(exc)) from None
+    s.settimeout(timeout)
+    ready, _, _ = select.select([s], [], [], timeout)
+    if ready:
+        try:
+            head = socket.socket.recv(s, 4, socket.MSG_PEEK)
+        except BlockingIOError:
+            head = b""
+        if head[:1] == w.MAGIC[:1] and w.MAGIC.startswith(head):
+            raise w.Refused(w.read_plain_refusal(_RawReader(s)))
+    try:
+        s.do_handshake()
+    except ssl.SSLError as exc:
+        raise w.Refused(_tls_refusal(exc)) from None
+
+
+def _tls_refusal(exc: ssl.SSLError) -> str:
+    if getattr(exc, "reason", None) in ("WRONG_VERSION_NUMBER", "RECORD_LAYER_FAILURE", "PACKET_LENGTH_TOO_LONG"):
+        return w.security_mismatch("no TLS (it answered in plain TCP)", w.security_words(False, True))
+    return f"TLS handshake failed: {exc}"
+
+
+class _RawReader:
+    """The TCP bytes under a TLS socket whose TLS has not begun (the RX answered in plain TCP)."""
+
+    def __init__(self, s: ssl.SSLSocket) -> None:
+        self.s = s
+
+    def recv_into(self, mv, n: int = 0) -> int:
+        return socket.socket.recv_into(self.s, mv, n)
+
+
 def _shut(sock: socket.socket) -> None:
     """Shut a socket down under a thread blocked on it (plain or TLS: the TCP socket itself)."""
     try:
@@ -583,10 +689,14 @@ def connect_edge(e: CrossEdge, port: int, fp: bytes, sec: Security, deadline: fl
         try:
             _tune(s)
             if ctx is not None:
-                s = ctx.wrap_socket(s, server_hostname=e.dst_host.name)
-            w.client_handshake(s, edge=e.index, token_bytes=e.token_bytes, rate=e.rate, fp=fp, psk=sec.psk)
+                s = ctx.wrap_socket(s, server_hostname=e.dst_host.name, do_handshake_on_connect=False)
+                _start_tls(s, max(min(deadline - time.monotonic(), w.HANDSHAKE_TIMEOUT_S), 0.001))
+            beats = w.client_handshake(s, edge=e.index, token_bytes=e.token_bytes, rate=e.rate, fp=fp,
+                                       psk=sec.psk, heartbeats=ctx is None)
             s.settimeout(None)
-            return Endpoint(e, port, s, ctx is not None, f"{addr}:{port}")
+            if beats:
+                _user_timeout(s, 0)  # the heartbeats tell a dead RX; a full window may last (a slow RX)
+            return Endpoint(e, port, s, ctx is not None, f"{addr}:{port}", heartbeats=beats)
         except ssl.SSLError as exc:
             s.close()
             raise w.Refused(f"{label}: TLS handshake with {addr}:{port} failed: {exc}") from None
@@ -603,19 +713,57 @@ def connect_edge(e: CrossEdge, port: int, fp: bytes, sec: Security, deadline: fl
     raise LinkStopped(f"{label}: cancelled")
 
 
-def peer_gone(ep: Endpoint) -> bool:
-    """True when the RX end of a TX connection closed or reset (it never sends after the handshake)."""
+def peer_gone(ep: Endpoint) -> str | None:
+    """Why the RX end of a TX connection is gone, or None while it lives: it closed or reset the
+    connection, or (with heartbeats) sent none for :data:`LINK_TIMEOUT_S`. Reads and drops the
+    heartbeats (the RX sends nothing else after the handshake)."""
     try:
         r, _, _ = select.select([ep.sock], [], [], 0)
     except (OSError, ValueError):
-        return True
-    if not r:
-        return False
-    if ep.tls:
-        return True
-    try:
-        return ep.sock.recv(1, socket.MSG_PEEK | socket.MSG_DONTWAIT) == b""
-    except BlockingIOError:
-        return False
-    except OSError:
-        return True
+        return "closed the connection"
+    if r:
+        if ep.tls:
+            return "closed the connection"  # no heartbeats inside TLS: the RX sends nothing
+        try:
+            data = ep.sock.recv(4096, socket.MSG_DONTWAIT)
+        except BlockingIOError:
+            data = None
+        except OSError as exc:
+            return f"reset the connection ({exc.strerror or exc})"
+        if data == b"":
+            return "closed the connection"
+        if data:
+            ep.last_beat = time.monotonic()
+    if ep.heartbeats and time.monotonic() - ep.last_beat > LINK_TIMEOUT_S:
+        return (f"sent no heartbeat for {LINK_TIMEOUT_S:g} s (its host is down or cut off, or its process "
+                f"is frozen)")
+    return None
+
+
+def start_heartbeats(rx_endpoints: list[Endpoint]) -> threading.Event:
+    """A thread that sends the heartbeats these RX endpoints owe, from the end of the handshakes
+    until the returned event is set (whatever the actors do meanwhile: building C actors, a
+    firing that takes minutes)."""
+    stop = threading.Event()
+    rx = [ep for ep in rx_endpoints if ep.heartbeats]
+
+    def beat() -> None:
+        while not stop.wait(min(HEARTBEAT_S, 0.25)):
+            for ep in rx:
+                if not ep.stopping.is_set():
+                    send_heartbeat(ep)
+
+    if rx:
+        threading.Thread(target=beat, name="vrprune:heartbeats", daemon=True).start()
+    return stop
+
+
+def send_heartbeat(ep: Endpoint) -> None:
+    """An RX's heartbeat, when one is due (never blocks; a full buffer skips it)."""
+    now = time.monotonic()
+    if ep.heartbeats and now - ep.last_beat >= HEARTBEAT_S:
+        ep.last_beat = now
+        try:
+            ep.sock.send(b"\0", socket.MSG_DONTWAIT)
+        except OSError:
+            pass  # a broken connection is the RX firing's to report

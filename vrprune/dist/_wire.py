@@ -4,7 +4,7 @@ Handshake (TX connects, RX answers; inside TLS when TLS is on)::
 
     TX -> RX  HELLO  magic "VRPR", version u16, flags u16 (bit 0: PSK), edge u32,
                      token_bytes u32, rate u32, fingerprint 32 B, nonce_tx 16 B
-    RX -> TX  REPLY  magic, version u16, status u8, pad, nonce_rx 16 B, mac_rx 32 B,
+    RX -> TX  REPLY  magic, version u16, status u8, rx flags u8 (bit 0: heartbeats), nonce_rx 16 B, mac_rx 32 B,
                      message length u16, message (UTF-8, refusals only)
     TX -> RX  AUTH   mac_tx 32 B
     RX -> TX  FINAL  status u8, message length u16, message
@@ -47,6 +47,10 @@ from ..model import Graph, PythonImpl, CImpl, OpenCLImpl, without_spans
 MAGIC = b"VRPR"
 VERSION = 1
 FLAG_PSK = 1
+FLAG_HEARTBEAT = 2  # HELLO: the TX reads heartbeats (a byte from the RX every HEARTBEAT_S)
+KNOWN_FLAGS = FLAG_PSK | FLAG_HEARTBEAT
+RX_HEARTBEAT = 1  # REPLY's flags byte (offset 7): this RX sends heartbeats
+REPLY_FLAGS_AT = 7
 
 HELLO = struct.Struct("<4sHHIII32s16s")
 REPLY = struct.Struct("<4sHBx16s32sH")
@@ -149,12 +153,15 @@ _NOT_TOLD = ("; the RX tells the reason only after authentication, its log says 
 
 
 def client_handshake(sock: socket.socket, *, edge: int, token_bytes: int, rate: int, fp: bytes,
-                     psk: bytes | None) -> None:
-    """TX side. Raises :class:`Refused` with the reason on any mismatch."""
-    hello = HELLO.pack(MAGIC, VERSION, FLAG_PSK if psk is not None else 0, edge, token_bytes, rate, fp,
-                       os.urandom(16))
+                     psk: bytes | None, heartbeats: bool = False) -> bool:
+    """TX side. Raises :class:`Refused` with the reason on any mismatch. ``heartbeats``: ask
+    the RX for heartbeats (this TX reads them); returns whether the RX will send them."""
+    flags = (FLAG_PSK if psk is not None else 0) | (FLAG_HEARTBEAT if heartbeats else 0)
+    hello = HELLO.pack(MAGIC, VERSION, flags, edge, token_bytes, rate, fp, os.urandom(16))
     sock.sendall(hello)
-    magic, version, status, nonce_rx, mac_rx, mlen = _recv_struct(sock, REPLY)
+    raw = bytearray(REPLY.size)
+    recv_exact(sock, memoryview(raw))
+    magic, _version, status, nonce_rx, mac_rx, mlen = REPLY.unpack(raw)
     if magic != MAGIC:
         raise Refused("the peer is not a vrprune RX (bad magic in its reply)")
     if status != OK:
@@ -166,6 +173,7 @@ def client_handshake(sock: socket.socket, *, edge: int, token_bytes: int, rate: 
     status, mlen = _recv_struct(sock, FINAL)
     if status != OK:
         raise Refused(_refused(_recv_message(sock, mlen)))
+    return bool(heartbeats and raw[REPLY_FLAGS_AT] & RX_HEARTBEAT)
 
 
 def _refused(msg: str) -> str:
@@ -174,8 +182,9 @@ def _refused(msg: str) -> str:
 
 def server_handshake(sock: socket.socket, *, edge: int, edge_name: str, token_bytes: int, rate: int, fp: bytes,
                      psk: bytes | None, refusal: str | None = None, authenticated: bool = False,
-                     claim: Callable[[], bool] | None = None) -> None:
-    """RX side. Raises :class:`Refused` with the full reason (for the RX's log) on any mismatch,
+                     claim: Callable[[], bool] | None = None, heartbeats: bool = False) -> bool:
+    """RX side; returns whether this RX is to send heartbeats (``heartbeats``: it can, and the
+    TX asked for them). Raises :class:`Refused` with the full reason (for the RX's log) on any mismatch,
     after telling the peer: the reason itself only when the peer is authenticated (``authenticated``:
     TLS verified its certificate; else once its PSK MAC is checked), else just "refused".
     ``refusal``: refuse anyway, for that reason (e.g. a TLS certificate of the wrong host).
@@ -210,8 +219,8 @@ def server_handshake(sock: socket.socket, *, edge: int, edge_name: str, token_by
         early = refusal
     elif version != VERSION:
         early = f"protocol version mismatch: RX speaks {VERSION}, TX speaks {version}"
-    elif flags & ~FLAG_PSK:
-        early = f"unknown HELLO flags 0x{flags & ~FLAG_PSK:04x} (a newer or foreign TX?)"
+    elif flags & ~KNOWN_FLAGS:
+        early = f"unknown HELLO flags 0x{flags & ~KNOWN_FLAGS:04x} (a newer or foreign TX?)"
     elif bool(flags & FLAG_PSK) != (psk is not None):
         early = "authentication mismatch: " + (
             "RX requires a pre-shared key (--psk-file) and TX has none" if psk is not None else
@@ -223,7 +232,10 @@ def server_handshake(sock: socket.socket, *, edge: int, edge_name: str, token_by
     if early is not None:
         reply_refusal(early, early if authenticated else REFUSED_TEXT)
     mac_rx = _mac(psk, b"vrprune-rx", hello, nonce_rx)
-    sock.sendall(REPLY.pack(MAGIC, VERSION, OK, nonce_rx, mac_rx, 0))
+    reply = bytearray(REPLY.pack(MAGIC, VERSION, OK, nonce_rx, mac_rx, 0))
+    if flags & FLAG_HEARTBEAT and heartbeats:
+        reply[REPLY_FLAGS_AT] = RX_HEARTBEAT
+    sock.sendall(reply)
     (mac_tx,) = _recv_struct(sock, AUTH)
     if psk is not None and not hmac.compare_digest(mac_tx, _mac(psk, b"vrprune-tx", hello, nonce_rx, mac_rx)):
         final_refusal("TX failed authentication: it does not hold our pre-shared key (wrong --psk-file?)",
@@ -234,6 +246,7 @@ def server_handshake(sock: socket.socket, *, edge: int, edge_name: str, token_by
     if claim is not None and not claim():
         final_refusal("another TX connected to this edge first", "another TX connected to this edge first")
     sock.sendall(FINAL.pack(OK, 0))
+    return bool(flags & FLAG_HEARTBEAT and heartbeats)
 
 
 def _mismatch(edge: int, edge_name: str, token_bytes: int, rate: int, fp: bytes,
@@ -248,3 +261,37 @@ def _mismatch(edge: int, edge_name: str, token_bytes: int, rate: int, fp: bytes,
         return (f"edge '{edge_name}': token size/rate mismatch: RX expects {rate} x {token_bytes} B, "
                 f"TX sends {p_rate} x {p_tb} B")
     return None
+
+
+# ---------------------------------------------------------------- security settings that differ
+
+TLS_HANDSHAKE_RECORD = b"\x16\x03"  # how a TLS client's first bytes (a ClientHello record) begin
+
+
+def security_words(psk: bool, tls: bool) -> str:
+    """A side's security settings in words, with the options that set them."""
+    if tls:
+        return "TLS (--tls-*)" + (" and a pre-shared key (--psk-file)" if psk else "")
+    return "a pre-shared key without TLS (--psk-file)" if psk else "neither TLS nor a pre-shared key"
+
+
+def security_mismatch(rx: str, tx: str) -> str:
+    """Why a TX and an RX whose security settings differ cannot talk (said to both sides: what
+    each side uses is no secret, every connection attempt shows it)."""
+    return (f"the peers' security settings differ: the RX uses {rx}, the TX uses {tx}; give both hosts the "
+            f"same --tls-* and --psk-file options")
+
+
+def refuse_in_plain(sock: Any, why: str) -> None:
+    """Tell a TX, in plain TCP, that its security settings differ from this RX's (a REFUSED
+    REPLY; a TX that began TLS looks for it before its TLS handshake goes on)."""
+    msg = why.encode("utf-8")[:MAX_MESSAGE]
+    sock.sendall(REPLY.pack(MAGIC, VERSION, REFUSED, bytes(16), bytes(32), len(msg)) + msg)
+
+
+def read_plain_refusal(sock: Any) -> str:
+    """The refusal an RX sent in plain TCP (see :func:`refuse_in_plain`), as :class:`Refused` says it."""
+    magic, _version, status, _nonce, _mac, mlen = _recv_struct(sock, REPLY)
+    if magic != MAGIC or status != REFUSED:
+        return "the RX answered in plain TCP, not TLS"
+    return _refused(_recv_message(sock, mlen))
