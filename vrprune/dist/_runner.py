@@ -308,7 +308,8 @@ def _execute(args, g, sp: Split, endpoints: list[Endpoint], link, repetition, lo
     if not args.quiet:
         from ..commands.run import outputs_lines
 
-        stdout.write(_summary(g.name, sp, res, endpoints, code) + f"  {args.proof_line}\n" +
+        proof = getattr(args, "proof_line", None)
+        stdout.write(_summary(g.name, sp, res, endpoints, code) + (f"  {proof}\n" if proof else "") +
                      "".join(f"  {line}\n" for line in outputs_lines(sp.local, started)))
     return code
 
