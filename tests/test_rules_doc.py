@@ -15,11 +15,11 @@ from vrprune.cli import main_with
 
 ROOT = Path(__file__).resolve().parent.parent
 DOC = (ROOT / "docs" / "rules.md").read_text(encoding="utf-8")
-SECTIONS = dict(re.findall(r"^## (R[1-8]) .*?\n(.*?)(?=^## |\Z)", DOC, re.M | re.S))
+SECTIONS = dict(re.findall(r"^## (R[1-8]) .*?\n(.*?)(?=^## |\Z)", DOC, re.MULTILINE | re.DOTALL))
 
 
 def fenced(text: str, lang: str) -> list[str]:
-    return re.findall(rf"^```{lang}\n(.*?)^```", text, re.M | re.S)
+    return re.findall(rf"^```{lang}\n(.*?)^```", text, re.MULTILINE | re.DOTALL)
 
 
 def check(path: str) -> tuple[int, str]:
@@ -56,7 +56,7 @@ def test_the_well_formed_dpg_is_the_file_and_proves(monkeypatch):
     monkeypatch.chdir(ROOT)
     head = DOC.split("\n## R1 ", 1)[0]
     (vpr,) = fenced(head, "vpr")
-    path = re.search(r"^\$ vrprune check (\S+)$", head, re.M).group(1)
+    path = re.search(r"^\$ vrprune check (\S+)$", head, re.MULTILINE).group(1)
     assert (ROOT / path).read_text(encoding="utf-8") == vpr
     assert check(path)[0] == 0
 

@@ -7,7 +7,7 @@ import argparse
 import importlib
 import sys
 import textwrap
-from typing import TextIO
+from typing import NoReturn, TextIO
 
 EXIT_CODES = """exit codes (each command's --help lists the ones it returns):
   0    proved / ok
@@ -33,14 +33,16 @@ ENVIRONMENT: tuple[tuple[str, str, frozenset[str]], ...] = (
     ("VRPRUNE_CFLAGS", "flags for compiling C actors (default: -O3 -march=native -std=gnu11 -Wall)", _EXECUTING),
     ("VRPRUNE_CACHE", "cache folder: parser tables, compiled C actors (default: ~/.cache/vrprune)", _PARSING),
     ("VRPRUNE_NATIVE", "0: C actors and TX/RX run in the Python loop instead of the C core (default 1)", _EXECUTING),
-    ("VRPRUNE_CL_PLATFORM", "OpenCL platform (name substring) where no mapping names one; compiled programs "
-                            "read it too (default: PoCL, \"Portable Computing Language\")", _EXECUTING | {"compile"}),
+    ("VRPRUNE_CL_PLATFORM", ("OpenCL platform (name substring) where no mapping names one; compiled programs "
+                             "read it too (default: PoCL, \"Portable Computing Language\")"), _EXECUTING | {"compile"}),
     ("VRPRUNE_CL_DEVICE", "OpenCL device index on that platform; compiled programs read it too (default 0)",
      _EXECUTING | {"compile"}),
+    ("VRPRUNE_MEMORY_LIMIT", ("bytes a run's FIFOs may take (default: the memory available, MemAvailable capped "
+                              "by RLIMIT_AS); a run that needs more stops before it allocates"), _EXECUTING),
     ("VRPRUNE_CL_DEVICE_FIFOS", "0: FIFOs between OpenCL actors of one device stay in host memory (default 1)",
      _EXECUTING),
-    ("VRPRUNE_OPENCL_LIB", "OpenCL loader that compiled programs link: a library path or linker flags "
-                           "(default: pyopencl's)", frozenset({"compile"})),
+    ("VRPRUNE_OPENCL_LIB", ("OpenCL loader that compiled programs link: a library path or linker flags "
+                            "(default: pyopencl's)"), frozenset({"compile"})),
     ("VRPRUNE_DEBUG", "1: print the Python traceback of an internal error (exit 70)", frozenset(COMMANDS)),
 )
 
@@ -77,7 +79,7 @@ class _Formatter(argparse.RawDescriptionHelpFormatter):
 
 
 class _Parser(argparse.ArgumentParser):
-    def error(self, message: str) -> None:  # usage errors exit 2 without a traceback
+    def error(self, message: str) -> NoReturn:  # usage errors exit 2 without a traceback
         self.print_usage(sys.stderr)
         self.exit(2, f"{self.prog}: error: {message}\n")
 
