@@ -256,10 +256,10 @@ def test_a_stranger_is_told_only_refused(hello, logged):
 
 def test_unknown_flags_are_refused_even_when_all_else_matches():
     a, t, why = _serve()
-    a.sendall(w.HELLO.pack(w.MAGIC, w.VERSION, 0x0002, 0, 8, 3, FP, bytes(16)))
+    a.sendall(w.HELLO.pack(w.MAGIC, w.VERSION, 0x0004, 0, 8, 3, FP, bytes(16)))
     _magic, _v, status, *_ = w.REPLY.unpack(_recv(a, w.REPLY.size))
     t.join(5)
-    assert status == w.REFUSED and "unknown HELLO flags 0x0002" in why[0]
+    assert status == w.REFUSED and "unknown HELLO flags 0x0004" in why[0]
 
 
 def test_an_authenticated_peer_is_told_why():
@@ -294,3 +294,81 @@ def test_a_peers_refusal_is_printed_escaped_and_short():
     assert "\x1b" not in msg and "\x07" not in msg and "\u202e" not in msg
     assert "\\x1b[2J" in msg and "PWNED" in msg
     assert len(msg) < 300
+
+
+# ------------------------------------------------------------------ item 3: a slow firing
+
+
+SLOW_SINK = """
+import time
+import numpy as np
+from vrprune.exec import END
+
+class Counter:
+    def __init__(self, n):
+        self.n, self.k = n, 0
+    def fire(self, ins, outs, atr):
+        if self.k >= self.n:
+            return END
+        outs[0].view(np.uint64)[:, 0] = np.arange(self.k, self.k + 3, dtype=np.uint64)
+        self.k += 3
+
+class Slow:
+    def __init__(self, pause):
+        self.pause, self.k = pause, 0
+    def fire(self, ins, outs, atr):
+        self.k += 1
+        if self.k == 50:
+            time.sleep(self.pause)  # much longer than the link timeout below
+    def finish(self):
+        open("slow.txt", "w").write(str(self.k))
+"""
+SLOW_APP = """graph seq {{
+  actor Src {{ out x: u64 @ 3  impl python "{act}:Counter"  param n = 150000 }}
+  actor Dst {{ in x: u64 @ 2  impl python "{act}:Slow"  param pause = {pause} }}
+  fifo Src.x -> Dst.x capacity 6
+}}
+"""
+
+
+def test_a_slow_firing_does_not_kill_the_link(tmp_path, monkeypatch):
+    """The sink sleeps 3 link timeouts inside one firing while the TX's socket is full (zero
+    window, tiny buffers): the link lives on (heartbeats) and the run ends cleanly. Before, the
+    TX's TCP_USER_TIMEOUT dropped the connection after the link timeout (15 s; 2 s here)."""
+    from vrprune.dist import _txrx
+
+    monkeypatch.setattr(_txrx, "LINK_TIMEOUT_S", 2.0)
+    monkeypatch.setattr(_txrx, "HEARTBEAT_S", 0.2)
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "slow.py").write_text(SLOW_SINK)
+    app = tmp_path / "slow.vpr"
+    app.write_text(SLOW_APP.format(act=tmp_path / "slow.py", pause=6))
+    sm, cm = _maps(tmp_path)
+    base = str(free_base(2))
+    common = ["--port-base", base, "--unchecked", "--socket-buffer", "4608", "--watchdog", "0"]
+    srv = _Side(["run", str(app), "--mapping", sm, *common])
+    srv.start()
+    err = io.StringIO()
+    rc = main_with(["run", str(app), "--mapping", cm, *common], io.StringIO(), err)
+    srv.join(60)
+    assert rc == 0, err.getvalue()
+    assert srv.rc == 0, srv.err.getvalue()
+    assert (tmp_path / "slow.txt").read_text() == str(150000 // 2)
+
+
+def test_a_silent_rx_is_gone_after_the_link_timeout(monkeypatch):
+    """Heartbeats stop (a frozen or cut-off RX): the TX calls it gone after LINK_TIMEOUT_S."""
+    from vrprune.dist import _txrx
+
+    monkeypatch.setattr(_txrx, "LINK_TIMEOUT_S", 0.5)
+    a, b = socket.socketpair()
+    ep = _txrx.Endpoint(_EdgeStub(), 0, a, False, heartbeats=True)  # type: ignore[arg-type]
+    b.send(b"\0")
+    assert _txrx.peer_gone(ep) is None
+    time.sleep(0.6)
+    assert "sent no heartbeat for 0.5 s" in (_txrx.peer_gone(ep) or "")
+    b.send(b"\0")  # a heartbeat: alive again
+    assert _txrx.peer_gone(ep) is None
+    b.close()
+    assert _txrx.peer_gone(ep) == "closed the connection"
+    a.close()

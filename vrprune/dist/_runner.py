@@ -17,7 +17,7 @@ from ._link import LinkSpec, parse_link
 from ._options import SOCKET_BUFFER, add_arguments  # noqa: F401  (add_arguments: re-exported)
 from ._split import Split, split
 from ._txrx import (Endpoint, LinkStopped, RxBackend, Security, TxBackend, accept_edge, connect_edge, listen,
-                    peer_gone)
+                    peer_gone, start_heartbeats)
 
 
 def listen_address(host_address: str, listen_all: bool) -> str:
@@ -136,6 +136,7 @@ def run_distributed(args, stdout: TextIO, stderr: TextIO) -> int:
 
     listeners: dict[int, Any] = {}
     endpoints: list[Endpoint] = []
+    beats: threading.Event | None = None
     try:
         try:
             endpoints = _connect(sp, base, listen_addr, fp, sec, args.connect_timeout, listeners, log,
@@ -150,9 +151,12 @@ def run_distributed(args, stdout: TextIO, stderr: TextIO) -> int:
             for ls in listeners.values():
                 ls.close()
         log("all links connected; running")
+        beats = start_heartbeats([ep for ep in endpoints if ep.edge in sp.incoming])
         return _execute(args, g, sp, endpoints, link, repetition, log, stdout, stderr, got_signal,
                         Runtime, profile_json, trace_json)
     finally:
+        if beats is not None:
+            beats.set()
         for ep in endpoints:
             ep.shutdown()
             ep.close()
@@ -226,7 +230,8 @@ def _execute(args, g, sp: Split, endpoints: list[Endpoint], link, repetition, lo
                      profile=bool(args.profile),
                      watchdog_s=args.watchdog if args.watchdog and args.watchdog > 0 else None,
                      stub_missing=args.stub_missing, units=sp.units, warn=warn, repetition=repetition,
-                     emulation=getattr(args, "emulation", None), pin=getattr(args, "pin", False))
+                     emulation=getattr(args, "emulation", None), pin=getattr(args, "pin", False),
+                     processes=getattr(args, "processes", None))
     except VrpruneError as exc:
         if hasattr(exc, "diagnostics"):
             raise
@@ -251,10 +256,11 @@ def _execute(args, g, sp: Split, endpoints: list[Endpoint], link, repetition, lo
             for be in txs:
                 # sent_end again after peer_gone: the TX may have sent END, and the RX closed,
                 # between the first test and the poll
-                if not be.sent_end and not be.ep.stopping.is_set() and peer_gone(be.ep) and not be.sent_end:
+                gone = None if be.sent_end or be.ep.stopping.is_set() else peer_gone(be.ep)
+                if gone and not be.sent_end:
                     be._sync()
                     peer_errors.append(f"{be.ep.label}: the RX side on host '{be.ep.edge.dst_host.name}' "
-                                       f"closed the connection mid-stream after {be.seq} frames")
+                                       f"{gone} mid-stream after {be.seq} frames")
                     rt.abort()
                     break
             else:
