@@ -58,7 +58,7 @@ EXPECTED = {
     "mp3decoder.xml": (14, 20, {("Huffman", "o0"): 2, ("Huffman", "go0"): 2, ("Req0", "i"): 1}),
     "modem.xml": (16, 19, {("filt", "o"): 2, ("deci", "i"): 2, ("ifft", "i"): 8, ("ifft", "o"): 8}),
     "satellite.xml": (22, 26, {("viterbi", "i"): 24, ("viterbi", "o"): 12, ("deint", "i"): 51, ("rs", "o"): 47}),
-    "csdf_constant.xml": (2, 1, {("producer", "out_"): 2, ("consumer", "in_"): 3}),
+    "csdf_constant.xml": (2, 1, {("producer", "out"): 2, ("consumer", "in"): 3}),
 }
 
 
@@ -117,12 +117,60 @@ def test_sdf3_units_and_defaults():
     assert self_loop.src.actor == self_loop.dst.actor == "vld" and self_loop.initial == 1
 
 
-def test_names_are_sanitized_and_original_kept():
+def test_names_are_kept_as_written():
+    """Issue 14 item 6: actors called `in`, `out` (keywords of .vpr) keep their names."""
     g = read_sdf3(str(SDF3 / "modem.xml"))
-    a = g.actor("in_")
-    assert a is not None and a.param("sdf3_name") == "in"
-    assert g.actor("out_").param("sdf3_name") == "out"
-    assert g.actor("filt").param("sdf3_name") is None  # unchanged names get no param
+    assert g.actor("in") is not None and g.actor("out") is not None
+    assert all(a.param("sdf3_name") is None for a in g.actors)  # nothing was renamed
+
+
+KEYWORD_NAMES = """<?xml version="1.0"?>
+<sdf3 type="sdf"><applicationGraph name="graph"><sdf name="graph">
+  <actor name="in"><port name="out" type="out" rate="2"/></actor>
+  <actor name="c"><port name="in" type="in" rate="1"/><port name="s" type="out" rate="1"/></actor>
+  <actor name="fir-1"><port name="in" type="in" rate="1"/></actor>
+  <channel name="s" srcActor="in" srcPort="out" dstActor="c" dstPort="in"/>
+  <channel name="out" srcActor="c" srcPort="s" dstActor="fir-1" dstPort="in"/>
+</sdf>
+<sdfProperties><channelProperties channel="s"><bufferSize sz="2"/></channelProperties>
+<channelProperties channel="out"><bufferSize sz="1"/></channelProperties></sdfProperties>
+</applicationGraph></sdf3>
+"""
+
+
+def test_keyword_names_appear_unchanged_in_every_output(tmp_path):
+    import json
+
+    p = tmp_path / "kw.xml"
+    p.write_text(KEYWORD_NAMES)
+    rc, out, err = _cli("check", str(p), "--format", "json")
+    assert rc == 0, err
+    rep = json.loads(out)
+    assert set(rep["repetition_vector"]) == {"in", "c", "fir-1"}
+    rc, out, err = _cli("bufsize", str(p), "--format", "json")
+    assert rc == 0, err
+    assert "in_" not in out and "out_" not in out and '"s"' in out and '"out"' in out
+    rc, out, err = _cli("bufsize", str(p))
+    assert rc == 0, err
+    assert "in_" not in out and "c_" not in out and "s_" not in out
+    rc, out, err = _cli("dot", str(p))
+    assert rc == 0 and '"fir-1"' in out and "in_" not in out
+    # convert writes a .vpr that keeps them, in backquotes, and reads back the same graph
+    vpr = tmp_path / "kw.vpr"
+    rc, _, err = _cli("convert", str(p), "-o", str(vpr))
+    assert rc == 0, err
+    text = vpr.read_text()
+    assert "actor `in` {" in text and "fifo `s`: `in`.`out` -> `c`.`in`" in text and "actor `fir-1`" in text
+    assert "sdf3_name" not in text
+    assert _shape(vrprune.load(str(vpr))) == _shape(read_sdf3(str(p)))
+
+
+def test_a_name_backquotes_cannot_hold_is_renamed_and_kept_as_a_param(tmp_path):
+    p = tmp_path / "odd.xml"
+    p.write_text(KEYWORD_NAMES.replace('"fir-1"', '"fir`1"'))
+    g = read_sdf3(str(p))
+    a = g.actor("fir_1")
+    assert a is not None and a.param("sdf3_name") == "fir`1"
 
 
 def test_csdf_with_constant_phases_is_sdf():
@@ -287,8 +335,7 @@ def test_missing_file_and_capacity_left_open(tmp_path):
     path = tmp_path / "open.xml"
     path.write_text(_doc(_AB.format(ra=2, rb=3) + _CH.format(extra=' initialTokens="1"')))
     g = read_sdf3(str(path))
-    assert g.fifo("c") is None  # `c` is a .vpr keyword (impl c): renamed
-    f = g.fifo("c_")
+    f = g.fifo("c")  # `c` is a .vpr keyword (impl c): kept all the same
     assert f is not None and f.capacity is None and f.initial == 1
     assert g.actor("a").time_s is None
     assert g.index().token_bytes(f) == 4

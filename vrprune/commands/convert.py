@@ -12,7 +12,8 @@ from ..model import Graph, Span
 
 _CONVENTIONS = """SDF3 conventions: tokenSize sz is in bits (token = bytes(ceil(sz/8)), 4 bytes when absent);
 bufferSize sz is the capacity in tokens; executionTime is in cycles at an assumed 1 GHz
-(time_s = cycles * 1e-9); renamed actors keep their SDF3 name in `param sdf3_name`;
+(time_s = cycles * 1e-9); names are kept as written (a keyword or a name that is no identifier is
+written in backquotes: `in`);
 CSDF actors are accepted only when every phase has the same rates (exactly SDF)."""
 
 EXIT_CODES = """exit codes:

@@ -33,6 +33,7 @@ class Comment:
     line: int
     col: int
     end_line: int
+    pos: int = 0  # offset of its first character
 
 
 # words that are always keywords (the NAME terminal of vpr.lark excludes them)
@@ -158,7 +159,7 @@ def tokens(text: str, states: dict, stack: list[int], comments: list[Comment] | 
             s = m.start(kind)
             pos = m.end()
             if comments is not None:
-                comments.append(Comment(m.group(kind), line, s - line_start + 1, line))
+                comments.append(Comment(m.group(kind), line, s - line_start + 1, line, s))
         elif kind == "bc":
             s = m.start(kind)
             v = m.group(kind)
@@ -169,7 +170,7 @@ def tokens(text: str, states: dict, stack: list[int], comments: list[Comment] | 
                 line += k
                 line_start = s + v.rindex("\n") + 1
             if comments is not None:
-                comments.append(Comment(v, first, col, line))
+                comments.append(Comment(v, first, col, line, s))
         elif kind == "sl":
             s = m.start(kind)
             pos = s + 1

@@ -175,12 +175,14 @@ class _Stuck(Exception):
     """The fast driver met a token the tables do not take: Lark re-parses for the error."""
 
 
-def _fast_parse(text: str, comments: list[Comment]) -> Tree:
+def _fast_parse(text: str, comments: list[Comment], seen: list[Token] | None = None) -> Tree:
     states, start, end, reducers = _tables()
     stack = [start]
     values: list = []
     shift = Shift
     for tok in tokens(text, states, stack, comments):
+        if seen is not None:
+            seen.append(tok)
         while True:
             try:
                 action, arg = states[stack[-1]][tok.type]
@@ -310,17 +312,19 @@ def _expected_text(exc: UnexpectedInput) -> str:
     return "expected " + ", ".join(names)
 
 
-def parse_text(text: str, path: str, *, positions: bool = True) -> tuple[Tree, list[Comment]]:
+def parse_text(text: str, path: str, *, positions: bool = True,
+               tokens_out: list[Token] | None = None) -> tuple[Tree, list[Comment]]:
     """Parse .vpr text; raise :class:`SpecSyntaxError` with a located diagnostic.
 
     Every tree node's ``meta`` is a :class:`Pos` (``positions`` is accepted for compatibility;
-    positions cost nothing now)."""
+    positions cost nothing now). ``tokens_out``: receives every token, in order (keywords and
+    brackets too), for the formatter."""
     comments: list[Comment] = []
     gc_was = gc.isenabled()
     gc.disable()  # the parse builds many small objects; collections rescanning them dominate
     try:
         try:
-            tree = _fast_parse(text, comments)
+            tree = _fast_parse(text, comments, tokens_out)
         except (_Stuck, UnexpectedCharacters):
             try:
                 _parser().parse(text)  # Lark reports the error (same tokens, same tables)

@@ -1,32 +1,16 @@
-"""Canonical printers: `format_source` (from the parse tree, comments and constant expressions
-kept: what `vrprune fmt` uses) and `format_graph` (from the IR: what convert and generators use)."""
+"""Canonical printers: `format_source` (from the text's tokens and comments: what `vrprune fmt`
+uses) and `format_graph` (from the IR: what convert and generators use)."""
 
 from __future__ import annotations
 
 from lark import Token, Tree
 
 from ..model import ActorKind, CImpl, Graph, OpenCLImpl, Port, PortKind, PythonImpl
-from ._parser import Comment, parse_text
+from ._lexer import Comment
+from ._lexer import quote_name as q
+from ._parser import Pos, parse_text
 
 INDENT = "  "
-_PREC = {"add": 1, "sub": 1, "mul": 2, "div": 2, "mod": 2, "neg": 3}
-_OPS = {"add": "+", "sub": "-", "mul": "*", "div": "/", "mod": "%"}
-
-
-def _expr(node: Tree | Token, parent_prec: int = 0, right: bool = False) -> str:
-    if isinstance(node, Token):
-        return str(node)
-    d = node.data
-    if d in ("int_lit", "name_ref"):
-        return str(node.children[0])
-    if d == "neg":
-        s = "-" + _expr(node.children[0], 3)
-        return f"({s})" if parent_prec > 3 else s
-    p = _PREC[d]
-    s = f"{_expr(node.children[0], p)} {_OPS[d]} {_expr(node.children[1], p, True)}"
-    if p < parent_prec or (right and p == parent_prec):
-        return f"({s})"
-    return s
 
 
 def _fmt_float(x: float) -> str:
@@ -38,169 +22,176 @@ def _quote(s: str) -> str:
     return '"' + s.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n").replace("\t", "\\t") + '"'
 
 
-class _TreePrinter:
-    def __init__(self, comments: list[Comment]):
-        self.comments = sorted(comments, key=lambda c: (c.line, c.col))
-        self.ci = 0
-        self.out: list[str] = []
+# ------------------------------------------------------------------ from the text
 
-    # comments -------------------------------------------------------
-    def _leading(self, before_line: int, depth: int) -> None:
-        while self.ci < len(self.comments) and self.comments[self.ci].line < before_line:
-            self.out.append(INDENT * depth + self.comments[self.ci].text)
-            self.ci += 1
+_BLOCKS = frozenset(("graph", "dpg", "actor", "platform", "host", "mapping"))
+_NO_SPACE_BEFORE = frozenset(("COMMA", "COLON", "RSQB", "RPAR", "DOT", "__ANON_0"))
+_NO_SPACE_AFTER = frozenset(("LSQB", "LPAR", "DOT", "__ANON_0"))
+_VALUE_END = frozenset(("INT", "FLOAT", "NAME", "RPAR", "RSQB"))
+_ARITH = frozenset(("PLUS", "MINUS", "STAR", "SLASH", "PERCENT"))
 
-    def _trailing(self, line: int) -> str:
-        parts = []
-        while self.ci < len(self.comments) and self.comments[self.ci].line == line:
-            parts.append(self.comments[self.ci].text)
-            self.ci += 1
-        return ("  " + " ".join(parts)) if parts else ""
 
-    def emit(self, node: Tree, text: str, depth: int) -> None:
-        self._leading(node.meta.line, depth)
-        # comments inside a one-line statement (rare) move to its end
-        end = node.meta.end_line
-        extra = []
-        while self.ci < len(self.comments) and self.comments[self.ci].line < end:
-            extra.append(self.comments[self.ci].text)
-            self.ci += 1
-        tail = self._trailing(end)
-        if extra:
-            tail = "  " + " ".join(extra) + tail
-        self.out.append(INDENT * depth + text + tail)
-
-    def open_block(self, node: Tree, header: str, depth: int, first_child_line: int | None) -> None:
-        self._leading(node.meta.line, depth)
-        tail = self._trailing(node.meta.line) if (first_child_line is None or first_child_line > node.meta.line) else ""
-        self.out.append(INDENT * depth + header + " {" + tail)
-
-    def close_block(self, node: Tree, depth: int) -> None:
-        self._leading(node.meta.end_line, depth + 1)
-        self.out.append(INDENT * depth + "}" + self._trailing(node.meta.end_line))
-
-    # items ----------------------------------------------------------
-    def module(self, tree: Tree) -> str:
-        prev = None
-        for item in tree.children:
-            kind = item.data
-            if prev is not None and (kind in ("graph", "platform", "mapping") or prev != kind):
-                self.out.append("")
-            self.item(item, 0)
-            prev = kind
-        self._leading(10**9, 0)
-        text = "\n".join(self.out).rstrip() + "\n"
-        return text
-
-    def item(self, node: Tree, depth: int) -> None:
-        d = node.data
-        if d == "import_stmt":
-            self.emit(node, f"import {node.children[0]}", depth)
-        elif d == "const_decl":
-            self.emit(node, f"const {node.children[0]} = {_expr(node.children[1])}", depth)
-        elif d == "graph":
-            self.block(node, f"graph {node.children[0]}", node.children[1:], depth)
-        elif d == "dpg":
-            self.block(node, f"dpg {node.children[0]}", node.children[1:], depth)
-        elif d == "actor":
-            name, kind, *items = node.children
-            head = f"actor {name}" + (f": {kind}" if kind is not None and str(kind) != "spa" else "")
-            self.block(node, head, items, depth)
-        elif d == "platform":
-            self.block(node, f"platform {node.children[0]}", node.children[1:], depth)
-        elif d == "host":
-            self.block(node, f"host {node.children[0]} {node.children[1]}", node.children[2:], depth)
-        elif d == "mapping":
-            n, p, h, *places = node.children
-            self.block(node, f"mapping {n} on {p}.{h}", places, depth)
-        else:
-            self.emit(node, self.line(node), depth)
-
-    def block(self, node: Tree, header: str, children: list, depth: int) -> None:
-        kids = [c for c in children if isinstance(c, Tree)]
-        self.open_block(node, header, depth, kids[0].meta.line if kids else None)
-        prev = None
-        for c in kids:
-            if prev is not None and depth == 0 and node.data == "graph" and (c.data == "dpg" or prev == "dpg" or
-                                                                            (prev != c.data)):
-                self.out.append("")
-            self.item(c, depth + 1)
-            prev = c.data
-        self.close_block(node, depth)
-
-    def line(self, node: Tree) -> str:
-        d = node.data
-        ch = node.children
-        if d == "port":
-            dir_, name, ttype, rate = ch
-            s = f"{dir_} {name}: {self.ttype(ttype)}"
-            if rate is not None:
-                if rate.data == "static_rate":
-                    s += f" @ {_expr(rate.children[0])}"
-                else:
-                    s += f" @ {_expr(rate.children[0])}..{_expr(rate.children[1])}"
-            return s
-        if d == "control_port":
-            return f"control {ch[0]} {ch[1]}"
-        if d == "c_impl":
-            entries = [e for e in ch[1:] if e is not None]
-            s = f"impl c {ch[0]}"
-            if entries:
-                s += " { " + ", ".join(f"{e.children[0]} = {e.children[1]}" for e in entries) + " }"
-            return s
-        if d == "opencl_impl":
-            return f"impl opencl {ch[0]} kernel {ch[1]}"
-        if d == "python_impl":
-            return f"impl python {ch[0]}"
-        if d == "param":
-            v = ch[1]
-            return f"param {ch[0]} = {v if isinstance(v, Token) else _expr(v)}"
-        if d == "time":
-            return f"time {ch[0]} {ch[1]}"
-        if d == "fifo":
-            name, src, dst, *attrs = ch
-            s = "fifo " + (f"{name}: " if name is not None else "")
-            s += f"{src.children[0]}.{src.children[1]} -> {dst.children[0]}.{dst.children[1]}"
-            for kind in ("capacity", "initial"):
-                for a in attrs:
-                    if a.data == kind:
-                        s += f" {kind} {_expr(a.children[0])}"
-            return s
-        if d == "base_port":
-            return f"base_port {_expr(ch[0])}"
-        if d == "cpu_unit":
-            return f"cpu {ch[0]}" + (f" core {_expr(ch[1])}" if ch[1] is not None else "")
-        if d == "opencl_unit":
-            return f"opencl {ch[0]} {ch[1]}" + (f" device {_expr(ch[2])}" if ch[2] is not None else "")
-        if d == "link":
-            a, b, spec = ch
-            if spec.data == "link_preset":
-                return f"link {a} -- {b} {spec.children[0]}"
-            bw, bu, lat, lu = spec.children
-            return f"link {a} -- {b} bandwidth {bw} {bu} latency {lat} {lu}"
-        if d == "placement":
-            return f"{ch[0]} -> {ch[1]}.{ch[2]}"
-        raise AssertionError(d)
-
-    def ttype(self, node: Tree) -> str:
-        if node.data == "bytes_type":
-            return f"bytes({_expr(node.children[0])})"
-        dims = [c for c in node.children[1:] if c is not None]
-        return str(node.children[0]) + (f"[{', '.join(_expr(x) for x in dims)}]" if dims else "")
+def _gap(prev: Token, prev2: Token | None, tok: Token) -> int:
+    """Canonical spaces between two tokens on one line."""
+    t, p = tok.type, prev.type
+    if t in _NO_SPACE_BEFORE or p in _NO_SPACE_AFTER:
+        return 0
+    if (t == "LSQB" and p == "DTYPE") or (t == "LPAR" and p == "BYTES"):
+        return 0  # f32[4], bytes(16)
+    if p == "MINUS" and (prev2 is None or prev2.type not in _VALUE_END):
+        return 0  # a unary minus: -1
+    return 1
 
 
 def format_source(text: str, path: str = "<input>") -> str:
-    """Canonical form of .vpr text: layout normalised, comments and expressions kept."""
-    tree, comments = parse_text(text, path, positions=True)
-    return _TreePrinter(comments).module(tree)
+    """Canonical form of .vpr text, conservative: it keeps what authors write and align.
+
+    Normalised: indentation (two spaces per block level), the spaces between tokens (`x: f32`,
+    `A.o -> B.i`, `f32[N, 4]`), trailing blanks, runs of blank lines (one is kept, none
+    right inside a block's braces), and a block that spans lines has one item per line with
+    its `}` alone. Kept: a block written on one line stays on one line, a gap of two or more
+    spaces between two tokens or before a comment (alignment), blank lines, comments where
+    they are, a statement's own line breaks, and every token as written (names, numbers,
+    parentheses, strings)."""
+    toks: list[Token] = []
+    tree, comments = parse_text(text, path, tokens_out=toks)
+    if not toks and not comments:
+        return ""
+    # structure from the tree: where items start, which braces open and close blocks
+    starts: set[int] = set()
+    closes: dict[int, bool] = {}  # offset of a block's '}' -> the block is broken over lines
+    opens: dict[int, tuple[bool, bool]] = {}  # offset of a block's '{' -> (broken, items follow it on its line)
+    import bisect
+
+    offsets = [t.start_pos for t in toks]
+    stack: list[Tree] = [tree]
+    while stack:
+        node = stack.pop()
+        is_block = node.data in _BLOCKS or node.data == "start"
+        for c in node.children:
+            if isinstance(c, Tree):
+                if is_block and isinstance(c._meta, Pos):
+                    starts.add(c._meta.first.start_pos)
+                stack.append(c)
+        if node.data in _BLOCKS and isinstance(node._meta, Pos):
+            close = node._meta.last
+            first = node._meta.first.start_pos
+            brace = next(t for t in toks[bisect.bisect_left(offsets, first):] if t.type == "LBRACE")
+            broken = brace.line != close.line
+            items = [c for c in node.children if isinstance(c, Tree) and isinstance(c._meta, Pos)]
+            hanging = bool(items) and items[0]._meta.first.line == brace.line
+            opens[brace.start_pos] = (broken, hanging)
+            closes[close.start_pos] = broken
+
+    events: list[Token | Comment] = sorted([*toks, *comments], key=_offset)
+    lines: list[str] = []
+    cur: list[str] = []
+    depth = 0
+    prev: Token | Comment | None = None
+    prev_tok: Token | None = None
+    prev_tok2: Token | None = None
+    after_open = False  # just past a broken block's '{'
+    after_close = False  # just past a broken block's '}'
+    modes: list[tuple[bool, bool]] = []  # enclosing blocks: (broken over lines, hanging)
+
+    def newline(spaces: int, blank: bool) -> None:
+        if cur:
+            lines.append("".join(cur).rstrip())
+        if blank and lines and lines[-1] != "":
+            lines.append("")
+        cur.clear()
+        cur.append(" " * spaces)
+
+    for e in events:
+        is_comment = isinstance(e, Comment)
+        line = e.line
+        raw = e.text if is_comment else text[e.start_pos:e.end_pos]
+        closing = not is_comment and e.start_pos in closes
+        if closing:
+            modes.pop()
+            if closes[e.start_pos]:
+                depth -= 1
+        if prev is None:
+            cur.append("")
+        else:
+            prev_end = _end_line(prev)
+            blank = line - prev_end >= 2 and not after_open
+            item = not is_comment and e.start_pos in starts
+            if line > prev_end and not (not is_comment and e.start_pos in opens):
+                # the author's line break (kept); the indentation is normalised
+                author = (e.col if is_comment else e.column) - 1
+                if closing:
+                    newline(len(INDENT) * depth, False)
+                elif item or is_comment:
+                    hanging = bool(modes) and modes[-1][1]
+                    canon = len(INDENT) * depth
+                    newline(max(author, canon) if hanging else canon, blank)
+                else:  # a statement continued on the next line
+                    canon = len(INDENT) * (depth + 1)
+                    newline(author if author >= canon else canon + len(INDENT), blank)
+            elif item and after_close:
+                newline(len(INDENT) * depth, False)  # `} actor B {`: the next item on its own line
+            else:
+                # the same line: canonical spaces, or the author's when two or more (alignment)
+                author = _spaces(text, prev, e) if line == prev_end else -1
+                if is_comment:
+                    want = 2 if e.text.startswith("//") else 1
+                    n = author if author >= 2 else want
+                elif isinstance(prev, Comment):
+                    n = author if author >= 2 else 1
+                else:
+                    assert prev_tok is not None
+                    want = _gap(prev_tok, prev_tok2, e)
+                    if want == 1 and (e.type in _ARITH or prev_tok.type in _ARITH) and author == 0:
+                        want = 0  # `S4*S4*A1`: the author's tight operators are kept
+                    n = author if (author >= 2 and want >= 1) else want
+                cur.append(" " * n)
+        cur.append(raw)
+        after_open = after_close = False
+        if not is_comment:
+            if e.start_pos in opens:
+                broken, hanging = opens[e.start_pos]
+                modes.append((broken, hanging))
+                if broken:
+                    depth += 1
+                    after_open = True
+            elif closing and closes[e.start_pos]:
+                after_close = True
+            prev_tok2, prev_tok = prev_tok, e
+        prev = e
+    newline(0, False)
+    while lines and lines[-1] == "":
+        lines.pop()
+    # no blank line right after a broken block's '{' or right before a '}'
+    out: list[str] = []
+    for i, ln in enumerate(lines):
+        if ln == "" and (i + 1 < len(lines) and lines[i + 1].strip() == "}"):
+            continue
+        out.append(ln)
+    return "\n".join(ln for ln in out) + "\n"
+
+
+def _offset(e: Token | Comment) -> int:
+    return e.pos if isinstance(e, Comment) else e.start_pos
+
+
+def _end_line(e: Token | Comment) -> int:
+    return e.end_line if isinstance(e, Comment) else e.end_line
+
+
+def _spaces(text: str, prev: Token | Comment, e: Token | Comment) -> int:
+    a = prev.pos + len(prev.text) if isinstance(prev, Comment) else prev.end_pos
+    b = _offset(e)
+    gap = text[a:b]
+    return len(gap) if gap.strip(" \t") == "" else -1
 
 
 # ----------------------------------------------------------------- from the IR
 
 def _port_line(p: Port) -> str:
     if p.kind is PortKind.CONTROL:
-        return f"control {p.direction.value} {p.name}"
-    s = f"{p.direction.value} {p.name}: {p.token}"
+        return f"control {p.direction.value} {q(p.name)}"
+    s = f"{p.direction.value} {q(p.name)}: {p.token}"
     if p.kind is PortKind.VARIABLE:
         s += f" @ {p.lrl}..{p.url}"
     elif p.rate != 1:
@@ -212,7 +203,7 @@ def _actor_lines(a, depth: int, base_dir: str | None) -> list[str]:
     import os
 
     ind = INDENT * depth
-    head = f"actor {a.name}" + (f": {a.kind.value}" if a.kind is not ActorKind.SPA else "")
+    head = f"actor {q(a.name)}" + (f": {a.kind.value}" if a.kind is not ActorKind.SPA else "")
     lines = [ind + head + " {"]
     for p in a.ports:
         lines.append(ind + INDENT + _port_line(p))
@@ -222,17 +213,17 @@ def _actor_lines(a, depth: int, base_dir: str | None) -> list[str]:
         return os.path.relpath(path, base_dir) if base_dir else path
 
     if isinstance(impl, CImpl):
-        entries = [f"{k} = {v}" for k, v in (("init", impl.init), ("fire", impl.fire), ("finish", impl.finish)) if v]
+        entries = [f"{k} = {q(v)}" for k, v in (("init", impl.init), ("fire", impl.fire), ("finish", impl.finish)) if v]
         lines.append(ind + INDENT + f"impl c {_quote(rel(impl.path))} {{ {', '.join(entries)} }}")
     elif isinstance(impl, OpenCLImpl):
-        lines.append(ind + INDENT + f"impl opencl {_quote(rel(impl.path))} kernel {impl.kernel}")
+        lines.append(ind + INDENT + f"impl opencl {_quote(rel(impl.path))} kernel {q(impl.kernel)}")
     elif isinstance(impl, PythonImpl):
         mod = rel(impl.module) if impl.module.endswith(".py") else impl.module
         lines.append(ind + INDENT + f"impl python {_quote(mod + ':' + impl.callable)}")
     for prm in a.params:
         v = prm.value
         vs = _quote(v) if isinstance(v, str) else (_fmt_float(v) if isinstance(v, float) else str(v))
-        lines.append(ind + INDENT + f"param {prm.name} = {vs}")
+        lines.append(ind + INDENT + f"param {q(prm.name)} = {vs}")
     if a.time_s is not None:
         ns = round(a.time_s * 1e9)
         exact = ns > 0 and float(ns) * 1e-9 == a.time_s  # the loader computes N ns as N * 1e-9
@@ -243,7 +234,8 @@ def _actor_lines(a, depth: int, base_dir: str | None) -> list[str]:
 
 def _fifo_line(f) -> str:
     default = f"{f.src.actor}.{f.src.port}"
-    s = "fifo " + ("" if f.name == default else f"{f.name}: ") + f"{f.src} -> {f.dst}"
+    s = ("fifo " + ("" if f.name == default else f"{q(f.name)}: ")
+         + f"{q(f.src.actor)}.{q(f.src.port)} -> {q(f.dst.actor)}.{q(f.dst.port)}")
     if f.capacity is not None:
         s += f" capacity {f.capacity}"
     if f.initial:
@@ -253,7 +245,7 @@ def _fifo_line(f) -> str:
 
 def format_graph(g: Graph, base_dir: str | None = None) -> str:
     """Print an IR graph as canonical .vpr text (constants appear as their values)."""
-    out = [f"graph {g.name} {{"]
+    out = [f"graph {q(g.name)} {{"]
     dpg_members = {n for d in g.dpgs for n in d.actors}
     ix = g.index()
     for a in g.actors:
@@ -272,7 +264,7 @@ def format_graph(g: Graph, base_dir: str | None = None) -> str:
     out += [INDENT + _fifo_line(f) for f in outer]
     for d in g.dpgs:
         out.append("")
-        out.append(INDENT + f"dpg {d.name} {{")
+        out.append(INDENT + f"dpg {q(d.name)} {{")
         for n in d.actors:
             out += _actor_lines(ix.actors[n], 2, base_dir)
         out += [INDENT * 2 + _fifo_line(f) for f in inner_fifos[d.name]]

@@ -17,10 +17,11 @@ Conventions (SDF3 leaves units to the user; these are the choices vrprune makes)
 - ``<executionTime time="C"/>`` is in clock **cycles**; vrprune assumes a 1 GHz clock and
   stores ``Actor.time_s = C * 1e-9``. Of several ``<processor>`` elements the one with
   ``default="true"`` counts, else the first.
-- Names that are not .vpr identifiers (or are .vpr keywords) are rewritten (``[^A-Za-z0-9_]``
-  becomes ``_``, a leading digit or a keyword gets a ``_`` prefix or suffix, clashes get
-  ``_2``, ``_3``...). A renamed actor keeps its SDF3 name in ``param sdf3_name``; renamed
-  ports and channels do not (the IR has no parameters on them).
+- Names are kept exactly as written: one that is a .vpr keyword (``in``, ``out``, ``c``, ``s``)
+  or no plain identifier (``fir-1``) is written in backquotes in .vpr text (`` `in` ``).
+  Only a name that backquotes cannot hold (empty, or with a backquote or a control character)
+  is rewritten to an identifier (``[^A-Za-z0-9_]`` becomes ``_``, clashes get ``_2``...); such
+  a renamed actor keeps its SDF3 name in ``param sdf3_name``.
 - CSDF (``type="csdf"``, rates like ``"1,0,2"``): an actor whose every port has the same rate
   in every phase is exactly an SDF actor with that rate (each phase is one firing of it), and
   is read as such. Any other CSDF actor is rejected with E015: summing its phases into one
@@ -58,18 +59,10 @@ from ..model import (
     TokenType,
 )
 from ._files import read_input
+from ._lexer import QUOTABLE
 
 DEFAULT_TOKEN_BYTES = 4
 CYCLE_S = 1e-9  # one SDF3 time unit (clock cycle) at the assumed 1 GHz
-
-# .vpr words that cannot be, or had better not be, used as names
-_RESERVED = frozenset(
-    "in out control actor fifo dpg graph const import impl param time capacity initial host link "
-    "mapping platform base_port bytes kernel spa ca da dpa u8 i8 u16 i16 f16 u32 i32 f32 u64 i64 "
-    "f64 c opencl python on cpu core device bandwidth latency ns us ms s".split()
-)
-_IDENT = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\Z")
-
 
 # ----------------------------------------------------------------- located XML
 
@@ -255,17 +248,20 @@ def read_sdf3(path: str) -> Graph:
 
 
 class _Names:
-    """Turns arbitrary names into unique .vpr identifiers."""
+    """Keeps a user's names as they are (the .vpr text writes one that is no plain identifier,
+    or is a keyword, in backquotes); only a name that backquotes cannot hold (empty, or with a
+    backquote or a control character) is rewritten, to a unique identifier."""
 
     def __init__(self) -> None:
         self.used: set[str] = set()
 
     def take(self, raw: str) -> str:
+        if QUOTABLE.match(raw) and raw not in self.used:
+            self.used.add(raw)
+            return raw
         base = re.sub(r"[^A-Za-z0-9_]", "_", raw) or "_"
         if base[0].isdigit():
             base = "_" + base
-        if base in _RESERVED:
-            base = base + "_"
         name, k = base, 2
         while name in self.used:
             name, k = f"{base}_{k}", k + 1
