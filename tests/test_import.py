@@ -207,6 +207,7 @@ def test_imported_model_is_proved_and_matches_onnxruntime(name, tmp_path):
     vpr = import_model(model, tmp_path, name=name)
     code, out, err = cli("check", vpr)
     assert code == 0, out + err
+    assert cli("fmt", "--check", vpr)[0] == 0  # written in the canonical layout
     run_and_compare(model, vpr, tmp_path)
 
 
@@ -414,3 +415,10 @@ def test_torchvision_patterns(tmp_path):
     ref = reference(str(tmp_path / "ref.onnx"), frames)
     assert max_rel(np.load(tmp_path / "y.npy"), ref["y"]) <= 1e-5
     assert np.array_equal(np.load(tmp_path / "cls.npy"), ref["cls"])
+
+
+def test_fuzz_finds_nothing_in_an_imported_graph(tmp_path):
+    vpr = import_model(residual_block(), tmp_path)
+    code, out, err = cli("fuzz", vpr, "--iterations", "2", "--delays")
+    assert code == 0, out + err
+    assert "no findings" in out
