@@ -422,3 +422,28 @@ def test_fuzz_finds_nothing_in_an_imported_graph(tmp_path):
     code, out, err = cli("fuzz", vpr, "--iterations", "2", "--delays")
     assert code == 0, out + err
     assert "no findings" in out
+
+
+def test_unused_input_scalar_output_and_input_passed_through(tmp_path):
+    nodes = [helper.make_node("ReduceSum", ["x"], ["s"], name="sum", keepdims=0),
+             helper.make_node("Relu", ["s"], ["y"], name="relu"),
+             helper.make_node("Identity", ["x"], ["xo"], name="ident")]
+    g = helper.make_graph(nodes, "edge", [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 4]),
+                                          helper.make_tensor_value_info("unused", TensorProto.FLOAT, [1, 2])],
+                          [helper.make_tensor_value_info("y", TensorProto.FLOAT, []),
+                           helper.make_tensor_value_info("xo", TensorProto.FLOAT, [1, 4])])
+    model = helper.make_model(g, opset_imports=[helper.make_opsetid("", OPSET)], ir_version=IR_VERSION)
+    path = str(tmp_path / "edge.onnx")
+    onnx.save(model, path)
+    code, _, err = cli("import", path, "-o", str(tmp_path / "out"))
+    assert code == 0, err
+    assert "model input 'unused' is read by nothing" in err
+    vpr = str(tmp_path / "out" / "edge.vpr")
+    assert cli("check", vpr)[0] == 0
+    x = np.arange(12, dtype=np.float32).reshape(3, 1, 4) - 5
+    np.save(tmp_path / "x.npy", x)
+    code, _, err = cli("run", vpr, "-q", "--param", f"Input.path={tmp_path / 'x.npy'}",
+                       "--param", f"y.path={tmp_path / 'y.npy'}", "--param", f"xo.path={tmp_path / 'xo.npy'}")
+    assert code == 0, err
+    np.testing.assert_array_equal(np.load(tmp_path / "y.npy"), np.maximum(x.sum(axis=(1, 2)), 0))
+    np.testing.assert_array_equal(np.load(tmp_path / "xo.npy"), x)

@@ -84,6 +84,8 @@ def run(args, stdout: TextIO, stderr: TextIO) -> int:
         print(f"vrprune import: error: cannot write into {args.out}: {exc.strerror or exc}", file=stderr)
         return 2
     dt = time.perf_counter() - t0
+    for note in plan.notes:
+        print(f"vrprune import: note: {note}", file=stderr)
     layers = sum(1 for a in plan.actors if a.kind == "layer")
     size = os.path.getsize(files.npz)
     folded = f", {plan.folded} constant nodes folded" if plan.folded else ""

@@ -174,6 +174,13 @@ def analyze(path: str, *, shapes: Mapping[str, Sequence[int]] | None = None, gro
     node_names = [names[i] for i in sorted(live)]
     model_inputs = [i.name for i in g.input if i.name not in consts]
     model_outputs = [o.name for o in g.output]
+    read = {t for n in nodes for t in n.input} | set(model_outputs)
+    notes = tuple(f"model input '{t}' is read by nothing the outputs need: no Input actor for it"
+                  for t in model_inputs if t not in read)
+    model_inputs = [t for t in model_inputs if t in read]
+    if not model_inputs:
+        raise OnnxImportError(f"{path}: the model's outputs depend on none of its inputs; vrprune import needs "
+                              f"outputs computed from at least one input")
     for t in model_outputs:
         if t in consts:
             raise OnnxImportError(f"{path}: model output '{t}' is a constant; vrprune import needs outputs "
@@ -199,7 +206,7 @@ def analyze(path: str, *, shapes: Mapping[str, Sequence[int]] | None = None, gro
                                   f"fix the model's input shapes with --shape NAME=D0xD1x...")
     return ImportPlan(source=path, graph_name=graph_name, actors=tuple(actors), edges=tuple(edges),
                       tensors={t: tensors[t] for t in sorted(used)}, opset=opset, n_nodes=len(nodes),
-                      threads=threads, folded=folded)
+                      threads=threads, folded=folded, notes=notes)
 
 
 # ----------------------------------------------------------------------------- model-level phases

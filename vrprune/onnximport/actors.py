@@ -192,7 +192,7 @@ class Input:
         assert self.data is not None
         if self.k >= len(self.data):
             return END
-        np.copyto(view(outs[0], self.token)[0], self.data[self.k], casting="same_kind")
+        np.copyto(view(outs[0], self.token).reshape(self.shape), self.data[self.k], casting="same_kind")
         for o in outs[1:]:
             o[...] = outs[0]
         self.k += 1
@@ -215,7 +215,7 @@ class Output:
 
     def fire(self, ins, outs, atr) -> None:
         if self.path:
-            self.frames.append(view(ins[0], self.token)[0].copy())
+            self.frames.append(view(ins[0], self.token).reshape(self.shape).copy())
 
     def finish(self) -> None:
         if not self.path:
