@@ -167,7 +167,7 @@ def pipelined_mobilenet(tmp: str, size: int, frames: int, cores: int) -> None:
 
     configs = [(cores, 1, "cost"), (cores, 1, "time")]
     if cores >= 4:
-        configs += [(cores // 2, 2, "cost"), (cores // 4, 4, "cost")]
+        configs += [(cores // 2, 2, "cost"), (cores // 2, 2, "time"), (cores // 4, 4, "cost"), (cores // 4, 4, "time")]
     configs.append((0, 1, "cost"))
     best = 0.0
     for group, threads, balance in configs:
