@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import gc
+import math
 import os
 from dataclasses import dataclass, field
 
@@ -51,6 +52,8 @@ _BW_UNITS = {"B/s": 1.0, "kB/s": 1e3, "MB/s": 1e6, "GB/s": 1e9, "kb/s": 125.0, "
 _TIME_UNITS = {"ns": 1e-9, "us": 1e-6, "ms": 1e-3, "s": 1.0}
 
 CONTROL_TOKEN = TokenType("i32", (), CONTROL_TOKEN_BYTES)
+MAX_IMPORT_DEPTH = 100
+MAX_TIME_S = 1e9  # an actor time above ~30 years is a mistake (and overflows nanosecond arithmetic)
 MAX_TOKEN_BYTES = 1 << 32
 
 
@@ -156,6 +159,11 @@ class Loader:
                 ]
                 raise DiagnosticError(error("E010", f"import cycle through {os.path.basename(apath)}",
                                             _at or sp, *chain, help="remove one of the imports"))
+        if len(_stack) >= MAX_IMPORT_DEPTH:
+            chain = [Note(s, f"imports {os.path.basename(q)}") for q, s in _stack[1:4]]
+            raise DiagnosticError(error("E010", f"imports nested more than {MAX_IMPORT_DEPTH} files deep",
+                                        _at or Span(apath, 1, 1, 1, 2), *chain,
+                                        help="import the shared files from one place instead of in a chain"))
         text = self._read(apath, _at)
         register_source(apath, text)
         tree, comments = parse_text(text, apath)
@@ -379,6 +387,10 @@ class Loader:
                     v: int | float | str = _unquote(val, path)
                 elif isinstance(val, Token) and val.type == "FLOAT":
                     v = float(val)
+                    if not math.isfinite(v):
+                        self.diags.append(error("E012", f"parameter value {val} is out of range for a 64-bit float",
+                                                _span(path, val)))
+                        continue
                 else:
                     ev = self._eval(path, val, scope)
                     if ev is None:
@@ -390,7 +402,12 @@ class Loader:
                 params.append(Param(str(pname), v, _span(path, pname)))
             elif d == "time":
                 num, unit = it.children
-                time_s = float(num) * _TIME_UNITS[str(unit)]
+                t = float(num) * _TIME_UNITS[str(unit)]
+                if not t <= MAX_TIME_S:  # also catches inf (1e400 s)
+                    self.diags.append(error("E012", f"time {num} {unit} is out of range; at most {MAX_TIME_S:.0e} s",
+                                            _span(path, it), help="give the time one firing takes"))
+                    continue
+                time_s = t
         return Actor(name, kind, tuple(ports), impl, tuple(params), time_s, dpg, _span(path, name_tok))
 
     def _port(self, path: str, node: Tree, scope: _Scope) -> Port | None:

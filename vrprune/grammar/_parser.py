@@ -17,7 +17,12 @@ from pathlib import Path
 
 import lark
 from lark import Lark, Token, Tree
-from lark.exceptions import UnexpectedCharacters, UnexpectedEOF, UnexpectedInput, UnexpectedToken
+from lark.exceptions import (
+    UnexpectedCharacters,
+    UnexpectedEOF,
+    UnexpectedInput,
+    UnexpectedToken,
+)
 from lark.parsers.lalr_analysis import Shift
 
 from ..diagnostics import Diagnostic, SpecSyntaxError

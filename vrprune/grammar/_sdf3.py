@@ -63,6 +63,7 @@ from ._lexer import QUOTABLE
 
 DEFAULT_TOKEN_BYTES = 4
 CYCLE_S = 1e-9  # one SDF3 time unit (clock cycle) at the assumed 1 GHz
+MAX_TIME_S = 1e9  # an actor time above ~30 years is a mistake (and overflows nanosecond arithmetic)
 
 # ----------------------------------------------------------------- located XML
 
@@ -411,27 +412,29 @@ class _Reader:
             self._err("E001", f"port type must be 'in' or 'out', got '{ptype}'", self.src.attr_span(pel, "type"))
             return None
         parts = [s.strip() for s in prate.split(",")]
-        rates: list[int] = []
+        rates: list[int] = []  # the distinct phase rates, in order (never expanded: "n*r" may be huge)
+        phases = 0
         for s in parts:
             # SDF3 CSDF files may write a repeated phase as "n*r"
             m = re.fullmatch(r"(\d+)\s*\*\s*(\d+)", s)
             try:
-                if m:
-                    rates += [int(m.group(2))] * int(m.group(1))
-                else:
-                    rates.append(int(s))
+                n, r = (int(m.group(1)), int(m.group(2))) if m else (1, int(s))
             except ValueError:
                 rates = []
                 break
+            if n > 0:
+                phases += n
+                if r not in rates:
+                    rates.append(r)
         if not rates:
             self._err("E008", f"rate must be an integer, got '{prate}'", self.src.attr_span(pel, "rate"))
             return None
-        if len(rates) > 1 and not csdf:
+        if phases > 1 and not csdf:
             self._err("E015", f"port '{actor.raw}.{pname}' has cyclo-static rates '{prate}' in an SDF graph",
                       self.src.attr_span(pel, "rate"),
                       help="declare the graph as <sdf3 type=\"csdf\"> or give one rate per port")
             return None
-        if len(set(rates)) > 1:
+        if len(rates) > 1:
             self._err("E015", f"CSDF is not supported: port '{actor.raw}.{pname}' has phase rates '{prate}' that differ",
                       self.src.attr_span(pel, "rate"), Note(actor.el.span, f"cyclo-static actor '{actor.raw}'"),
                       help="unfold the actor into one SDF actor per phase (chained through a self-loop with one "
@@ -472,8 +475,9 @@ class _Reader:
             except ValueError:
                 self._err("E001", f"executionTime must be a number of cycles, got '{raw_t}'", tsp)
                 continue
-            if any(v < 0 or not math.isfinite(v) for v in vals):
-                self._err("E001", f"executionTime must be a finite number >= 0, got '{raw_t}'", tsp)
+            if any(v < 0 or not math.isfinite(v) or v * CYCLE_S > MAX_TIME_S for v in vals):
+                self._err("E001", f"executionTime must be a number of cycles from 0 to {MAX_TIME_S / CYCLE_S:.0e}, "
+                                  f"got '{raw_t}'", tsp)
                 continue
             if len(vals) > 1:
                 # constant-rate CSDF: each phase is one firing; keep the worst case and the list
