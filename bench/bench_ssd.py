@@ -1,7 +1,9 @@
 """SSD-style object tracker (examples/ssd): frames/s of the pipelined `vrprune run` (53 numpy
-actors, one thread each) vs the sequential numpy reference, in one process.
+actors) with every actor a thread (--processes none) and with the Python actors in worker
+processes (--processes auto, the default; optionally all), vs the sequential numpy
+reference, all measured in one run of this script.
 
-    python bench/bench_ssd.py [--frames 40] [--blas-threads 1]
+    python bench/bench_ssd.py [--frames 40] [--blas-threads 1] [--modes none,auto,all]
 
 As in bench_vehicle.py: OPENBLAS_NUM_THREADS (default 1) is set before numpy is imported,
 for the reference and the pipeline alike; the reference is also timed in a subprocess with
@@ -36,29 +38,57 @@ def _load(name: str):
     return mod
 
 
-def graph_with_frames(frames: int, where: str) -> str:
-    """A copy of ssd.vpr producing ``frames`` frames, not printing, with absolute impl paths."""
+def graph_with_frames(frames: int, where: str, caps: dict[str, int] | None = None) -> str:
+    """A copy of ssd.vpr producing ``frames`` frames, not printing, with absolute impl paths
+    (and the fifos named in ``caps``, by source port, given those capacities)."""
     text = open(os.path.join(HERE, "ssd.vpr")).read()
+    for name, cap in (caps or {}).items():
+        text = re.sub(rf"(fifo {re.escape(name)} ->[^\n]*capacity )\S+", rf"\g<1>{cap}", text)
     text = re.sub(r"param frames = \d+", f"param frames = {frames}", text)
     text = re.sub(r"param show = \d+", "param show = 0", text)
     text = re.sub(r'impl python "([^"]+)"', lambda m: f'impl python "{os.path.join(HERE, m[1])}"', text)
-    path = os.path.join(where, f"ssd_{frames}.vpr")
+    path = os.path.join(where, f"ssd_{frames}{'_sized' if caps else ''}.vpr")
     with open(path, "w") as f:
         f.write(text)
     return path
 
 
-def time_run(path: str) -> float:
-    """Wall time of one checked `vrprune run` in this process."""
+def time_run(path: str, processes: str) -> float:
+    """Wall time of one checked `vrprune run --processes PROCESSES` in this process."""
     from vrprune.cli import main_with
 
     out, err = io.StringIO(), io.StringIO()
     t = time.perf_counter()
-    rc = main_with(["run", path, "--quiet"], out, err)
+    rc = main_with(["run", path, "--quiet", "--processes", processes], out, err)
     dt = time.perf_counter() - t
     if rc != 0:
         raise SystemExit(f"vrprune run {path} failed ({rc}):\n{err.getvalue()}")
     return dt
+
+
+def throughput_capacities(where: str) -> dict[str, int]:
+    """The fifos whose capacity `vrprune bufsize --max-throughput` raises above ssd.vpr's, with
+    execution times from a profiled threaded run of 8 frames: {fifo: capacity}."""
+    from vrprune.cli import main_with
+
+    path = graph_with_frames(8, where)
+    prof = os.path.join(where, "profile.json")
+    cwd = os.getcwd()
+    os.chdir(where)
+    try:
+        rc = main_with(["run", path, "--quiet", "--processes", "none", "--profile", prof], io.StringIO(), io.StringIO())
+    finally:
+        os.chdir(cwd)
+    if rc != 0:
+        raise SystemExit("the profiling run failed")
+    out = io.StringIO()
+    main_with(["bufsize", path, "--max-throughput", "--resize-all", "--profile", prof, "--format", "json"],
+              out, io.StringIO())
+    sized = json.loads(out.getvalue())["throughput"]["max_throughput_capacities"]
+    from vrprune import load
+
+    given = {f.name: f.capacity for f in load(path).fifos}
+    return {name: cap for name, cap in sized.items() if cap > given[name]}
 
 
 def reference_frames(ref, n: int):
@@ -85,6 +115,7 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--frames", type=int, default=40)
     ap.add_argument("--blas-threads", default="1", help="OPENBLAS_NUM_THREADS for this run ('default': leave unset)")
+    ap.add_argument("--modes", default="none,auto", help="--processes values to measure (default none,auto)")
     ap.add_argument("--reference-only", action="store_true", help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.blas_threads != "default":
@@ -109,20 +140,29 @@ def main() -> None:
     t_best = min(t_ref, t_ref_dflt)
 
     short = max(4, n // 5)
+    labels = {"none": "threads (--processes none)", "auto": "processes (--processes auto)",
+              "all": "processes (--processes all)"}
     with tempfile.TemporaryDirectory() as tmp:
-        os.chdir(tmp)  # Output writes ssd_tracks.jsonl here
-        time_run(graph_with_frames(short, tmp))  # warm: imports
-        t_short = min(time_run(graph_with_frames(short, tmp)) for _ in range(2))
-        t_long = min(time_run(graph_with_frames(n, tmp)) for _ in range(2))
-        got = [json.loads(s) for s in open(os.path.join(tmp, "ssd_tracks.jsonl"))]
-        os.chdir(ROOT)
-    assert [(g["boxes"], g["tracks"]) for g in got] == [(e["boxes"], e["tracks"]) for e in expected], \
-        "the pipeline's per-frame results differ from the reference's"
-    per = (t_long - t_short) / (n - short)
-    print("\npipelined `vrprune run` (one thread per actor, checked), steady state:")
-    print(f"  numpy actors           {per * 1e3:7.2f} ms/frame  {1 / per:6.2f} frames/s   "
-          f"x{t_best / per:4.2f} vs best sequential numpy reference   (start-up {t_short - short * per:5.2f} s)")
-    print("  per-frame results equal the reference's: yes")
+        caps = throughput_capacities(tmp)
+    print("\nthroughput-sized graph: ssd.vpr with the capacities `vrprune bufsize --max-throughput` raises "
+          "(profile of a threaded run): " + (", ".join(f"{k} -> {v}" for k, v in caps.items()) or "none"))
+    print("\npipelined `vrprune run` (checked), steady state:")
+    for sized, mode in [(s, m) for s in (False, True) for m in args.modes.split(",")]:
+        with tempfile.TemporaryDirectory() as tmp:
+            os.chdir(tmp)  # Output writes ssd_tracks.jsonl here
+            c = caps if sized else None
+            time_run(graph_with_frames(short, tmp, c), mode)  # warm: imports
+            t_short = min(time_run(graph_with_frames(short, tmp, c), mode) for _ in range(2))
+            t_long = min(time_run(graph_with_frames(n, tmp, c), mode) for _ in range(2))
+            got = [json.loads(s) for s in open(os.path.join(tmp, "ssd_tracks.jsonl"))]
+            os.chdir(ROOT)
+        assert [(g["boxes"], g["tracks"]) for g in got] == [(e["boxes"], e["tracks"]) for e in expected], \
+            f"the pipeline's per-frame results ({mode}) differ from the reference's"
+        per = (t_long - t_short) / (n - short)
+        print(f"  {'sized' if sized else 'as written'}, {labels.get(mode, mode):<29} {per * 1e3:7.2f} ms/frame  {1 / per:6.2f} frames/s   "
+              f"x{t_ref / per:4.2f} vs sequential (1 BLAS thread), x{t_best / per:4.2f} vs best sequential   "
+              f"(start-up {t_short - short * per:5.2f} s)")
+    print("  per-frame results equal the reference's: yes (every mode)")
 
 
 if __name__ == "__main__":

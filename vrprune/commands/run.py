@@ -55,6 +55,12 @@ def add_parser(sub) -> argparse.ArgumentParser:
     p.add_argument("--sanitize", action="store_true",
                    help="build C actors with -fsanitize=address,undefined and re-run with libasan preloaded: an "
                         "actor reading or writing past its buffers is reported (as `vrprune fuzz --sanitize`)")
+    p.add_argument("--processes", type=processes_choice, default="auto", metavar="auto|none|all|NAME,...",
+                   help="run Python actors in worker processes joined by shared-memory FIFOs, so they use every "
+                        "core: auto (default: Python actors with 64 KiB or more of tokens per firing, when two or "
+                        "more qualify and 2+ cores are free; docs/processes.md), all Python actors, none (threads "
+                        "only), or a list of actors and mapping units (A+B: one process for both; a unit: one "
+                        "process for its actors)")
     e = p.add_argument_group("slower-device emulation (docs/explore.md)")
     e.add_argument("--slowdown", type=slowdown_factor, default=1.0, metavar="F",
                    help="emulate a device F times slower: after each actor firing that took t s, the actor sleeps "
@@ -80,6 +86,18 @@ def add_param_argument(p) -> None:
     p.add_argument("--param", type=param_override, action="append", default=[], metavar="ACTOR.NAME=VALUE",
                    help="give the declared parameter NAME of ACTOR this value for this run (repeatable; the "
                         "file is not changed), e.g. --param Src.frames=100")
+
+
+def processes_choice(text: str) -> str | list[str]:
+    """argparse type of ``--processes``: auto, none, all, or a comma-separated list of names."""
+    t = text.strip()
+    if t in ("auto", "none", "all"):
+        return t
+    items = [s.strip() for s in t.split(",")]
+    if not t or any(not s or any(not n.strip() for n in s.split("+")) for s in items):
+        raise argparse.ArgumentTypeError(f"expected auto, none, all or a comma-separated list of actor or unit "
+                                         f"names (A+B runs A and B in one process), got {text!r}")
+    return [s.replace(" ", "") for s in items]
 
 
 def slowdown_factor(text: str) -> float:
@@ -257,7 +275,7 @@ def run(args, stdout: TextIO, stderr: TextIO) -> int:
                      watchdog_s=args.watchdog if args.watchdog and args.watchdog > 0 else None,
                      replay=replay.atr if replay is not None else None, stub_missing=stub_missing, warn=warn,
                      progress=progress,
-                     repetition=repetition, emulation=emu)
+                     repetition=repetition, emulation=emu, processes=args.processes)
     except VrpruneError as exc:
         if hasattr(exc, "diagnostics"):
             raise

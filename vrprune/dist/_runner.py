@@ -230,7 +230,8 @@ def _execute(args, g, sp: Split, endpoints: list[Endpoint], link, repetition, lo
                      profile=bool(args.profile),
                      watchdog_s=args.watchdog if args.watchdog and args.watchdog > 0 else None,
                      stub_missing=args.stub_missing, units=sp.units, warn=warn, repetition=repetition,
-                     emulation=getattr(args, "emulation", None), pin=getattr(args, "pin", False))
+                     emulation=getattr(args, "emulation", None), pin=getattr(args, "pin", False),
+                     processes=getattr(args, "processes", None))
     except VrpruneError as exc:
         if hasattr(exc, "diagnostics"):
             raise

@@ -518,7 +518,9 @@ class Runtime:
     (:class:`DeviceEmulation`: slowdown factor, cores, firing spans); it applies to the
     back-ends the runtime builds, not to those given in ``backends``. ``pin``: run each
     actor whose ``units`` entry is a CPU unit on that unit's core only (Linux; TX/RX and
-    OpenCL actors are not pinned).
+    OpenCL actors are not pinned). ``processes``: run Python actors in worker processes
+    joined by shared-memory FIFOs (``"auto"``, ``"all"``, ``"none"`` or a list of actor or unit
+    names; see :mod:`._worker`); default None: every actor is a thread of this process.
     """
 
     def __init__(self, graph: Graph, *, iterations: int | None = None,
@@ -533,7 +535,7 @@ class Runtime:
                  native: bool | None = None,
                  device_fifos: bool | None = None,
                  emulation: DeviceEmulation | None = None,
-                 pin: bool = False) -> None:
+                 pin: bool = False, processes: Any = None) -> None:
         self.graph = graph
         self.index = graph.index()
         self.iterations = iterations
@@ -602,6 +604,14 @@ class Runtime:
             self._warn(f"warning: {len(stub_names)} actors have no implementation; stubs zero-fill their outputs "
                        f"(a CA stub chooses its DPG's url): {', '.join(stub_names)}")
 
+        # Python actors in worker processes (_worker.py): every fifo touching one is a ShmFifo
+        self._workers: Any = None
+        if processes is not None and processes != "none":
+            from ._worker import plan_workers
+
+            self._workers = plan_workers(self, processes, units, given=set(backends),
+                                         custom_fifos=fifo_factory is not None)
+
         # C actors whose back-end exposes its entry points run their loop in C; every fifo
         # touching one is a NativeFifo (see _native.py). Traced runs stay in Python, and so do
         # slowed actors: the C loop would call the C fire directly, bypassing the wrapper's sleep.
@@ -612,7 +622,8 @@ class Runtime:
             from . import _native as nat
 
             cand = {t.name for t in self.threads
-                    if nat.native_capable(t.backend) and not isinstance(t.backend, SlowedBackend)}
+                    if nat.native_capable(t.backend) and not isinstance(t.backend, SlowedBackend)
+                    and not (self._workers is not None and self._workers.next_to(t.name))}
             if cand:
                 try:
                     nat.load()
@@ -645,7 +656,9 @@ class Runtime:
                                         f"or compute one with `vrprune bufsize`")
             sp, dp = self.index.src_port(f), self.index.dst_port(f)
             tb = self.index.token_bytes(f)
-            if f.src.actor in native_names or f.dst.actor in native_names:
+            if self._workers is not None and self._workers.touches(f):
+                self.fifos[f.name] = self._workers.shm_fifo(f, tb, self._max_window(sp), self._max_window(dp))
+            elif f.src.actor in native_names or f.dst.actor in native_names:
                 self.fifos[f.name] = nat.NativeFifo(f.name, f.capacity, tb, f.initial, self._max_window(sp),
                                                     self._max_window(dp))
             elif (dev_keys.get(f.src.actor) is not None and dev_keys.get(f.src.actor) == dev_keys.get(f.dst.actor)
@@ -806,6 +819,8 @@ class Runtime:
 
     def run(self) -> RunResult:
         """Run to the end (iterations reached, end of stream, error or deadlock)."""
+        if self._workers is not None:
+            self._workers.start()  # fork before any thread of the run exists
         for t in self.threads:
             t.thread = threading.Thread(target=t.main, name=f"vrprune:{t.name}", daemon=True)
             t.thread.start()
@@ -829,6 +844,8 @@ class Runtime:
         for t in self.threads:
             assert t.thread is not None
             t.thread.join(timeout=max(grace - time.perf_counter(), 0.01))
+        if self._workers is not None:
+            self._workers.close()  # none outlives the run: those still inside a firing are killed
         unstopped = [t.name for t in self.threads if t.thread.is_alive()]  # type: ignore[union-attr]
         for t in self.threads:
             if t.name in unstopped:
