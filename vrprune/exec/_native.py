@@ -252,7 +252,7 @@ class NativeLoop:
         a.greedy = int(getattr(be, "native_greedy", 0) or 0)
         a.stop = stop
         a.min_s = float("inf")
-        name = ffi.new("char[]", t.name.encode("utf-8", "replace")[:200])
+        name = ffi.new("char[]", str(getattr(t, "name", "?")).encode("utf-8", "replace")[:200])
         keep.append(name)
         a.name = name
         self._keep = keep
