@@ -140,17 +140,25 @@ def test_prediction_on_a_hand_computable_chain(tmp_path):
     pp1 = next(p for p in prec.points() if p.id == "PP1")
     times = {"A": 0.010, "B": 0.020, "C": 0.005}
     link = LinkSpec("x", 1e6, 0.002)  # 1000 B -> 1 ms, + 2 ms latency
-    pr = predict(pp1, times, prec.q, link, slowdown=2.0, frames=1)
+    pr = predict(pp1, times, prec.q, link, graph=g, slowdown=2.0, frames=1)
     assert pr.endpoint_s == pytest.approx(0.020)
     assert pr.server_s == pytest.approx(0.025)
     assert pr.transfer_s == pytest.approx(0.001)
     assert pr.link_s == pytest.approx(0.003)
-    assert pr.latency_s == pytest.approx(0.048)
-    assert pr.period_s == pytest.approx(0.025)
-    assert predict(pp1, times, prec.q, link, slowdown=2.0, frames=4).per_frame_s == pytest.approx(
-        (0.048 + 3 * 0.025) / 4)
+    assert pr.latency_s == pytest.approx(0.048)  # A 20 ms (slowed), TX 1, RX 2, B 20, C 5
+    # the server's actors are threads of their own (no core bound): B (20 ms) sets the pace
+    assert pr.period_s == pytest.approx(0.020)
+    assert predict(pp1, times, prec.q, link, graph=g, slowdown=2.0, frames=4).per_frame_s == pytest.approx(
+        (0.048 + 3 * 0.020) / 4)
     local = next(p for p in prec.points() if p.local)
-    assert predict(local, times, prec.q, link, slowdown=2.0).per_frame_s == pytest.approx(0.070)
+    # fully local on one endpoint core: every firing in series, 2 x 35 ms
+    assert predict(local, times, prec.q, link, graph=g, slowdown=2.0).per_frame_s == pytest.approx(0.070)
+    # two endpoint cores, firings A 20, B 40, C 10 ms: A 0-20 20-40 60-80 100-120, B 20-60 60-100
+    # 100-140 140-180, C 80-90 (it waited for a core at 60: A and B took both) 120-130 140-150
+    # 180-190 (capacity 2: A's third firing waits for B's first to end)
+    two = predict(local, times, prec.q, link, graph=g, slowdown=2.0, frames=4, endpoint_cores=2)
+    assert two.per_frame_s == pytest.approx(0.190 / 4) and two.period_s == pytest.approx(0.100 / 3)
+    assert two.latency_s == pytest.approx((0.090 + 0.110 + 0.090 + 0.090) / 4)
 
 
 def test_parse_links():

@@ -507,7 +507,7 @@ def run_sweep(graph: Graph, prec: Any, *, links: list[LinkSpec], outdir: str, fr
     import io
 
     from ._partition import privacy_ok, select_points
-    from ._predict import actor_times, predict
+    from ._predict import actor_times, estimate, predict
 
     log = log or (lambda m: None)
     settings = dict(settings or {})
@@ -566,8 +566,15 @@ def run_sweep(graph: Graph, prec: Any, *, links: list[LinkSpec], outdir: str, fr
         log(f"note: no time for {len(missing)} actors ({', '.join(missing[:6])}{'...' if len(missing) > 6 else ''}); "
             f"predicted as 0")
 
-    def score(p: PartitionPoint) -> float:
-        return min(predict(p, times, q, link, slowdown=slowdown, frames=frames).per_frame_s for link in links)
+    # the endpoint's cores as the runs emulate them (--endpoint-cores; the CLI puts it in settings)
+    ep_cores = int(settings.get("endpoint_cores", getattr(runner, "endpoint_cores", 1)))
+
+    def pred(p: PartitionPoint, link: LinkSpec | None) -> Any:
+        return predict(p, times, q, link, graph=graph, slowdown=slowdown, frames=frames, endpoint_cores=ep_cores)
+
+    def score(p: PartitionPoint) -> float:  # ranks thousands of down-sets: the model's quick estimate
+        return min(estimate(p, times, q, link, graph=graph, slowdown=slowdown, frames=frames,
+                            endpoint_cores=ep_cores) for link in links)
 
     keep = (lambda p: privacy_ok(p, graph, min_local=min_local, private_input=private_input))
     pts, total, exact = select_points(prec, max_points, score=score)
@@ -585,7 +592,7 @@ def run_sweep(graph: Graph, prec: Any, *, links: list[LinkSpec], outdir: str, fr
     # which points to measure
     to_measure: set[tuple[str, ...]] = set()
     if runner is not None:
-        ranked = sorted(pts, key=lambda p: (score(p), len(p.endpoint)))
+        ranked = sorted(pts, key=lambda p: (min(pred(p, link).per_frame_s for link in links), len(p.endpoint)))
         if measure_limit is not None:
             ranked = ranked[:measure_limit]
         to_measure = {tuple(p.endpoint) for p in ranked}
@@ -594,7 +601,7 @@ def run_sweep(graph: Graph, prec: Any, *, links: list[LinkSpec], outdir: str, fr
         for p in [local_pt] + pts:
             write_files(p)
 
-    rows: list[Row] = [Row(local_pt, "-", True, predict(local_pt, times, q, None, slowdown=slowdown, frames=frames),
+    rows: list[Row] = [Row(local_pt, "-", True, pred(local_pt, None),
                            local_m)]
     jobs = [(p, link) for p in pts if tuple(p.endpoint) in to_measure for link in links]
     bar.total += len(jobs)
@@ -608,7 +615,7 @@ def run_sweep(graph: Graph, prec: Any, *, links: list[LinkSpec], outdir: str, fr
         bar.close()
     for p in pts:
         for link in links:
-            rows.append(Row(p, link.name, keep(p), predict(p, times, q, link, slowdown=slowdown, frames=frames),
+            rows.append(Row(p, link.name, keep(p), pred(p, link),
                             measured.get((tuple(p.endpoint), link.name))))
 
     rec: dict[str, Row | None] = {}

@@ -121,30 +121,37 @@ class Model:
     at again when it ends a firing (itself, the consumers of its outputs, the producers of its
     inputs: only the end of a firing changes what others can see)."""
 
-    def __init__(self, net: Net, ticks: list[int], actors: list[int] | None = None) -> None:
+    def __init__(self, edges: list[tuple[int, int, int, int, int]], ticks: list[int], q: list[int],
+                 edge_ids: list[int] | None = None) -> None:
+        """``edges``: (src actor, dst actor, tokens per src firing, per dst firing, initial)
+        over actors 0 .. len(ticks) - 1; ``edge_ids``: what :attr:`edges` reports for them."""
+        n = len(ticks)
+        self.size = n
+        self.edges = list(range(len(edges))) if edge_ids is None else list(edge_ids)
+        self.ins: list[list[tuple[int, int]]] = [[] for _ in range(n)]
+        self.outs: list[list[tuple[int, int]]] = [[] for _ in range(n)]
+        nbr: list[set[int]] = [{k} for k in range(n)]
+        for j, (a, b, p, c, _) in enumerate(edges):
+            self.ins[b].append((j, c))
+            self.outs[a].append((j, p))
+            nbr[a].add(b)
+            nbr[b].add(a)
+        self.nbr = [sorted(x) for x in nbr]
+        self.T = list(ticks)
+        self.init = [d for *_, d in edges]
+        self.src = [a for a, *_ in edges]
+        self.dst = [b for _, b, *_ in edges]
+        self.q = list(q)
+
+    @classmethod
+    def of_net(cls, net: Net, ticks: list[int], actors: list[int] | None = None) -> Model:
+        """The part of ``net`` on ``actors`` (all by default; edges with both ends inside)."""
         act = list(range(net.size)) if actors is None else list(actors)
-        inside = set(act)
-        self.actors = act
-        self.edges = [i for i, e in enumerate(net.edges) if e.src in inside and e.dst in inside]
         loc = {a: k for k, a in enumerate(act)}
-        self.ins: list[list[tuple[int, int]]] = [[] for _ in act]
-        self.outs: list[list[tuple[int, int]]] = [[] for _ in act]
-        for j, i in enumerate(self.edges):
-            e = net.edges[i]
-            self.ins[loc[e.dst]].append((j, e.cons))
-            self.outs[loc[e.src]].append((j, e.prod))
-        nbr: list[set[int]] = [{k} for k in range(len(act))]
-        for j, i in enumerate(self.edges):
-            e = net.edges[i]
-            nbr[loc[e.src]].add(loc[e.dst])
-            nbr[loc[e.dst]].add(loc[e.src])
-        self.nbr = [sorted(s) for s in nbr]
-        self.T = [ticks[a] for a in act]
-        self.init = [net.edges[i].init for i in self.edges]
-        self.src = [loc[net.edges[i].src] for i in self.edges]
-        self.dst = [loc[net.edges[i].dst] for i in self.edges]
-        self.q = [net.q[a] for a in act]
-        self.size = len(act)
+        ids = [i for i, e in enumerate(net.edges) if e.src in loc and e.dst in loc]
+        edges = [(loc[net.edges[i].src], loc[net.edges[i].dst], net.edges[i].prod, net.edges[i].cons,
+                  net.edges[i].init) for i in ids]
+        return cls(edges, [ticks[a] for a in act], [net.q[a] for a in act], ids)
 
     def room(self, k: int, tok: list[int], cap: list[int]) -> list[int] | None:
         """None when actor k may start a firing now (the executor's rule, module docstring);
@@ -170,7 +177,7 @@ def self_timed(net: Net, caps: list[int] | None, ticks: list[int], unit_s: Fract
     """Throughput of self-timed execution under the executor's firing rule. ``caps`` None means
     unbounded fifos (only sensible within a strongly connected part); ``actors`` restricts the
     simulation to a sub-graph (edges with both ends inside)."""
-    m = Model(net, ticks, actors)
+    m = Model.of_net(net, ticks, actors)
     if m.size == 0:  # nothing to fire (an empty graph): no time passes per iteration
         return Throughput(float("inf"), None, (), 0)
     cap = [_UNBOUNDED if caps is None else caps[i] for i in m.edges]
@@ -345,6 +352,68 @@ def _scc(n: int, succ: dict[int, set[int]]) -> list[int]:
                         break
                 ncomp += 1
     return comp
+
+
+def timed_run(m: Model, cap: list[int], limit: list[int], group: list[int] | None = None,
+              slots: list[int] | None = None) -> list[list[tuple[int, int]]]:
+    """A finite self-timed run under the executor's firing rule: actor k fires ``limit[k]``
+    times (the runtime's ``iterations`` x q), each firing as soon as it may (:meth:`Model.room`).
+    ``group[k]`` >= 0 puts actor k on a device that runs at most ``slots[group]`` (>= 1) firings
+    at a time (the runtime's ``DeviceEmulation`` cores: an actor takes its windows, then waits for
+    a core, first come first served; its firing time runs once it has one). Returns per actor
+    the (start, end) ticks of every firing, start = when it got its core. Stops early on a
+    deadlock (fewer firings than asked)."""
+    n = m.size
+    T, nbr, room, end = m.T, m.nbr, m.room, m.end
+    group = group or [-1] * n
+    free = list(slots or [])
+    waiting: list[list[int]] = [[] for _ in free]
+    tok = list(m.init)
+    busy = [False] * n
+    fired = [0] * n
+    spans: list[list[tuple[int, int]]] = [[] for _ in range(n)]
+    begun = [0] * n
+    heap: list[tuple[int, int, int]] = []
+    seq = 0
+    now = 0
+    dirty = list(range(n))
+
+    def run(k: int) -> None:
+        nonlocal seq
+        begun[k] = now
+        heapq.heappush(heap, (now + T[k], seq, k))
+        seq += 1
+
+    while True:
+        for k in sorted(set(dirty)):  # claims at one instant: lowest actor first
+            if busy[k] or fired[k] >= limit[k] or room(k, tok, cap) is not None:
+                continue
+            busy[k] = True
+            fired[k] += 1
+            g = group[k]
+            if g < 0:
+                run(k)
+            elif free[g] > 0:
+                free[g] -= 1
+                run(k)
+            else:
+                waiting[g].append(k)
+        if not heap:
+            return spans
+        now = heap[0][0]
+        dirty = []
+        while heap and heap[0][0] == now:
+            _, _, k = heapq.heappop(heap)
+            busy[k] = False
+            end(k, tok)
+            spans[k].append((begun[k], now))
+            g = group[k]
+            if g >= 0:
+                if waiting[g]:
+                    run(waiting[g].pop(0))
+                else:
+                    free[g] += 1
+            dirty.extend(nbr[k])
 
 
 def max_throughput(net: Net, ticks: list[int], unit_s: Fraction) -> Throughput:
