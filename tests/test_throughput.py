@@ -235,3 +235,20 @@ def test_guided_search_equals_naive_search(g):
     assume(a[2] and b[2])
     assert [(p.cost, p.exact) for p in a[0]] == [(p.cost, p.exact) for p in b[0]]
     assert a[1].exact == max_throughput(pb.net, ticks, unit).exact
+
+
+def test_explore_prediction_of_a_deadlocking_graph_is_infinite_and_strict_json(tmp_path):
+    import json
+
+    from vrprune.explore import Precedence
+    from vrprune.explore._predict import predict
+
+    p = tmp_path / "d.vpr"
+    p.write_text("graph d {\n  actor A { out y: i32 @ 2  time 1 ms }\n  actor B { in x: i32 @ 3  time 1 ms }\n"
+                 "  fifo A.y -> B.x capacity 3\n}\n")  # needs 2 + 3 - 1 = 4
+    g = vrprune.load(str(p))
+    prec = Precedence(g)
+    local = next(x for x in prec.points() if x.local)
+    pr = predict(local, {"A": 0.001, "B": 0.001}, prec.q, None, graph=g, frames=3)
+    assert pr.per_frame_s == float("inf")
+    assert json.loads(json.dumps(pr.to_json(), allow_nan=False))["per_frame_s"] is None

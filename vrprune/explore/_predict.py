@@ -25,6 +25,7 @@ a chain; the paper's Fig. 4 plots wall time per frame, which is what is compared
 
 from __future__ import annotations
 
+import math
 import re
 from collections.abc import Mapping as TMapping
 from dataclasses import dataclass
@@ -98,7 +99,8 @@ class Prediction:
     per_frame_s: float
 
     def to_json(self) -> dict:
-        return {k: getattr(self, k) for k in self.__slots__}
+        """Seconds; None where the model deadlocks (no frame ends), so that JSON stays strict."""
+        return {k: (v if math.isfinite(v) else None) for k in self.__slots__ for v in [getattr(self, k)]}
 
 
 def actor_times(graph: Graph, profile: TMapping | None = None) -> tuple[dict[str, float], list[str]]:
