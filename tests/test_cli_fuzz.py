@@ -78,6 +78,7 @@ def _alarm(*_):
 
 
 def _run(argv: list[str]) -> tuple[int, str, float]:
+    """Exit code, stdout + stderr, seconds."""
     out, err = io.StringIO(), io.StringIO()
     old = signal.signal(signal.SIGALRM, _alarm)
     signal.alarm(int(3 * LIMIT_S))  # a hang fails the test instead of stopping the suite
@@ -89,7 +90,7 @@ def _run(argv: list[str]) -> tuple[int, str, float]:
     finally:
         signal.alarm(0)
         signal.signal(signal.SIGALRM, old)
-    return rc, err.getvalue(), time.perf_counter() - t
+    return rc, out.getvalue() + err.getvalue(), time.perf_counter() - t
 
 
 def _argv(command: str, path: Path) -> list[str]:
@@ -189,3 +190,39 @@ def test_bufsize_of_an_empty_graph_is_fine(tmp_path: Path) -> None:
 def test_the_fuzz_corpus_is_complete() -> None:
     assert any(p.suffix == ".xml" for p in SOURCES) and any(p.suffix == ".vpr" for p in SOURCES)
     assert any("bad" in p.parts for p in SOURCES)
+
+
+# ------------------------------------------------------------ time limits (issue 20 item 13)
+
+COPRIME = "graph g {{\n  actor A {{ out o: u8 @ {p} }}\n  actor B {{ in i: u8 @ {c} }}\n  fifo A.o -> B.i{cap}\n}}\n"
+
+
+@pytest.mark.parametrize("engine", ["auto", "sim", "smt"])
+def test_check_honours_the_timeout_whatever_the_rates(tmp_path: Path, engine: str) -> None:
+    """Rates 10^7 and 10^7 - 1 make 2 * 10^7 firings per iteration: past --timeout the verdict is
+    inconclusive (exit 3), never a guess and never a 20 s wait."""
+    p = tmp_path / "coprime.vpr"
+    p.write_text(COPRIME.format(p=10**7, c=10**7 - 1, cap=" capacity 20000000"))
+    rc, err, dt = _run(["check", str(p), "--timeout", "1", "--engine", engine])
+    assert rc == 3 and "error[U1]" in err and "--timeout" in err, err
+    assert dt < 6, dt
+
+
+def test_bufsize_honours_the_timeout_whatever_the_rates(tmp_path: Path) -> None:
+    p = tmp_path / "coprime.vpr"
+    p.write_text(COPRIME.format(p=10**7, c=10**7 - 1, cap=""))
+    rc, err, dt = _run(["bufsize", str(p), "--timeout", "1"])
+    assert rc == 3 and "error[U1]" in err and "not sized" in err, err
+    assert dt < 8, dt
+
+
+def test_small_coprime_rates_are_still_decided(tmp_path: Path) -> None:
+    """The limit changes nothing where the simulation fits in it: p + c - gcd(p, c) tokens are
+    the least that let A and B run (a two-actor edge's known minimal buffer)."""
+    p = tmp_path / "small.vpr"
+    p.write_text(COPRIME.format(p=7, c=5, cap=" capacity 11"))
+    rc, err, _ = _run(["check", str(p), "--timeout", "5"])
+    assert rc == 0, err
+    p.write_text(COPRIME.format(p=7, c=5, cap=" capacity 10"))
+    rc, err, _ = _run(["check", str(p), "--timeout", "5"])
+    assert rc == 1 and "error[D1]" in err, err

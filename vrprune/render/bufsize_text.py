@@ -9,6 +9,7 @@ _STATUS = {
     "optimal": "minimal capacities, optimality proved",
     "not-proven": "capacities are deadlock-free, optimality not proven",
     "infeasible": "no capacities make this graph deadlock-free",
+    "unknown": "inconclusive: not sized within --timeout",
     "invalid": "cannot be sized: the graph breaks the design rules or is inconsistent",
 }
 

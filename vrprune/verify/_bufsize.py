@@ -36,7 +36,19 @@ from .._words import plural
 from ..diagnostics import Diagnostic, error
 from ..model import Graph, GraphIndex
 from ._consistency import repetition_vector
-from ._net import CONTROL, STATIC, VARIABLE, Net, SimResult, Wait, blocked_reasons, build_net, simulate, wait_cycle
+from ._net import (
+    CONTROL,
+    STATIC,
+    VARIABLE,
+    Net,
+    SimResult,
+    SimulationTimeout,
+    Wait,
+    blocked_reasons,
+    build_net,
+    simulate,
+    wait_cycle,
+)
 from ._rules import check_r6, check_rules
 from ._smt import check
 
@@ -79,7 +91,7 @@ class FifoSize:
 @dataclass(frozen=True)
 class SizeResult:
     graph: Graph
-    status: str  # "optimal" | "not-proven" | "infeasible" | "invalid"
+    status: str  # "optimal" | "not-proven" | "unknown" (ran past --timeout) | "infeasible" | "invalid"
     objective: str  # "bytes" | "tokens"
     fifos: tuple[FifoSize, ...] = ()
     diagnostics: tuple[Diagnostic, ...] = ()
@@ -90,7 +102,7 @@ class SizeResult:
 
     @property
     def exit_code(self) -> int:
-        return {"optimal": 0, "not-proven": 3, "infeasible": 1, "invalid": 1}[self.status]
+        return {"optimal": 0, "not-proven": 3, "unknown": 3, "infeasible": 1, "invalid": 1}[self.status]
 
     @property
     def capacities(self) -> dict[str, int]:
@@ -141,12 +153,13 @@ class Problem:
     weight: list[int]
     token_bytes: list[int]
     objective: str = "bytes"
+    deadline: float | None = None  # time.monotonic() past which simulations stop (--timeout)
 
     def net_with(self, caps: list[int]) -> Net:
         return replace(self.net, edges=tuple(replace(e, cap=c) for e, c in zip(self.net.edges, caps)))
 
     def run(self, caps: list[int], record: bool = False) -> SimResult:
-        return simulate(self.net_with(caps), self.worst, record=record)
+        return simulate(self.net_with(caps), self.worst, record=record, deadline=self.deadline)
 
     def cost(self, caps: list[int]) -> int:
         return sum(w * c for w, c in zip(self.weight, caps))
@@ -251,7 +264,7 @@ def _counterexample(pb: Problem, caps: list[int]):
     from ._prove import _counterexample as cx
 
     n = pb.net_with(caps)
-    return cx(n, pb.worst, simulate(n, pb.worst), [])
+    return cx(n, pb.worst, simulate(n, pb.worst, deadline=pb.deadline), [])
 
 
 def size(g: Graph, objective: str = "bytes", resize_all: bool = False, *, timeout_s: float | None = 60.0,
@@ -265,6 +278,24 @@ def size(g: Graph, objective: str = "bytes", resize_all: bool = False, *, timeou
     if pb is None:
         return SizeResult(g, "invalid", objective, diagnostics=tuple(diags))
     stats: dict = {"actors": len(g.actors), "fifos": len(g.fifos), "simulations": 0, "cuts": 0, "master_calls": 0}
+    pb.deadline = None if timeout_s is None else time.monotonic() + timeout_s
+    feasible: list[list[int]] = []  # capacities a simulation has shown deadlock-free
+    try:
+        return _size(pb, g, objective, stats, t0, timeout_s, rlimit, explain, cross_check, greedy, feasible)
+    except SimulationTimeout:
+        reason = f"a simulation ran past --timeout {timeout_s:g} s"
+        if feasible:  # the best capacities verified so far: sized, minimality not proven
+            return _finish(pb, "not-proven", feasible[-1], stats, t0, cross_check=False, reason=reason)
+        stats["reason"] = reason
+        stats["total_s"] = round(time.perf_counter() - t0, 4)
+        d = error("U1", f"graph '{g.name}' was not sized: {reason} before any capacities were shown deadlock-free",
+                  g.span, help="raise the limit with --timeout SECONDS; the firings per iteration grow with the "
+                               "ratios of the rates (the repetition vector)")
+        return SizeResult(g, "unknown", objective, diagnostics=(d,), stats=stats)
+
+
+def _size(pb: Problem, g: Graph, objective: str, stats: dict, t0: float, timeout_s: float | None,
+          rlimit: int | None, explain: bool, cross_check: bool, greedy: bool, feasible: list[list[int]]) -> SizeResult:
     m = len(pb.net.edges)
     # fixed capacities below the necessary per-edge bound: nothing to optimise
     bad = [i for i in range(m) if pb.fixed[i] and pb.net.edges[i].cap < pb.lower[i]]
@@ -285,6 +316,7 @@ def size(g: Graph, objective: str = "bytes", resize_all: bool = False, *, timeou
         stats["simulations"] += 1
         res = pb.run(caps)
         if res.complete:
+            feasible.append(list(caps))
             return True
         cut = _cut(pb, caps, res)
         if not cut:
@@ -412,7 +444,8 @@ def _finish(pb: Problem, status: str, caps: list[int], stats: dict, t0: float, *
             from ._prove import prove
 
             t1 = time.perf_counter()
-            rep = prove(with_capacities(g, {fs.name: fs.capacity for fs in fifos}), timeout_s=30.0)
+            left = 30.0 if pb.deadline is None else max(pb.deadline - time.monotonic(), 1.0)
+            rep = prove(with_capacities(g, {fs.name: fs.capacity for fs in fifos}), timeout_s=min(30.0, left))
             verdict = rep.verdict
             stats["cross_check_s"] = round(time.perf_counter() - t1, 4)
             if verdict == "refuted":  # the theorems say this cannot happen: never report it as sized
@@ -449,7 +482,7 @@ def one_less(pb: Problem, caps: list[int], i: int) -> OneLess | None:
     trial = list(caps)
     trial[i] = c
     n = pb.net_with(trial)
-    res = simulate(n, pb.worst, record=True)
+    res = simulate(n, pb.worst, record=True, deadline=pb.deadline)
     if res.complete:  # only with a not-proven (non-minimal) assignment
         return OneLess(c, "none", "still deadlock-free: this capacity is not minimal")
     waits = blocked_reasons(n, res, pb.worst)

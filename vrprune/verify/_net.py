@@ -9,6 +9,7 @@ counts, and a greedy simulation decides whether one iteration can complete.
 
 from __future__ import annotations
 
+import time
 from collections import deque
 from dataclasses import dataclass, field
 
@@ -82,9 +83,17 @@ class SimResult:
     peak: list[int]
 
 
-def simulate(net: Net, atr: dict[str, list[int]], *, record: bool = True) -> SimResult:
-    """Fire greedily, each actor at most q times, with the given atr per CA firing of each DPG."""
+class SimulationTimeout(Exception):
+    """The simulation ran past its deadline (``--timeout``): nothing was decided."""
+
+
+def simulate(net: Net, atr: dict[str, list[int]], *, record: bool = True, deadline: float | None = None) -> SimResult:
+    """Fire greedily, each actor at most q times, with the given atr per CA firing of each DPG.
+
+    ``deadline``: a ``time.monotonic()`` value; past it, :class:`SimulationTimeout` is raised
+    (the number of steps grows with the repetition vector, which rates can make huge)."""
     n = net.size
+    steps = 0
     counts = [0] * n
     fills = [e.init for e in net.edges]
     peak = list(fills)
@@ -98,6 +107,9 @@ def simulate(net: Net, atr: dict[str, list[int]], *, record: bool = True) -> Sim
     work = deque(range(n))
     queued = [True] * n
     while work:
+        steps += 1
+        if deadline is not None and not steps & 1023 and time.monotonic() > deadline:
+            raise SimulationTimeout()
         a = work.popleft()
         queued[a] = False
         left = net.q[a] - counts[a]
@@ -108,6 +120,9 @@ def simulate(net: Net, atr: dict[str, list[int]], *, record: bool = True) -> Sim
             # one firing at a time: the rate of each firing is its own atr
             k = 0
             while k < left:
+                steps += 1
+                if deadline is not None and not steps & 1023 and time.monotonic() > deadline:
+                    raise SimulationTimeout()
                 r = atr_at(a, counts[a])
                 ok = True
                 for ei in net.ins[a]:

@@ -10,7 +10,7 @@ from .._words import plural
 from ..diagnostics import Diagnostic, Note, error
 from ..model import Graph, GraphIndex
 from ._consistency import repetition_vector
-from ._net import Net, Wait, blocked_reasons, build_net, simulate, wait_cycle
+from ._net import Net, SimulationTimeout, Wait, blocked_reasons, build_net, simulate, wait_cycle
 from ._rules import check_r6, check_rules
 from ._smt import find_stuck
 
@@ -97,6 +97,7 @@ def prove(g: Graph, *, timeout_s: float | None = 30.0, rlimit: int | None = None
 
 def _prove(g: Graph, *, timeout_s: float | None, rlimit: int | None, engine: str, explain: bool) -> Report:
     t0 = time.perf_counter()
+    deadline = None if timeout_s is None else time.monotonic() + timeout_s
     ix = GraphIndex.of(g)
     props: list[Property] = []
     diags, infos = check_rules(g, ix)
@@ -149,52 +150,66 @@ def _prove(g: Graph, *, timeout_s: float | None, rlimit: int | None, engine: str
     cex: Counterexample | None = None
     core: tuple[str, ...] = ()
     t1 = time.perf_counter()
-    worst = {d: [i.url] for d, i in choice_dpgs.items()}
-    if not use_smt:
-        # Exact by docs/verification.md: determinacy (one simulation per atr sequence) and
-        # monotonicity (every actor's enabling is antitone in atr, so atr = url is the worst case).
-        res = simulate(net, worst)
-        if not res.complete:
-            cex = _counterexample(net, worst, res, ovf)
-    else:
-        # cheap first: the worst case atr = url (a real deadlock if it sticks)
-        res = simulate(net, worst, record=False)
-        if not res.complete:
-            cex = _counterexample(net, worst, simulate(net, worst), ovf)
+    try:
+        worst = {d: [i.url] for d, i in choice_dpgs.items()}
+        if not use_smt:
+            # Exact by docs/verification.md: determinacy (one simulation per atr sequence) and
+            # monotonicity (every actor's enabling is antitone in atr, so atr = url is the worst case).
+            res = simulate(net, worst, deadline=deadline)
+            if not res.complete:
+                cex = _counterexample(net, worst, res, ovf)
         else:
-            out = find_stuck(net, timeout_s=timeout_s, rlimit=rlimit, want_core=explain and net.size <= 300)
-            stats["solver"] = out.status
-            if out.status == "unknown":
-                stats["smt_s"] = round(time.perf_counter() - t1, 4)
-                props.append(Property("deadlock-freedom", "unknown", f"solver gave up: {out.reason}"))
-                diags.append(error("U1", f"deadlock freedom of graph '{g.name}' is unproved: the solver stopped ({out.reason})",
-                                   g.span, help="raise the limits: --timeout SECONDS (now "
-                                                f"{timeout_s}) or --rlimit N{'' if rlimit is None else f' (now {rlimit})'}, "
-                                                "or use --engine sim (exact, see docs/verification.md)"))
-                return _done(g, "inconclusive", diags + ovf, q, props, stats, t0)
-            if out.status == "sat":
-                assert out.atr is not None
-                res = simulate(net, out.atr)
-                if res.complete:  # the determinacy theorem says this cannot happen: never guess
-                    props.append(Property("deadlock-freedom", "unknown", "internal disagreement between solver and simulation"))
-                    diags.append(error("U2", "internal error: the solver's deadlock did not replay; please report this graph",
-                                       g.span))
-                    return _done(g, "inconclusive", diags, q, props, stats, t0)
-                cex = _counterexample(net, out.atr, res, ovf)
-            core = out.core
-    stats["deadlock_s"] = round(time.perf_counter() - t1, 4)
-    if cex is not None:
-        props.append(Property("deadlock-freedom", "refuted", f"{cex.kind} reachable"))
-        if ovf:
-            diags += ovf
-        else:
-            diags.append(_deadlock_diag(g, ix, cex))
-        return _done(g, "refuted", diags, q, props, stats, t0, cex)
-    props.append(Property("deadlock-freedom", "proved",
-                          "for every atr sequence (z3)" if use_smt else "for every atr sequence (exact simulation at atr = url)"))
-    cert = _certificate(net, worst, "z3 (QF_LIA), every atr sequence" if use_smt else
-                        "exact simulation at atr = url (determinacy + monotonicity)", core, explain)
-    return _done(g, "proved", diags, q, props, stats, t0, None, cert)
+            # cheap first: the worst case atr = url (a real deadlock if it sticks)
+            res = simulate(net, worst, record=False, deadline=deadline)
+            if not res.complete:
+                cex = _counterexample(net, worst, simulate(net, worst, deadline=deadline), ovf)
+            else:
+                left = None if deadline is None else max(deadline - time.monotonic(), 0.001)
+                out = find_stuck(net, timeout_s=left, rlimit=rlimit, want_core=explain and net.size <= 300)
+                stats["solver"] = out.status
+                if out.status == "unknown":
+                    stats["smt_s"] = round(time.perf_counter() - t1, 4)
+                    props.append(Property("deadlock-freedom", "unknown", f"solver gave up: {out.reason}"))
+                    diags.append(error("U1", f"deadlock freedom of graph '{g.name}' is unproved: the solver stopped ({out.reason})",
+                                       g.span, help="raise the limits: --timeout SECONDS (now "
+                                                    f"{timeout_s}) or --rlimit N{'' if rlimit is None else f' (now {rlimit})'}, "
+                                                    "or use --engine sim (exact, see docs/verification.md)"))
+                    return _done(g, "inconclusive", diags + ovf, q, props, stats, t0)
+                if out.status == "sat":
+                    assert out.atr is not None
+                    res = simulate(net, out.atr, deadline=deadline)
+                    if res.complete:  # the determinacy theorem says this cannot happen: never guess
+                        props.append(Property("deadlock-freedom", "unknown", "internal disagreement between solver and simulation"))
+                        diags.append(error("U2", "internal error: the solver's deadlock did not replay; please report this graph",
+                                           g.span))
+                        return _done(g, "inconclusive", diags, q, props, stats, t0)
+                    cex = _counterexample(net, out.atr, res, ovf)
+                core = out.core
+        stats["deadlock_s"] = round(time.perf_counter() - t1, 4)
+        if cex is not None:
+            props.append(Property("deadlock-freedom", "refuted", f"{cex.kind} reachable"))
+            if ovf:
+                diags += ovf
+            else:
+                diags.append(_deadlock_diag(g, ix, cex))
+            return _done(g, "refuted", diags, q, props, stats, t0, cex)
+        props.append(Property("deadlock-freedom", "proved",
+                              "for every atr sequence (z3)" if use_smt else "for every atr sequence (exact simulation at atr = url)"))
+        if explain and not res.trace and net.size:
+            res = simulate(net, worst, record=True, deadline=deadline)
+        cert = _certificate(net, worst, "z3 (QF_LIA), every atr sequence" if use_smt else
+                            "exact simulation at atr = url (determinacy + monotonicity)", core, res, explain)
+        return _done(g, "proved", diags, q, props, stats, t0, None, cert)
+    except SimulationTimeout:
+        stats["deadlock_s"] = round(time.perf_counter() - t1, 4)
+        props.append(Property("deadlock-freedom", "unknown", f"the simulation ran past --timeout {timeout_s:g} s"))
+        if ovf:  # a firing that can never fit is proved already: refuted, whatever the simulation
+            return _done(g, "refuted", diags + ovf, q, props, stats, t0)
+        diags.append(error("U1", f"deadlock freedom of graph '{g.name}' is unproved: the simulation of one iteration "
+                                 f"({sum(net.q):,} firings) ran past the time limit of {timeout_s:g} s", g.span,
+                           help="raise the limit with --timeout SECONDS; the firings per iteration grow with the "
+                                "ratios of the rates (the repetition vector)"))
+        return _done(g, "inconclusive", diags + ovf, q, props, stats, t0)
 
 
 def _done(g, verdict, diags, q, props, stats, t0, cex=None, cert=None) -> Report:
@@ -238,10 +253,11 @@ def _deadlock_diag(g: Graph, ix: GraphIndex, cex: Counterexample) -> Diagnostic:
                  help="add initial tokens on the cycle, or raise the capacities of the full fifos (vrprune bufsize finds minimal ones)")
 
 
-def _certificate(net: Net, worst: dict[str, list[int]], method: str, core: tuple[str, ...], explain: bool) -> Certificate:
-    """One schedule of one iteration at atr = url; by monotonicity (docs/verification.md) the same
-    firing order is valid for every atr sequence, so it is the parametric schedule."""
-    res = simulate(net, worst, record=explain)
+def _certificate(net: Net, worst: dict[str, list[int]], method: str, core: tuple[str, ...], res,
+                 explain: bool) -> Certificate:
+    """One schedule of one iteration at atr = url (``res``, the proof's own simulation at atr =
+    url); by monotonicity (docs/verification.md) the same firing order is valid for every atr
+    sequence, so it is the parametric schedule."""
     label = "every atr (computed at atr = url)" if worst else "static"
     bounds = {e.fifo.name: (e.cap, res.peak[i]) for i, e in enumerate(net.edges)}
-    return Certificate({label: tuple(res.trace)}, bounds, method, core)
+    return Certificate({label: tuple(res.trace) if explain else ()}, bounds, method, core)
