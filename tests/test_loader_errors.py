@@ -270,3 +270,17 @@ def test_a_one_line_file_with_many_errors_prints_a_window_per_diagnostic(tmp_pat
     src, caret = lines[i + 1], lines[i + 2]
     at = caret.index("^")
     assert src[at:at + 5] == "x1500"
+
+
+# ------------------------------------------------------ url = 0 (issue 14 item 8; docs/language.md)
+
+def test_a_variable_rate_with_url_zero_is_rejected_as_documented(tmp_path: Path) -> None:
+    """docs/language.md: `0 <= lrl <= url and url >= 1`; atr may be 0 in an iteration, but a port
+    whose url is 0 could never move a token."""
+    p = tmp_path / "g.vpr"
+    p.write_text("graph g {\n  dpg d {\n    actor E: da { control in c  out x: f32 @ 0..0 }\n  }\n}\n")
+    d = _diag(p)
+    assert (d.code, d.span.line) == ("E008", 3) and "url" in d.message and "never move a token" in d.message
+    assert d.help and "remove it" in d.help
+    doc = (Path(__file__).resolve().parent.parent / "docs" / "language.md").read_text()
+    assert "url >= 1" in doc and "E008" in doc

@@ -444,7 +444,10 @@ class Loader:
                                         _span(path, rate), help="write the range as `@ lrl..url` with lrl <= url"))
                 return None
             if hi_v < 1:
-                self.diags.append(error("E008", "upper rate limit must be at least 1", _span(path, rate.children[1])))
+                self.diags.append(error("E008", f"upper rate limit (url) must be at least 1, got {hi_v}: this port could "
+                                                "never move a token", _span(path, rate.children[1]),
+                                        help="a branch that is always skipped needs no port: remove it, or give the "
+                                             "range an url >= 1 (atr may still be 0: `@ 0..N`)"))
                 return None
             lo, hi = lo_v, hi_v
             kind = PortKind.VARIABLE

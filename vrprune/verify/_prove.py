@@ -10,7 +10,15 @@ from .._words import plural
 from ..diagnostics import Diagnostic, Note, error
 from ..model import Graph, GraphIndex
 from ._consistency import repetition_vector
-from ._net import Net, SimulationTimeout, Wait, blocked_reasons, build_net, simulate, wait_cycle
+from ._net import (
+    Net,
+    SimulationTimeout,
+    Wait,
+    blocked_reasons,
+    build_net,
+    simulate,
+    wait_cycle,
+)
 from ._rules import check_r6, check_rules
 from ._smt import find_stuck
 
