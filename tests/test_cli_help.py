@@ -153,3 +153,25 @@ def test_fuzz_exits_3_when_the_checker_is_inconclusive(monkeypatch):
     rc = main_with(["fuzz", str(ROOT / "specs/multi_dpg.vpr"), "--stub-missing", "--iterations", "1"], io.StringIO(), err)
     assert rc == 3, err.getvalue()
     assert "inconclusive" in err.getvalue()
+
+
+def test_every_cited_doc_exists():
+    """--help texts, messages, README and docs cite pages a user has (docs/NAME.md in the
+    repository), not design notes that never ship."""
+    cited: dict[str, set[str]] = {}
+    for top in ("vrprune", "docs", "examples", "bench"):
+        for p in (ROOT / top).rglob("*"):
+            if p.is_file() and p.suffix in (".py", ".md", ".c", ".h", ".vpr"):
+                for ref in re.findall(r"docs/[\w.-]+\.(?:md|png)", p.read_text(encoding="utf-8", errors="replace")):
+                    cited.setdefault(ref, set()).add(str(p.relative_to(ROOT)))
+    for ref in re.findall(r"docs/[\w.-]+\.(?:md|png)", (ROOT / "README.md").read_text(encoding="utf-8")):
+        cited.setdefault(ref, set()).add("README.md")
+    missing = {ref: sorted(by) for ref, by in cited.items() if not (ROOT / ref).is_file()}
+    assert not missing, missing
+
+
+def test_documented_cflags_default_is_the_real_one():
+    from vrprune.exec._toolchain import DEFAULT_CFLAGS
+
+    assert " ".join(DEFAULT_CFLAGS) in " ".join(help_of("run").split())
+    assert " ".join(DEFAULT_CFLAGS) in (ROOT / "README.md").read_text(encoding="utf-8")

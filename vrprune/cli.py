@@ -30,7 +30,8 @@ _EXECUTING = frozenset({"run", "explore", "fuzz"})
 ENVIRONMENT: tuple[tuple[str, str, frozenset[str]], ...] = (
     ("VRPRUNE_CC", "C compiler command for C actors and compiled programs (default: cc, gcc or clang on PATH)",
      _EXECUTING | {"compile"}),
-    ("VRPRUNE_CFLAGS", "flags for compiling C actors (default: -O3 -march=native -std=gnu11 -Wall)", _EXECUTING),
+    ("VRPRUNE_CFLAGS", "flags for compiling C actors (default: -O3 -march=native -std=gnu11 -Wall -Wno-unused-function)",
+     _EXECUTING),
     ("VRPRUNE_CACHE", "cache folder: parser tables, compiled C actors (default: ~/.cache/vrprune)", _PARSING),
     ("VRPRUNE_NATIVE", "0: C actors and TX/RX run in the Python loop instead of the C core (default 1)", _EXECUTING),
     ("VRPRUNE_CL_PLATFORM", ("OpenCL platform (name substring) where no mapping names one; compiled programs "
