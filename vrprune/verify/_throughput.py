@@ -159,8 +159,14 @@ class Model:
         for e, r in self.ins[k]:
             if tok[e] < r:
                 return []
-        full = [e for e, r in self.outs[k] if tok[e] + r > cap[e]]
-        return full or None
+        full = None
+        for e, r in self.outs[k]:
+            if tok[e] + r > cap[e]:
+                if full is None:
+                    full = [e]
+                else:
+                    full.append(e)
+        return full
 
     def end(self, k: int, tok: list[int]) -> None:
         """The end of a firing of actor k: its input tokens leave (their space is free), its
@@ -187,17 +193,21 @@ def self_timed(net: Net, caps: list[int] | None, ticks: list[int], unit_s: Fract
 def _periodic(m: Model, cap: list[int], unit_s: Fraction, max_states: int, max_events: int) -> Throughput:
     n = m.size
     T, nbr, room, end = m.T, m.nbr, m.room, m.end
-    src, dst = m.src, m.dst
+    # per actor: the fifos its end changes; what a start may have waited for (see `deps`)
+    touch = [[e for e, _ in m.ins[k]] + [e for e, _ in m.outs[k]] for k in range(n)]
+    waits_in = [[(e, r, m.src[e]) for e, r in m.ins[k]] for k in range(n)]
+    waits_out = [[(e, r, m.dst[e]) for e, r in m.outs[k]] for k in range(n)]
     tok = list(m.init)
     busy = [False] * n
     fin = [0] * n  # end time of the running firing
     heap: list[tuple[int, int]] = []
+    push, pop = heapq.heappush, heapq.heappop
     ref = min(range(n), key=lambda k: (m.q[k], -T[k]))
     q_ref = m.q[ref]
-    blocked: dict[int, list[int]] = {}  # idle actors with inputs ready and some output full
     # Causal dependencies of the firings started since the last stored state: (a, b, e) = a
     # firing of b waited for the end of a firing of a: for its tokens (e = -1; a = b: its own
-    # previous firing) or for room on fifo e (a consumes from e, b produces into it).
+    # previous firing) or for room on fifo e (a consumes from e, b produces into it). A start
+    # waited for exactly the conditions that were false before this instant.
     deps: set[tuple[int, int, int]] = set()
     segs: list[set[tuple[int, int, int]]] = []
     seen: dict[tuple, tuple[int, int, int]] = {}
@@ -207,47 +217,32 @@ def _periodic(m: Model, cap: list[int], unit_s: Fraction, max_states: int, max_e
     before: dict[int, int] = {}  # tokens of the fifos changed at this instant, as they were before it
     ended: set[int] = set()  # actors whose firing ended at this instant
     ref_ended = False
-
-    def changed(k: int) -> None:
-        for e, _ in m.ins[k]:
-            before.setdefault(e, tok[e])
-        for e, _ in m.outs[k]:
-            before.setdefault(e, tok[e])
-
-    def waited(k: int) -> None:  # what the firing of k starting now waited for (conditions met only now)
-        if k in ended:
-            deps.add((k, k, -1))
-        for e, r in m.ins[k]:
-            b = before.get(e)
-            if b is not None and b < r:
-                deps.add((src[e], k, -1))
-        for e, r in m.outs[k]:
-            b = before.get(e)
-            if b is not None and b + r > cap[e]:
-                deps.add((dst[e], k, e))
-
     while True:
         zero = 0
         stack = dirty
         while stack:
             k = stack.pop()
-            if busy[k]:
+            if busy[k] or room(k, tok, cap) is not None:
                 continue
-            full = room(k, tok, cap)
-            if full is not None:
-                if full:
-                    blocked[k] = full
-                else:
-                    blocked.pop(k, None)
-                continue
-            blocked.pop(k, None)
-            waited(k)
+            if before:
+                if k in ended:
+                    deps.add((k, k, -1))
+                for e, r, a in waits_in[k]:
+                    b = before.get(e)
+                    if b is not None and b < r:
+                        deps.add((a, k, -1))
+                for e, r, a in waits_out[k]:
+                    b = before.get(e)
+                    if b is not None and b + r > cap[e]:
+                        deps.add((a, k, e))
             if T[k]:
                 busy[k] = True
                 fin[k] = now + T[k]
-                heapq.heappush(heap, (fin[k], k))
+                push(heap, (fin[k], k))
             else:  # a zero-time firing ends at once
-                changed(k)
+                for e in touch[k]:
+                    if e not in before:
+                        before[e] = tok[e]
                 end(k, tok)
                 ended.add(k)
                 if k == ref:
@@ -273,17 +268,19 @@ def _periodic(m: Model, cap: list[int], unit_s: Fraction, max_states: int, max_e
             if len(seen) > max_states:
                 raise ThroughputError(f"the state space has more than {max_states} states before it repeats; "
                                       "throughput not computed")
-        if not heap:  # deadlock: the fifos a blocked actor waits on for room
-            return Throughput(0.0, Fraction(0), tuple(sorted({m.edges[e] for v in blocked.values() for e in v})),
-                              len(seen))
+        if not heap:  # deadlock: the fifos that a blocked actor with its inputs ready waits on for room
+            full = {m.edges[e] for k in range(n) for e in (room(k, tok, cap) or ())}
+            return Throughput(0.0, Fraction(0), tuple(sorted(full)), len(seen))
         now = heap[0][0]
         dirty = []
         before.clear()
         ended.clear()
         while heap and heap[0][0] == now:
-            _, k = heapq.heappop(heap)
+            _, k = pop(heap)
             busy[k] = False
-            changed(k)
+            for e in touch[k]:
+                if e not in before:
+                    before[e] = tok[e]
             end(k, tok)
             ended.add(k)
             if k == ref:
