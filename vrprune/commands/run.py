@@ -84,8 +84,8 @@ def add_parser(sub) -> argparse.ArgumentParser:
 def add_param_argument(p) -> None:
     """``--param ACTOR.NAME=VALUE`` (repeatable), shared by run, fuzz, explore and compile."""
     p.add_argument("--param", type=param_override, action="append", default=[], metavar="ACTOR.NAME=VALUE",
-                   help="give the declared parameter NAME of ACTOR this value for this run (repeatable; the "
-                        "file is not changed), e.g. --param Src.frames=100")
+                   help="give the declared parameter NAME of ACTOR this value instead of the file's (repeatable; "
+                        "the file is not changed), e.g. --param Src.frames=100")
 
 
 def processes_choice(text: str) -> str | list[str]:
