@@ -129,6 +129,17 @@ def test_multirate_chain_and_dpg_across_processes_sink_in_the_parent():
     assert rt._by_name["Sink"].backend.obj.values == [[0, 1, 2, 1][f % 4] for f in range(40)]
 
 
+def test_a_mapping_unit_names_one_process_for_its_actors(tmp_path):
+    from vrprune.model import Unit, UnitKind
+
+    g, rec = pipe(tmp_path)
+    u = Unit("core1", UnitKind.CPU, device=1)
+    rt, res, _ = run(g, processes=["core1"], units={"W1": u, "W2": u, "Join": u})
+    assert res.status == "ok", res.describe()
+    assert [grp.names for grp in rt._workers.groups] == [["W1", "W2", "Join"]]
+    assert len(rec.read_text().split()) == 12
+
+
 def test_python_actor_between_c_actors_in_a_worker():
     rt, res, _ = run(spec("cchain"), iterations=30, processes=["Py"])
     assert res.status == "ok", res.describe()
@@ -137,9 +148,12 @@ def test_python_actor_between_c_actors_in_a_worker():
     assert res.firings["Chk"] == 180 and res.fifos["Cp2.o"]["left"] == 0
 
 
-def test_end_of_stream_from_a_source_in_a_worker():
-    _, res, _ = run(spec("dry"), processes="all")
+def test_end_of_stream_and_profile_from_workers():
+    _, res, _ = run(spec("dry"), processes="all", profile=True)
     assert res.status == "ok" and res.firings == {"Src": 10, "Cp": 10, "Sink": 10}
+    for a in ("Src", "Cp", "Sink"):
+        st = res.actors[a].to_json()
+        assert st["firings"] == 10 and 0 < st["min_s"] <= st["mean_s"] <= st["max_s"], (a, st)
 
 
 # ------------------------------------------------------------------------ failures, never a hang
