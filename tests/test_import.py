@@ -447,3 +447,36 @@ def test_unused_input_scalar_output_and_input_passed_through(tmp_path):
     assert code == 0, err
     np.testing.assert_array_equal(np.load(tmp_path / "y.npy"), np.maximum(x.sum(axis=(1, 2)), 0))
     np.testing.assert_array_equal(np.load(tmp_path / "xo.npy"), x)
+
+
+def test_cores_chooses_runs_and_threads(tmp_path):
+    import itertools
+
+    from vrprune.onnximport._analysis import SPEEDUP_EXPONENT, _runs_for_cores
+
+    def period(w, runs, threads):
+        return max(sum(w[s:e]) / t ** SPEEDUP_EXPONENT for (s, e), t in zip(runs, threads))
+
+    rng = np.random.default_rng(4)
+    for _ in range(25):  # against every split and thread assignment
+        w = [int(x) for x in rng.integers(1, 40, rng.integers(1, 6))]
+        cores = int(rng.integers(1, 5))
+        runs, threads = _runs_for_cores(w, cores)
+        assert runs[0][0] == 0 and runs[-1][1] == len(w) and all(a[1] == b[0] for a, b in itertools.pairwise(runs))
+        assert sum(threads) <= cores and min(threads) >= 1
+        best = min(period(w, list(zip((0, *cuts), (*cuts, len(w)))), ts)
+                   for k in range(1, min(cores, len(w)) + 1)
+                   for cuts in itertools.combinations(range(1, len(w)), k - 1)
+                   for ts in itertools.product(range(1, cores + 1), repeat=k) if sum(ts) <= cores)
+        assert period(w, runs, threads) <= best * (1 + 1e-9)
+    model = branch_concat()
+    vpr = import_model(model, tmp_path, "--cores", "3")
+    from vrprune import load
+
+    g = load(vpr)
+    layers = [a for a in g.actors if a.name.startswith("Group")]
+    assert 1 <= len(layers) <= 3 and sum(int(a.param("threads")) for a in layers) <= 3
+    assert cli("check", vpr)[0] == 0
+    run_and_compare(model, vpr, tmp_path, n=2)
+    code, _, err = cli("import", str(tmp_path / "m.onnx"), "-o", str(tmp_path / "o2"), "--cores", "2", "--group", "2")
+    assert code == 2 and "--cores" in err

@@ -63,8 +63,12 @@ def add_parser(sub) -> argparse.ArgumentParser:
                    help="what --group N balances: cost (default: FLOPs + 17 x activation bytes, so memory-bound "
                         "layers count), flops, or time (each layer timed with onnxruntime during the import; "
                         "not reproducible)")
-    p.add_argument("--threads", type=threads_arg, default=1, metavar="T",
+    p.add_argument("--threads", type=threads_arg, default=None, metavar="T",
                    help="intra-op threads of each actor's onnxruntime session (default 1; written as param threads)")
+    p.add_argument("--cores", type=threads_arg, default=None, metavar="C",
+                   help="group for throughput on C cores: the runs of layers and each actor's threads are chosen "
+                        "together (sum C) to make the slowest actor as fast as possible (instead of --group and "
+                        "--threads)")
     return p
 
 
@@ -76,8 +80,12 @@ def run(args, stdout: TextIO, stderr: TextIO) -> int:
 
     t0 = time.perf_counter()
     shapes = parse_shape_overrides(args.shape)
-    plan = analyze(args.model, shapes=shapes, group=args.group, threads=args.threads, name=args.name,
-                   balance=args.balance)
+    if args.cores and (args.group != 0 or args.threads is not None):
+        print("vrprune import: error: --cores chooses the groups and their threads itself; leave out "
+              "--group and --threads", file=stderr)
+        return 2
+    plan = analyze(args.model, shapes=shapes, group=args.group, threads=args.threads or 1, name=args.name,
+                   balance=args.balance, cores=args.cores or 0)
     try:
         files = write(plan, args.out)
     except OSError as exc:

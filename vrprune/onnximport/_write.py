@@ -105,7 +105,7 @@ def _render_actor(plan: ImportPlan, a: ActorPlan, npz_name: str) -> list[str]:
     if a.kind == "layer":
         out.append(f"{ind}param model = {_quote(npz_name)}")
         out.append(f"{ind}param layer = {_quote(a.name)}")
-        out.append(f"{ind}param threads = {plan.threads}")
+        out.append(f"{ind}param threads = {a.threads or plan.threads}")
     else:
         out.append(f"{ind}param tensor = {_quote(a.tensor)}")
         out.append(f"{ind}param token = {_quote(plan.tensors[a.tensor].vpr_type)}")
