@@ -105,6 +105,11 @@ def test_replay_of_the_readme_counterexample_stubs_and_stops_at_once(tmp_path):
     assert "reached the counterexample's stuck state (the same firing counts and fill levels)" in err
     assert "rate choices forced from" not in err  # nothing to force: no DPG, and no empty note
     assert "forces no rate choices (the graph has no DPG)" in err
+    # the same counterexample against the fixed graph (4 initial tokens): no deadlock, and an end
+    t0 = time.monotonic()
+    rc, out, err = cli("run", os.path.join(ROOT, "specs", "feedback.vpr"), "--replay", str(cx))
+    assert time.monotonic() - t0 < 5.0 and rc == 0, err
+    assert "note: the run did not end in the counterexample's stuck state: Src fired 6 times, the counterexample 4" in err
 
 
 # ---------------------------------------------------------------- distributed options (item 3)

@@ -178,6 +178,21 @@ def _check_replay(path: str, atr: dict[str, list[int]], g: Any) -> None:
                                    f"`vrprune check --counterexample`")
 
 
+def _replay_iterations(g: Any, rp: Replay) -> int | None:
+    """Iterations enough for every actor to fire more often than in the counterexample's stuck
+    state: the replay reaches that state before any actor stops at its limit (firing counts never
+    pass it: every schedule of the same choices ends there), and it ends even where it would not."""
+    from ..exec import InconsistentGraph, repetition_vector
+
+    if rp.kind != "deadlock" or not rp.counts:
+        return None
+    try:
+        q = repetition_vector(g)
+    except InconsistentGraph:
+        return None
+    return max([1] + [n // max(q.get(a, 1), 1) + 1 for a, n in rp.counts.items()])
+
+
 def _replay_outcome(rp: Replay, res: Any) -> str:
     """How the run's end compares with the counterexample's stuck state."""
     forced = ", ".join(f"{k}={v}" for k, v in rp.atr.items())
@@ -242,7 +257,10 @@ def run(args, stdout: TextIO, stderr: TextIO) -> int:
     # a counterexample is about the graph's structure: actors without an implementation are stubbed
     stub_missing = args.stub_missing or replay is not None
     stub_sources = [a.name for a in g.actors if a.impl is None and not a.inputs] if stub_missing else []
-    if stub_sources and args.iterations is None and (replay is None or replay.kind != "deadlock"):
+    iterations = args.iterations
+    if iterations is None and replay is not None:
+        iterations = _replay_iterations(g, replay)
+    if stub_sources and iterations is None:
         print(f"vrprune run: error: {_names('source', stub_sources)} no implementation: a stub never ends the "
               f"stream, so this run would never end; give --iterations N", file=stderr)
         return 2
@@ -271,7 +289,7 @@ def run(args, stdout: TextIO, stderr: TextIO) -> int:
 
     progress = stderr if (not args.quiet and hasattr(stderr, "isatty") and stderr.isatty()) else None
     try:
-        rt = Runtime(g, iterations=args.iterations, trace=bool(args.trace), profile=bool(args.profile),
+        rt = Runtime(g, iterations=iterations, trace=bool(args.trace), profile=bool(args.profile),
                      watchdog_s=args.watchdog if args.watchdog and args.watchdog > 0 else None,
                      replay=replay.atr if replay is not None else None, stub_missing=stub_missing, warn=warn,
                      progress=progress,
