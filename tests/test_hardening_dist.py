@@ -331,7 +331,8 @@ SLOW_APP = """graph seq {{
 """
 
 
-def test_a_slow_firing_does_not_kill_the_link(tmp_path, monkeypatch):
+@pytest.mark.parametrize("tls", [False, True], ids=["tcp", "tls"])
+def test_a_slow_firing_does_not_kill_the_link(tmp_path, monkeypatch, tls):
     """The sink sleeps 3 link timeouts inside one firing while the TX's socket is full (zero
     window, tiny buffers): the link lives on (heartbeats) and the run ends cleanly. Before, the
     TX's TCP_USER_TIMEOUT dropped the connection after the link timeout (15 s; 2 s here)."""
@@ -346,10 +347,16 @@ def test_a_slow_firing_does_not_kill_the_link(tmp_path, monkeypatch):
     sm, cm = _maps(tmp_path)
     base = str(free_base(2))
     common = ["--port-base", base, "--unchecked", "--socket-buffer", "4608", "--watchdog", "0"]
-    srv = _Side(["run", str(app), "--mapping", sm, *common])
+    extra: dict[str, list[str]] = {"server": [], "endpoint": []}
+    if tls:
+        assert main_with(["keygen", "--tls", str(tmp_path / "t")], io.StringIO(), io.StringIO()) == 0
+        for h in extra:
+            extra[h] = ["--tls-ca", str(tmp_path / "t/ca.pem"), "--tls-cert", str(tmp_path / f"t/{h}.pem"),
+                        "--tls-key", str(tmp_path / f"t/{h}.key")]
+    srv = _Side(["run", str(app), "--mapping", sm, *common, *extra["server"]])
     srv.start()
     err = io.StringIO()
-    rc = main_with(["run", str(app), "--mapping", cm, *common], io.StringIO(), err)
+    rc = main_with(["run", str(app), "--mapping", cm, *common, *extra["endpoint"]], io.StringIO(), err)
     srv.join(60)
     assert rc == 0, err.getvalue()
     assert srv.rc == 0, srv.err.getvalue()

@@ -154,6 +154,9 @@ def run_distributed(args, stdout: TextIO, stderr: TextIO) -> int:
         beats = start_heartbeats([ep for ep in endpoints if ep.edge in sp.incoming])
         return _execute(args, g, sp, endpoints, link, repetition, log, stdout, stderr, got_signal,
                         Runtime, profile_json, trace_json)
+    except KeyboardInterrupt:  # a signal outside the runtime's own handling (building the actors, ...)
+        log("interrupted")
+        return 128 + (got_signal[0] if got_signal else signal.SIGINT)
     finally:
         if beats is not None:
             beats.set()

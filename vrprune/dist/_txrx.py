@@ -491,8 +491,10 @@ def accept_edge(lsock: socket.socket, e: CrossEdge, port: int, fp: bytes, sec: S
             ep.heartbeats = w.server_handshake(
                 _Deadline(sock, until), edge=e.index, edge_name=e.name,  # type: ignore[arg-type]
                 token_bytes=e.token_bytes, rate=e.rate, fp=fp, psk=sec.psk, refusal=refusal,
-                authenticated=ctx is not None, claim=lambda: claim(ep), heartbeats=ctx is None)
+                authenticated=ctx is not None, claim=lambda: claim(ep), heartbeats=True)
             sock.settimeout(None)
+            if ctx is not None:
+                ep.sock = TlsLink(sock)  # type: ignore[arg-type,assignment]  # heartbeats beside the firings
             with lock:
                 ready.append(ep)
         except (w.DistError, OSError, ssl.SSLError, ValueError) as exc:
@@ -692,11 +694,12 @@ def connect_edge(e: CrossEdge, port: int, fp: bytes, sec: Security, deadline: fl
                 s = ctx.wrap_socket(s, server_hostname=e.dst_host.name, do_handshake_on_connect=False)
                 _start_tls(s, max(min(deadline - time.monotonic(), w.HANDSHAKE_TIMEOUT_S), 0.001))
             beats = w.client_handshake(s, edge=e.index, token_bytes=e.token_bytes, rate=e.rate, fp=fp,
-                                       psk=sec.psk, heartbeats=ctx is None)
+                                       psk=sec.psk, heartbeats=True)
             s.settimeout(None)
             if beats:
                 _user_timeout(s, 0)  # the heartbeats tell a dead RX; a full window may last (a slow RX)
-            return Endpoint(e, port, s, ctx is not None, f"{addr}:{port}", heartbeats=beats)
+            link = TlsLink(s) if ctx is not None else s  # type: ignore[arg-type]
+            return Endpoint(e, port, link, ctx is not None, f"{addr}:{port}", heartbeats=beats)  # type: ignore[arg-type]
         except ssl.SSLError as exc:
             s.close()
             raise w.Refused(f"{label}: TLS handshake with {addr}:{port} failed: {exc}") from None
@@ -722,8 +725,8 @@ def peer_gone(ep: Endpoint) -> str | None:
     except (OSError, ValueError):
         return "closed the connection"
     if r:
-        if ep.tls:
-            return "closed the connection"  # no heartbeats inside TLS: the RX sends nothing
+        if ep.tls and not ep.heartbeats:
+            return "closed the connection"  # the RX sends nothing after the handshake
         try:
             data = ep.sock.recv(4096, socket.MSG_DONTWAIT)
         except BlockingIOError:
@@ -738,6 +741,86 @@ def peer_gone(ep: Endpoint) -> str | None:
         return (f"sent no heartbeat for {LINK_TIMEOUT_S:g} s (its host is down or cut off, or its process "
                 f"is frozen)")
     return None
+
+
+class TlsLink:
+    """A TLS connection that two threads use at once: the firing's (RX reads, TX writes) and the
+    heartbeats' (RX writes, TX reads). OpenSSL allows one call at a time on a connection, so
+    every TLS call runs under one lock, on a non-blocking socket; the waits for the socket happen
+    outside the lock. Offers what the TX/RX back-ends and :func:`peer_gone` use of a socket."""
+
+    def __init__(self, sock: ssl.SSLSocket) -> None:
+        self.tls = sock
+        self.lock = threading.Lock()
+        self.timeout: float | None = None
+        sock.setblocking(False)
+
+    def fileno(self) -> int:
+        return self.tls.fileno()
+
+    def settimeout(self, t: float | None) -> None:
+        self.timeout = t
+
+    def gettimeout(self) -> float | None:
+        return self.timeout
+
+    def _call(self, fn: Callable[[], Any], reading: bool) -> Any:
+        """``fn`` under the lock until it does not want to wait; the waits (for reading or
+        writing, as TLS asks) outside it, within the timeout."""
+        until = None if self.timeout is None else time.monotonic() + self.timeout
+        while True:
+            with self.lock:
+                try:
+                    return fn()
+                except ssl.SSLWantReadError:
+                    want_read = True
+                except ssl.SSLWantWriteError:
+                    want_read = False
+            left = None if until is None else until - time.monotonic()
+            if left is not None and left <= 0:
+                raise TimeoutError("timed out")
+            fd = self.tls.fileno()
+            if fd < 0:
+                raise OSError(errno.EBADF, "connection closed")
+            select.select([fd] if want_read else [], [] if want_read else [fd], [fd],
+                          1.0 if left is None else min(left, 1.0))
+
+    def recv_into(self, buf: Any, nbytes: int = 0) -> int:
+        return self._call(lambda: self.tls.recv_into(buf, nbytes), True)
+
+    def sendall(self, data: Any) -> None:
+        mv = memoryview(data).cast("B")
+        while len(mv):
+            n = self._call(lambda: self.tls.send(mv), False)
+            mv = mv[n:]
+
+    def recv(self, n: int, flags: int = 0) -> bytes:
+        """``flags`` with MSG_DONTWAIT: what is there now (BlockingIOError when nothing is)."""
+        if flags & socket.MSG_DONTWAIT:
+            with self.lock:
+                try:
+                    return self.tls.recv(n)
+                except (ssl.SSLWantReadError, ssl.SSLWantWriteError):
+                    raise BlockingIOError(errno.EAGAIN, "nothing to read") from None
+        return self._call(lambda: self.tls.recv(n), True)
+
+    def send(self, data: bytes, flags: int = 0) -> int:
+        """``flags`` with MSG_DONTWAIT: send now or not at all (BlockingIOError)."""
+        if flags & socket.MSG_DONTWAIT:
+            with self.lock:
+                try:
+                    return self.tls.send(data)
+                except (ssl.SSLWantReadError, ssl.SSLWantWriteError):
+                    raise BlockingIOError(errno.EAGAIN, "no room") from None
+        return self._call(lambda: self.tls.send(data), False)
+
+    def shutdown(self, how: int) -> None:
+        """The TCP connection's shutdown (wakes a thread waiting on it); TLS state is left alone."""
+        socket.socket.shutdown(self.tls, how)
+
+    def close(self) -> None:
+        with self.lock:
+            self.tls.close()
 
 
 def start_heartbeats(rx_endpoints: list[Endpoint]) -> threading.Event:
