@@ -26,6 +26,11 @@ Frames (TX -> RX), little-endian 20-byte header then the payload::
 
     type u8 (1 DATA, 2 END, 3 ABORT), pad 3, atr u32, length u32, seq u64
 
+After the handshake, when the TX asked for them (HELLO flag bit 1) and the RX agreed (REPLY
+flags bit 0), the RX sends one heartbeat byte (0) a second, RX -> TX, for as long as its process
+lives; the TX reads and drops them, and calls its RX gone after ``LINK_TIMEOUT_S`` without one
+(see ``_txrx.py``).
+
 ``length`` must equal ``atr * token_bytes`` and ``atr`` the edge's rate (static edges);
 ``seq`` counts DATA frames from 0 and must arrive in order. The receiver checks the header
 before it reads a byte of payload, and reads the payload straight into the FIFO slot
