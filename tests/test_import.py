@@ -480,3 +480,17 @@ def test_cores_chooses_runs_and_threads(tmp_path):
     run_and_compare(model, vpr, tmp_path, n=2)
     code, _, err = cli("import", str(tmp_path / "m.onnx"), "-o", str(tmp_path / "o2"), "--cores", "2", "--group", "2")
     assert code == 2 and "--cores" in err
+
+
+def test_random_frames_without_end_stop_at_the_iterations(tmp_path):
+    vpr = import_model(conv_chain(), tmp_path)
+    out = tmp_path / "y.npy"
+    code, _, err = cli("run", vpr, "-q", "--param", "Input.frames=0", "--iterations", "11",
+                       "--param", f"Output.path={out}")
+    assert code == 0, err
+    y = np.load(out)
+    assert y.shape == (11, 1, 16, 4, 4)
+    np.testing.assert_array_equal(y[8], y[0])  # a pool of 8 distinct frames, sent in turn
+    assert not np.array_equal(y[1], y[0])
+    code, _, err = cli("run", vpr, "-q", "--param", "Input.frames=-1")
+    assert code != 0 and "frames must be a whole number >= 0" in err

@@ -17,7 +17,8 @@ relative to the current directory.
   output port of each produced tensor as its output; further ports of the same tensor (fan-out)
   get a copy.
 * ``Input(path, frames, seed)``: one model input per firing, read from an .npy whose first
-  axis is frames (``path = ""``: ``frames`` seeded random frames), then end of stream.
+  axis is frames, then end of stream (``path = ""``: ``frames`` seeded random frames, 0 for
+  no end).
 * ``Output(path)``: collects one model output per firing and writes them, stacked (first axis
   = frames), to the .npy ``path`` at the end of the run (``path = ""``: nothing is written).
 """
@@ -149,8 +150,12 @@ def _load_layer(path: str, key: str) -> bytes:
         raise ActorSetupError(f"{path} is not an .npz written by vrprune import: {exc}") from None
 
 
+POOL = 8  # distinct random frames an Input without a file cycles through
+
+
 class Input:
-    """A source: one model input per firing from an .npy of frames, then end of stream."""
+    """A source: one model input per firing from an .npy of frames, then end of stream;
+    without a file, ``frames`` seeded random frames (0: no end; the run's --iterations ends it)."""
 
     _base = ""
 
@@ -158,17 +163,23 @@ class Input:
         self.tensor, self.token, self.path, self.frames, self.seed = tensor, token, path, frames, seed
         self.dtype, self.shape = _token(token)
         self.data: np.ndarray | None = None
+        self.total: int | None = None  # frames to send; None: no end
         self.k = 0
         self._open()  # here, so that a bad file is said without a traceback
 
     def _open(self) -> None:
         if not self.path:
+            if not isinstance(self.frames, int) or self.frames < 0:
+                raise ActorSetupError(f"input '{self.tensor}': param frames must be a whole number >= 0 "
+                                      f"(0: no end), got {self.frames!r}")
+            # a pool of at most POOL distinct frames, sent in turn: cheap per frame, bounded memory
             rng = np.random.default_rng(self.seed)
-            shp = (self.frames, *self.shape)
+            shp = (min(self.frames, POOL) if self.frames else POOL, *self.shape)
             if self.dtype.kind == "f":
                 self.data = rng.standard_normal(shp, dtype=np.float64).astype(self.dtype)
             else:
                 self.data = rng.integers(0, 2, shp).astype(self.dtype)
+            self.total = self.frames or None
             return
         try:
             data = np.load(self.path, mmap_mode="r", allow_pickle=False)
@@ -187,12 +198,14 @@ class Input:
             raise ActorSetupError(f"input '{self.tensor}': {self.path} holds {data.dtype} values; the model input is "
                                   f"{self.dtype}")
         self.data = data
+        self.total = len(data)
 
     def fire(self, ins, outs, atr):
         assert self.data is not None
-        if self.k >= len(self.data):
+        if self.total is not None and self.k >= self.total:
             return END
-        np.copyto(view(outs[0], self.token).reshape(self.shape), self.data[self.k], casting="same_kind")
+        np.copyto(view(outs[0], self.token).reshape(self.shape), self.data[self.k % len(self.data)],
+                  casting="same_kind")
         for o in outs[1:]:
             o[...] = outs[0]
         self.k += 1
