@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from ..diagnostics import VrpruneError
+from ..model import DTYPE_BYTES
 from ._ops import FOLDABLE_ANYWAY, FOLLOWERS, REFUSED_WHY, SUPPORTED
 
 
@@ -26,8 +27,6 @@ PORTS_PROP = "vrprune.out_ports"  # metadata of a layer subgraph: output index o
 _ONNX_DTYPE = {1: "f32", 2: "u8", 3: "i8", 4: "u16", 5: "i16", 6: "i32", 7: "i64", 9: "u8", 10: "f16",
                11: "f64", 12: "u32", 13: "u64"}
 _ONNX_TYPE_NAME = {0: "undefined", 8: "string", 14: "complex64", 15: "complex128", 16: "bfloat16"}
-DTYPE_BYTES = {"u8": 1, "i8": 1, "u16": 2, "i16": 2, "f16": 2, "u32": 4, "i32": 4, "f32": 4, "u64": 8,
-               "i64": 8, "f64": 8}
 
 _VPR_KEYWORDS = {"import", "const", "graph", "dpg", "actor", "spa", "ca", "da", "dpa", "control", "in", "out",
                  "bytes", "impl", "c", "opencl", "python", "kernel", "param", "time", "fifo", "capacity",
@@ -191,7 +190,7 @@ def analyze(path: str, *, shapes: Mapping[str, Sequence[int]] | None = None, gro
             raise OnnxImportError(f"{path}: model output '{t}' is a constant; vrprune import needs outputs "
                                   f"computed from the inputs")
 
-    layers = _layers(nodes, consts, model_inputs, group)
+    layers = _layers(nodes, consts, fuse=group is not None)
     inits = {t.name: t for t in g.initializer}
     layer_threads: list[int] | None = None
     if group or cores:
@@ -201,11 +200,7 @@ def analyze(path: str, *, shapes: Mapping[str, Sequence[int]] | None = None, gro
             weights = _measured_times([a for a in ungrouped if a.kind == "layer"], threads)
         else:
             weights = [_layer_cost(nodes, lay, tensors, inits, balance) for lay in layers]
-        if cores:
-            runs, layer_threads = _runs_for_cores(weights, cores)
-        else:
-            runs = _balanced_runs(weights, group or 1)
-        layers = [[i for k in range(s, e) for i in layers[k]] for s, e in runs]
+        layers, layer_threads = _group_layers(layers, weights, group or 0, cores)
     actors, edges = _actors(model, nodes, node_names, layers, bool(group or cores), consts, inits, tensors,
                             uncarriable, model_inputs, model_outputs, path, layer_threads)
     used = {t for a in actors for t in [p.tensor for p in a.in_ports] + [p.tensor for p in a.out_ports]}
@@ -416,14 +411,15 @@ def _live_nodes(nodes, outputs: list[str], consts: set[str]) -> set[int]:
 
 # ----------------------------------------------------------------------------- layers
 
-def _layers(nodes, consts: set[str], model_inputs: list[str], group: int | None) -> list[list[int]]:
-    """Node indexes per layer, layers in a topological order."""
+def _layers(nodes, consts: set[str], fuse: bool) -> list[list[int]]:
+    """Node indexes per layer, layers in a topological order. ``fuse``: a follower node joins
+    the layer that produces all of its activation inputs; else every node is a layer."""
     producer: dict[str, int] = {}  # tensor -> layer index
     layers: list[list[int]] = []
     for i, n in enumerate(nodes):
         acts = [t for t in n.input if t and t not in consts]
         srcs = {producer.get(t, -1) for t in acts}
-        if group is not None and n.op_type in FOLLOWERS and acts and len(srcs) == 1 and -1 not in srcs:
+        if fuse and n.op_type in FOLLOWERS and acts and len(srcs) == 1 and -1 not in srcs:
             k = srcs.pop()
             layers[k].append(i)
         else:
@@ -433,6 +429,18 @@ def _layers(nodes, consts: set[str], model_inputs: list[str], group: int | None)
             if o:
                 producer[o] = k
     return layers
+
+
+def _group_layers(layers: list[list[int]], weights: list[int], group: int,
+                  cores: int) -> tuple[list[list[int]], list[int] | None]:
+    """Merge runs of consecutive layers: into at most ``group`` balanced runs, or, with
+    ``cores``, into the runs and thread counts of :func:`_runs_for_cores` (returned too)."""
+    threads: list[int] | None = None
+    if cores:
+        runs, threads = _runs_for_cores(weights, cores)
+    else:
+        runs = _balanced_runs(weights, group)
+    return [[i for k in range(s, e) for i in layers[k]] for s, e in runs], threads
 
 
 SPEEDUP_EXPONENT = 0.65  # an onnxruntime session with t intra-op threads runs about t ** 0.65 times
