@@ -13,7 +13,7 @@ from lark import Lark, Token, Tree
 
 from vrprune.diagnostics import SpecSyntaxError
 from vrprune.grammar._lexer import KEYWORDS, quote_name
-from vrprune.grammar._parser import _GRAMMAR, Pos, parse_text
+from vrprune.grammar._parser import _GRAMMAR, Node, parse_text
 
 ROOT = Path(__file__).resolve().parent.parent
 FILES = sorted(p for p in [*ROOT.glob("specs/**/*.vpr"), *ROOT.glob("specs/**/*.map"), *ROOT.glob("examples/**/*.vpr")])
@@ -46,10 +46,10 @@ def _same_positions(a: Tree, b: Tree) -> None:
     stack = [(a, b)]
     while stack:
         x, y = stack.pop()
-        if isinstance(x, Tree):
+        if isinstance(x, Node):
             assert isinstance(y, Tree) and x.data == y.data
             if not y.meta.empty:
-                assert isinstance(x._meta, Pos), x.data
+                assert x.first is not None, x.data
                 assert (x.meta.line, x.meta.column, x.meta.end_line, x.meta.end_column) == \
                     (y.meta.line, y.meta.column, y.meta.end_line, y.meta.end_column), x.data
             stack.extend(zip(x.children, y.children))

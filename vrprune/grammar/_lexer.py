@@ -72,6 +72,22 @@ _MASTER = re.compile(r"""
 _BW_UNITS = frozenset(("B", "kB", "MB", "GB", "kb", "Mb", "Gb"))
 
 
+_new_str = str.__new__
+
+
+def _token(t: str, v: str, s: int, line: int, col: int, e: int) -> Token:
+    """A Lark Token on one line, made without Token.__new__'s two calls and keyword checks."""
+    tok = _new_str(Token, v)
+    tok.type = t
+    tok.value = v
+    tok.start_pos = s
+    tok.line = tok.end_line = line
+    tok.column = col
+    tok.end_column = col + e - s
+    tok.end_pos = e
+    return tok
+
+
 def quote_name(name: str) -> str:
     """A name as .vpr text: as is when it is an identifier and no keyword, else in backquotes."""
     if IDENT.match(name) and name not in KEYWORDS:
@@ -90,7 +106,7 @@ def tokens(text: str, states: dict, stack: list[int], comments: list[Comment] | 
     hard = _HARD
     soft = _SOFT
     punct = _PUNCT
-    new = Token
+    new = _token
     while True:
         m = match(text, pos)
         if m is None:  # nothing matches here: skip the blanks and report the character
@@ -115,7 +131,7 @@ def tokens(text: str, states: dict, stack: list[int], comments: list[Comment] | 
                         t = "NAME"
             pos = e
             col = s - line_start + 1
-            yield new(t, v, s, line, col, line, col + e - s, e)
+            yield new(t, v, s, line, col, e)
         elif kind == "p":
             s = m.start(kind)
             v = m.group(kind)
@@ -124,7 +140,7 @@ def tokens(text: str, states: dict, stack: list[int], comments: list[Comment] | 
             e = s + len(v)
             pos = e
             col = s - line_start + 1
-            yield new(punct[v], v, s, line, col, line, col + len(v), e)
+            yield new(punct[v], v, s, line, col, e)
         elif kind == "num":
             s = m.start(kind)
             v = m.group(kind)
@@ -138,7 +154,7 @@ def tokens(text: str, states: dict, stack: list[int], comments: list[Comment] | 
                     v = text[s:e]
             pos = e
             col = s - line_start + 1
-            yield new(t, v, s, line, col, line, col + e - s, e)
+            yield new(t, v, s, line, col, e)
         elif kind == "nl":
             pos = m.end()
             line += 1
@@ -148,13 +164,13 @@ def tokens(text: str, states: dict, stack: list[int], comments: list[Comment] | 
             v = m.group(kind)
             pos = m.end()
             col = s - line_start + 1
-            yield new("STRING", v, s, line, col, line, col + len(v), pos)
+            yield new("STRING", v, s, line, col, pos)
         elif kind == "q":
             s = m.start(kind)
             raw = m.group(kind)
             pos = m.end()
             col = s - line_start + 1
-            yield new("NAME", raw[1:-1], s, line, col, line, col + len(raw), pos)
+            yield new("NAME", raw[1:-1], s, line, col, pos)
         elif kind == "lc":
             s = m.start(kind)
             pos = m.end()
@@ -175,7 +191,7 @@ def tokens(text: str, states: dict, stack: list[int], comments: list[Comment] | 
             s = m.start(kind)
             pos = s + 1
             col = s - line_start + 1
-            yield new("SLASH", "/", s, line, col, line, col + 1, pos)
+            yield new("SLASH", "/", s, line, col, pos)
         else:  # end of text
             return
 

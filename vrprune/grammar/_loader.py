@@ -39,7 +39,7 @@ from ..model import (
     UnitKind,
 )
 from ._files import read_input
-from ._parser import Comment, Pos, parse_text
+from ._parser import Comment, Node, parse_text
 
 LINK_PRESETS: dict[str, tuple[float, float]] = {
     # name: (bandwidth bytes/s, latency s) -- measured figures of the Edge-PRUNE paper, Table II
@@ -61,9 +61,8 @@ def _span(path: str, node: Tree | Token) -> Span:
     if isinstance(node, Token):
         return Span(path, node.line or 1, node.column or 1, node.end_line or node.line or 1,
                     node.end_column or (node.column or 1) + len(str(node)))
-    m = node._meta  # not .meta: that creates an empty Meta on every access
-    if isinstance(m, Pos):  # the parser's first and last token, keywords and brackets included
-        f, la = m.first, m.last
+    if type(node) is Node and node.first is not None:  # its first and last token, keywords included
+        f, la = node.first, node.last
         return Span(path, f.line, f.column, la.end_line, la.end_column)
     first = last = None
     stack: list = [node]
@@ -72,7 +71,7 @@ def _span(path: str, node: Tree | Token) -> Span:
         if isinstance(x, Token):
             first = x
             break
-        if isinstance(x, Tree):
+        if isinstance(x, (Node, Tree)):
             stack.extend(reversed(x.children))
     stack = [node]
     while stack:  # last token
@@ -80,7 +79,7 @@ def _span(path: str, node: Tree | Token) -> Span:
         if isinstance(x, Token):
             last = x
             break
-        if isinstance(x, Tree):
+        if isinstance(x, (Node, Tree)):
             stack.extend(x.children)
     if first is None or last is None:
         return Span(path, 1, 1, 1, 2)
@@ -166,11 +165,14 @@ class Loader:
                                         help="import the shared files from one place instead of in a chain"))
         text = self._read(apath, _at)
         register_source(apath, text)
-        tree, comments = parse_text(text, apath)
         gc_was = gc.isenabled()
-        gc.disable()  # resolving builds many small frozen objects; nothing here makes cycles
+        # parsing and resolving build about a million small objects and no cycles: collections
+        # in between would rescan them all (a quarter of the load time at 10,000 actors)
+        gc.disable()
         try:
+            tree, comments = parse_text(text, apath)
             mod = self._module(apath, tree, _stack + ((apath, _at or Span(apath, 1, 1, 1, 2)),))
+            del tree
         finally:
             if gc_was:
                 gc.enable()

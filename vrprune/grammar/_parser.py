@@ -3,7 +3,7 @@
 The grammar (vpr.lark) and its LALR tables are Lark's. Text is parsed by a small driver over
 those tables (:func:`_fast_parse`) fed by the one-pattern lexer of ``_lexer.py``; it builds the
 same trees as ``Lark.parse`` (placeholders included) and gives every node its first and last
-token (:class:`Pos`) in O(1), so spans cover keywords and brackets without rescanning text.
+token (:class:`Node`) in O(1), so spans cover keywords and brackets without rescanning text.
 A syntax error is re-parsed by Lark itself (same lexer, same tables) for its error object and
 the example matching.
 """
@@ -57,21 +57,31 @@ def _parser() -> Lark:
     )
 
 
-class Pos:
-    """Where a tree node is: its first and last token (keywords and brackets included). Set as
-    the node's ``meta``, it answers ``line``, ``column``, ``end_line`` and ``end_column`` as
-    Lark's ``propagate_positions`` would."""
+class Node:
+    """A parse tree node: Lark's ``Tree`` (``data``, ``children``, equal to a Lark tree with the
+    same content) with its first and last token (keywords and brackets included) in slots, so
+    that positions cost no extra object. ``meta`` answers ``line``, ``column``, ``end_line`` and
+    ``end_column`` as Lark's ``propagate_positions`` would."""
 
-    __slots__ = ("cfirst", "clast", "first", "last")
-    empty = False
+    __slots__ = ("cfirst", "children", "clast", "data", "first", "last")
 
-    def __init__(self, first: Token, last: Token) -> None:
+    def __init__(self, data: str, children: list, first: Token | None, last: Token | None) -> None:
+        self.data = data
+        self.children = children
         self.first = first
         self.last = last
         # the container: brackets around a node that a `?rule` handed up alone (`( expr )`);
         # a parent starts and ends at its children's containers, as with Lark's positions
         self.cfirst = first
         self.clast = last
+
+    @property
+    def meta(self) -> "Node":
+        return self
+
+    @property
+    def empty(self) -> bool:
+        return self.first is None
 
     @property
     def line(self) -> int:
@@ -89,15 +99,26 @@ class Pos:
     def end_column(self) -> int:
         return self.last.end_column
 
+    def __eq__(self, other: object) -> bool:
+        try:
+            return self.data == other.data and self.children == other.children  # type: ignore[attr-defined]
+        except AttributeError:
+            return False
+
+    __hash__ = None  # type: ignore[assignment]  # mutable, as Lark's Tree
+
+    def __repr__(self) -> str:
+        return f"Tree({self.data!r}, {self.children!r})"
+
 
 def _ends(children: list) -> tuple[Token | None, Token | None]:
-    """The first and last token of a reduction's children (their containers for trees)."""
+    """The first and last token of a reduction's children (their containers for nodes)."""
     first = children[0]
     last = children[-1]
     if type(first) is not Token:
-        first = getattr(getattr(first, "_meta", None), "cfirst", None)
+        first = None if first is None else first.cfirst
     if type(last) is not Token:
-        last = getattr(getattr(last, "_meta", None), "clast", None)
+        last = None if last is None else last.clast
     return first, last
 
 
@@ -145,17 +166,17 @@ def _reducer(rule, placeholders: bool = True):
                 kids += [None] * tail
         if expand1 and len(kids) == 1:
             kid = kids[0]
-            if len(children) > 1 and isinstance(getattr(kid, "_meta", None), Pos):
+            if len(children) > 1 and type(kid) is Node and kid.first is not None:
                 first, last = _ends(children)
                 if first is not None and last is not None:
-                    kid._meta.cfirst, kid._meta.clast = first, last
+                    kid.cfirst, kid.clast = first, last
             return kid
-        t = Tree(name, kids)
         if children:
             first, last = _ends(children)
-            if first is not None and last is not None:
-                t._meta = Pos(first, last)
-        return t
+            if first is None or last is None:
+                first = last = None
+            return Node(name, kids, first, last)
+        return Node(name, kids, None, None)
 
     return reduce
 
@@ -180,7 +201,7 @@ class _Stuck(Exception):
     """The fast driver met a token the tables do not take: Lark re-parses for the error."""
 
 
-def _fast_parse(text: str, comments: list[Comment], seen: list[Token] | None = None) -> Tree:
+def _fast_parse(text: str, comments: list[Comment], seen: list[Token] | None = None) -> Node:
     states, start, end, reducers = _tables()
     stack = [start]
     values: list = []
@@ -318,11 +339,11 @@ def _expected_text(exc: UnexpectedInput) -> str:
 
 
 def parse_text(text: str, path: str, *, positions: bool = True,
-               tokens_out: list[Token] | None = None) -> tuple[Tree, list[Comment]]:
+               tokens_out: list[Token] | None = None) -> tuple[Node, list[Comment]]:
     """Parse .vpr text; raise :class:`SpecSyntaxError` with a located diagnostic.
 
-    Every tree node's ``meta`` is a :class:`Pos` (``positions`` is accepted for compatibility;
-    positions cost nothing now). ``tokens_out``: receives every token, in order (keywords and
+    Every tree node is a :class:`Node` with its first and last token (``positions`` is
+    accepted for compatibility; positions cost nothing now). ``tokens_out``: receives every token, in order (keywords and
     brackets too), for the formatter."""
     comments: list[Comment] = []
     gc_was = gc.isenabled()
@@ -378,4 +399,4 @@ def _syntax_diag(exc: UnexpectedInput, text: str, path: str) -> Diagnostic:
     return Diagnostic("E001", msg, _span_of(path, line, col, length))
 
 
-__all__ = ["Comment", "Pos", "Token", "Tree", "lark", "parse_text"]
+__all__ = ["Comment", "Node", "Token", "Tree", "lark", "parse_text"]

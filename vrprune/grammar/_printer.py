@@ -3,12 +3,12 @@ uses) and `format_graph` (from the IR: what convert and generators use)."""
 
 from __future__ import annotations
 
-from lark import Token, Tree
+from lark import Token
 
 from ..model import ActorKind, CImpl, Graph, OpenCLImpl, Port, PortKind, PythonImpl
 from ._lexer import Comment
 from ._lexer import quote_name as q
-from ._parser import Pos, parse_text
+from ._parser import Node, parse_text
 
 INDENT = "  "
 
@@ -64,22 +64,22 @@ def format_source(text: str, path: str = "<input>") -> str:
     import bisect
 
     offsets = [t.start_pos for t in toks]
-    stack: list[Tree] = [tree]
+    stack: list[Node] = [tree]
     while stack:
         node = stack.pop()
         is_block = node.data in _BLOCKS or node.data == "start"
         for c in node.children:
-            if isinstance(c, Tree):
-                if is_block and isinstance(c._meta, Pos):
-                    starts.add(c._meta.first.start_pos)
+            if type(c) is Node:
+                if is_block and c.first is not None:
+                    starts.add(c.first.start_pos)
                 stack.append(c)
-        if node.data in _BLOCKS and isinstance(node._meta, Pos):
-            close = node._meta.last
-            first = node._meta.first.start_pos
+        if node.data in _BLOCKS and node.first is not None:
+            close = node.last
+            first = node.first.start_pos
             brace = next(t for t in toks[bisect.bisect_left(offsets, first):] if t.type == "LBRACE")
             broken = brace.line != close.line
-            items = [c for c in node.children if isinstance(c, Tree) and isinstance(c._meta, Pos)]
-            hanging = bool(items) and items[0]._meta.first.line == brace.line
+            items = [c for c in node.children if type(c) is Node and c.first is not None]
+            hanging = bool(items) and items[0].first.line == brace.line
             opens[brace.start_pos] = (broken, hanging)
             closes[close.start_pos] = broken
 
