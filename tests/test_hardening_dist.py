@@ -379,3 +379,40 @@ def test_a_silent_rx_is_gone_after_the_link_timeout(monkeypatch):
     b.close()
     assert _txrx.peer_gone(ep) == "closed the connection"
     a.close()
+
+
+# ------------------------------------------------------------------ the same in compiled programs
+
+
+def test_a_compiled_rx_tells_a_stranger_only_refused(tmp_path):
+    """A program from `vrprune compile` answers a HELLO of another graph, and one with unknown flag
+    bits, with "refused" only, and logs the reason; a refusal it prints is escaped."""
+    import subprocess
+
+    from test_compile_dist import compile_host
+
+    from _procs import pp, vehicle_app, write_mappings
+
+    app = vehicle_app(tmp_path, actors="c")
+    maps = write_mappings(tmp_path, pp(3))
+    exe = compile_host(tmp_path, app, maps["server"], "server")
+    base = free_base(8)
+    port = base + 2  # edge L2.y: the vehicle's third fifo
+    srv = subprocess.Popen([exe, "--port-base", str(base), "--connect-timeout", "6"], cwd=tmp_path,
+                           stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        told = []
+        import vrprune
+        from vrprune.dist import fingerprint
+
+        right = fingerprint(vrprune.load(app))
+        for flags, fp in ((0, bytes(32)), (0x0004, right)):
+            s = _connect(port)
+            s.sendall(w.HELLO.pack(w.MAGIC, w.VERSION, flags, 2, 73728, 1, fp, bytes(16)))
+            _m, _v, status, _n, _mac, mlen = w.REPLY.unpack(_recv(s, w.REPLY.size))
+            told.append((status, _recv(s, mlen)))
+            s.close()
+    finally:
+        out, err = srv.communicate(timeout=30)
+    assert told == [(w.REFUSED, b"refused"), (w.REFUSED, b"refused")], told
+    assert "graph fingerprint mismatch" in err and "unknown HELLO flags 0x0004" in err, err

@@ -39,7 +39,7 @@
 #define LD(p) __atomic_load_n((p), __ATOMIC_SEQ_CST)
 #define ST(p, v) __atomic_store_n((p), (v), __ATOMIC_SEQ_CST)
 
-enum { VERSION = 1, FLAG_PSK = 1, HELLO_N = 68, REPLY_N = 58, FINAL_N = 3, HEADER_N = 20, MAX_MESSAGE = 1024 };
+enum { VERSION = 1, FLAG_PSK = 1, FLAG_HEARTBEAT = 2, HELLO_N = 68, REPLY_N = 58, FINAL_N = 3, HEADER_N = 20, MAX_MESSAGE = 1024 };
 enum { F_DATA = 1, F_END = 2, F_ABORT = 3, S_OK = 0, S_REFUSED = 1 };
 #define HANDSHAKE_TIMEOUT_S 5
 
@@ -275,12 +275,30 @@ static void random_bytes(uint8_t *p, size_t n) {
     }
 }
 
+/* A peer's message as it may be printed: every byte that is not printable ASCII (terminal
+ * escapes, control characters, UTF-8) as \xNN, cut to PEER_TEXT_MAX characters (as _wire.peer_text). */
+enum { PEER_TEXT_MAX = 200 };
+
 static void recv_message(int s, uint32_t n, char *out, size_t cap) {
+    char raw[MAX_MESSAGE];
     if (n > MAX_MESSAGE) n = MAX_MESSAGE;
-    if (n >= cap) n = (uint32_t)cap - 1;
-    if (recv_exact(s, out, n)) n = 0;
-    out[n] = 0;
+    if (recv_exact(s, raw, n)) n = 0;
+    size_t k = 0;
+    for (uint32_t i = 0; i < n; i++) {
+        unsigned char c = (unsigned char)raw[i];
+        size_t w = c >= 0x20 && c < 0x7f ? 1 : 4;
+        if (k + w > PEER_TEXT_MAX || k + w + 4 >= cap) {
+            if (k + 4 < cap) { memcpy(out + k, "...", 3); k += 3; }
+            break;
+        }
+        if (w == 1) out[k++] = (char)c;
+        else { snprintf(out + k, cap - k, "\\x%02x", c); k += 4; }
+    }
+    out[k] = 0;
 }
+
+static const char NOT_TOLD[] = "; the RX tells the reason only after authentication, its log says it (different graph, "
+                               "edge, token size or rate, --port-base, or a pre-shared key or certificate on one side only?)";
 
 /* TX side. 0 ok; -1 refused or failed, with the reason in why. */
 static int client_handshake(int s, const vrp_edge *e, char *why, size_t wn) {
@@ -288,7 +306,7 @@ static int client_handshake(int s, const vrp_edge *e, char *why, size_t wn) {
     char msg[MAX_MESSAGE + 1];
     memcpy(hello, "VRPR", 4);
     put16(hello + 4, VERSION);
-    put16(hello + 6, g_have_psk ? FLAG_PSK : 0);
+    put16(hello + 6, g_have_psk ? FLAG_PSK : 0); /* no FLAG_HEARTBEAT: a compiled TX reads none */
     put32(hello + 8, (uint32_t)e->index);
     put32(hello + 12, (uint32_t)e->token_bytes);
     put32(hello + 16, (uint32_t)e->rate);
@@ -302,7 +320,7 @@ static int client_handshake(int s, const vrp_edge *e, char *why, size_t wn) {
     if (memcmp(reply, "VRPR", 4)) { snprintf(why, wn, "the peer is not a vrprune RX (bad magic in its reply)"); return -1; }
     if (reply[6] != S_OK) {
         recv_message(s, get16(reply + 56), msg, sizeof msg);
-        snprintf(why, wn, "refused by the peer: %s", msg);
+        snprintf(why, wn, "refused by the peer: %s%s", msg, strcmp(msg, "refused") ? "" : NOT_TOLD);
         return -1;
     }
     const uint8_t *nonce_rx = reply + 8, *mac_rx = reply + 24;
@@ -320,7 +338,7 @@ static int client_handshake(int s, const vrp_edge *e, char *why, size_t wn) {
     }
     if (final_[0] != S_OK) {
         recv_message(s, get16(final_ + 1), msg, sizeof msg);
-        snprintf(why, wn, "refused by the peer: %s", msg);
+        snprintf(why, wn, "refused by the peer: %s%s", msg, strcmp(msg, "refused") ? "" : NOT_TOLD);
         return -1;
     }
     return 0;
@@ -343,9 +361,22 @@ static void hex12(const uint8_t *fp, char *out) {
     for (int i = 0; i < 6; i++) sprintf(out + 2 * i, "%02x", fp[i]);
 }
 
-/* RX side. 0 ok; -1 refused (the peer was told why), with the reason in why. */
+static void final_refusal(int s, const char *told) {
+    uint8_t f[FINAL_N + MAX_MESSAGE];
+    size_t n = strlen(told);
+    if (n > MAX_MESSAGE) n = MAX_MESSAGE;
+    f[0] = S_REFUSED;
+    put16(f + 1, (uint32_t)n);
+    memcpy(f + 3, told, n);
+    send_all(s, f, 3 + n);
+}
+
+/* RX side. 0 ok; -1 refused, with the reason in why (for the log). The peer is told the reason
+ * only once authenticated (TLS verified its certificate; or its PSK MAC is checked, then in
+ * FINAL); before that it is told just "refused" (as _wire.server_handshake). */
 static int server_handshake(int s, const vrp_edge *e, char *why, size_t wn) {
-    uint8_t hello[HELLO_N], reply[REPLY_N], auth[32], want[32], final_[FINAL_N + 64];
+    uint8_t hello[HELLO_N], reply[REPLY_N], auth[32], want[32], final_[FINAL_N];
+    int authenticated = vrp_tls_active(s); /* the TLS handshake verified the TX's certificate */
     if (recv_exact(s, hello, sizeof hello)) {
         snprintf(why, wn, "connection closed during the handshake");
         return -1;
@@ -354,32 +385,39 @@ static int server_handshake(int s, const vrp_edge *e, char *why, size_t wn) {
     uint32_t version = get16(hello + 4), flags = get16(hello + 6), edge = get32(hello + 8);
     uint32_t tb = get32(hello + 12), rate = get32(hello + 16);
     const uint8_t *fp = hello + 20;
+    char mismatch[1024] = "";
+    why[0] = 0;
+    vrp_tls_check_peer(s, e->src_host, why, wn); /* TLS: the TX's certificate names its host */
+    if (why[0]) { refuse(s, why); return -1; }
     if (version != VERSION)
         snprintf(why, wn, "protocol version mismatch: RX speaks %d, TX speaks %u", VERSION, version);
+    else if (flags & ~(uint32_t)(FLAG_PSK | FLAG_HEARTBEAT))
+        snprintf(why, wn, "unknown HELLO flags 0x%04x (a newer or foreign TX?)", flags & ~(uint32_t)(FLAG_PSK | FLAG_HEARTBEAT));
     else if (!!(flags & FLAG_PSK) != g_have_psk)
         snprintf(why, wn, "authentication mismatch: %s", g_have_psk
                  ? "RX requires a pre-shared key (--psk-file) and TX has none"
                  : "TX uses a pre-shared key but RX has none (--psk-file on both sides)");
-    else if (memcmp(fp, g_net_prog->fingerprint, 32)) {
+    if (memcmp(fp, g_net_prog->fingerprint, 32)) {
         char a[13], b[13];
         hex12(g_net_prog->fingerprint, a);
         hex12(fp, b);
-        snprintf(why, wn, "graph fingerprint mismatch: RX runs graph %s\xe2\x80\xa6, TX runs %s\xe2\x80\xa6; "
+        snprintf(mismatch, sizeof mismatch, "graph fingerprint mismatch: RX runs graph %s\xe2\x80\xa6, TX runs %s\xe2\x80\xa6; "
                  "both sides must run the same application graph", a, b);
     } else if (edge != (uint32_t)e->index)
-        snprintf(why, wn, "edge mismatch: this port carries edge %d ('%s'), TX sends edge %u "
+        snprintf(mismatch, sizeof mismatch, "edge mismatch: this port carries edge %d ('%s'), TX sends edge %u "
                  "(different --port-base or platform base_port?)", e->index, e->name, edge);
     else if (tb != (uint32_t)e->token_bytes || rate != (uint32_t)e->rate)
-        snprintf(why, wn, "edge '%s': token size/rate mismatch: RX expects %d x %lld B, TX sends %u x %u B",
+        snprintf(mismatch, sizeof mismatch, "edge '%s': token size/rate mismatch: RX expects %d x %lld B, TX sends %u x %u B",
                  e->name, e->rate, (long long)e->token_bytes, rate, tb);
-    else
-        why[0] = 0;
-    if (!why[0]) vrp_tls_check_peer(s, e->src_host, why, wn); /* TLS: the TX's certificate names its host */
-    if (why[0]) { refuse(s, why); return -1; }
+    if (!why[0] && mismatch[0] && !g_have_psk) { /* no key to check first: refused at once */
+        snprintf(why, wn, "%s", mismatch);
+        mismatch[0] = 0;
+    }
+    if (why[0]) { refuse(s, authenticated ? why : "refused"); return -1; }
     memset(reply, 0, sizeof reply);
     memcpy(reply, "VRPR", 4);
     put16(reply + 4, VERSION);
-    reply[6] = S_OK;
+    reply[6] = S_OK; /* reply[7], the RX flags: 0 (a compiled RX sends no heartbeats) */
     random_bytes(reply + 8, 16);
     mac((const uint8_t *)"vrprune-rx", hello, reply + 8, NULL, reply + 24);
     put16(reply + 56, 0);
@@ -389,12 +427,13 @@ static int server_handshake(int s, const vrp_edge *e, char *why, size_t wn) {
     }
     mac((const uint8_t *)"vrprune-tx", hello, reply + 8, reply + 24, want);
     if (g_have_psk && !ct_equal(want, auth, 32)) {
-        static const char m[] = "authentication failed: wrong pre-shared key";
-        final_[0] = S_REFUSED;
-        put16(final_ + 1, sizeof m - 1);
-        memcpy(final_ + 3, m, sizeof m - 1);
-        send_all(s, final_, 3 + sizeof m - 1);
+        final_refusal(s, "authentication failed: wrong pre-shared key");
         snprintf(why, wn, "TX failed authentication: it does not hold our pre-shared key (wrong --psk-file?)");
+        return -1;
+    }
+    if (mismatch[0]) { /* authenticated now: the reason may be told */
+        final_refusal(s, mismatch);
+        snprintf(why, wn, "%s", mismatch);
         return -1;
     }
     final_[0] = S_OK;
