@@ -229,11 +229,15 @@ class Workers:
 
     def start(self) -> None:
         """Fork the workers (before any actor thread of the run starts)."""
+        import gc
         import warnings
 
         ctx = fork_context()
         r, w = os.pipe()
         self._lifeline_w = w
+        # the workers never collect (nor write the GC headers of) what they inherit: no
+        # copy-on-write of the parent's whole heap, no scans of it (Python's gc.freeze advice)
+        gc.freeze()
         try:
             with warnings.catch_warnings():  # Python 3.12 warns about fork() in a threaded process
                 warnings.simplefilter("ignore", DeprecationWarning)
@@ -246,6 +250,7 @@ class Workers:
                     child_conn.close()
                     self.pids.append(g.proc.pid)
         finally:
+            gc.unfreeze()
             os.close(r)
 
     def close(self) -> None:
