@@ -257,11 +257,15 @@ def _start_endless(tmp_path, n_workers=3):
     return proc
 
 
-def test_ctrl_c_tears_down_every_worker(tmp_path):
+@pytest.mark.parametrize("sig, to_group, code", [(signal.SIGINT, True, 130), (signal.SIGTERM, False, 143)])
+def test_ctrl_c_and_sigterm_tear_down_every_worker(tmp_path, sig, to_group, code):
     proc = _start_endless(tmp_path)
-    os.killpg(proc.pid, signal.SIGINT)  # what a terminal's Ctrl-C sends: the whole group
+    if to_group:
+        os.killpg(proc.pid, sig)  # what a terminal's Ctrl-C sends: the whole group
+    else:
+        os.kill(proc.pid, sig)  # what a service manager sends: the parent only
     _out, err = proc.communicate(timeout=20)
-    assert proc.returncode == 130, err
+    assert proc.returncode == code, err
     assert "interrupted" in err and "Traceback" not in err
     deadline = time.monotonic() + 5
     while _session_pids(proc.pid) and time.monotonic() < deadline:
