@@ -28,8 +28,12 @@ arithmetic on integer time ticks). States are stored only when a reference actor
 
 The Pareto front (:func:`pareto`) is searched as Stuijk, Geilen and Basten (DAC 2006) propose:
 a capacity increase can raise the throughput only on a fifo that delayed a firing for lack of
-room in the periodic phase (a storage dependency; for a deadlock, a fifo a blocked actor waits
-on for room), which makes a best-first search by cost from the per-fifo lower bounds exact.
+room on a cycle of the periodic phase's dependencies (a storage dependency of the critical
+cycle; for a deadlock, a fifo a blocked actor waits on for room), which makes a best-first
+search by cost from the per-fifo lower bounds exact.
+
+:func:`timed_run` runs the same rule for a finite number of iterations, with devices that run a
+bounded number of firings at a time: `vrprune explore` predicts its partition points with it.
 """
 
 from __future__ import annotations
