@@ -11,9 +11,8 @@ Python actors follow the convention documented in :mod:`vrprune.exec._python`;
 from ._backend import END, ActorBackend, BackendError, BackendUnavailable, StubBackend, make_backend
 from ._fifo import Aborted, EndOfStream, RingFifo
 from ._python import view
-from ._rates import InconsistentGraph, repetition_vector
-from ._runtime import (ActorFailure, ActorStats, DeviceEmulation, RunResult, Runtime, RuntimeSetupError, Wait,
-                       dpg_rate_ranges)
+from ..rates import InconsistentGraph, dpg_rate_ranges, repetition_vector
+from ._runtime import ActorFailure, ActorStats, DeviceEmulation, RunResult, Runtime, RuntimeSetupError, Wait
 from ._trace import PROFILE_SCHEMA, profile_json, trace_json
 
 __all__ = [

@@ -36,9 +36,9 @@ from typing import Any, Callable, TextIO
 from .._words import plural, waits
 from ..diagnostics import VrpruneError
 from ..model import ActorKind, Graph, OpenCLImpl, Unit, UnitKind
+from ..rates import dpg_rate_ranges, repetition_vector
 from ._backend import END, ActorBackend, SlowedBackend, StubBackend, make_backend
 from ._fifo import Aborted, EndOfStream, RingFifo, _Gate
-from ._rates import repetition_vector
 
 
 class RuntimeSetupError(VrpruneError):
@@ -456,19 +456,6 @@ def format_bytes(n: int) -> str:
             return f"{int(v)} bytes" if unit == "bytes" else f"{v:.1f} {unit}"
         v /= 1024
     return f"{n} bytes"
-
-
-def dpg_rate_ranges(graph: Graph) -> dict[str, tuple[int, int]]:
-    """{dpg: (lrl, url)}: the rate range of each DPG's variable-rate ports (the range its CA's
-    atr must lie in)."""
-    out: dict[str, tuple[int, int]] = {}
-    for a in graph.actors:
-        if a.dpg is None:
-            continue
-        for p in a.ports:
-            if p.is_variable and a.dpg not in out:
-                out[a.dpg] = (p.lrl, p.url)
-    return out
 
 
 def pinned_cores(graph: Graph, units: dict[str, Unit]) -> dict[str, int]:
