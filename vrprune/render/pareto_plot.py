@@ -39,7 +39,8 @@ def write_png(throughput: dict, path: str, *, title: str = "") -> None:
         ax.set_ylabel("throughput (iterations/s)")
         ax.set_ylim(bottom=0)
         done = "" if throughput.get("complete", True) else " (incomplete)"
-        ax.set_title(f"{title}{': ' if title else ''}throughput/buffer Pareto front{done}", fontsize=10)
+        worst = ", variable rates at url" if str(throughput.get("basis", "")).startswith("atr") else ""
+        ax.set_title(f"{title}{': ' if title else ''}throughput/buffer Pareto front{done}{worst}", fontsize=10)
         ax.grid(True, alpha=0.3)
         ax.legend(fontsize=8, loc="lower right")
         fig.tight_layout()
