@@ -10,7 +10,8 @@ import numpy as np
 import pytest
 
 import vrprune
-from vrprune.dist import DistError, MappingError, Refused, fingerprint, parse_link, split
+from vrprune.dist import DistError, MappingError, Refused, fingerprint, split
+from vrprune.links import LinkError, parse_link
 from vrprune.dist import _wire as w
 from vrprune.dist._split import CrossEdge
 from vrprune.dist._txrx import Endpoint, RxBackend, TxBackend
@@ -196,8 +197,9 @@ def test_parse_link():
     s = parse_link("11.2MB/s,1.3ms")
     assert s.bandwidth_Bps == pytest.approx(11.2e6) and s.latency_s == pytest.approx(1.3e-3)
     assert parse_link("100Mb/s, 500us").bandwidth_Bps == pytest.approx(12.5e6)
+    assert parse_link("2KB/s,1s").bandwidth_Bps == 2e3  # one unit table: what run takes, explore takes
     for bad in ("fast", "11.2,1.3", "11MB/s", "0MB/s,1ms"):
-        with pytest.raises(DistError):
+        with pytest.raises(LinkError):
             parse_link(bad)
 
 

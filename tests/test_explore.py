@@ -13,7 +13,8 @@ import pytest
 from vrprune import load
 from vrprune.cli import main_with
 from vrprune.explore import Precedence, privacy_ok, select_points
-from vrprune.explore._predict import LinkSpec, parse_links, predict
+from vrprune.explore._predict import predict
+from vrprune.links import LinkSpec, parse_links
 from vrprune.explore._sweep import EmulatedRunner, Measurement, ResultLog, run_sweep
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -165,6 +166,9 @@ def test_parse_links():
     ls = parse_links(["ethernet100,wifi16", "5MB/s,2ms"])
     assert [l.name for l in ls] == ["ethernet100", "wifi16", "5MB/s,2ms"]
     assert ls[0].bandwidth_Bps == 11.2e6 and ls[2].latency_s == pytest.approx(0.002)
+    # the unit table `vrprune run --link` reads (issue 16: explore rejected KB/s)
+    assert parse_links(["2KB/s,1ms"])[0].bandwidth_Bps == 2e3
+    assert parse_links([ls[2].as_option()])[0].bandwidth_Bps == ls[2].bandwidth_Bps
     with pytest.raises(Exception):
         parse_links(["wifi99"])
 

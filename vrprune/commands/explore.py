@@ -111,7 +111,7 @@ def run(args, stdout: TextIO, stderr: TextIO) -> int:
     from ..diagnostics import VrpruneError, render_all
     from ..explore import Precedence
     from ..explore._plot import nothing_to_plot, write_png
-    from ..explore._predict import parse_links
+    from ..links import parse_links
     from ..explore._report import failure_lines, render_csv, render_json, render_text
     from ..explore._sweep import EmulatedRunner, run_sweep, write_point_files
     from ..explore._runners import distributed_available, make_distributed

@@ -15,19 +15,17 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from ._auth import read_psk, write_psk
-    from ._link import LinkSpec, parse_link
     from ._options import add_arguments
     from ._runner import run_distributed
     from ._split import CrossEdge, MappingError, Split, split
     from ._wire import DistError, PeerClosed, Refused, fingerprint
 
-_WHERE = {"read_psk": "_auth", "write_psk": "_auth", "LinkSpec": "_link", "parse_link": "_link",
-          "add_arguments": "_options", "run_distributed": "_runner", "CrossEdge": "_split",
-          "MappingError": "_split", "Split": "_split", "split": "_split", "DistError": "_wire",
+_WHERE = {"read_psk": "_auth", "write_psk": "_auth", "add_arguments": "_options", "run_distributed": "_runner",
+          "CrossEdge": "_split", "MappingError": "_split", "Split": "_split", "split": "_split", "DistError": "_wire",
           "PeerClosed": "_wire", "Refused": "_wire", "fingerprint": "_wire"}
 
-__all__ = ["CrossEdge", "DistError", "LinkSpec", "MappingError", "PeerClosed", "Refused", "Split",
-           "add_arguments", "fingerprint", "parse_link", "read_psk", "run_distributed", "split", "write_psk"]
+__all__ = ["CrossEdge", "DistError", "MappingError", "PeerClosed", "Refused", "Split",
+           "add_arguments", "fingerprint", "read_psk", "run_distributed", "split", "write_psk"]
 
 
 def __getattr__(name: str) -> Any:

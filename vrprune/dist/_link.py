@@ -1,8 +1,9 @@
 """Link emulation on the TX side: token-bucket bandwidth plus one-way latency.
 
 ``--link ethernet100|wifi16|wifi72|loopback`` takes the presets of the Edge-PRUNE paper
-(Table II, :data:`vrprune.grammar.LINK_PRESETS`); ``--link 11.2MB/s,1.3ms`` gives both
-figures; ``--link platform`` takes the platform's ``link`` between the two hosts.
+(Table II, :data:`vrprune.links.LINK_PRESETS`); ``--link 11.2MB/s,1.3ms`` gives both
+figures (both read by :func:`vrprune.links.parse_link`); ``--link platform`` takes the
+platform's ``link`` between the two hosts.
 
 Model: a frame of ``n`` bytes occupies the link for ``n / bandwidth`` seconds (the bucket holds
 at most ``burst`` bytes of credit); the TX thread waits for that, as it would behind a full
@@ -14,46 +15,12 @@ written to the socket: frames in flight overlap, as on a real link.
 from __future__ import annotations
 
 import queue
-import re
 import threading
 import time
-from dataclasses import dataclass
 from typing import Callable
 
+from ..links import LinkSpec
 from ._wire import DistError
-
-_BW = {"B/s": 1.0, "kB/s": 1e3, "KB/s": 1e3, "MB/s": 1e6, "GB/s": 1e9, "kb/s": 125.0, "Kb/s": 125.0,
-       "Mb/s": 125e3, "Gb/s": 125e6}
-_T = {"ns": 1e-9, "us": 1e-6, "ms": 1e-3, "s": 1.0}
-
-
-@dataclass(frozen=True)
-class LinkSpec:
-    bandwidth_Bps: float
-    latency_s: float
-    name: str = ""
-
-    def __str__(self) -> str:
-        return f"{self.name + ': ' if self.name else ''}{self.bandwidth_Bps / 1e6:g} MB/s, {self.latency_s * 1e3:g} ms"
-
-
-def parse_link(text: str) -> LinkSpec:
-    """``ethernet100`` / ``wifi16`` / ``wifi72`` / ``loopback`` or ``BANDWIDTH,LATENCY``."""
-    from ..grammar import LINK_PRESETS
-
-    t = text.strip()
-    if t in LINK_PRESETS:
-        bw, lat = LINK_PRESETS[t]
-        return LinkSpec(bw, lat, t)
-    m = re.fullmatch(r"\s*([0-9.]+(?:e-?\d+)?)\s*([kKMG]?[bB]/s)\s*,\s*([0-9.]+(?:e-?\d+)?)\s*(ns|us|ms|s)\s*", t)
-    if not m or m.group(2) not in _BW:
-        raise DistError(f"--link {text!r}: expected one of {', '.join(LINK_PRESETS)} or BANDWIDTH,LATENCY "
-                        f"such as 11.2MB/s,1.3ms (units {', '.join(_BW)}; {', '.join(_T)})")
-    bw = float(m.group(1)) * _BW[m.group(2)]
-    if bw <= 0:
-        raise DistError(f"--link {text!r}: bandwidth must be positive")
-    return LinkSpec(bw, float(m.group(3)) * _T[m.group(4)], "")
-
 
 _STOP = object()
 

@@ -11,9 +11,9 @@ from typing import Any, TextIO
 
 from .._words import plural
 from ..diagnostics import VrpruneError, render_all
+from ..links import LinkSpec, parse_link
 from . import _wire as w
 from ._auth import TlsFiles, check_private, read_psk
-from ._link import LinkSpec, parse_link
 from ._options import SOCKET_BUFFER, add_arguments  # noqa: F401  (add_arguments: re-exported)
 from ._split import Split, split
 from ._txrx import (Endpoint, LinkStopped, RxBackend, Security, TxBackend, accept_edge, connect_edge, listen,
@@ -46,7 +46,7 @@ def _link_spec(text: str | None, sp: Split) -> LinkSpec | None:
     for e in sp.outgoing:
         for ln in sp.mapping.platform.links:
             if {ln.a, ln.b} == {me, e.dst_host.name} and ln.bandwidth_Bps:
-                return LinkSpec(ln.bandwidth_Bps, ln.latency_s or 0.0, ln.preset or "platform")
+                return LinkSpec(ln.preset or "platform", ln.bandwidth_Bps, ln.latency_s or 0.0)
     return None
 
 

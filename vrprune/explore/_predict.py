@@ -26,66 +26,12 @@ a chain; the paper's Fig. 4 plots wall time per frame, which is what is compared
 from __future__ import annotations
 
 import math
-import re
 from collections.abc import Mapping as TMapping
 from dataclasses import dataclass
 
-from ..diagnostics import VrpruneError
+from ..links import LinkSpec
 from ..model import Graph
 from ._partition import PartitionPoint
-
-
-@dataclass(frozen=True, slots=True)
-class LinkSpec:
-    """A network link: bandwidth in bytes/s, one-way latency in seconds."""
-
-    name: str
-    bandwidth_Bps: float
-    latency_s: float
-
-    def to_json(self) -> dict:
-        return {"name": self.name, "bandwidth_Bps": self.bandwidth_Bps, "latency_s": self.latency_s}
-
-    def as_run_option(self) -> str:
-        """The value for ``vrprune run --link``."""
-        from ..grammar import LINK_PRESETS
-
-        if self.name in LINK_PRESETS:
-            return self.name
-        return f"{self.bandwidth_Bps / 1e6:g}MB/s,{self.latency_s * 1e3:g}ms"
-
-
-_BW = {"B/s": 1.0, "kB/s": 1e3, "MB/s": 1e6, "GB/s": 1e9, "kb/s": 125.0, "Mb/s": 125e3, "Gb/s": 125e6}
-_T = {"ns": 1e-9, "us": 1e-6, "ms": 1e-3, "s": 1.0}
-_CUSTOM = re.compile(r"^\s*([0-9.]+(?:e-?\d+)?)\s*([kMG]?[bB]/s)\s*,\s*([0-9.]+(?:e-?\d+)?)\s*(ns|us|ms|s)\s*$")
-
-
-def parse_links(values: list[str]) -> list[LinkSpec]:
-    """``--link`` values: comma-separated presets (``ethernet100,wifi16``) and/or a custom
-    ``BW,LAT`` such as ``5MB/s,2ms`` (one per ``--link``)."""
-    from ..grammar import LINK_PRESETS
-
-    out: list[LinkSpec] = []
-    for v in values:
-        m = _CUSTOM.match(v)
-        if m:
-            bw = float(m.group(1)) * _BW[m.group(2)]
-            lat = float(m.group(3)) * _T[m.group(4)]
-            out.append(LinkSpec(v.replace(" ", ""), bw, lat))
-            continue
-        for name in (x.strip() for x in v.split(",") if x.strip()):
-            if name not in LINK_PRESETS:
-                raise VrpruneError(f"unknown link '{name}': use one of {', '.join(LINK_PRESETS)} "
-                                   f"or a custom BW,LAT such as 5MB/s,2ms")
-            bw, lat = LINK_PRESETS[name]
-            out.append(LinkSpec(name, bw, lat))
-    seen: set[str] = set()
-    uniq = []
-    for link in out:
-        if link.name not in seen:
-            seen.add(link.name)
-            uniq.append(link)
-    return uniq
 
 
 @dataclass(frozen=True, slots=True)

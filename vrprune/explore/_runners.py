@@ -19,9 +19,9 @@ import sys
 import time
 from typing import Any, Callable, Sequence
 
+from ..links import LinkSpec
 from ..model import Graph, Platform
 from ._partition import PartitionPoint
-from ._predict import LinkSpec
 from ._sweep import Measurement, _frame_stats, mapping_text
 
 
@@ -123,7 +123,7 @@ class DistributedRunner:
                             f.write(mapping_text(point, graph, self.platform, rel, host, self.endpoint,
                                                  self.server, host))
                 base = self._base(len(graph.fifos))
-                common = ["--iterations", str(frames), "--link", link.as_run_option(), "--port-base", str(base)]
+                common = ["--iterations", str(frames), "--link", link.as_option(), "--port-base", str(base)]
                 sides = [("server", [], ["--mapping", "server.map", *common]),
                          ("endpoint", ep_slow, ["--mapping", "endpoint.map", *common])]
             for side, so, ro in sides:

@@ -31,10 +31,10 @@ from typing import Any, Callable, Protocol, Sequence
 import numpy as np
 
 from ..exec._backend import SlowedBackend
+from ..links import LinkSpec
 from ..model import (Actor, ActorKind, Direction, Fifo, Graph, Mapping, Platform, Port, PortKind, PortRef, Unit,
                      UnitKind)
 from ._partition import PartitionPoint
-from ._predict import LinkSpec
 
 
 @dataclass

@@ -1,7 +1,7 @@
 """The .vpr language: Lark grammar, loader into the IR, and the canonical printer."""
 
-from ._loader import LINK_PRESETS, Loader
+from ._loader import Loader
 from ._parser import parse_text
 from ._printer import format_graph, format_source
 
-__all__ = ["LINK_PRESETS", "Loader", "format_graph", "format_source", "parse_text"]
+__all__ = ["Loader", "format_graph", "format_source", "parse_text"]

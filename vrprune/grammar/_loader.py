@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from lark import Token, Tree
 
 from ..diagnostics import Diagnostic, DiagnosticError, Note, error, register_source
+from ..links import BANDWIDTH_UNITS, LINK_PRESETS, TIME_UNITS
 from ..model import (
     CONTROL_TOKEN_BYTES,
     DTYPE_BYTES,
@@ -41,15 +42,6 @@ from ..model import (
 from ._files import read_input
 from ._parser import Comment, Node, parse_text
 
-LINK_PRESETS: dict[str, tuple[float, float]] = {
-    # name: (bandwidth bytes/s, latency s) -- measured figures of the Edge-PRUNE paper, Table II
-    "ethernet100": (11.2e6, 1.35e-3),
-    "wifi16": (2.3e6, 2.15e-3),
-    "wifi72": (4.7e6, 1.22e-3),
-    "loopback": (2.5e9, 33e-6),
-}
-_BW_UNITS = {"B/s": 1.0, "kB/s": 1e3, "MB/s": 1e6, "GB/s": 1e9, "kb/s": 125.0, "Mb/s": 125e3, "Gb/s": 125e6}
-_TIME_UNITS = {"ns": 1e-9, "us": 1e-6, "ms": 1e-3, "s": 1.0}
 
 CONTROL_TOKEN = TokenType("i32", (), CONTROL_TOKEN_BYTES)
 MAX_IMPORT_DEPTH = 100
@@ -404,7 +396,7 @@ class Loader:
                 params.append(Param(str(pname), v, _span(path, pname)))
             elif d == "time":
                 num, unit = it.children
-                t = float(num) * _TIME_UNITS[str(unit)]
+                t = float(num) * TIME_UNITS[str(unit)]
                 if not t <= MAX_TIME_S:  # also catches inf (1e400 s)
                     self.diags.append(error("E012", f"time {num} {unit} is out of range; at most {MAX_TIME_S:.0e} s",
                                             _span(path, it), help="give the time one firing takes"))
@@ -693,8 +685,8 @@ class Loader:
                     links.append(Link(str(a), str(b), pre, bw, lat, lsp))
                 else:
                     bw_n, bw_u, lat_n, lat_u = spec.children
-                    links.append(Link(str(a), str(b), None, float(bw_n) * _BW_UNITS[str(bw_u)],
-                                      float(lat_n) * _TIME_UNITS[str(lat_u)], lsp))
+                    links.append(Link(str(a), str(b), None, float(bw_n) * BANDWIDTH_UNITS[str(bw_u)],
+                                      float(lat_n) * TIME_UNITS[str(lat_u)], lsp))
         return Platform(str(name), tuple(hosts), tuple(links), base, _span(path, name))
 
     def _mapping(self, path: str, node: Tree, platforms: dict[str, Platform]) -> Mapping | None:
