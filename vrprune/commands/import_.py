@@ -57,8 +57,8 @@ def add_parser(sub) -> argparse.ArgumentParser:
                    help="fix the shape of model input NAME (symbolic or unknown dimensions), e.g. "
                         "--shape input=1x3x224x224 (repeatable)")
     p.add_argument("--group", type=group_arg, default=0, metavar="N|layers|none",
-                   help="layers (default): one actor per layer; N: about N actors of balanced FLOPs (runs of "
-                        "consecutive layers); none: one actor per ONNX node")
+                   help="layers (default): one actor per layer; N: at most N actors, runs of consecutive layers "
+                        "balanced by --balance; none: one actor per ONNX node")
     p.add_argument("--balance", choices=["cost", "flops", "time"], default="cost",
                    help="what --group N balances: cost (default: FLOPs + 17 x activation bytes, so memory-bound "
                         "layers count), flops, or time (each layer timed with onnxruntime during the import; "
