@@ -74,3 +74,11 @@ def test_unwritable_folder(tmp_path):
         assert code == 2 and "not writable" in err
     finally:
         d.chmod(stat.S_IRWXU)
+
+
+def test_incomplete_front_is_exit_3(tmp_path):
+    code, out, err = _cli(os.path.join(SPECS, "sdf3", "samplerate.xml"), "--resize-all", "--pareto",
+                          "--max-evals", "5", "--format", "json")
+    assert code == 3 and "raise --max-evals" in err
+    tp = json.loads(out)["throughput"]
+    assert tp["complete"] is False and tp["evaluations"] == 5 and tp["pareto"]

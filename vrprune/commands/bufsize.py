@@ -18,7 +18,9 @@ EXIT_CODES = """exit codes:
   1    no capacities make the graph free of deadlock and overflow, or it breaks a design rule or is
        inconsistent
   2    usage or input error (also: --write cannot update the file)
-  3    optimality not proven within the solver limit (the best capacities found are printed)
+  3    optimality not proven within the solver limit (the best capacities found are printed), or
+       the Pareto search (--pareto, --max-throughput) stopped at --max-evals or --timeout before
+       the maximal throughput (the front found so far is printed, marked incomplete)
 """
 
 
@@ -101,6 +103,8 @@ def run(args, stdout: TextIO, stderr: TextIO) -> int:
     if args.write and sized:
         n = write_capacities(args.file, g, caps)
         print(f"{args.file}: {n} capacit{'y' if n == 1 else 'ies'} updated", file=stderr)
+    if res.exit_code == 0 and tp is not None and tp.get("complete") is False:
+        return 3  # the front asked for is not complete
     return res.exit_code
 
 
@@ -128,15 +132,17 @@ def _throughput(args, g: Graph, res, stderr: TextIO) -> dict | None:
     free = [not x for x in pb.fixed]
     start = [lo if f else e.cap for lo, f, e in zip(pb.lower, free, pb.net.edges)]
     stats: dict = {}
-    pts, top, complete = pareto(pb.net, start, free, pb.weight, ticks, unit, max_evals=args.max_evals, stats=stats)
+    pts, top, complete = pareto(pb.net, start, free, pb.weight, ticks, unit, max_evals=args.max_evals, stats=stats,
+                                time_limit_s=args.timeout)
     names = [e.fifo.name for e in pb.net.edges]
     out["max_iterations_per_s"] = top.iterations_per_s
     out["complete"] = complete
     out["evaluations"] = stats.get("evaluations")
     out["chosen"] = {"cost": pb.cost(caps), "iterations_per_s": at_sized}
     if not complete:
-        print(f"vrprune bufsize: the exploration stopped after {args.max_evals} distributions before reaching the "
-              "maximal throughput (raise --max-evals)", file=stderr)
+        print(f"vrprune bufsize: the Pareto search stopped after {stats.get('evaluations')} distributions and "
+              f"{stats.get('seconds', 0):.1f} s, before reaching the maximal throughput (raise --max-evals / --timeout)",
+              file=stderr)
     if args.pareto:
         out["pareto"] = [{"cost": p.cost, "objective": args.objective, "iterations_per_s": p.iterations_per_s,
                           "capacities": dict(zip(names, p.capacities))} for p in pts]
