@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any, Iterator, TextIO
 
 from ..argtypes import param_override, whole_number
 from ..diagnostics import VrpruneError, render_all
+from ..pipeline import ProveOptions, RunOptions, load_app, make_runtime, prove_or_refuse
 
 if TYPE_CHECKING:
     from ..exec._runtime import DeviceEmulation
@@ -213,9 +214,18 @@ def _replay_outcome(rp: Replay, res: Any) -> str:
             f"\nnote: {forced}")
 
 
+def run_options(args, **given: Any) -> RunOptions:
+    """The typed :class:`~vrprune.pipeline.RunOptions` of run's arguments (``given`` overrides,
+    such as the ``emulation`` made once by :func:`emulation_of`)."""
+    opts = dict(iterations=args.iterations, trace=bool(args.trace), profile=bool(args.profile),
+                watchdog_s=args.watchdog if args.watchdog and args.watchdog > 0 else None,
+                stub_missing=args.stub_missing, processes=args.processes, pin=getattr(args, "pin", False))
+    opts.update(given)
+    return RunOptions(**opts)
+
+
 def run(args, stdout: TextIO, stderr: TextIO) -> int:
-    from .. import load
-    from ..exec import Runtime, profile_json, trace_json
+    from ..exec import profile_json, trace_json
 
     if getattr(args, "sanitize", False):
         code = _sanitize(args, stdout, stderr)
@@ -240,10 +250,11 @@ def run(args, stdout: TextIO, stderr: TextIO) -> int:
     from ..frontend import ParamError
 
     try:
-        g = load(args.file, args.graph, args.param)
+        app = load_app(args.file, args.graph, args.param)
     except ParamError as exc:
         print(f"vrprune run: error: {exc}", file=stderr)
         return 2
+    g = app.graph
     warn = lambda m: print(m, file=stderr)  # noqa: E731
 
     replay = None
@@ -265,35 +276,24 @@ def run(args, stdout: TextIO, stderr: TextIO) -> int:
               f"stream, so this run would never end; give --iterations N", file=stderr)
         return 2
 
-    repetition = None
     if args.unchecked or replay is not None:
         why = "--unchecked" if args.unchecked else "--replay (a counterexample's graph is refuted)"
         warn(f"warning: running graph '{g.name}' without proving it ({why}): it may deadlock or overflow")
-        proof = f"not proved before the run ({why.split(' ')[0]}): it may deadlock or overflow"
-    else:
-        try:
-            from ..verify import prove
-        except ImportError:
-            print("vrprune run: error: the checker (vrprune.verify) is not available; "
-                  "pass --unchecked to run without a proof", file=stderr)
-            return 2
-        rep = prove(g, timeout_s=args.timeout)
-        if rep.verdict != "proved":
-            if rep.diagnostics:
-                print(render_all(list(rep.diagnostics)), file=stderr)
-            print(f"vrprune run: refusing to run graph '{g.name}': the checker's verdict is {rep.verdict} "
-                  f"(see `vrprune check {args.file}`; --unchecked runs it anyway)", file=stderr)
-            return {"refuted": 1, "inconclusive": 3}.get(rep.verdict, 1)
-        repetition = dict(rep.repetition) or None
-        proof = proof_line(rep)
+    gate = prove_or_refuse(app, ProveOptions(timeout_s=args.timeout, unchecked=args.unchecked or replay is not None))
+    if not gate.ok:
+        if gate.diagnostics:
+            print(render_all(gate.diagnostics), file=stderr)
+        print(f"vrprune run: refusing to run graph '{g.name}': the checker's verdict is {gate.verdict} "
+              f"(see `vrprune check {args.file}`; --unchecked runs it anyway)", file=stderr)
+        return gate.exit_code
+    proof = gate.proof_line() if not (replay is not None and not args.unchecked) else \
+        "not proved before the run (--replay): it may deadlock or overflow"
 
     progress = stderr if (not args.quiet and hasattr(stderr, "isatty") and stderr.isatty()) else None
     try:
-        rt = Runtime(g, iterations=iterations, trace=bool(args.trace), profile=bool(args.profile),
-                     watchdog_s=args.watchdog if args.watchdog and args.watchdog > 0 else None,
-                     replay=replay.atr if replay is not None else None, stub_missing=stub_missing, warn=warn,
-                     progress=progress,
-                     repetition=repetition, emulation=emu, processes=args.processes)
+        rt = make_runtime(g, run_options(args, iterations=iterations, replay=replay.atr if replay else None,
+                                         stub_missing=stub_missing, emulation=emu),
+                          repetition=gate.repetition(), warn=warn, progress=progress)
     except VrpruneError as exc:
         if hasattr(exc, "diagnostics"):
             raise

@@ -2,8 +2,8 @@
 
 from ._bufsize import SizeResult, size
 from ._consistency import repetition_vector
-from ._prove import SCHEMA, Certificate, Counterexample, Property, Report, prove
+from ._prove import SCHEMA, VERDICT_EXIT_CODES, Certificate, Counterexample, Property, Report, prove
 from ._rules import DpgInfo, check_rules
 
-__all__ = ["SCHEMA", "Certificate", "Counterexample", "DpgInfo", "Property", "Report", "check_rules",
-           "prove", "repetition_vector", "SizeResult", "size"]
+__all__ = ["SCHEMA", "VERDICT_EXIT_CODES", "Certificate", "Counterexample", "DpgInfo", "Property", "Report",
+           "check_rules", "prove", "repetition_vector", "SizeResult", "size"]

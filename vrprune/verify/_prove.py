@@ -72,6 +72,9 @@ class Certificate:
     core: tuple[str, ...] = ()
 
 
+VERDICT_EXIT_CODES = {"proved": 0, "refuted": 1, "inconclusive": 3}  # the one verdict -> exit status map
+
+
 @dataclass(frozen=True)
 class Report:
     graph: Graph
@@ -85,7 +88,7 @@ class Report:
 
     @property
     def exit_code(self) -> int:
-        return {"proved": 0, "refuted": 1, "inconclusive": 3}[self.verdict]
+        return VERDICT_EXIT_CODES[self.verdict]
 
 
 SMT_ACTOR_LIMIT = 400  # above this size `auto` uses the exact simulation (docs/verification.md)
