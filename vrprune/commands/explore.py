@@ -107,7 +107,7 @@ def _default_links(plat, ep: str, sv: str) -> list[str]:
 
 
 def run(args, stdout: TextIO, stderr: TextIO) -> int:
-    from .. import load
+    from ..pipeline import ProveOptions, load_app, prove_or_refuse
     from ..diagnostics import VrpruneError, render_all
     from ..explore import Precedence
     from ..explore._plot import nothing_to_plot, write_png
@@ -134,10 +134,11 @@ def run(args, stdout: TextIO, stderr: TextIO) -> int:
     from ..frontend import ParamError
 
     try:
-        g = load(args.file, args.graph, args.param)
+        app = load_app(args.file, args.graph, args.param)
     except ParamError as exc:
         print(f"vrprune explore: error: {exc}", file=stderr)
         return 2
+    g = app.graph
     try:
         plat = _pick_platform(args.platform)
         ep, sv = _hosts(plat, args.endpoint, args.server)
@@ -155,20 +156,16 @@ def run(args, stdout: TextIO, stderr: TextIO) -> int:
         print(f"vrprune explore: error: {exc}", file=stderr)
         return 2
 
-    repetition = None
     if args.unchecked:
         warn(f"warning: exploring graph '{g.name}' without proving it (--unchecked): runs may deadlock or overflow")
-    else:
-        from ..verify import prove
-
-        rep = prove(g, timeout_s=args.timeout)
-        if rep.verdict != "proved":
-            if rep.diagnostics:
-                print(render_all(list(rep.diagnostics)), file=stderr)
-            print(f"vrprune explore: refusing to explore graph '{g.name}': the checker's verdict is {rep.verdict} "
-                  f"(see `vrprune check {args.file}`)", file=stderr)
-            return {"refuted": 1, "inconclusive": 3}.get(rep.verdict, 1)
-        repetition = dict(rep.repetition) or None
+    gate = prove_or_refuse(app, ProveOptions(timeout_s=args.timeout, unchecked=args.unchecked))
+    if not gate.ok:
+        if gate.diagnostics:
+            print(render_all(gate.diagnostics), file=stderr)
+        print(f"vrprune explore: refusing to explore graph '{g.name}': the checker's verdict is {gate.verdict} "
+              f"(see `vrprune check {args.file}`)", file=stderr)
+        return gate.exit_code
+    repetition = gate.repetition()
 
     prec = Precedence(g, repetition)
     shown_out = shown_out or f"explore-{g.name}"

@@ -123,7 +123,7 @@ def _sanitized_child(args, stdout: TextIO, stderr: TextIO) -> int:
 
 
 def run(args, stdout: TextIO, stderr: TextIO) -> int:
-    from .. import load
+    from ..pipeline import ProveOptions, load_app, prove_or_refuse
     from ..diagnostics import render_all
     from ..fuzz import fuzz
 
@@ -140,22 +140,19 @@ def run(args, stdout: TextIO, stderr: TextIO) -> int:
     from ..frontend import ParamError
 
     try:
-        g = load(args.file, args.graph, args.param)
+        app = load_app(args.file, args.graph, args.param)
     except ParamError as exc:
         print(f"vrprune fuzz: error: {exc}", file=stderr)
         return 2
-    repetition = None
-    if not args.unchecked:
-        from ..verify import prove
-
-        rep = prove(g, timeout_s=args.timeout)
-        if rep.verdict != "proved":
-            if rep.diagnostics:
-                print(render_all(list(rep.diagnostics)), file=stderr)
-            print(f"vrprune fuzz: the checker's verdict on graph '{g.name}' is {rep.verdict}; "
-                  f"fix it first (see `vrprune check {args.file}`), or pass --unchecked", file=stderr)
-            return rep.exit_code  # 1 refuted, 3 inconclusive
-        repetition = dict(rep.repetition) or None
+    g = app.graph
+    gate = prove_or_refuse(app, ProveOptions(timeout_s=args.timeout, unchecked=args.unchecked))
+    if not gate.ok:
+        if gate.diagnostics:
+            print(render_all(gate.diagnostics), file=stderr)
+        print(f"vrprune fuzz: the checker's verdict on graph '{g.name}' is {gate.verdict}; "
+              f"fix it first (see `vrprune check {args.file}`), or pass --unchecked", file=stderr)
+        return gate.exit_code  # 1 refuted, 3 inconclusive
+    repetition = gate.repetition()
     progress = (lambda m: print(f"[vrprune fuzz] {m}", file=stderr)) if hasattr(stderr, "isatty") and stderr.isatty() else None
     report = fuzz(g, seed=args.seed, seconds=args.seconds, iterations=args.iterations,
                   round_iterations=args.round_iterations, delays=args.delays, max_delay_us=args.max_delay_us,

@@ -18,7 +18,9 @@ class CompileResult:
 
     @property
     def exit_code(self) -> int:
-        return {"proved": 0, "refuted": 1, "inconclusive": 3}.get(self.verdict, 1)
+        from ..verify import VERDICT_EXIT_CODES
+
+        return VERDICT_EXIT_CODES[self.verdict]
 
 
 def compile_app(file: str, out_dir: str, *, graph: str | None = None, mapping: str | None = None,
@@ -28,33 +30,25 @@ def compile_app(file: str, out_dir: str, *, graph: str | None = None, mapping: s
     as `vrprune run --mapping` proves it), and write the program into ``out_dir``. Nothing is
     written unless the verdict is "proved". ``params``: overrides of declared actor parameters
     ((actor, name, value text), as ``--param ACTOR.NAME=VALUE`` gives them)."""
-    from .. import load, load_mapping
-    from ..verify import prove
+    from ..pipeline import ProveOptions, load_app, prove_or_refuse
 
-    g = load(file, graph, params)
-    if mapping is None:
-        rep = prove(g, timeout_s=timeout_s, explain=True)
-        what = f"graph '{g.name}'"
-        if rep.verdict != "proved":
-            return CompileResult(rep.verdict, rep, None, what)
-        cert = rep.certificate
-        prog = generate(g, out_dir, source=file, repetition=dict(rep.repetition),
-                        bounds=dict(cert.bounds) if cert else {}, method=cert.method if cert else "proved",
-                        iterations=iterations)
+    app = load_app(file, graph, params, mapping)  # generated C carries static edges only across hosts
+    gate = prove_or_refuse(app, ProveOptions(timeout_s=timeout_s, explain=True))
+    rep, what = gate.report, app.describe()
+    if not gate.ok or rep is None:
+        return CompileResult(gate.verdict, rep, None, what)
+    cert = rep.certificate
+    bounds, method = (dict(cert.bounds), cert.method) if cert else ({}, "proved")
+    sp, m = app.split, app.mapping
+    if sp is None or m is None:
+        prog = generate(app.graph, out_dir, source=file, repetition=dict(rep.repetition), bounds=bounds,
+                        method=method, iterations=iterations)
         return CompileResult("proved", rep, prog, what)
 
-    from ..dist import fingerprint, split
+    from ..dist import fingerprint
 
-    m = load_mapping(mapping)
-    sp = split(g, m)
-    rep = prove(sp.proof, timeout_s=timeout_s, explain=True)
-    what = f"graph '{g.name}' split by mapping '{m.name}' (TX/RX inserted)"
-    if rep.verdict != "proved":
-        return CompileResult(rep.verdict, rep, None, what)
-    cert = rep.certificate
     q = {a.name: rep.repetition.get(a.name, 1) for a in sp.local.actors}
-    prog = generate(sp.local, out_dir, source=file, repetition=q, bounds=dict(cert.bounds) if cert else {},
-                    method=cert.method if cert else "proved", iterations=iterations, mapping=m, split=sp,
-                    fingerprint=fingerprint(g),
+    prog = generate(sp.local, out_dir, source=file, repetition=q, bounds=bounds, method=method,
+                    iterations=iterations, mapping=m, split=sp, fingerprint=fingerprint(app.graph),
                     port_base=port_base if port_base is not None else m.platform.base_port, tls=tls)
     return CompileResult("proved", rep, prog, what)
