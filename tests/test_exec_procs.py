@@ -109,6 +109,21 @@ def test_outputs_equal_threads_and_auto_takes_the_large_actors(tmp_path, nothing
     assert len(nothing_left_behind) >= 3
 
 
+def test_auto_on_few_cores_groups_consecutive_actors(tmp_path, monkeypatch):
+    g, rec = pipe(tmp_path)
+    _, res, _ = run(g, processes="none")
+    threads = rec.read_text()
+    monkeypatch.setattr(os, "sched_getaffinity", lambda pid: {0, 1})
+    monkeypatch.setattr(_worker, "AUTO_PER_CORE", 1)  # 5 qualifying actors > 1 per core: 3 processes
+    rt, res, _ = run(g, processes="auto")
+    assert res.status == "ok", res.describe()
+    groups = [grp.names for grp in rt._workers.groups]
+    assert len(groups) == 3 and sorted(sum(groups, [])) == ["Join", "Rec", "Src", "W1", "W2"]
+    order = {n: i for i, n in enumerate(sum(groups, []))}
+    assert order["Src"] < order["W1"] < order["Join"] < order["Rec"] and order["W2"] < order["Join"]
+    assert rec.read_text() == threads
+
+
 def test_auto_keeps_threads_for_small_tokens_traced_runs_and_single_core(tmp_path, monkeypatch):
     g, _ = pipe(tmp_path, small=True)
     assert Runtime(g, processes="auto")._workers is None  # 16-byte tokens: threads pay

@@ -59,7 +59,8 @@ def add_parser(sub) -> argparse.ArgumentParser:
     p.add_argument("--processes", type=processes_choice, default="auto", metavar="auto|none|all|NAME,...",
                    help="run Python actors in worker processes joined by shared-memory FIFOs, so they use every "
                         "core: auto (default: Python actors with 64 KiB or more of tokens per firing, when two or "
-                        "more qualify and this process may use 2+ cores; docs/processes.md), all Python actors, none (threads "
+                        "more qualify and this process may use 2+ cores: a process each, or cores+1 processes of "
+                        "consecutive actors on few cores; docs/processes.md), all Python actors, none (threads "
                         "only), or a list of actors and mapping units (A+B: one process for both; a unit: one "
                         "process for its actors)")
     e = p.add_argument_group("slower-device emulation (docs/explore.md)")
