@@ -320,7 +320,8 @@ static int client_handshake(int s, const vrp_edge *e, char *why, size_t wn) {
     if (memcmp(reply, "VRPR", 4)) { snprintf(why, wn, "the peer is not a vrprune RX (bad magic in its reply)"); return -1; }
     if (reply[6] != S_OK) {
         recv_message(s, get16(reply + 56), msg, sizeof msg);
-        snprintf(why, wn, "refused by the peer: %s%s", msg, strcmp(msg, "refused") ? "" : NOT_TOLD);
+        if (snprintf(why, wn, "refused by the peer: %s%s", msg, strcmp(msg, "refused") ? "" : NOT_TOLD) >= (int)wn)
+            why[wn - 1] = 0; /* cut (a message is at most PEER_TEXT_MAX characters anyway) */
         return -1;
     }
     const uint8_t *nonce_rx = reply + 8, *mac_rx = reply + 24;
@@ -338,7 +339,8 @@ static int client_handshake(int s, const vrp_edge *e, char *why, size_t wn) {
     }
     if (final_[0] != S_OK) {
         recv_message(s, get16(final_ + 1), msg, sizeof msg);
-        snprintf(why, wn, "refused by the peer: %s%s", msg, strcmp(msg, "refused") ? "" : NOT_TOLD);
+        if (snprintf(why, wn, "refused by the peer: %s%s", msg, strcmp(msg, "refused") ? "" : NOT_TOLD) >= (int)wn)
+            why[wn - 1] = 0; /* cut (a message is at most PEER_TEXT_MAX characters anyway) */
         return -1;
     }
     return 0;
@@ -451,45 +453,138 @@ typedef struct {
     char error[2000];
 } job_t;
 
+/* The handshakes of one edge's RX run concurrently, each on its own thread and each within
+ * HANDSHAKE_TIMEOUT_S in all: the accepting thread shuts down a connection whose handshake is
+ * past its deadline, whatever it waits for. Idle or trickling connections thus cannot delay the
+ * real TX (as _txrx.accept_edge). */
+enum { MAX_PENDING = 64 };
+typedef struct {
+    pthread_mutex_t mu;
+    int fd[MAX_PENDING];       /* handshakes under way (-1: free slot) */
+    double until[MAX_PENDING];
+    int running;               /* handshake threads not yet ended */
+    int won;                   /* a handshake completed: e->sock is set */
+    int closed;                /* the accepting thread has stopped waiting: later winners close */
+    char last[1200];
+} hs_set;
+
+typedef struct {
+    job_t *j;
+    hs_set *hs;
+    int fd, slot;
+    double until;
+    char peer[96];
+} hs_job;
+
+static void *handshake_job(void *arg) {
+    hs_job *h = arg;
+    vrp_edge *e = h->j->e;
+    char lab[256], why[1024];
+    label(e, lab, sizeof lab);
+    int c = h->fd;
+    tune(c);
+    double left = h->until - mono();
+    set_timeout(c, left > 0.001 ? left : 0.001);
+    int bad = vrp_tls_server(c, why, sizeof why) || server_handshake(c, e, why, sizeof why);
+    if (bad && mono() >= h->until) snprintf(why, sizeof why, "no complete handshake within %d s", HANDSHAKE_TIMEOUT_S);
+    pthread_mutex_lock(&h->hs->mu);
+    h->hs->fd[h->slot] = -1;
+    int keep = !bad && !h->hs->won && !h->hs->closed;
+    if (keep) {
+        set_timeout(c, 0);
+        e->sock = c;
+        snprintf(e->peer, sizeof e->peer, "%s", h->peer);
+        h->hs->won = 1;
+    } else if (bad) {
+        snprintf(h->hs->last, sizeof h->hs->last, "%s: %s", h->peer, why);
+    }
+    pthread_mutex_unlock(&h->hs->mu);
+    if (bad) netlog("%s: refused a connection from %s: %s", lab, h->peer, why);
+    if (!keep) vrp_tls_close(c);
+    pthread_mutex_lock(&h->hs->mu);
+    h->hs->running--;
+    pthread_mutex_unlock(&h->hs->mu);
+    free(h);
+    return NULL;
+}
+
 static void *accept_job(void *arg) {
     job_t *j = arg;
     vrp_edge *e = j->e;
-    char lab[256], last[1200] = "";
+    char lab[256];
     label(e, lab, sizeof lab);
+    hs_set hs;
+    memset(&hs, 0, sizeof hs);
+    pthread_mutex_init(&hs.mu, NULL);
+    for (int i = 0; i < MAX_PENDING; i++) hs.fd[i] = -1;
     while (!LD(&g_cancel)) {
-        double left = j->deadline - mono();
-        if (left <= 0) {
+        double now = mono();
+        int slot = -1;
+        pthread_mutex_lock(&hs.mu);
+        if (hs.won) { pthread_mutex_unlock(&hs.mu); j->ok = 1; break; }
+        for (int i = 0; i < MAX_PENDING; i++) {
+            if (hs.fd[i] >= 0 && now >= hs.until[i]) shutdown(hs.fd[i], SHUT_RDWR); /* wakes its thread */
+            if (hs.fd[i] < 0 && slot < 0) slot = i;
+        }
+        pthread_mutex_unlock(&hs.mu);
+        if (now >= j->deadline) {
+            pthread_mutex_lock(&hs.mu);
             snprintf(j->error, sizeof j->error, "%s: no TX connected within the connect timeout%s%s%s", lab,
-                     last[0] ? " (last refusal: " : "", last, last[0] ? ")" : "");
+                     hs.last[0] ? " (last refusal: " : "", hs.last, hs.last[0] ? ")" : "");
+            pthread_mutex_unlock(&hs.mu);
             ST(&g_cancel, 1);
-            return NULL;
+            break;
+        }
+        if (slot < 0) { /* every slot busy: the rest wait in the backlog */
+            struct timespec ts = {0, 10000000};
+            nanosleep(&ts, NULL);
+            continue;
         }
         struct pollfd pf = {j->lsock, POLLIN, 0};
-        if (poll(&pf, 1, 200) <= 0) continue;
+        if (poll(&pf, 1, 50) <= 0) continue;
         struct sockaddr_storage ss;
         socklen_t sl = sizeof ss;
         int c = accept(j->lsock, (struct sockaddr *)&ss, &sl);
         if (c < 0) continue;
-        char host[64] = "?", peer[96];
+        hs_job *h = calloc(1, sizeof *h);
+        if (!h) { close(c); continue; }
+        char host[64] = "?";
         getnameinfo((struct sockaddr *)&ss, sl, host, sizeof host, NULL, 0, NI_NUMERICHOST);
-        snprintf(peer, sizeof peer, "%s:%d", host,
+        snprintf(h->peer, sizeof h->peer, "%s:%d", host,
                  ss.ss_family == AF_INET ? ntohs(((struct sockaddr_in *)&ss)->sin_port)
                                          : ntohs(((struct sockaddr_in6 *)&ss)->sin6_port));
-        tune(c);
-        set_timeout(c, HANDSHAKE_TIMEOUT_S);
-        char why[1024];
-        if (vrp_tls_server(c, why, sizeof why) || server_handshake(c, e, why, sizeof why)) {
-            snprintf(last, sizeof last, "%s: %s", peer, why);
-            netlog("%s: refused a connection from %s: %s", lab, peer, why);
-            vrp_tls_close(c);
+        h->j = j, h->hs = &hs, h->fd = c, h->slot = slot, h->until = mono() + HANDSHAKE_TIMEOUT_S;
+        pthread_mutex_lock(&hs.mu);
+        hs.fd[slot] = c;
+        hs.until[slot] = h->until;
+        hs.running++;
+        pthread_mutex_unlock(&hs.mu);
+        pthread_t t;
+        if (pthread_create(&t, NULL, handshake_job, h)) {
+            pthread_mutex_lock(&hs.mu);
+            hs.fd[slot] = -1;
+            hs.running--;
+            pthread_mutex_unlock(&hs.mu);
+            close(c);
+            free(h);
             continue;
         }
-        set_timeout(c, 0);
-        e->sock = c;
-        snprintf(e->peer, sizeof e->peer, "%s", peer);
-        j->ok = 1;
-        return NULL;
+        pthread_detach(t);
     }
+    /* stop waiting: cut every handshake still under way, and wait for their threads (they use hs) */
+    for (;;) {
+        pthread_mutex_lock(&hs.mu);
+        hs.closed = 1;
+        for (int i = 0; i < MAX_PENDING; i++)
+            if (hs.fd[i] >= 0) shutdown(hs.fd[i], SHUT_RDWR);
+        int running = hs.running;
+        pthread_mutex_unlock(&hs.mu);
+        if (!running) break;
+        struct timespec ts = {0, 5000000};
+        nanosleep(&ts, NULL);
+    }
+    if (hs.won) j->ok = 1;
+    pthread_mutex_destroy(&hs.mu);
     return NULL;
 }
 
