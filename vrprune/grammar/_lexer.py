@@ -124,11 +124,12 @@ def tokens(text: str, states: dict, stack: list[int], comments: list[Comment] | 
                 v = text[s:e]
                 t = "BW_UNIT"
             else:
-                t = hard.get(v)
-                if t is None:
-                    t = soft.get(v)
-                    if t is None or t not in states[stack[-1]]:
-                        t = "NAME"
+                kw = hard.get(v)
+                if kw is None:
+                    kw = soft.get(v)
+                    if kw is None or kw not in states[stack[-1]]:
+                        kw = "NAME"
+                t = kw
             pos = e
             col = s - line_start + 1
             yield new(t, v, s, line, col, e)
@@ -201,7 +202,6 @@ class VprLexer(Lexer):
     syntax errors and their example matching, reads exactly the tokens the fast path reads."""
 
     __future_interface__ = 1
-    comments: list[Comment] | None = None  # set around a parse to collect comments
 
     def __init__(self, lexer_conf) -> None:
         pass

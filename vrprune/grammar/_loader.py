@@ -49,13 +49,14 @@ MAX_TIME_S = 1e9  # an actor time above ~30 years is a mistake (and overflows na
 MAX_TOKEN_BYTES = 1 << 32
 
 
-def _span(path: str, node: Tree | Token) -> Span:
+def _span(path: str, node: Node | Token) -> Span:
     if isinstance(node, Token):
         return Span(path, node.line or 1, node.column or 1, node.end_line or node.line or 1,
                     node.end_column or (node.column or 1) + len(str(node)))
     if type(node) is Node and node.first is not None:  # its first and last token, keywords included
         f, la = node.first, node.last
-        return Span(path, f.line, f.column, la.end_line, la.end_column)
+        assert la is not None
+        return Span(path, f.line or 1, f.column or 1, la.end_line or 1, la.end_column or 1)
     first = last = None
     stack: list = [node]
     while stack:  # first token, depth-first left to right
@@ -188,7 +189,7 @@ class Loader:
         return text
 
     # ----------------------------------------------------------- module
-    def _module(self, path: str, tree: Tree, stack: tuple[tuple[str, Span], ...]) -> Module:
+    def _module(self, path: str, tree: Node, stack: tuple[tuple[str, Span], ...]) -> Module:
         scope = _Scope()
         graphs: list[Graph] = []
         platforms: dict[str, Platform] = {}
@@ -241,7 +242,7 @@ class Loader:
         scope.consts[c.name] = c
         return True
 
-    def _const(self, path: str, node: Tree, scope: _Scope) -> Const | None:
+    def _const(self, path: str, node: Node, scope: _Scope) -> Const | None:
         name, expr = node.children
         v = self._eval(path, expr, scope)
         if v is None:
@@ -249,7 +250,7 @@ class Loader:
         return Const(str(name), v, _span(path, name))
 
     # ------------------------------------------------------- expressions
-    def _eval(self, path: str, node: Tree | Token, scope: _Scope) -> int | None:
+    def _eval(self, path: str, node: Node | Token, scope: _Scope) -> int | None:
         try:
             return self._ev(path, node, scope)
         except _EvalError as e:
@@ -260,7 +261,7 @@ class Loader:
                                     help="split it into several constants"))
             return None
 
-    def _ev(self, path: str, node: Tree | Token, scope: _Scope) -> int:
+    def _ev(self, path: str, node: Node | Token, scope: _Scope) -> int:
         if isinstance(node, Token):
             if node.type == "INT":
                 return int(node)
@@ -297,11 +298,11 @@ class Loader:
         raise _EvalError(error("E012", f"cannot evaluate '{d}'", _span(path, node)))
 
     # ------------------------------------------------------------ graphs
-    def _graph(self, path: str, node: Tree, outer: _Scope) -> Graph:
+    def _graph(self, path: str, node: Node, outer: _Scope) -> Graph:
         name = node.children[0]
         scope = _Scope(parent=outer)
         actors: list[Actor] = []
-        fifos: list[tuple[Tree, str | None]] = []
+        fifos: list[tuple[Node, str | None]] = []
         dpgs: list[Dpg] = []
         consts: list[Const] = []
         seen: dict[str, Span] = {}
@@ -345,7 +346,7 @@ class Loader:
         self._connectivity(path, actors, built)
         return Graph(str(name), tuple(actors), tuple(built), tuple(dpgs), tuple(consts), _span(path, name))
 
-    def _actor(self, path: str, node: Tree, scope: _Scope, dpg: str | None) -> Actor:
+    def _actor(self, path: str, node: Node, scope: _Scope, dpg: str | None) -> Actor:
         name_tok, kind_tok, *items = node.children
         name = str(name_tok)
         kind = ActorKind(str(kind_tok)) if kind_tok is not None else ActorKind.SPA
@@ -404,7 +405,7 @@ class Loader:
                 time_s = t
         return Actor(name, kind, tuple(ports), impl, tuple(params), time_s, dpg, _span(path, name_tok))
 
-    def _port(self, path: str, node: Tree, scope: _Scope) -> Port | None:
+    def _port(self, path: str, node: Node, scope: _Scope) -> Port | None:
         if node.data == "control_port":
             dir_tok, name_tok = node.children
             return Port(str(name_tok), Direction(str(dir_tok)), PortKind.CONTROL, CONTROL_TOKEN, 1, 1,
@@ -449,7 +450,7 @@ class Loader:
             return None
         return Port(str(name_tok), Direction(str(dir_tok)), kind, tok, lo, hi, sp)
 
-    def _token_type(self, path: str, node: Tree, scope: _Scope) -> TokenType | None:
+    def _token_type(self, path: str, node: Node, scope: _Scope) -> TokenType | None:
         sp = _span(path, node)
         if node.data == "bytes_type":
             n = self._eval(path, node.children[0], scope)
@@ -479,7 +480,7 @@ class Loader:
             return None
         return TokenType(dtype, tuple(dims), n, sp)
 
-    def _impl(self, path: str, node: Tree, actor: str):
+    def _impl(self, path: str, node: Node, actor: str):
         sp = _span(path, node)
         base = os.path.dirname(path)
         src_tok = node.children[0]
@@ -516,7 +517,7 @@ class Loader:
             entries[str(k)] = str(v)
         return CImpl(full, entries.get("init"), entries.get("fire", f"{actor}_fire"), entries.get("finish"), sp)
 
-    def _fifos(self, path: str, items: list[tuple[Tree, str | None]], actors: dict[str, Actor], scope: _Scope) -> list[Fifo]:
+    def _fifos(self, path: str, items: list[tuple[Node, str | None]], actors: dict[str, Actor], scope: _Scope) -> list[Fifo]:
         out: list[Fifo] = []
         names: dict[str, Span] = {}
         for node, _dpg in items:
@@ -568,7 +569,7 @@ class Loader:
             out.append(f)
         return out
 
-    def _endpoint(self, path: str, node: Tree, actors: dict[str, Actor], want: Direction) -> PortRef | None:
+    def _endpoint(self, path: str, node: Node, actors: dict[str, Actor], want: Direction) -> PortRef | None:
         a_tok, p_tok = node.children
         sp = _span(path, node)
         self._mentioned.add((str(a_tok), str(p_tok)))
@@ -625,7 +626,7 @@ class Loader:
 
 
     # --------------------------------------------------------- platforms
-    def _platform(self, path: str, node: Tree, scope: _Scope) -> Platform:
+    def _platform(self, path: str, node: Node, scope: _Scope) -> Platform:
         name = node.children[0]
         hosts: list[Host] = []
         links: list[Link] = []
@@ -689,7 +690,7 @@ class Loader:
                                       float(lat_n) * TIME_UNITS[str(lat_u)], lsp))
         return Platform(str(name), tuple(hosts), tuple(links), base, _span(path, name))
 
-    def _mapping(self, path: str, node: Tree, platforms: dict[str, Platform]) -> Mapping | None:
+    def _mapping(self, path: str, node: Node, platforms: dict[str, Platform]) -> Mapping | None:
         name, plat_tok, host_tok, *places = node.children
         plat = platforms.get(str(plat_tok))
         if plat is None:

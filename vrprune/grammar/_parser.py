@@ -85,19 +85,19 @@ class Node:
 
     @property
     def line(self) -> int:
-        return self.first.line
+        return getattr(self.first, "line", None) or 0
 
     @property
     def column(self) -> int:
-        return self.first.column
+        return getattr(self.first, "column", None) or 0
 
     @property
     def end_line(self) -> int:
-        return self.last.end_line
+        return getattr(self.last, "end_line", None) or 0
 
     @property
     def end_column(self) -> int:
-        return self.last.end_column
+        return getattr(self.last, "end_column", None) or 0
 
     def __eq__(self, other: object) -> bool:
         try:

@@ -3,6 +3,9 @@ uses) and `format_graph` (from the IR: what convert and generators use)."""
 
 from __future__ import annotations
 
+import bisect
+from dataclasses import dataclass
+
 from lark import Token
 
 from ..model import ActorKind, CImpl, Graph, OpenCLImpl, Port, PortKind, PythonImpl
@@ -31,7 +34,32 @@ _VALUE_END = frozenset(("INT", "FLOAT", "NAME", "RPAR", "RSQB"))
 _ARITH = frozenset(("PLUS", "MINUS", "STAR", "SLASH", "PERCENT"))
 
 
-def _gap(prev: Token, prev2: Token | None, tok: Token) -> int:
+@dataclass(frozen=True, slots=True)
+class _Piece:
+    """A token or a comment, as the formatter sees it: where it is and what it is."""
+
+    type: str  # the token's terminal, or "COMMENT"
+    raw: str  # its text as written
+    start: int  # offsets
+    end: int
+    line: int  # 1-based
+    end_line: int
+    col: int
+
+    @property
+    def comment(self) -> bool:
+        return self.type == "COMMENT"
+
+
+def _pieces(text: str, toks: list[Token], comments: list[Comment]) -> list[_Piece]:
+    out = [_Piece(str(t.type), text[t.start_pos or 0:t.end_pos or 0], t.start_pos or 0, t.end_pos or 0,
+                  t.line or 1, t.end_line or 1, t.column or 1) for t in toks]
+    out += [_Piece("COMMENT", c.text, c.pos, c.pos + len(c.text), c.line, c.end_line, c.col) for c in comments]
+    out.sort(key=lambda p: p.start)
+    return out
+
+
+def _gap(prev: _Piece, prev2: _Piece | None, tok: _Piece) -> int:
     """Canonical spaces between two tokens on one line."""
     t, p = tok.type, prev.type
     if t in _NO_SPACE_BEFORE or p in _NO_SPACE_AFTER:
@@ -44,15 +72,15 @@ def _gap(prev: Token, prev2: Token | None, tok: Token) -> int:
 
 
 def format_source(text: str, path: str = "<input>") -> str:
-    """Canonical form of .vpr text, conservative: it keeps what authors write and align.
+    """Canonical form of .vpr text, conservative: it keeps what authors write and align
+    (docs/language.md, "Layout and `vrprune fmt`").
 
-    Normalised: indentation (two spaces per block level), the spaces between tokens (`x: f32`,
-    `A.o -> B.i`, `f32[N, 4]`), trailing blanks, runs of blank lines (one is kept, none
-    right inside a block's braces), and a block that spans lines has one item per line with
-    its `}` alone. Kept: a block written on one line stays on one line, a gap of two or more
-    spaces between two tokens or before a comment (alignment), blank lines, comments where
-    they are, a statement's own line breaks, and every token as written (names, numbers,
-    parentheses, strings)."""
+    Kept: the line breaks (a block written on one line stays on one line), a gap of two or
+    more spaces between tokens or before a comment (alignment), one blank line where there
+    were blank lines, comments where they are, and every token as written. Normalised:
+    indentation (two spaces per block level), single spaces between tokens (`x: f32`,
+    `A.o -> B.i`, `f32[N, 4]`), runs of blank lines and blank lines just inside braces,
+    trailing blanks, and items that follow the `}` of a block spanning lines."""
     toks: list[Token] = []
     tree, comments = parse_text(text, path, tokens_out=toks)
     if not toks and not comments:
@@ -61,9 +89,7 @@ def format_source(text: str, path: str = "<input>") -> str:
     starts: set[int] = set()
     closes: dict[int, bool] = {}  # offset of a block's '}' -> the block is broken over lines
     opens: dict[int, tuple[bool, bool]] = {}  # offset of a block's '{' -> (broken, items follow it on its line)
-    import bisect
-
-    offsets = [t.start_pos for t in toks]
+    offsets = [t.start_pos or 0 for t in toks]
     stack: list[Node] = [tree]
     while stack:
         node = stack.pop()
@@ -71,28 +97,28 @@ def format_source(text: str, path: str = "<input>") -> str:
         for c in node.children:
             if type(c) is Node:
                 if is_block and c.first is not None:
-                    starts.add(c.first.start_pos)
+                    starts.add(c.first.start_pos or 0)
                 stack.append(c)
-        if node.data in _BLOCKS and node.first is not None:
+        if node.data in _BLOCKS and node.first is not None and node.last is not None:
             close = node.last
-            first = node.first.start_pos
+            first = node.first.start_pos or 0
             brace = next(t for t in toks[bisect.bisect_left(offsets, first):] if t.type == "LBRACE")
             broken = brace.line != close.line
             items = [c for c in node.children if type(c) is Node and c.first is not None]
-            hanging = bool(items) and items[0].first.line == brace.line
-            opens[brace.start_pos] = (broken, hanging)
-            closes[close.start_pos] = broken
+            hanging = bool(items) and items[0].line == brace.line
+            opens[brace.start_pos or 0] = (broken, hanging)
+            closes[close.start_pos or 0] = broken
 
-    events: list[Token | Comment] = sorted([*toks, *comments], key=_offset)
     lines: list[str] = []
     cur: list[str] = []
     depth = 0
-    prev: Token | Comment | None = None
-    prev_tok: Token | None = None
-    prev_tok2: Token | None = None
+    prev: _Piece | None = None
+    prev_tok: _Piece | None = None
+    prev_tok2: _Piece | None = None
     after_open = False  # just past a broken block's '{'
     after_close = False  # just past a broken block's '}'
     modes: list[tuple[bool, bool]] = []  # enclosing blocks: (broken over lines, hanging)
+    step = len(INDENT)
 
     def newline(spaces: int, blank: bool) -> None:
         if cur:
@@ -102,87 +128,68 @@ def format_source(text: str, path: str = "<input>") -> str:
         cur.clear()
         cur.append(" " * spaces)
 
-    for e in events:
-        is_comment = isinstance(e, Comment)
-        line = e.line
-        raw = e.text if is_comment else text[e.start_pos:e.end_pos]
-        closing = not is_comment and e.start_pos in closes
+    for e in _pieces(text, toks, comments):
+        closing = not e.comment and e.start in closes
         if closing:
             modes.pop()
-            if closes[e.start_pos]:
+            if closes[e.start]:
                 depth -= 1
         if prev is None:
             cur.append("")
         else:
-            prev_end = _end_line(prev)
-            blank = line - prev_end >= 2 and not after_open
-            item = not is_comment and e.start_pos in starts
-            if line > prev_end and not (not is_comment and e.start_pos in opens):
+            blank = e.line - prev.end_line >= 2 and not after_open
+            item = not e.comment and e.start in starts
+            if e.line > prev.end_line and not (not e.comment and e.start in opens):
                 # the author's line break (kept); the indentation is normalised
-                author = (e.col if is_comment else e.column) - 1
+                author = e.col - 1
                 if closing:
-                    newline(len(INDENT) * depth, False)
-                elif item or is_comment:
+                    newline(step * depth, False)
+                elif item or e.comment:
                     hanging = bool(modes) and modes[-1][1]
-                    canon = len(INDENT) * depth
-                    newline(max(author, canon) if hanging else canon, blank)
+                    newline(max(author, step * depth) if hanging else step * depth, blank)
                 else:  # a statement continued on the next line
-                    canon = len(INDENT) * (depth + 1)
-                    newline(author if author >= canon else canon + len(INDENT), blank)
+                    canon = step * (depth + 1)
+                    newline(author if author >= canon else canon + step, blank)
             elif item and after_close:
-                newline(len(INDENT) * depth, False)  # `} actor B {`: the next item on its own line
+                newline(step * depth, False)  # `} actor B {`: the next item on its own line
             else:
                 # the same line: canonical spaces, or the author's when two or more (alignment)
-                author = _spaces(text, prev, e) if line == prev_end else -1
-                if is_comment:
-                    want = 2 if e.text.startswith("//") else 1
+                author = _spaces(text, prev, e) if e.line == prev.end_line else -1
+                if e.comment:
+                    want = 2 if e.raw.startswith("//") else 1
                     n = author if author >= 2 else want
-                elif isinstance(prev, Comment):
+                elif prev.comment or prev_tok is None:
                     n = author if author >= 2 else 1
                 else:
-                    assert prev_tok is not None
                     want = _gap(prev_tok, prev_tok2, e)
                     if want == 1 and (e.type in _ARITH or prev_tok.type in _ARITH) and author == 0:
                         want = 0  # `S4*S4*A1`: the author's tight operators are kept
                     n = author if (author >= 2 and want >= 1) else want
                 cur.append(" " * n)
-        cur.append(raw)
+        cur.append(e.raw)
         after_open = after_close = False
-        if not is_comment:
-            if e.start_pos in opens:
-                broken, hanging = opens[e.start_pos]
+        if not e.comment:
+            if e.start in opens:
+                broken, hanging = opens[e.start]
                 modes.append((broken, hanging))
                 if broken:
                     depth += 1
                     after_open = True
-            elif closing and closes[e.start_pos]:
+            elif closing and closes[e.start]:
                 after_close = True
             prev_tok2, prev_tok = prev_tok, e
         prev = e
     newline(0, False)
     while lines and lines[-1] == "":
         lines.pop()
-    # no blank line right after a broken block's '{' or right before a '}'
-    out: list[str] = []
-    for i, ln in enumerate(lines):
-        if ln == "" and (i + 1 < len(lines) and lines[i + 1].strip() == "}"):
-            continue
-        out.append(ln)
-    return "\n".join(ln for ln in out) + "\n"
+    # no blank line right before a '}'
+    out = [ln for i, ln in enumerate(lines) if not (ln == "" and i + 1 < len(lines) and lines[i + 1].strip() == "}")]
+    return "\n".join(out) + "\n"
 
 
-def _offset(e: Token | Comment) -> int:
-    return e.pos if isinstance(e, Comment) else e.start_pos
-
-
-def _end_line(e: Token | Comment) -> int:
-    return e.end_line if isinstance(e, Comment) else e.end_line
-
-
-def _spaces(text: str, prev: Token | Comment, e: Token | Comment) -> int:
-    a = prev.pos + len(prev.text) if isinstance(prev, Comment) else prev.end_pos
-    b = _offset(e)
-    gap = text[a:b]
+def _spaces(text: str, prev: _Piece, e: _Piece) -> int:
+    """The author's spaces between two pieces on one line (-1 if anything else is there)."""
+    gap = text[prev.end:e.start]
     return len(gap) if gap.strip(" \t") == "" else -1
 
 
