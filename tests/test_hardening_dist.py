@@ -158,7 +158,7 @@ def test_a_handshake_has_one_deadline_for_all_of_it(monkeypatch):
 
     def rx() -> None:
         try:
-            _txrx.accept_edge(lsock, e, port, bytes(32), _txrx.Security(), time.monotonic() + 3.0,
+            _txrx.accept_edge(lsock, e, port, bytes(32), _txrx.Security(), time.monotonic() + 1.5,
                               threading.Event(), logs.append)
         except BaseException as exc:  # noqa: BLE001
             box.append(exc)

@@ -143,6 +143,7 @@ class Sleepy:
     def fire(self, ins, outs, atr):
         self.k += 1
         if self.k == 3:
+            open("sleeping", "w").close()
             time.sleep(100)
 class Spinner:
     def __init__(self):
@@ -215,7 +216,11 @@ def test_ctrl_c_does_not_wait_long_for_a_stuck_actor(tmp_path):
     p = subprocess.Popen([sys.executable, "-m", "vrprune", "run", hang_app(tmp_path, "py-sleep"), "--unchecked",
                           "--watchdog", "0", "--profile", "p.json"], cwd=tmp_path, stdout=subprocess.PIPE,
                          stderr=subprocess.PIPE, text=True)
-    time.sleep(3)  # well inside the third firing's sleep
+    t = time.monotonic() + 60
+    while not (tmp_path / "sleeping").exists():  # inside the third firing's sleep
+        assert p.poll() is None and time.monotonic() < t, p.communicate()
+        time.sleep(0.02)
+    time.sleep(0.2)
     t0 = time.monotonic()
     p.send_signal(signal.SIGINT)
     out, err = p.communicate(timeout=20)
