@@ -62,13 +62,14 @@ _NP = {"u8": np.uint8, "i8": np.int8, "u16": np.uint16, "i16": np.int16, "f16": 
 
 def _token(token: str) -> tuple[np.dtype, tuple[int, ...]]:
     """dtype and shape of a token type written as in .vpr (``"f32[1, 3, 224, 224]"``)."""
+    bad = ActorSetupError(f"param token must be a typed token such as \"f32[1, 3]\", got {token!r}")
     name, _, dims = token.replace(" ", "").partition("[")
+    if name not in _NP:
+        raise bad
     try:
         shape = tuple(int(d) for d in dims.rstrip("]").split(",")) if dims else ()
     except ValueError:
-        shape = None  # type: ignore[assignment]
-    if name not in _NP or shape is None:
-        raise ActorSetupError(f"param token must be a typed token such as \"f32[1, 3]\", got {token!r}")
+        raise bad from None
     return np.dtype(_NP[name]), shape
 
 
