@@ -4,6 +4,9 @@
     prove_or_refuse(app, ProveOptions(...))   # the checker's verdict (vrprune.verify), or "unchecked"
     make_runtime(graph, RunOptions(...), ...) # threads, FIFOs and actor back-ends (vrprune.exec)
 
+(:class:`~vrprune.exec.RunOptions` and :func:`~vrprune.exec.make_runtime` live in vrprune.exec,
+so that the distributed runner builds its Runtime the same way without importing this module.)
+
 `vrprune run`, `explore`, `fuzz` and `compile` go through these functions; none of them
 proves, splits or builds a Runtime on its own. Options are typed dataclasses, not argparse
 namespaces: only vrprune.commands and vrprune.cli know the command line.
@@ -11,16 +14,14 @@ namespaces: only vrprune.commands and vrprune.cli know the command line.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, TextIO
+from typing import TYPE_CHECKING
 
 from .model import Graph, Mapping
 
 if TYPE_CHECKING:
     from .dist import Split
-    from .exec import ActorBackend, DeviceEmulation, Runtime
-    from .model import Unit
     from .verify import Report
 
 
@@ -129,32 +130,3 @@ def prove_or_refuse(app: App, options: ProveOptions = ProveOptions()) -> Gate:
 
     rep = prove(app.proof_graph, timeout_s=options.timeout_s, explain=options.explain)
     return Gate(app, rep.verdict, rep)
-
-
-@dataclass(frozen=True)
-class RunOptions:
-    """How the runtime runs a graph (`vrprune run`'s options, typed)."""
-
-    iterations: int | None = None
-    trace: bool = False
-    profile: bool = False
-    watchdog_s: float | None = 10.0  # None: no watchdog
-    stub_missing: bool = False
-    replay: dict[str, list[int]] | None = None
-    processes: str | list[str] | None = "auto"
-    emulation: DeviceEmulation | None = None
-    pin: bool = False
-
-
-def make_runtime(graph: Graph, options: RunOptions, *, repetition: dict[str, int] | None = None,
-                 backends: dict[str, ActorBackend] | None = None, units: dict[str, Unit] | None = None,
-                 warn: Callable[[str], Any] | None = None, progress: TextIO | None = None) -> Runtime:
-    """Build the :class:`~vrprune.exec.Runtime` of ``graph`` with ``options``; ``repetition``
-    from the gate (:meth:`Gate.repetition`), ``backends`` for actors built by the caller (TX/RX)."""
-    from .exec import Runtime
-
-    return Runtime(graph, iterations=options.iterations, backends=backends, trace=options.trace,
-                   profile=options.profile, watchdog_s=options.watchdog_s, replay=options.replay,
-                   stub_missing=options.stub_missing, units=units, warn=warn, progress=progress,
-                   repetition=repetition, emulation=options.emulation, processes=options.processes,
-                   pin=options.pin)

@@ -15,10 +15,11 @@ from typing import TYPE_CHECKING, Any, Iterator, TextIO
 
 from ..argtypes import param_override, whole_number
 from ..diagnostics import VrpruneError, render_all
-from ..pipeline import ProveOptions, RunOptions, load_app, make_runtime, prove_or_refuse
+from ..pipeline import ProveOptions, load_app, prove_or_refuse
 
 if TYPE_CHECKING:
-    from ..exec._runtime import DeviceEmulation
+    from ..dist import NetOptions
+    from ..exec import DeviceEmulation, RunOptions
 
 EXIT_CODES = """exit codes:
   0    the run ended cleanly
@@ -73,14 +74,49 @@ def add_parser(sub) -> argparse.ArgumentParser:
                    help="write every actor firing's start and end (time.perf_counter: CLOCK_MONOTONIC, comparable "
                         "between processes of one machine) and each actor's time inside fire before the slowdown; "
                         "`vrprune explore` measures with it")
-    from ..dist import add_arguments as add_dist_arguments
-
-    n = len(p._actions)
-    add_dist_arguments(p)  # --mapping, --link, --port-base, --listen-all, --psk-file, --tls-*
+    dist = _add_dist_arguments(p)  # --mapping, --link, --port-base, --listen-all, --psk-file, --tls-*
     # what a run without --mapping must not be given (each would be ignored)
-    p.set_defaults(_dist_only=[(a.option_strings[-1], a.dest, a.default) for a in p._actions[n:]
-                               if a.option_strings and a.dest != "mapping"])
+    p.set_defaults(_dist_only=[(a.option_strings[-1], a.dest, a.default) for a in dist if a.dest != "mapping"])
     return p
+
+
+def _add_dist_arguments(p) -> list[argparse.Action]:
+    """The options of distributed runs (docs/distributed.md); returns their actions."""
+    from ..dist import SOCKET_BUFFER
+
+    g = p.add_argument_group("distributed runs (docs/distributed.md)")
+    return [
+        g.add_argument("--mapping", metavar="HOST.map",
+                       help="run only the actors this mapping places on its host; edges to other hosts become "
+                            "TX/RX socket pairs"),
+        g.add_argument("--port-base", type=int, metavar="PORT",
+                       help="TCP port of edge 0 (edge i uses PORT+i); default: the platform's base_port"),
+        g.add_argument("--listen-all", action="store_true",
+                       help="RX sockets listen on all interfaces (default: only on this host's address in the "
+                            "platform file)"),
+        g.add_argument("--socket-buffer", type=whole_number("a whole number of bytes, such as 4194304",
+                                                            "0 = the kernel's autotuning"),
+                       default=SOCKET_BUFFER, metavar="BYTES",
+                       help="send and receive buffer of each TX/RX socket (default 4194304; 0: the kernel's "
+                            "autotuning; Linux caps it at net.core.wmem_max/rmem_max)"),
+        g.add_argument("--pin", action="store_true",
+                       help="run each actor on the CPU core its mapping's unit names (`cpu NAME core N`), as "
+                            "compiled programs do with --pin (Linux; TX/RX and OpenCL actors are left to the "
+                            "scheduler)"),
+        g.add_argument("--connect-timeout", type=float, default=30.0, metavar="SECONDS",
+                       help="how long RX waits for its TX and TX retries its RX (default 30)"),
+        g.add_argument("--link", metavar="PRESET|BW,LAT",
+                       help="emulate a link on TX: ethernet100, wifi16, wifi72, loopback, platform, or e.g. "
+                            "11.2MB/s,1.3ms"),
+        g.add_argument("--psk-file", metavar="FILE", help="pre-shared key (HMAC-SHA256 challenge-response); "
+                                                          "`vrprune keygen --psk FILE` writes one"),
+        g.add_argument("--tls-cert", metavar="PEM", help="this host's certificate (TLS with mutual authentication)"),
+        g.add_argument("--tls-key", metavar="PEM", help="this host's private key"),
+        g.add_argument("--tls-ca", metavar="PEM", help="the CA that signed every host's certificate"),
+        g.add_argument("--insecure-key-perms", action="store_true",
+                       help="use a --psk-file or --tls-key that other users may read (refused by default; "
+                            "chmod 600 it instead)"),
+    ]
 
 
 def add_param_argument(p) -> None:
@@ -117,10 +153,9 @@ core_count = whole_number("a whole number >= 0", "0 = no bound")  # argparse typ
 
 
 def emulation_of(args) -> DeviceEmulation | None:
-    """The :class:`~vrprune.exec._runtime.DeviceEmulation` of ``--slowdown``, ``--endpoint-cores``
-    and ``--spans``, or None when none is given. ``run`` stores it as ``args.emulation``, where
-    the distributed runner (``--mapping``) passes it to its Runtime too."""
-    from ..exec._runtime import DeviceEmulation
+    """The :class:`~vrprune.exec.DeviceEmulation` of ``--slowdown``, ``--endpoint-cores`` and
+    ``--spans``, or None when none is given (local and distributed runs alike)."""
+    from ..exec import DeviceEmulation
 
     emu = DeviceEmulation(getattr(args, "slowdown", 1.0), getattr(args, "endpoint_cores", 0),
                           spans=bool(getattr(args, "spans", None)))
@@ -216,27 +251,27 @@ def _replay_outcome(rp: Replay, res: Any) -> str:
 
 
 def run_options(args, **given: Any) -> RunOptions:
-    """The typed :class:`~vrprune.pipeline.RunOptions` of run's arguments (``given`` overrides,
+    """The typed :class:`~vrprune.exec.RunOptions` of run's arguments (``given`` overrides,
     such as the ``emulation`` made once by :func:`emulation_of`)."""
     opts = dict(iterations=args.iterations, trace=bool(args.trace), profile=bool(args.profile),
                 watchdog_s=args.watchdog if args.watchdog and args.watchdog > 0 else None,
                 stub_missing=args.stub_missing, processes=args.processes, pin=getattr(args, "pin", False))
     opts.update(given)
+    from ..exec import RunOptions
+
     return RunOptions(**opts)
 
 
 def run(args, stdout: TextIO, stderr: TextIO) -> int:
-    from ..exec import profile_json, trace_json
+    from ..exec import make_runtime, outputs_written, profile_json, trace_json
 
     if getattr(args, "sanitize", False):
         code = _sanitize(args, stdout, stderr)
         if code is not None:
             return code
-    args.emulation = emu = emulation_of(args)
+    emu = emulation_of(args)
     if getattr(args, "mapping", None):
-        from ..dist import run_distributed
-
-        code = run_distributed(args, stdout, stderr)
+        code = _run_mapped(args, emu, stdout, stderr)
         _write_spans(args, emu)
         return code
     if getattr(args, "pin", False):
@@ -324,10 +359,70 @@ def run(args, stdout: TextIO, stderr: TextIO) -> int:
         print(_replay_outcome(replay, res), file=stderr)
     if not args.quiet:
         stdout.write(_summary(g.name, res, args.iterations) + f"  {proof}\n" +
-                     "".join(f"  {line}\n" for line in outputs_lines(g, started)))
+                     "".join(f"  {line}\n" for line in outputs_written(g, started)))
     if got_sigterm and res.status == "interrupted":
         return 128 + signal.SIGTERM
     return res.exit_code
+
+
+class _HostLog:
+    """stderr lines of a distributed run, prefixed with this host's name (one writer at a time)."""
+
+    def __init__(self, stream: TextIO, host: str) -> None:
+        self.stream, self.host, self.lock = stream, host, threading.Lock()
+
+    def __call__(self, msg: str) -> None:
+        with self.lock:
+            print(f"vrprune run [{self.host}]: {msg}", file=self.stream, flush=True)
+
+
+def net_options(args) -> NetOptions:
+    """The typed :class:`~vrprune.dist.NetOptions` of run's distributed arguments."""
+    from ..dist import NetOptions
+
+    return NetOptions(link=args.link, port_base=args.port_base, listen_all=args.listen_all,
+                      socket_buffer=args.socket_buffer, connect_timeout=args.connect_timeout,
+                      psk_file=args.psk_file, tls_cert=args.tls_cert, tls_key=args.tls_key, tls_ca=args.tls_ca,
+                      insecure_key_perms=args.insecure_key_perms)
+
+
+def _run_mapped(args, emu: DeviceEmulation | None, stdout: TextIO, stderr: TextIO) -> int:
+    """``run --mapping``: this host's share of the graph, through the same gate, proving the
+    split graph (TX/RX inserted; every host proves the same one)."""
+    from ..dist import prepare, run_distributed
+    from ..exec import repetition_vector
+
+    try:
+        app = load_app(args.file, args.graph, args.param, args.mapping, dynamic=True)
+    except VrpruneError as exc:
+        if hasattr(exc, "diagnostics"):
+            raise
+        print(f"vrprune run: error: {exc}", file=stderr)
+        return 2
+    g, sp = app.graph, app.split
+    assert sp is not None and app.mapping is not None
+    log = _HostLog(stderr, app.mapping.this_host)
+    net = net_options(args)
+    try:
+        link, sec = prepare(sp, net, log)
+        if args.replay:
+            raise VrpruneError("--replay is not supported with --mapping")
+    except VrpruneError as exc:
+        print(f"vrprune run: error: {exc}", file=stderr)
+        return 2
+    if args.unchecked:
+        log(f"warning: running graph '{g.name}' without proving it (--unchecked): it may deadlock or overflow")
+    gate = prove_or_refuse(app, ProveOptions(timeout_s=args.timeout, unchecked=args.unchecked))
+    if not gate.ok:
+        if gate.diagnostics:
+            print(render_all(gate.diagnostics), file=stderr)
+        print(f"vrprune run: refusing to run graph '{g.name}' split by mapping '{app.mapping.name}': the checker's "
+              f"verdict on the split graph (TX/RX inserted) is {gate.verdict}", file=stderr)
+        return gate.exit_code
+    repetition = gate.repetition() or sp.local_repetition(repetition_vector(sp.proof))
+    return run_distributed(g, sp, repetition=repetition, proof_line=gate.proof_line(), link=link, security=sec,
+                           net=net, run=run_options(args, emulation=emu), trace_path=args.trace,
+                           profile_path=args.profile, quiet=args.quiet, log=log, stdout=stdout, stderr=stderr)
 
 
 _SANITIZED = "VRPRUNE_RUN_SANITIZED"
@@ -394,29 +489,6 @@ def _sigterm_as_interrupt() -> Iterator[list[int]]:
         yield got
     finally:
         signal.signal(signal.SIGTERM, old)
-
-
-def proof_line(rep: Any, what: str = "") -> str:
-    """What the checker proved before the run, in one line (the run summary's)."""
-    props = [p.name.replace("-", " ") for p in rep.properties if p.status == "proved"]
-    return f"proved before the run{what}: {', '.join(props)} (every admissible rate; see `vrprune check`)"
-
-
-def outputs_lines(g: Any, since: float) -> list[str]:
-    """Where the outputs went: each file named by an actor's text parameter (such as ``param path
-    = "out.f32"``, relative to the working directory) that this run created or changed."""
-    out = []
-    for a in g.actors:
-        for p in a.params:
-            if not isinstance(p.value, str) or not p.value:
-                continue
-            try:
-                st = os.stat(p.value)
-            except (OSError, ValueError):
-                continue
-            if st.st_mtime >= since - 0.05 and os.path.isfile(p.value):
-                out.append(f"{a.name} wrote {os.path.abspath(p.value)} ({st.st_size} bytes; param {p.name})")
-    return out
 
 
 def _names(what: str, names: list[str]) -> str:

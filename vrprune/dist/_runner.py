@@ -7,15 +7,17 @@ import os
 import signal
 import threading
 import time
-from typing import Any, TextIO
+from typing import Any, Callable, TextIO
 
 from .._words import plural
-from ..diagnostics import VrpruneError, render_all
+from ..diagnostics import VrpruneError
+from ..exec import RunOptions, make_runtime, outputs_written, pinned_cores, profile_json, trace_json
 from ..links import LinkSpec, parse_link
+from ..model import Graph
 from . import _wire as w
 from ._auth import TlsFiles, check_private, read_psk
-from ._options import SOCKET_BUFFER, add_arguments  # noqa: F401  (add_arguments: re-exported)
-from ._split import Split, split
+from ._options import SOCKET_BUFFER, NetOptions
+from ._split import Split
 from ._txrx import (Endpoint, LinkStopped, RxBackend, Security, TxBackend, accept_edge, connect_edge, listen,
                     peer_gone, start_heartbeats)
 
@@ -26,15 +28,6 @@ def listen_address(host_address: str, listen_all: bool) -> str:
     if listen_all:
         return "::" if ":" in host_address else "0.0.0.0"
     return host_address
-
-
-class _Log:
-    def __init__(self, stream: TextIO, host: str) -> None:
-        self.stream, self.host, self.lock = stream, host, threading.Lock()
-
-    def __call__(self, msg: str) -> None:
-        with self.lock:
-            print(f"vrprune run [{self.host}]: {msg}", file=self.stream, flush=True)
 
 
 def _link_spec(text: str | None, sp: Split) -> LinkSpec | None:
@@ -50,66 +43,33 @@ def _link_spec(text: str | None, sp: Split) -> LinkSpec | None:
     return None
 
 
-def run_distributed(args, stdout: TextIO, stderr: TextIO) -> int:
-    from .. import load, load_mapping
-    from ..exec import Runtime, profile_json, trace_json
-    from ..frontend import ParamError
+def prepare(sp: Split, net: NetOptions, log: Callable[[str], None]) -> tuple[LinkSpec | None, Security]:
+    """The link to emulate and the security of this host's connections, from ``net``, checked
+    before anything connects (a key file others may read, a missing TLS file: VrpruneError)."""
+    link = _link_spec(net.link, sp)
+    sec = Security()
+    if net.psk_file:
+        sec.psk = read_psk(net.psk_file, warn=log, insecure=net.insecure_key_perms)
+    tls_files = (net.tls_cert, net.tls_key, net.tls_ca)
+    if any(tls_files):
+        if not all(tls_files):
+            raise VrpruneError("TLS needs all three of --tls-cert, --tls-key and --tls-ca")
+        sec.tls = TlsFiles(*tls_files)  # type: ignore[arg-type]
+        for f in tls_files:
+            if not os.path.exists(f):  # type: ignore[arg-type]
+                raise VrpruneError(f"TLS file {f} does not exist (see `vrprune keygen --tls DIR`)")
+        check_private(net.tls_key, "TLS key file", net.insecure_key_perms, log)  # type: ignore[arg-type]
+    return link, sec
 
-    try:
-        g = load(args.file, args.graph, getattr(args, "param", ()))
-    except ParamError as exc:
-        print(f"vrprune run: error: {exc}", file=stderr)
-        return 2
-    m = load_mapping(args.mapping)
-    log = _Log(stderr, m.this_host)
-    try:
-        sp = split(g, m, dynamic=True)
-        link = _link_spec(getattr(args, "link", None), sp)
-        sec = Security()
-        if args.psk_file:
-            sec.psk = read_psk(args.psk_file, warn=log, insecure=getattr(args, "insecure_key_perms", False))
-        tls_args = (args.tls_cert, args.tls_key, args.tls_ca)
-        if any(tls_args):
-            if not all(tls_args):
-                raise VrpruneError("TLS needs all three of --tls-cert, --tls-key and --tls-ca")
-            sec.tls = TlsFiles(*tls_args)  # type: ignore[arg-type]
-            for f in tls_args:
-                if not os.path.exists(f):
-                    raise VrpruneError(f"TLS file {f} does not exist (see `vrprune keygen --tls DIR`)")
-            check_private(args.tls_key, "TLS key file", getattr(args, "insecure_key_perms", False), log)
-        if getattr(args, "replay", None):
-            raise VrpruneError("--replay is not supported with --mapping")
-    except VrpruneError as exc:
-        print(f"vrprune run: error: {exc}", file=stderr)
-        return 2
 
-    # prove the split graph (every host proves the same one)
-    repetition: dict[str, int] | None = None
-    if args.unchecked:
-        log(f"warning: running graph '{g.name}' without proving it (--unchecked): it may deadlock or overflow")
-        args.proof_line = "not proved before the run (--unchecked): it may deadlock or overflow"
-    else:
-        from ..verify import prove
-
-        rep = prove(sp.proof, timeout_s=args.timeout)
-        if rep.verdict != "proved":
-            if rep.diagnostics:
-                print(render_all(list(rep.diagnostics)), file=stderr)
-            print(f"vrprune run: refusing to run graph '{g.name}' split by mapping '{m.name}': the checker's "
-                  f"verdict on the split graph (TX/RX inserted) is {rep.verdict}", file=stderr)
-            return {"refuted": 1, "inconclusive": 3}.get(rep.verdict, 1)
-        repetition = sp.local_repetition(dict(rep.repetition)) or None
-        from ..commands.run import proof_line
-
-        args.proof_line = proof_line(rep, " (the split graph, TX/RX inserted)")
-    if repetition is None:
-        from ..exec import repetition_vector
-
-        repetition = sp.local_repetition(repetition_vector(sp.proof))
-
-    if getattr(args, "pin", False):  # a core this process may not use: said before any connection
-        from ..exec._runtime import pinned_cores
-
+def run_distributed(graph: Graph, sp: Split, *, repetition: dict[str, int], proof_line: str | None,
+                    link: LinkSpec | None, security: Security, net: NetOptions, run: RunOptions,
+                    trace_path: str | None = None, profile_path: str | None = None, quiet: bool = False,
+                    log: Callable[[str], None], stdout: TextIO, stderr: TextIO) -> int:
+    """Run this host's share ``sp.local`` of the proved ``graph``: connect every TX/RX link,
+    run, close; returns the exit status (0 ok, 1 failed, 2 setup error, 128+signal)."""
+    g, m = graph, sp.mapping
+    if run.pin:  # a core this process may not use: said before any connection
         try:
             pinned_cores(sp.local, sp.units)
         except VrpruneError as exc:
@@ -117,8 +77,8 @@ def run_distributed(args, stdout: TextIO, stderr: TextIO) -> int:
             return 2
 
     fp = w.fingerprint(g)
-    base = args.port_base if args.port_base is not None else m.platform.base_port
-    listen_addr = listen_address(sp.this_host.address, args.listen_all)
+    base = net.port_base if net.port_base is not None else m.platform.base_port
+    listen_addr = listen_address(sp.this_host.address, net.listen_all)
     log(f"graph '{g.name}' (fingerprint {fp.hex()[:12]}), {len(sp.local.actors)} local actors, "
         f"{len(sp.outgoing)} TX, {len(sp.incoming)} RX" + (f", link {link}" if link else ""))
 
@@ -139,8 +99,8 @@ def run_distributed(args, stdout: TextIO, stderr: TextIO) -> int:
     beats: threading.Event | None = None
     try:
         try:
-            endpoints = _connect(sp, base, listen_addr, fp, sec, args.connect_timeout, listeners, log,
-                                 args.socket_buffer)
+            endpoints = _connect(sp, base, listen_addr, fp, security, net.connect_timeout, listeners, log,
+                                 net.socket_buffer)
         except KeyboardInterrupt:
             log("interrupted while connecting")
             return 128 + (got_signal[0] if got_signal else signal.SIGINT)
@@ -152,8 +112,8 @@ def run_distributed(args, stdout: TextIO, stderr: TextIO) -> int:
                 ls.close()
         log("all links connected; running")
         beats = start_heartbeats([ep for ep in endpoints if ep.edge in sp.incoming])
-        return _execute(args, g, sp, endpoints, link, repetition, log, stdout, stderr, got_signal,
-                        Runtime, profile_json, trace_json)
+        return _execute(run, g, sp, endpoints, link, repetition, log, stdout, stderr, got_signal,
+                        proof_line=proof_line, trace_path=trace_path, profile_path=profile_path, quiet=quiet)
     except KeyboardInterrupt:  # a signal outside the runtime's own handling (building the actors, ...)
         log("interrupted")
         return 128 + (got_signal[0] if got_signal else signal.SIGINT)
@@ -212,8 +172,9 @@ def _connect(sp: Split, base: int, listen_addr: str, fp: bytes, sec: Security, t
     return list(results.values())
 
 
-def _execute(args, g, sp: Split, endpoints: list[Endpoint], link, repetition, log, stdout, stderr, got_signal,
-             Runtime, profile_json, trace_json) -> int:
+def _execute(run: RunOptions, g: Graph, sp: Split, endpoints: list[Endpoint], link, repetition, log, stdout,
+             stderr, got_signal, *, proof_line: str | None, trace_path: str | None, profile_path: str | None,
+             quiet: bool) -> int:
     by_edge_tx = {ep.edge.index: ep for ep in endpoints if ep.edge in sp.outgoing}
     by_edge_rx = {ep.edge.index: ep for ep in endpoints if ep.edge in sp.incoming}
     local = {a.name: a for a in sp.local.actors}
@@ -229,12 +190,7 @@ def _execute(args, g, sp: Split, endpoints: list[Endpoint], link, repetition, lo
         rxs.append(be)
     warn = lambda msg: log(msg)  # noqa: E731
     try:
-        rt = Runtime(sp.local, iterations=args.iterations, backends=backends, trace=bool(args.trace),
-                     profile=bool(args.profile),
-                     watchdog_s=args.watchdog if args.watchdog and args.watchdog > 0 else None,
-                     stub_missing=args.stub_missing, units=sp.units, warn=warn, repetition=repetition,
-                     emulation=getattr(args, "emulation", None), pin=getattr(args, "pin", False),
-                     processes=getattr(args, "processes", None))
+        rt = make_runtime(sp.local, run, repetition=repetition, backends=backends, units=sp.units, warn=warn)
     except VrpruneError as exc:
         if hasattr(exc, "diagnostics"):
             raise
@@ -291,10 +247,10 @@ def _execute(args, g, sp: Split, endpoints: list[Endpoint], link, repetition, lo
         return 128 + (got_signal[0] if got_signal else signal.SIGINT)
 
     real = [f for f in res.failures if not f.message.endswith(": stopped")]
-    for path, doc in ((args.trace, lambda: trace_json(res, g.name)), (args.profile, lambda: profile_json(res, g.name))):
+    for path, doc in ((trace_path, lambda: trace_json(res, g.name)), (profile_path, lambda: profile_json(res, g.name))):
         if path:
             d = doc()
-            d.setdefault("otherData" if path == args.trace else "dist", {}).update(_dist_info(sp, endpoints, link))
+            d.setdefault("otherData" if path == trace_path else "dist", {}).update(_dist_info(sp, endpoints, link))
             _write_json(path, d)
     code = 0
     if got_signal:
@@ -314,12 +270,9 @@ def _execute(args, g, sp: Split, endpoints: list[Endpoint], link, repetition, lo
     elif res.status != "ok":
         log(res.describe())
         code = res.exit_code
-    if not args.quiet:
-        from ..commands.run import outputs_lines
-
-        proof = getattr(args, "proof_line", None)
-        stdout.write(_summary(g.name, sp, res, endpoints, code) + (f"  {proof}\n" if proof else "") +
-                     "".join(f"  {line}\n" for line in outputs_lines(sp.local, started)))
+    if not quiet:
+        stdout.write(_summary(g.name, sp, res, endpoints, code) + (f"  {proof_line}\n" if proof_line else "") +
+                     "".join(f"  {line}\n" for line in outputs_written(sp.local, started)))
     return code
 
 

@@ -12,13 +12,15 @@ from ._backend import END, ActorBackend, BackendError, BackendUnavailable, StubB
 from ._fifo import Aborted, EndOfStream, RingFifo
 from ._python import view
 from ..rates import InconsistentGraph, dpg_rate_ranges, repetition_vector
-from ._runtime import ActorFailure, ActorStats, DeviceEmulation, RunResult, Runtime, RuntimeSetupError, Wait
+from ._options import RunOptions, make_runtime, outputs_written
+from ._runtime import (ActorFailure, ActorStats, DeviceEmulation, RunResult, Runtime, RuntimeSetupError, Wait,
+                       pinned_cores)
 from ._trace import PROFILE_SCHEMA, profile_json, trace_json
 
 __all__ = [
     "END", "ActorBackend", "BackendError", "BackendUnavailable", "StubBackend", "make_backend",
     "Aborted", "EndOfStream", "RingFifo", "view", "InconsistentGraph", "repetition_vector",
     "ActorFailure", "ActorStats", "DeviceEmulation", "RunResult", "Runtime", "RuntimeSetupError", "Wait",
-    "dpg_rate_ranges",
+    "dpg_rate_ranges", "RunOptions", "make_runtime", "outputs_written", "pinned_cores",
     "PROFILE_SCHEMA", "profile_json", "trace_json",
 ]
