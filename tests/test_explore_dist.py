@@ -9,11 +9,8 @@ import os
 import pytest
 
 from vrprune.cli import main_with
-from vrprune.explore._runners import distributed_available
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-
-pytestmark = pytest.mark.skipif(not distributed_available(), reason="vrprune run --mapping is not available")
 
 
 def test_vehicle_sweep_two_frames_three_points_then_resume(tmp_path):

@@ -12,13 +12,10 @@ import re
 import pytest
 
 from vrprune.cli import main_with
-from vrprune.explore._runners import distributed_available
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 PLATFORM = os.path.join(ROOT, "specs", "platform.vpr")
 BOOM = os.path.join(ROOT, "specs", "exec", "boom.vpr")  # actor Bad raises in firing `at` (param)
-
-pytestmark = pytest.mark.skipif(not distributed_available(), reason="vrprune run --mapping is not available")
 
 
 def cli(*argv: str) -> tuple[int, str, str]:

@@ -59,8 +59,8 @@ def add_parser(sub) -> argparse.ArgumentParser:
                    help="actor times for the prediction (from `vrprune run --profile`); default: the fully local run")
     p.add_argument("--runner", choices=["auto", "distributed", "emulated"], default="auto",
                    help="how points are measured: two `vrprune run` processes over loopback (distributed), or one "
-                        "process with link delays on the cut edges (emulated, labelled so); auto = distributed "
-                        "when available")
+                        "process with link delays on the cut edges (emulated, labelled so); auto (default) = "
+                        "distributed")
     p.add_argument("--stub-missing", action="store_true",
                    help="actors without an implementation zero-fill their outputs (structural runs)")
     p.add_argument("--fresh", action="store_true", help="discard DIR/results.jsonl instead of resuming")
@@ -107,14 +107,11 @@ def _default_links(plat, ep: str, sv: str) -> list[str]:
 
 
 def run(args, stdout: TextIO, stderr: TextIO) -> int:
-    from ..pipeline import ProveOptions, load_app, prove_or_refuse
     from ..diagnostics import VrpruneError, render_all
-    from ..explore import Precedence
-    from ..explore._plot import nothing_to_plot, write_png
+    from ..explore import (DistributedRunner, EmulatedRunner, Precedence, failure_lines, nothing_to_plot, render_csv,
+                           render_json, render_text, run_sweep, write_png, write_point_files)
     from ..links import parse_links
-    from ..explore._report import failure_lines, render_csv, render_json, render_text
-    from ..explore._sweep import EmulatedRunner, run_sweep, write_point_files
-    from ..explore._runners import distributed_available, make_distributed
+    from ..pipeline import ProveOptions, load_app, prove_or_refuse
 
     warn = lambda m: print(m, file=stderr)  # noqa: E731
     for name, v, lo in (("--frames", args.frames, 1), ("--max-points", args.max_points, 1),
@@ -175,15 +172,12 @@ def run(args, stdout: TextIO, stderr: TextIO) -> int:
     runner = None
     kind = "none"
     if not (args.predict_only and profile is not None):
-        kind = args.runner
-        if kind == "auto":
-            kind = "distributed" if distributed_available() else "emulated"
+        kind = "distributed" if args.runner == "auto" else args.runner
         if kind == "distributed":
-            if not distributed_available():
-                print("vrprune explore: error: distributed runs are not available in this version "
-                      "(`vrprune run --mapping`); use --runner emulated", file=stderr)
-                return 2
-            runner = make_distributed(args, g, plat, ep, sv, outdir, warn)
+            runner = DistributedRunner(app=args.file, graph_opt=args.graph, platform=plat, platform_path=args.platform,
+                                       endpoint=ep, server=sv, slowdown=args.slowdown,
+                                       endpoint_cores=args.endpoint_cores, stub_missing=args.stub_missing,
+                                       unchecked=args.unchecked, warn=warn, params=args.param)
         else:
             runner = EmulatedRunner(slowdown=args.slowdown, endpoint_cores=args.endpoint_cores,
                                     stub_missing=args.stub_missing, warn=warn)

@@ -25,24 +25,6 @@ from ._partition import PartitionPoint
 from ._sweep import Measurement, _frame_stats, mapping_text
 
 
-def distributed_available() -> bool:
-    """True when `vrprune run` can run one side of a mapping with link emulation."""
-    try:
-        import argparse
-        import importlib.util
-
-        if importlib.util.find_spec("vrprune.dist") is None:
-            return False
-        from ..commands import run as run_cmd
-
-        sub = argparse.ArgumentParser().add_subparsers()
-        p = run_cmd.add_parser(sub)
-        opts = {o for a in p._actions for o in a.option_strings}
-        return {"--mapping", "--link", "--port-base", "--slowdown", "--endpoint-cores", "--spans"} <= opts
-    except Exception:
-        return False
-
-
 def _ports_free(base: int, n: int) -> bool:
     for port in range(base, base + n):
         s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
@@ -208,11 +190,3 @@ def _exit_words(code: int) -> str:
         return f" (killed by signal {-code})"
     return {1: " (the run failed)", 2: " (input error)", 3: " (the checker was inconclusive)",
             70: " (internal error in vrprune)", 130: " (interrupted)"}.get(code, "")
-
-
-def make_distributed(args: Any, graph: Graph, platform: Platform, endpoint: str, server: str, outdir: str,
-                     warn: Callable[[str], Any]) -> DistributedRunner:
-    return DistributedRunner(app=args.file, graph_opt=args.graph, platform=platform, platform_path=args.platform,
-                             endpoint=endpoint, server=server, slowdown=args.slowdown,
-                             endpoint_cores=args.endpoint_cores, stub_missing=args.stub_missing,
-                             unchecked=args.unchecked, warn=warn, params=args.param)
