@@ -151,8 +151,6 @@ int bad_fire(void *st, const vrp_buf *in, int n_in, vrp_buf *out, int n_out, int
 @pytest.mark.skipif(shutil.which("cc") is None, reason="no C compiler")
 def test_sanitize_reports_a_use_after_free_in_a_c_actor(tmp_path, monkeypatch):
     monkeypatch.setenv("VRPRUNE_CACHE", str(tmp_path / "cache"))
-    hdr = open(os.path.join(os.path.dirname(HERE), "vrprune", "exec", "include", "vrprune.h")).read()
-    assert "vrp_buf" in hdr or pytest.skip("C actor ABI differs")
     (tmp_path / "a.c").write_text(C_ACTOR)
     (tmp_path / "g.vpr").write_text('''graph g {
   actor S { out o: i32  impl c "a.c" { fire = src_fire } }

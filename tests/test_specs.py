@@ -9,7 +9,6 @@ its wait cycle).
 
 from __future__ import annotations
 
-import importlib.util
 import io
 import json
 import os
@@ -55,10 +54,6 @@ def _cli(*args: str) -> tuple[int, str, str]:
     out, err = io.StringIO(), io.StringIO()
     rc = main_with(list(args), out, err)
     return rc, out.getvalue(), err.getvalue()
-
-
-def _check_available() -> bool:
-    return importlib.util.find_spec("vrprune.commands.check") is not None
 
 
 def _located(diags: list[tuple[str, str, int, int]]) -> list[str]:
@@ -252,8 +247,6 @@ def test_bad_file_load_error(name: str) -> None:
 @pytest.mark.parametrize("name", BAD_FILES, ids=str)
 def test_bad_file_check(name: str) -> None:
     code, locs = _expectation(name)
-    if code.startswith("E") and not _check_available():
-        pytest.skip("`vrprune check` is not there yet; the loader test covers this file")
     rc, out, err = _cli("check", "--format", "json", str(BAD / name))
     want_rc = 2 if code.startswith("E") else 1
     assert rc == want_rc, f"{name}: exit code {rc}, expected {want_rc}\n{out}\n{err}"

@@ -148,12 +148,10 @@ def _where(actor: Actor) -> str:
 
 
 def _lazy(module: str, cls: str, what: str, actor: Actor) -> type:
+    """The back-end class, imported on first use (an optional package it needs may be missing)."""
     try:
         mod = importlib.import_module(f"vrprune.exec.{module}")
     except ModuleNotFoundError as exc:
-        if exc.name in (f"vrprune.exec.{module}",):
-            raise BackendUnavailable(f"{_where(actor)}actor '{actor.name}': the {what} back-end is unavailable "
-                                     f"(vrprune.exec.{module} is not installed in this version)") from None
         raise BackendUnavailable(f"{_where(actor)}actor '{actor.name}': the {what} back-end is unavailable: "
                                  f"missing module {exc.name!r}") from exc
     return getattr(mod, cls)
