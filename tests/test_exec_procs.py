@@ -118,8 +118,9 @@ def test_auto_on_few_cores_groups_consecutive_actors(tmp_path, monkeypatch):
     rt, res, _ = run(g, processes="auto")
     assert res.status == "ok", res.describe()
     groups = [grp.names for grp in rt._workers.groups]
-    assert len(groups) == 3 and sorted(sum(groups, [])) == ["Join", "Rec", "Src", "W1", "W2"]
-    order = {n: i for i, n in enumerate(sum(groups, []))}
+    flat = [n for grp in groups for n in grp]
+    assert len(groups) == 3 and sorted(flat) == ["Join", "Rec", "Src", "W1", "W2"]
+    order = {n: i for i, n in enumerate(flat)}
     assert order["Src"] < order["W1"] < order["Join"] < order["Rec"] and order["W2"] < order["Join"]
     assert rec.read_text() == threads
 
@@ -208,6 +209,24 @@ def test_hung_firing_in_a_worker_is_reported_and_the_worker_killed(tmp_path, mon
     assert res.status == "hung", res.describe()
     assert [h.actor for h in res.hung] == ["W1"] and res.hung[0].firing == 2
     assert dt < 8
+
+
+def test_a_worker_that_cannot_be_forked_is_a_setup_error_and_the_others_are_reaped(tmp_path, monkeypatch):
+    g, _ = pipe(tmp_path)
+    rt = Runtime(g, processes="all")
+    real = _worker.fork_context().Process.start
+    calls = []
+
+    def start(self):
+        calls.append(self)
+        if len(calls) == 3:
+            raise OSError(11, "Resource temporarily unavailable")
+        real(self)
+
+    monkeypatch.setattr(_worker.fork_context().Process, "start", start)
+    with pytest.raises(RuntimeSetupError, match="cannot start the worker process of W2: .*--processes none"):
+        rt._workers.start()
+    assert all(g.proc is None for g in rt._workers.groups)
 
 
 def test_deadlock_across_processes_lists_the_waits():

@@ -299,17 +299,26 @@ class Workers:
                     g.conn = parent_conn
                     g.proc = ctx.Process(target=_child_main, args=(self, g, child_conn, r, w),
                                          name=f"vrprune:{'+'.join(g.names)}", daemon=True)
-                    g.proc.start()
-                    child_conn.close()
+                    try:
+                        g.proc.start()
+                    except OSError as exc:  # no memory or process slots left to fork
+                        g.proc = None
+                        parent_conn.close()
+                        self.close(grace_s=0.0)
+                        raise RuntimeSetupError(f"cannot start the worker process of {', '.join(g.names)}: {exc}; "
+                                                f"run with fewer processes (--processes none: threads only)") from exc
+                    finally:
+                        child_conn.close()
                     self.pids.append(g.proc.pid)
         finally:
             gc.unfreeze()
             os.close(r)
 
-    def close(self) -> None:
+    def close(self, grace_s: float | None = None) -> None:
         """Make sure no worker outlives the run: kill those still running after the grace
-        time, wait for the stand-ins, reap, close the lifeline (called by ``Runtime.run``)."""
-        deadline = time.monotonic() + GRACE_S
+        time (default :data:`GRACE_S`), wait for the stand-ins, reap, close the lifeline
+        (called by ``Runtime.run``)."""
+        deadline = time.monotonic() + (GRACE_S if grace_s is None else grace_s)
         for g in self.groups:
             if g.proc is not None:
                 g.proc.join(timeout=max(deadline - time.monotonic(), 0.0))
