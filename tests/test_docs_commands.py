@@ -84,18 +84,6 @@ COVERED_ELSEWHERE = {
 # Pages of other work in progress whose commands do not run as written yet: not run, and the
 # page's test ends as xfail naming them, until the page is fixed and its entry removed here.
 PENDING = {
-    "docs/import.md: vrprune import mobilenetv2.onnx -o mnv2":
-        "a fresh clone has no mobilenetv2.onnx (examples/models/ builds one); the next four need its output",
-    "docs/import.md: vrprune check mnv2/mobilenetv2.vpr": "needs the import above",
-    "docs/import.md: vrprune bufsize mnv2/mobilenetv2.vpr --resize-all": "needs the import above",
-    "docs/import.md: vrprune run mnv2/mobilenetv2.vpr --param Input.path=frames.npy --param Output.path=logits.npy":
-        "needs the import above and a frames.npy",
-    "docs/import.md: vrprune explore mnv2/mobilenetv2.vpr --platform specs/platform.vpr --link ethernet100,wifi16 "
-    "--private-input": "needs the import above",
-    "README.md: vrprune check examples/models/mobilenetv2/mobilenetv2.vpr":
-        "the model comes from `python examples/models/make_models.py` (minutes: builds and imports two CNNs)",
-    "README.md: vrprune run examples/models/mobilenetv2/mobilenetv2.vpr --param Input.path=frames.npy "
-    "--param Output.path=logits.npy": "needs that model, and a frames.npy that README.md never makes",
     "docs/processes.md: vrprune run app.vpr --mapping server.map --processes core0,core1":
         "app.vpr and server.map are placeholders that look like files (a synopsis writes APP.vpr)",
 }

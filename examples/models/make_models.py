@@ -16,6 +16,8 @@ OUT/mobilenetv2/mobilenetv2.vpr (+ .npz, onnx_actors.py) and OUT/resnet18/resnet
 * ResNet-18 (He et al., CVPR 2016): conv 7x7/2 64, max pool 3x3/2, four stages of two basic
   blocks (64, 128, 256, 512 channels; 1x1 projection shortcuts where the shape changes),
   global average pool, fully connected 1000. 11.7 M parameters, about 3.6 GFLOPs.
+* tinycnn (32x32, 10 classes, 9 k parameters): a stem, a residual block and two branches
+  joined by Concat; `--models tinycnn` writes the tinycnn.onnx kept in the repository.
 
 The weights are He-initialised from a seeded generator, so the activations keep a sensible
 range; the models compute nothing meaningful, but exactly what a trained model of the same
@@ -141,13 +143,30 @@ def resnet18(size: int = 224, classes: int = 1000, seed: int = 0) -> onnx.ModelP
     return net.model("resnet18", size, classes)
 
 
-MODELS = {"mobilenetv2": mobilenetv2, "resnet18": resnet18}
+def tinycnn(size: int = 32, classes: int = 10, seed: int = 0) -> onnx.ModelProto:
+    """A small CNN with the same kinds of structure (a residual block, two branches joined by
+    Concat), small enough to keep in the repository: examples/models/tinycnn.onnx."""
+    net = _Net(seed)
+    x = net.conv_bn("input", "/stem", 3, 16, 3, stride=2)
+    y = net.conv_bn(x, "/block/conv1", 16, 16, 3)
+    y = net.conv_bn(y, "/block/conv2", 16, 16, 3, act=None)
+    y = net.node("Add", "/block/Add", [x, y])
+    x = net.node("Relu", "/block/Relu", [y])
+    a = net.conv_bn(x, "/branch/a", 16, 8, 1)
+    b = net.conv_bn(x, "/branch/b", 16, 8, 3)
+    x = net.node("Concat", "/branch/Concat", [a, b], axis=1)
+    net.head(x, 16, classes)
+    return net.model("tinycnn", size, classes)
+
+
+MODELS = {"mobilenetv2": mobilenetv2, "resnet18": resnet18, "tinycnn": tinycnn}
+DEFAULT_SIZE = {"mobilenetv2": 224, "resnet18": 224, "tinycnn": 32}
 
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--out", default=os.path.dirname(os.path.abspath(__file__)), help="folder (default: this one)")
-    ap.add_argument("--size", type=int, default=224, help="input height and width (default 224)")
+    ap.add_argument("--size", type=int, help="input height and width (default 224; tinycnn 32)")
     ap.add_argument("--models", default="mobilenetv2,resnet18", help="comma-separated (default: both)")
     ap.add_argument("--no-import", action="store_true", help="only write the .onnx files")
     ap.add_argument("import_args", nargs="*", help="more arguments for vrprune import (after --), e.g. -- --group 8")
@@ -155,7 +174,7 @@ def main(argv: list[str] | None = None) -> int:
     os.makedirs(args.out, exist_ok=True)
     for name in args.models.split(","):
         path = os.path.join(args.out, f"{name}.onnx")
-        onnx.save(MODELS[name](args.size), path)
+        onnx.save(MODELS[name](args.size or DEFAULT_SIZE[name]), path)
         print(f"wrote {path}")
         if not args.no_import:
             subprocess.run([sys.executable, "-m", "vrprune", "import", path, "-o", os.path.join(args.out, name),
