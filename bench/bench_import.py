@@ -136,13 +136,13 @@ def whole_model_fps(path: str, size: int, threads: int, frames: int) -> float:
     return best
 
 
-def pipeline_fps(vpr: str, frames: int) -> float:
+def pipeline_fps(vpr: str, frames: int, processes: str | None = None) -> float:
     from vrprune import load
     from vrprune.exec import Runtime
 
     def run(n: int) -> float:
         g = load(vpr, params=[("Input", "frames", str(n))])
-        res = Runtime(g, repetition=_once(g)).run()
+        res = Runtime(g, repetition=_once(g), processes=processes).run()
         assert res.ok, res.status
         return res.wall_s
 
@@ -168,16 +168,18 @@ def pipelined_mobilenet(tmp: str, size: int, frames: int, cores: int) -> None:
           f"and after it (shared machines drift; the ratio uses their mean)")
     from vrprune.onnximport import analyze, write
 
-    configs = [(0, 0, "cost", cores), (0, 0, "time", cores), (cores, 1, "cost", 0), (cores, 1, "time", 0)]
+    # (group, threads, balance, --cores, actors in processes: run --processes all, else threads)
+    configs = [(0, 0, "cost", cores, False), (0, 0, "cost", cores, True), (cores, 1, "cost", 0, False),
+               (cores, 1, "cost", 0, True), (cores, 1, "time", 0, True)]
     if cores >= 4:
-        configs += [(cores // 2, 2, "cost", 0), (cores // 4, 4, "cost", 0)]
-    configs.append((0, 1, "cost", 0))
+        configs += [(cores // 2, 2, "cost", 0, False), (cores // 2, 2, "cost", 0, True), (cores // 4, 4, "cost", 0, True)]
+    configs.append((0, 1, "cost", 0, False))
     best = 0.0
     before = whole_model_fps(path, size, cores, frames)
-    for group, threads, balance, ncores in configs:
+    for group, threads, balance, ncores, procs in configs:
         plan = analyze(path, group=group, threads=threads or 1, balance=balance, cores=ncores)
         files = write(plan, os.path.join(tmp, f"g{group}t{threads}{balance}{ncores}"))
-        fps = pipeline_fps(files.vpr, frames)
+        fps = pipeline_fps(files.vpr, frames, "all" if procs else None)
         after = whole_model_fps(path, size, cores, frames)
         base = (before + after) / 2
         n_layers = sum(1 for a in plan.actors if a.kind == "layer")
@@ -187,7 +189,8 @@ def pipelined_mobilenet(tmp: str, size: int, frames: int, cores: int) -> None:
             label = f"--group {group} --threads {threads} --balance {balance}"
         else:
             label = f"one actor per layer ({n_layers}), 1 thread each"
-        print(f"   vrprune run, {label:<44} {fps:7.1f} frames/s   session {base:7.1f} frames/s   "
+        label += ", processes" if procs else ""
+        print(f"   vrprune run, {label:<55} {fps:7.1f} frames/s   session {base:7.1f} frames/s   "
               f"{fps / base:.2f}x")
         best = max(best, fps / base)
         before = after
