@@ -139,7 +139,23 @@ CRASHERS = {
     "sum_1000.vpr": "const N = " + " + ".join(["1"] * 1000) + "\ngraph g { actor A { out o: u8 @ N } "
                     "actor B { in i: u8 @ N } fifo A.o -> B.i capacity N }\n",
     "deep_parens.vpr": "const N = " + "(" * 5000 + "1" + ")" * 5000 + "\ngraph g { }\n",
+    "digits_5000.vpr": "const N = 1" + "0" * 5000 + "\ngraph g { }\n",  # int() refuses > 4,300 digits
+    "xml_digits_5000.xml": _sdf3().replace('rate="1"/></actor><actor name="b"',
+                                           'rate="1' + "0" * 5000 + '"/></actor><actor name="b"'),
 }
+
+
+def test_long_and_deep_expressions_evaluate(tmp_path: Path) -> None:
+    """A constant of 1,000 terms or 5,000 nested parentheses is evaluated (no recursion)."""
+    for name in ("sum_1000.vpr", "deep_parens.vpr"):
+        p = tmp_path / name
+        p.write_text(CRASHERS[name], encoding="utf-8")
+        rc, out, _ = _run(["check", str(p)])
+        assert rc == 0, out
+    p = tmp_path / "digits.vpr"
+    p.write_text(CRASHERS["digits_5000.vpr"], encoding="utf-8")
+    rc, out, _ = _run(["check", str(p)])
+    assert rc == 2 and "error[E012]: the number 1000" in out and "too large" in out, out
 
 
 @pytest.mark.parametrize("name", sorted(CRASHERS))

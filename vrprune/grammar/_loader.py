@@ -45,6 +45,7 @@ from ._parser import Comment, Node, parse_text
 
 CONTROL_TOKEN = TokenType("i32", (), CONTROL_TOKEN_BYTES)
 MAX_IMPORT_DEPTH = 100
+MAX_INT = 1 << 62  # constants, rates, capacities: what 64-bit arithmetic in the runtimes holds
 MAX_TIME_S = 1e9  # an actor time above ~30 years is a mistake (and overflows nanosecond arithmetic)
 MAX_TOKEN_BYTES = 1 << 32
 
@@ -262,27 +263,44 @@ class Loader:
             return None
 
     def _ev(self, path: str, node: Node | Token, scope: _Scope) -> int:
-        if isinstance(node, Token):
-            if node.type == "INT":
-                return int(node)
-            raise _EvalError(error("E012", f"expected an integer, found '{node}'", _span(path, node)))
+        """The value of an expression, evaluated without recursion (a constant may have
+        thousands of terms, or nest parentheses thousands deep)."""
+        values: list[int] = []
+        todo: list[tuple[Node | Token, bool]] = [(node, False)]
+        while todo:
+            n, ready = todo.pop()
+            if isinstance(n, Token) or n.data in ("int_lit", "name_ref"):
+                values.append(self._leaf(path, n, scope))
+            elif not ready:
+                todo.append((n, True))
+                todo.extend((c, False) for c in reversed(n.children))  # evaluated left to right
+            elif n.data == "neg":
+                values.append(-values.pop())
+            else:
+                b = values.pop()
+                values.append(self._op(path, n, values.pop(), b))
+        return values[0]
+
+    def _leaf(self, path: str, n: Node | Token, scope: _Scope) -> int:
+        tok = n if isinstance(n, Token) else n.children[0]
+        if isinstance(n, Token) and n.type != "INT":
+            raise _EvalError(error("E012", f"expected an integer, found '{n}'", _span(path, n)))
+        if isinstance(n, Token) or n.data == "int_lit":
+            if len(tok) > 18 and int(tok[:400]) > MAX_INT:  # (int() refuses over 4,300 digits)
+                raise _EvalError(error("E012", f"the number {str(tok)[:24]}{'...' if len(tok) > 24 else ''} is too "
+                                               f"large; vrprune works with values up to 2**62", _span(path, tok)))
+            return int(tok)
+        c = scope.lookup(str(tok))
+        if c is None:
+            raise _EvalError(error("E002", f"unknown constant '{tok}'", _span(path, tok),
+                                   help="define it with `const NAME = value` before use"))
+        return c.value
+
+    def _op(self, path: str, node: Node, a: int, b: int) -> int:
         d = node.data
-        if d == "int_lit":
-            return int(node.children[0])
-        if d == "name_ref":
-            tok = node.children[0]
-            c = scope.lookup(str(tok))
-            if c is None:
-                raise _EvalError(error("E002", f"unknown constant '{tok}'", _span(path, tok),
-                                       help="define it with `const NAME = value` before use"))
-            return c.value
-        if d == "neg":
-            return -self._ev(path, node.children[0], scope)
-        a = self._ev(path, node.children[0], scope)
-        b = self._ev(path, node.children[1], scope)
         if d in ("add", "sub", "mul"):
             r = a + b if d == "add" else a - b if d == "sub" else a * b
-            if abs(r) > 1 << 62:
+            if abs(r) > MAX_INT:
                 raise _EvalError(error("E012", "value too large", _span(path, node)))
             return r
         if d in ("div", "mod"):
