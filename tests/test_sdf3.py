@@ -395,3 +395,24 @@ def test_positions_cost_linear_time_on_one_long_line(tmp_path, monkeypatch):
     text = p.read_text()
     at = text.rindex("<channel")
     assert (g.fifos[-1].span.col, g.fifos[-1].span.end_col) == (at + 1, text.index(">", at) + 2)
+
+
+@pytest.mark.parametrize("attr,code,message", [
+    ('rate="99999999999999999999999"', "E008", "rate 99999999999999999999999 is too large"),
+    ('rate="1' + "0" * 5000 + '"', "E008", "is too large"),
+])
+def test_numbers_beyond_64_bits_are_located_errors(tmp_path, attr, code, message):
+    p = tmp_path / "big.xml"
+    p.write_text(KEYWORD_NAMES.replace('rate="2"', attr, 1))
+    with pytest.raises(DiagnosticError) as info:
+        read_sdf3(str(p))
+    d = info.value.diagnostics[0]
+    assert d.code == code and message in d.message and d.span.line == 3
+
+
+def test_a_token_size_beyond_4_gib_is_an_error(tmp_path):
+    p = tmp_path / "tok.xml"
+    p.write_text(KEYWORD_NAMES.replace('<bufferSize sz="2"/>', '<tokenSize sz="99999999999999"/><bufferSize sz="2"/>'))
+    with pytest.raises(DiagnosticError) as info:
+        read_sdf3(str(p))
+    assert info.value.diagnostics[0].code == "E001" and "tokenSize" in info.value.diagnostics[0].message

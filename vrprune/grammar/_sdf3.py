@@ -64,6 +64,8 @@ from ._lexer import QUOTABLE
 DEFAULT_TOKEN_BYTES = 4
 CYCLE_S = 1e-9  # one SDF3 time unit (clock cycle) at the assumed 1 GHz
 MAX_TIME_S = 1e9  # an actor time above ~30 years is a mistake (and overflows nanosecond arithmetic)
+MAX_TOKEN_BYTES = 1 << 32  # as for .vpr token types
+MAX_INT = 1 << 62  # rates, capacities, token sizes: what 64-bit arithmetic in the runtimes holds
 
 # ----------------------------------------------------------------- located XML
 
@@ -308,10 +310,13 @@ class _Reader:
         raw = el.attrs.get(name)
         if raw is None:
             return None
-        try:
-            v = int(raw.strip())
-        except ValueError:
-            self._err(code, f"{what} must be an integer, got '{raw}'", self.src.attr_span(el, name))
+        v = _number(raw)
+        if v is None:
+            self._err(code, f"{what} must be an integer, got '{_short(raw)}'", self.src.attr_span(el, name))
+            return None
+        if v > MAX_INT:
+            self._err(code, f"{what} {_short(raw)} is too large; vrprune works with values up to 2**62",
+                      self.src.attr_span(el, name))
             return None
         if v < minimum:
             self._err(code, f"{what} must be at least {minimum}, got {v}", self.src.attr_span(el, name))
@@ -417,17 +422,20 @@ class _Reader:
         for s in parts:
             # SDF3 CSDF files may write a repeated phase as "n*r"
             m = re.fullmatch(r"(\d+)\s*\*\s*(\d+)", s)
-            try:
-                n, r = (int(m.group(1)), int(m.group(2))) if m else (1, int(s))
-            except ValueError:
+            n, r = (_number(m.group(1)), _number(m.group(2))) if m else (1, _number(s))
+            if n is None or r is None:
                 rates = []
                 break
+            if r > MAX_INT:
+                self._err("E008", f"rate {_short(s)} is too large; vrprune works with values up to 2**62",
+                          self.src.attr_span(pel, "rate"))
+                return None
             if n > 0:
                 phases += n
                 if r not in rates:
                     rates.append(r)
         if not rates:
-            self._err("E008", f"rate must be an integer, got '{prate}'", self.src.attr_span(pel, "rate"))
+            self._err("E008", f"rate must be an integer, got '{_short(prate)}'", self.src.attr_span(pel, "rate"))
             return None
         if phases > 1 and not csdf:
             self._err("E015", f"port '{actor.raw}.{pname}' has cyclo-static rates '{prate}' in an SDF graph",
@@ -503,7 +511,10 @@ class _Reader:
             ts = el.find("tokenSize")
             if ts is not None:
                 bits = self._int(ts, "sz", "E001", "tokenSize sz (bits)", 1)
-                if bits is not None:
+                if bits is not None and (bits + 7) // 8 > MAX_TOKEN_BYTES:
+                    self._err("E001", f"tokenSize sz {bits} bits is larger than the {MAX_TOKEN_BYTES} bytes a vrprune "
+                                      "token may have", self.src.attr_span(ts, "sz"))
+                elif bits is not None:
                     tokens[raw] = TokenType(None, (), (bits + 7) // 8, ts.span)
                 elif "sz" not in ts.attrs:
                     self._attr(ts, "sz", "the token size in bits")
@@ -591,6 +602,22 @@ class _Reader:
                 elif len(used) > 1:
                     self._err("E005", f"port '{info.raw}.{raw}' is connected {len(used)} times; channels are point-to-point",
                               used[1].span, *[Note(u.span, "connected here") for u in used])
+
+
+def _number(text: str) -> int | None:
+    """A decimal integer (sign and blanks allowed); None if it is none. Digits beyond what any
+    bound needs are not converted (int() refuses over 4,300 digits)."""
+    t = text.strip()
+    body = t[1:] if t[:1] in "+-" else t
+    if not body.isdigit() or not body.isascii():
+        return None
+    if len(body) > 40:
+        return MAX_INT + 1 if t[0] != "-" else -(MAX_INT + 1)
+    return int(t)
+
+
+def _short(text: str) -> str:
+    return text if len(text) <= 24 else text[:24] + "..."
 
 
 def _suggest(name: str, options: dict) -> str | None:
