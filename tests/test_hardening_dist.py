@@ -426,3 +426,29 @@ def test_a_compiled_rx_refuses_strangers_and_serves_its_tx_at_once(tmp_path):
     assert "graph fingerprint mismatch" in err and "unknown HELLO flags 0x0004" in err, err
     assert cli.returncode == 0, cli.stdout + cli.stderr
     assert srv.returncode == 0, out + err
+
+
+def test_a_compiled_rx_sends_heartbeats_when_asked(tmp_path):
+    import subprocess
+
+    import vrprune
+    from test_compile_dist import compile_host
+
+    from _procs import pp, vehicle_app, write_mappings
+    from vrprune.dist import fingerprint
+
+    app = vehicle_app(tmp_path, actors="c")
+    maps = write_mappings(tmp_path, pp(3))
+    exe = compile_host(tmp_path, app, maps["server"], "server")
+    base = free_base(8)
+    srv = subprocess.Popen([exe, "--port-base", str(base), "--connect-timeout", "30"], cwd=tmp_path,
+                           stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        s = _connect(base + 2)
+        assert w.client_handshake(s, edge=2, token_bytes=73728, rate=1, fp=fingerprint(vrprune.load(app)), psk=None,
+                                  heartbeats=True)
+        s.settimeout(3)
+        assert s.recv(16) == b"\0"  # within a second or so, while no frame was sent
+        s.close()
+    finally:
+        srv.communicate(timeout=60)

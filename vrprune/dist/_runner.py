@@ -19,7 +19,7 @@ from ._auth import TlsFiles, check_private, read_psk
 from ._options import SOCKET_BUFFER, NetOptions
 from ._split import Split
 from ._txrx import (Endpoint, LinkStopped, RxBackend, Security, TxBackend, accept_edge, connect_edge, listen,
-                    peer_gone, start_heartbeats)
+                    Heartbeats, peer_gone)
 
 
 def listen_address(host_address: str, listen_all: bool) -> str:
@@ -96,11 +96,11 @@ def run_distributed(graph: Graph, sp: Split, *, repetition: dict[str, int], proo
 
     listeners: dict[int, Any] = {}
     endpoints: list[Endpoint] = []
-    beats: threading.Event | None = None
+    beats = Heartbeats()  # an RX's, from the end of its handshake
     try:
         try:
             endpoints = _connect(sp, base, listen_addr, fp, security, net.connect_timeout, listeners, log,
-                                 net.socket_buffer)
+                                 net.socket_buffer, beats)
         except KeyboardInterrupt:
             log("interrupted while connecting")
             return 128 + (got_signal[0] if got_signal else signal.SIGINT)
@@ -111,15 +111,13 @@ def run_distributed(graph: Graph, sp: Split, *, repetition: dict[str, int], proo
             for ls in listeners.values():
                 ls.close()
         log("all links connected; running")
-        beats = start_heartbeats([ep for ep in endpoints if ep.edge in sp.incoming])
         return _execute(run, g, sp, endpoints, link, repetition, log, stdout, stderr, got_signal,
                         proof_line=proof_line, trace_path=trace_path, profile_path=profile_path, quiet=quiet)
     except KeyboardInterrupt:  # a signal outside the runtime's own handling (building the actors, ...)
         log("interrupted")
         return 128 + (got_signal[0] if got_signal else signal.SIGINT)
     finally:
-        if beats is not None:
-            beats.set()
+        beats.stop()
         for ep in endpoints:
             ep.shutdown()
             ep.close()
@@ -128,7 +126,8 @@ def run_distributed(graph: Graph, sp: Split, *, repetition: dict[str, int], proo
 
 
 def _connect(sp: Split, base: int, listen_addr: str, fp: bytes, sec: Security, timeout: float,
-             listeners: dict[int, Any], log, buffer: int = SOCKET_BUFFER) -> list[Endpoint]:
+             listeners: dict[int, Any], log, buffer: int = SOCKET_BUFFER,
+             beats: Heartbeats | None = None) -> list[Endpoint]:
     deadline = time.monotonic() + timeout
     for e in sp.incoming:  # listen first, so that peers' TX can connect at once
         listeners[e.index] = listen(listen_addr, e.port(base), buffer)
@@ -140,6 +139,8 @@ def _connect(sp: Split, base: int, listen_addr: str, fp: bytes, sec: Security, t
         try:
             if kind == "rx":
                 ep = accept_edge(listeners[e.index], e, e.port(base), fp, sec, deadline, cancel, log)
+                if beats is not None:
+                    beats.add(ep)  # at once: the TX may start long before this host's other edges connect
             else:
                 ep = connect_edge(e, e.port(base), fp, sec, deadline, cancel, log, buffer)
             results[f"{kind}{e.index}"] = ep

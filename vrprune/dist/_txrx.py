@@ -823,22 +823,34 @@ class TlsLink:
             self.tls.close()
 
 
-def start_heartbeats(rx_endpoints: list[Endpoint]) -> threading.Event:
-    """A thread that sends the heartbeats these RX endpoints owe, from the end of the handshakes
-    until the returned event is set (whatever the actors do meanwhile: building C actors, a
-    firing that takes minutes)."""
-    stop = threading.Event()
-    rx = [ep for ep in rx_endpoints if ep.heartbeats]
+class Heartbeats:
+    """The thread that sends the heartbeats RX endpoints owe, each from the end of its handshake
+    (:meth:`add`) until :meth:`stop`, whatever the actors do meanwhile (the other edges'
+    handshakes, building C actors, a firing that takes minutes)."""
 
-    def beat() -> None:
-        while not stop.wait(min(HEARTBEAT_S, 0.25)):
-            for ep in rx:
+    def __init__(self) -> None:
+        self.rx: list[Endpoint] = []
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._lock = threading.Lock()
+
+    def add(self, ep: Endpoint) -> None:
+        if not ep.heartbeats:
+            return
+        with self._lock:
+            self.rx = self.rx + [ep]
+            if self._thread is None:
+                self._thread = threading.Thread(target=self._run, name="vrprune:heartbeats", daemon=True)
+                self._thread.start()
+
+    def _run(self) -> None:
+        while not self._stop.wait(min(HEARTBEAT_S, 0.25)):
+            for ep in self.rx:
                 if not ep.stopping.is_set():
                     send_heartbeat(ep)
 
-    if rx:
-        threading.Thread(target=beat, name="vrprune:heartbeats", daemon=True).start()
-    return stop
+    def stop(self) -> None:
+        self._stop.set()
 
 
 def send_heartbeat(ep: Endpoint) -> None:

@@ -39,6 +39,7 @@
 #define LD(p) __atomic_load_n((p), __ATOMIC_SEQ_CST)
 #define ST(p, v) __atomic_store_n((p), (v), __ATOMIC_SEQ_CST)
 
+enum { RX_HEARTBEAT = 1, HEARTBEAT_S = 1, LINK_TIMEOUT_S = 15 };
 enum { VERSION = 1, FLAG_PSK = 1, FLAG_HEARTBEAT = 2, HELLO_N = 68, REPLY_N = 58, FINAL_N = 3, HEADER_N = 20, MAX_MESSAGE = 1024 };
 enum { F_DATA = 1, F_END = 2, F_ABORT = 3, S_OK = 0, S_REFUSED = 1 };
 #define HANDSHAKE_TIMEOUT_S 5
@@ -301,12 +302,14 @@ static const char NOT_TOLD[] = "; the RX tells the reason only after authenticat
                                "edge, token size or rate, --port-base, or a pre-shared key or certificate on one side only?)";
 
 /* TX side. 0 ok; -1 refused or failed, with the reason in why. */
-static int client_handshake(int s, const vrp_edge *e, char *why, size_t wn) {
+static int client_handshake(int s, const vrp_edge *e, char *why, size_t wn, int *beats) {
     uint8_t hello[HELLO_N], reply[REPLY_N], auth[32], final_[FINAL_N], want[32];
     char msg[MAX_MESSAGE + 1];
     memcpy(hello, "VRPR", 4);
     put16(hello + 4, VERSION);
-    put16(hello + 6, g_have_psk ? FLAG_PSK : 0); /* no FLAG_HEARTBEAT: a compiled TX reads none */
+    /* heartbeats on plain TCP only: inside TLS the TX's thread owns the connection */
+    int ask = !vrp_tls_active(s);
+    put16(hello + 6, (g_have_psk ? FLAG_PSK : 0) | (ask ? FLAG_HEARTBEAT : 0));
     put32(hello + 8, (uint32_t)e->index);
     put32(hello + 12, (uint32_t)e->token_bytes);
     put32(hello + 16, (uint32_t)e->rate);
@@ -343,6 +346,7 @@ static int client_handshake(int s, const vrp_edge *e, char *why, size_t wn) {
             why[wn - 1] = 0; /* cut (a message is at most PEER_TEXT_MAX characters anyway) */
         return -1;
     }
+    *beats = ask && (reply[7] & RX_HEARTBEAT);
     return 0;
 }
 
@@ -376,7 +380,7 @@ static void final_refusal(int s, const char *told) {
 /* RX side. 0 ok; -1 refused, with the reason in why (for the log). The peer is told the reason
  * only once authenticated (TLS verified its certificate; or its PSK MAC is checked, then in
  * FINAL); before that it is told just "refused" (as _wire.server_handshake). */
-static int server_handshake(int s, const vrp_edge *e, char *why, size_t wn) {
+static int server_handshake(int s, const vrp_edge *e, char *why, size_t wn, int *beats) {
     uint8_t hello[HELLO_N], reply[REPLY_N], auth[32], want[32], final_[FINAL_N];
     int authenticated = vrp_tls_active(s); /* the TLS handshake verified the TX's certificate */
     if (recv_exact(s, hello, sizeof hello)) {
@@ -419,7 +423,9 @@ static int server_handshake(int s, const vrp_edge *e, char *why, size_t wn) {
     memset(reply, 0, sizeof reply);
     memcpy(reply, "VRPR", 4);
     put16(reply + 4, VERSION);
-    reply[6] = S_OK; /* reply[7], the RX flags: 0 (a compiled RX sends no heartbeats) */
+    reply[6] = S_OK;
+    *beats = (flags & FLAG_HEARTBEAT) && !vrp_tls_active(s); /* plain TCP only (see client_handshake) */
+    reply[7] = *beats ? RX_HEARTBEAT : 0;
     random_bytes(reply + 8, 16);
     mac((const uint8_t *)"vrprune-rx", hello, reply + 8, NULL, reply + 24);
     put16(reply + 56, 0);
@@ -485,14 +491,17 @@ static void *handshake_job(void *arg) {
     tune(c);
     double left = h->until - mono();
     set_timeout(c, left > 0.001 ? left : 0.001);
-    int bad = vrp_tls_server(c, why, sizeof why) || server_handshake(c, e, why, sizeof why);
+    int beats = 0;
+    int bad = vrp_tls_server(c, why, sizeof why) || server_handshake(c, e, why, sizeof why, &beats);
     if (bad && mono() >= h->until) snprintf(why, sizeof why, "no complete handshake within %d s", HANDSHAKE_TIMEOUT_S);
     pthread_mutex_lock(&h->hs->mu);
     h->hs->fd[h->slot] = -1;
     int keep = !bad && !h->hs->won && !h->hs->closed;
     if (keep) {
         set_timeout(c, 0);
-        e->sock = c;
+        e->last_beat = 0;
+        ST(&e->heartbeats, beats);
+        ST(&e->sock, c);
         snprintf(e->peer, sizeof e->peer, "%s", h->peer);
         h->hs->won = 1;
     } else if (bad) {
@@ -629,7 +638,8 @@ static void *connect_job(void *arg) {
         tune(s);
         set_timeout(s, HANDSHAKE_TIMEOUT_S);
         char why[1100];
-        if (vrp_tls_client(s, e->dst_host, why, sizeof why) || client_handshake(s, e, why, sizeof why)) {
+        int beats = 0;
+        if (vrp_tls_client(s, e->dst_host, why, sizeof why) || client_handshake(s, e, why, sizeof why, &beats)) {
             vrp_tls_close(s);
             snprintf(j->error, sizeof j->error, "%s: %s", lab, why);
             ST(&g_cancel, 1);
@@ -637,6 +647,14 @@ static void *connect_job(void *arg) {
         }
         set_timeout(s, 0);
         e->sock = s;
+        e->heartbeats = beats;
+        e->last_beat = mono();
+#ifdef TCP_USER_TIMEOUT
+        if (beats) { /* the heartbeats tell a dead RX; a full window may last (a slow RX) */
+            unsigned int none = 0;
+            setsockopt(s, IPPROTO_TCP, TCP_USER_TIMEOUT, &none, sizeof none);
+        }
+#endif
         snprintf(e->peer, sizeof e->peer, "%s:%d", e->address, e->port);
         j->ok = 1;
         return NULL;
@@ -686,9 +704,36 @@ static int read_psk(const char *path) {
     return 0;
 }
 
+/* The RX's heartbeats: a thread that, from the end of each RX's handshake until vrp_net_close,
+ * sends the byte it owes every HEARTBEAT_S, whatever the actors do (a firing of minutes). */
+static volatile int32_t g_beats_stop;
+static pthread_t g_beats_thread;
+static int g_beats_started;
+
+static void *heartbeats_job(void *arg) {
+    vrp_program *p = arg;
+    static const char beat = 0;
+    struct timespec tick = {0, 250 * 1000 * 1000};
+    while (!LD(&g_beats_stop)) {
+        double now = mono();
+        for (int i = 0; i < p->n_edges; i++) {
+            vrp_edge *e = p->edges[i];
+            int fd = LD(&e->sock);
+            if (e->is_tx || fd < 0 || !LD(&e->heartbeats) || now - e->last_beat < HEARTBEAT_S) continue;
+            e->last_beat = now;
+            ssize_t k = send(fd, &beat, 1, MSG_DONTWAIT | MSG_NOSIGNAL); /* a full buffer skips one */
+            (void)k;
+        }
+        nanosleep(&tick, NULL);
+    }
+    return NULL;
+}
+
 int vrp_net_setup(vrp_program *p, const vrp_net_opts *o) {
     g_net_prog = p;
     g_opts = o;
+    ST(&g_beats_stop, 0);
+    g_beats_started = !pthread_create(&g_beats_thread, NULL, heartbeats_job, p);
     if (o->psk_file && read_psk(o->psk_file)) return -1;
     if (o->tls_cert || o->tls_key || o->tls_ca) {
         char why[1024];
@@ -920,21 +965,32 @@ int vrp_net_failed(vrp_program *p, char *msg, size_t n) {
     return 0;
 }
 
+/* Called every 50 ms by the main thread: a TX reads and drops the heartbeats of its RX and
+ * tells whether the RX has gone (closed, reset, or silent for LINK_TIMEOUT_S: host down,
+ * network cut, process frozen), as _txrx.peer_gone. */
 int vrp_net_peer_gone(vrp_program *p, char *msg, size_t n) {
+    double now = mono();
     for (int i = 0; i < p->n_edges; i++) {
         vrp_edge *e = p->edges[i];
         if (!e->is_tx || e->sock < 0 || LD(&e->sent_end)) continue;
+        const char *why = NULL;
         struct pollfd pf = {e->sock, POLLIN, 0};
-        if (poll(&pf, 1, 0) <= 0) continue;
-        char c;
-        /* inside TLS the RX sends nothing after the handshake: readable = gone (as _txrx.peer_gone) */
-        ssize_t k = vrp_tls_active(e->sock) ? 0 : recv(e->sock, &c, 1, MSG_PEEK | MSG_DONTWAIT);
-        if (k > 0 || (k < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))) continue;
-        if (LD(&e->sent_end)) continue;
+        if (poll(&pf, 1, 0) > 0) {
+            char buf[4096];
+            /* inside TLS the RX sends nothing after the handshake: readable = gone (as _txrx.peer_gone) */
+            ssize_t k = vrp_tls_active(e->sock) ? 0
+                        : e->heartbeats ? recv(e->sock, buf, sizeof buf, MSG_DONTWAIT)
+                                        : recv(e->sock, buf, 1, MSG_PEEK | MSG_DONTWAIT);
+            if (k > 0) e->last_beat = now;
+            else if (!(k < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))) why = "closed the connection";
+        }
+        if (!why && e->heartbeats && now - e->last_beat > LINK_TIMEOUT_S)
+            why = "sent no heartbeat for 15 s (its host is down or cut off, or its process is frozen)";
+        if (!why || LD(&e->sent_end)) continue;
         char lab[256];
         label(e, lab, sizeof lab);
-        snprintf(msg, n, "%s: the RX side on host '%s' closed the connection mid-stream after %lld frames", lab,
-                 e->dst_host, (long long)LD(&e->link.frames));
+        snprintf(msg, n, "%s: the RX side on host '%s' %s mid-stream after %lld frames", lab, e->dst_host, why,
+                 (long long)LD(&e->link.frames));
         return 1;
     }
     return 0;
@@ -946,6 +1002,11 @@ void vrp_net_shutdown(vrp_program *p) {
 }
 
 void vrp_net_close(vrp_program *p) {
+    if (g_beats_started) {
+        ST(&g_beats_stop, 1);
+        pthread_join(g_beats_thread, NULL);
+        g_beats_started = 0;
+    }
     for (int i = 0; i < p->n_edges; i++)
         if (p->edges[i]->sock >= 0) { vrp_tls_close(p->edges[i]->sock); p->edges[i]->sock = -1; }
 }

@@ -41,6 +41,8 @@ typedef struct vrp_edge {
     /* run time */
     int sock, port;
     int32_t sent_end;         /* atomic */
+    int32_t heartbeats;       /* RX: sends a heartbeat byte a second; TX: reads them (plain TCP only) */
+    double last_beat;         /* RX: when the last was sent; TX: when the last was heard (monotonic) */
     char peer[128];
     /* the frame counters of both kinds of firing (seq; frames and bytes, atomics) and the state
      * of the plain-TCP ones (the executor's txrx.c), set before the threads start */
