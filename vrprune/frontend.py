@@ -17,7 +17,7 @@ class ParamError(VrpruneError):
     """A ``--param ACTOR.NAME=VALUE`` that names no declared parameter, or a value of the wrong type."""
 
 
-def _is_xml(path: str) -> bool:
+def is_xml(path: str) -> bool:
     if path.lower().endswith(".xml"):
         return True
     try:
@@ -79,8 +79,8 @@ def _param_value(arg: str, actor: str, declared: Param, text: str) -> int | floa
 
 
 def _load_graph(path: str, name: str | None) -> Graph:
-    if _is_xml(path):
-        from .grammar._sdf3 import read_sdf3
+    if is_xml(path):
+        from .grammar import read_sdf3
 
         return read_sdf3(path)
     from .grammar import Loader

@@ -61,11 +61,11 @@ def add_parser(sub) -> argparse.ArgumentParser:
 
 def run(args, stdout: TextIO, stderr: TextIO) -> int:
     from .. import load
-    from ..frontend import _is_xml
+    from ..frontend import is_xml
     from ..render.bufsize_text import bufsize_json, bufsize_text
-    from ..verify._bufsize import size
+    from ..verify import size
 
-    if args.write and _is_xml(args.file):
+    if args.write and is_xml(args.file):
         print(f"vrprune bufsize: error: --write updates .vpr files only; {args.file} is SDF3 XML "
               "(convert it first: `vrprune convert FILE.xml -o FILE.vpr`, or drop --write and use the table)", file=stderr)
         return 2
@@ -110,8 +110,8 @@ def run(args, stdout: TextIO, stderr: TextIO) -> int:
 
 def _throughput(args, g: Graph, res, stderr: TextIO) -> dict | None:
     """Throughput at the sized capacities (when every actor has a time), the front, the max."""
-    from ..verify._bufsize import prepare
-    from ..verify._throughput import ThroughputError, exec_times, pareto, self_timed, to_ticks
+    from ..verify import ThroughputError, exec_times, pareto, self_timed, to_ticks
+    from ..verify import prepare_sizing as prepare
 
     want = args.pareto or args.max_throughput or args.profile
     try:

@@ -30,7 +30,7 @@ def add_parser(sub) -> argparse.ArgumentParser:
 
 def run(args, stdout: TextIO, stderr: TextIO) -> int:
     from ..grammar import format_source
-    from ..grammar._loader import Loader
+    from ..grammar import Loader
 
     path = os.path.abspath(args.file)
     text = Loader()._read(path, None)

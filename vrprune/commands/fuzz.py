@@ -57,7 +57,7 @@ def add_parser(sub) -> argparse.ArgumentParser:
 
 def _cc_file(name: str) -> str | None:
     """``cc -print-file-name=NAME``, when that names an existing file."""
-    from ..exec._toolchain import ToolchainError, find_cc
+    from ..exec import ToolchainError, find_cc
 
     try:
         out = subprocess.run(find_cc() + [f"-print-file-name={name}"], capture_output=True, text=True).stdout.strip()
@@ -133,7 +133,7 @@ def run(args, stdout: TextIO, stderr: TextIO) -> int:
     if args.sanitize:
         if not (_asan_loaded() or os.environ.get(_CHILD)):
             return _sanitized_child(args, stdout, stderr)
-        from ..exec._toolchain import cflags
+        from ..exec import cflags
 
         extra = [f for f in SANITIZE_FLAGS if f not in cflags()]
         os.environ["VRPRUNE_CFLAGS"] = shlex.join([f for f in cflags() if not f.startswith("-O")] + extra)

@@ -65,7 +65,7 @@ def write_tls(d: str, hosts: list[str], days: int, force: bool = False) -> list[
     from cryptography.hazmat.primitives.asymmetric import ec
     from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
-    from ..dist._auth import write_private
+    from ..dist import write_private
 
     if not force:
         for path in tls_paths(d, hosts):

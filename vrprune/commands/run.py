@@ -436,7 +436,7 @@ def _sanitize(args, stdout: TextIO, stderr: TextIO) -> int | None:
     import subprocess
     import sys
 
-    from ..exec._toolchain import cflags
+    from ..exec import cflags
     from .fuzz import SANITIZE_FLAGS, _asan_loaded, _cc_file, _libasan
 
     if _asan_loaded() or os.environ.get(_SANITIZED):

@@ -7,7 +7,7 @@ import os
 import subprocess
 from concurrent.futures import ThreadPoolExecutor
 
-from ..exec._toolchain import ToolchainError, find_cc
+from ..exec import ToolchainError, find_cc
 from ._gen import ACTOR_WARN_FLAGS, OPT_FLAGS, SANITIZE_FLAGS, WARN_FLAGS, CompileError, Program
 
 SANITIZERS = ("thread", "address")

@@ -245,7 +245,7 @@ def generate(graph: Graph, out_dir: str, *, source: str, repetition: dict[str, i
     # runtime
     rdir = os.path.join(out_dir, "runtime")
     os.makedirs(rdir, exist_ok=True)
-    from ..exec._toolchain import HEADER
+    from ..exec import C_HEADER as HEADER
 
     for f in RUNTIME_FILES + (CL_RUNTIME_FILES if cl_actors else ()):
         os.makedirs(os.path.dirname(os.path.join(rdir, f)), exist_ok=True)
@@ -553,10 +553,11 @@ def _main_c(graph: Graph, idx: GraphIndex, prog: Program, *, source, repetition,
 
 def _cl_actor(w, a, aid: str, ins, outs, src_id: str, rel: str, mapping) -> None:
     """The vrp_cl_actor of an OpenCL actor: the Python back-end's convention (vrprune/exec/_opencl.py)."""
-    from ..exec._opencl import _ITEM_BYTES, _define
+    from ..exec import opencl_define
+    from ..model import DTYPE_BYTES
 
     impl = a.impl
-    options = " ".join(d for d in (_define(p.name, p.value) for p in a.params) if d)
+    options = " ".join(d for d in (opencl_define(p.name, p.value) for p in a.params) if d)
     platform, device = "NULL", -1
     if mapping is not None:
         pl = mapping.placement(a.name)
@@ -569,7 +570,7 @@ def _cl_actor(w, a, aid: str, ins, outs, src_id: str, rel: str, mapping) -> None
     gs = a.param("global_size")
     if outs:
         tok = outs[0][0].token
-        ept = tok.nbytes // _ITEM_BYTES[tok.dtype] if tok.dtype else tok.nbytes
+        ept = tok.nbytes // DTYPE_BYTES[tok.dtype] if tok.dtype else tok.nbytes
     else:
         ept = 0
     explicit_init = a.param("init_kernel")

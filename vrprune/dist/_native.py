@@ -51,11 +51,10 @@ def load() -> Any | None:
         return None
     with _lock:
         if _lib is None:
-            from ..exec import _native as core
-            from ..exec._toolchain import build_shared
+            from ..exec import build_shared, load_native
 
             try:
-                core.load()  # the firing loop these functions run in
+                load_native()  # the firing loop these functions run in
                 _lib = ffi.dlopen(build_shared(SOURCE))
             except Exception as exc:  # no compiler: the Python firings do the same work, slower
                 import warnings

@@ -80,13 +80,11 @@ from typing import Any
 import numpy as np
 
 from ..diagnostics import DiagnosticError, Note, VrpruneError, error
-from ..model import Actor, ActorKind, OpenCLImpl, Span, Unit, UnitKind
+from ..model import DTYPE_BYTES, Actor, ActorKind, OpenCLImpl, Span, Unit, UnitKind
 from ._backend import ActorBackend
-from ._toolchain import ToolchainError
+from ._toolchain import ToolchainError, opencl_define
 
 DEFAULT_PLATFORM = "Portable Computing Language"
-_ITEM_BYTES = {"u8": 1, "i8": 1, "u16": 2, "i16": 2, "f16": 2, "u32": 4, "i32": 4, "f32": 4,
-               "u64": 8, "i64": 8, "f64": 8}
 
 # pyopencl's platform/device discovery and program builds are not safe to race from many
 # actor threads on every ICD; serialise them (they happen once per actor).
@@ -159,14 +157,6 @@ def _build_diagnostics(log: str, impl: OpenCLImpl) -> list:
     return diags
 
 
-def _define(name: str, value: Any) -> str | None:
-    if isinstance(value, bool) or isinstance(value, str):
-        return None
-    if isinstance(value, float):
-        return f"-D{name}={value!r}f" if np.isfinite(value) else None
-    return f"-D{name}={int(value)}"
-
-
 class OpenCLBackend(ActorBackend):
     """Runs one OpenCL kernel as an actor (convention in the module docstring)."""
 
@@ -181,7 +171,7 @@ class OpenCLBackend(ActorBackend):
                                         help="the path in `impl opencl \"...\"` is relative to the .vpr file"))
         with open(impl.path, encoding="utf-8") as f:
             source = f.read()
-        options = [d for d in (_define(p.name, p.value) for p in actor.params) if d]
+        options = [d for d in (opencl_define(p.name, p.value) for p in actor.params) if d]
         with _setup_lock:
             self.device = find_device(unit)
             self.ctx = shared_context(self.device)
@@ -226,7 +216,7 @@ class OpenCLBackend(ActorBackend):
         self._global_fixed = int(gs) if gs is not None else None
         if self._outs:
             tok = self._outs[0].token
-            self._elems_per_token = tok.nbytes // _ITEM_BYTES[tok.dtype] if tok.dtype else tok.nbytes
+            self._elems_per_token = tok.nbytes // DTYPE_BYTES[tok.dtype] if tok.dtype else tok.nbytes
         else:
             self._elems_per_token = 0
         init_name = actor.param("init_kernel", f"{impl.kernel}_init")

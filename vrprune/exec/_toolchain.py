@@ -10,6 +10,7 @@ flags, the source, ``vrprune.h`` and the files the source includes with ``#inclu
 from __future__ import annotations
 
 import hashlib
+import math
 import os
 import re
 import shlex
@@ -169,3 +170,13 @@ def build_shared(source: str, span: Span = NO_SPAN, extra_flags: tuple[str, ...]
             if os.path.exists(tmp):
                 os.unlink(tmp)
     return out
+
+
+def opencl_define(name: str, value: object) -> str | None:
+    """The OpenCL build option ``-DNAME=VALUE`` of an actor parameter (floats with an ``f``
+    suffix), or None for a text, boolean or non-finite parameter (those are not passed)."""
+    if isinstance(value, (bool, str)):
+        return None
+    if isinstance(value, float):
+        return f"-D{name}={value!r}f" if math.isfinite(value) else None
+    return f"-D{name}={int(value)}"  # type: ignore[call-overload]

@@ -113,7 +113,8 @@ def _simulate(graph: Graph, point: PartitionPoint, times: TMapping[str, float], 
               link: LinkSpec | None, slowdown: float, endpoint_cores: int, frames: int
               ) -> tuple[float, float, float | None] | None:
     """(wall, mean latency, period or None) of ``frames`` frames; None on a deadlock."""
-    from ..verify._throughput import Model, timed_run, to_ticks
+    from ..verify import ThroughputModel as Model
+    from ..verify import timed_run, to_ticks
 
     b = _base(graph)
     ep = set(point.endpoint)

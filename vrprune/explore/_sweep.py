@@ -30,7 +30,7 @@ from typing import Any, Callable, Protocol, Sequence
 
 import numpy as np
 
-from ..exec._backend import SlowedBackend
+from ..exec import SlowedBackend
 from ..links import LinkSpec
 from ..model import (Actor, ActorKind, Direction, Fifo, Graph, Mapping, Platform, Port, PortKind, PortRef, Unit,
                      UnitKind)
@@ -163,7 +163,7 @@ class EmulatedRunner:
     def measure(self, graph: Graph, point: PartitionPoint, link: LinkSpec | None, *, frames: int,
                 workdir: str) -> Measurement:
         from ..exec import Runtime, make_backend, repetition_vector
-        from ..exec._runtime import DeviceEmulation
+        from ..exec import DeviceEmulation
 
         g2, stages = emulation_graph(graph, point) if (link is not None and not point.local) else (graph, {})
         q = repetition_vector(g2)

@@ -9,7 +9,7 @@ from typing import Callable
 
 from .._words import plural
 from ..exec import Runtime
-from ..exec._backend import make_backend
+from ..exec import make_backend
 from ..model import ActorKind, Graph
 from ._wrap import FuzzBackend
 

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 from ..diagnostics import render
-from ..verify._bufsize import SCHEMA, SizeResult
+from ..verify import BUFSIZE_SCHEMA as SCHEMA
+from ..verify import SizeResult
 
 _STATUS = {
     "optimal": "minimal capacities, optimality proved",

@@ -5,16 +5,16 @@ checks and the design rules R1-R8 (every exit DA sends a static output outside i
 rates are consistent, every fifo has a capacity, it is weakly connected and every directed
 cycle holds initial tokens. Roughly half of them deadlock (capacities one token short, or too
 few initial tokens on a cycle); the brute-force explorer
-:func:`vrprune.verify._bruteforce.explore` tells which::
+:func:`vrprune.verify.brute_force` tells which::
 
     from hypothesis import given, strategies as st
     from vrprune.testing import graphs, mappings, mutations
     from vrprune.verify import prove
-    from vrprune.verify._bruteforce import explore
+    from vrprune.verify import brute_force
 
     @given(graphs(max_actors=6, max_rate=3))
     def test_checker_agrees(g):
-        truth = explore(g).verdict                  # "deadlock" | "deadlock-free"
+        truth = brute_force(g).verdict                  # "deadlock" | "deadlock-free"
         assert prove(g).verdict == ("proved" if truth == "deadlock-free" else "refuted")
 
     @given(st.data())

@@ -40,7 +40,7 @@ from ..model import (
     Unit,
     UnitKind,
 )
-from ..verify._bruteforce import explore
+from ..verify import brute_force as explore
 
 CONTROL_TOKEN = TokenType("i32", (), CONTROL_TOKEN_BYTES)
 TOKEN_TYPES: tuple[TokenType, ...] = (
