@@ -231,9 +231,12 @@ def test_ctrl_c_does_not_wait_long_for_a_stuck_actor(tmp_path):
     assert (tmp_path / "p.json").exists()
 
 
-@pytest.mark.parametrize("kind,firing,what", [("c-segv", 5, "SIGSEGV"), ("c-abort", 4, "SIGABRT")])
-def test_a_crashing_c_actor_is_named_with_its_firing(tmp_path, kind, firing, what):
-    rc, _out, err, _ = vrprune_run(tmp_path, hang_app(tmp_path, kind), "--unchecked")
+@pytest.mark.parametrize("kind,firing,what,extra", [
+    ("c-segv", 5, "SIGSEGV", ()), ("c-abort", 4, "SIGABRT", ()),
+    ("c-segv", 5, "SIGSEGV", ("--trace", "t.json")),  # a traced run fires C actors from the Python loop
+], ids=["segv", "abort", "segv-python-loop"])
+def test_a_crashing_c_actor_is_named_with_its_firing(tmp_path, kind, firing, what, extra):
+    rc, _out, err, _ = vrprune_run(tmp_path, hang_app(tmp_path, kind), "--unchecked", *extra)
     assert rc in (-signal.SIGSEGV, -signal.SIGABRT), (rc, err)
     assert f"C actor 'Hang' crashed in firing {firing}: {what}" in err, err
 

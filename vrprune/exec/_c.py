@@ -122,6 +122,8 @@ class CBackend(ActorBackend):
         self._state = ffi.NULL
         self._started = False
         self._finished = False
+        self._crash: Any = None
+        self._k = 0
 
     def _entry(self, lib: ctypes.CDLL, named: str | None, default: str, ctype: str) -> Any | None:
         if named is None:
@@ -138,6 +140,14 @@ class CBackend(ActorBackend):
         msg = ffi.string(self._last_error()).decode(errors="replace")
         self._clear_error()
         return msg
+
+    def name_crashes(self) -> None:
+        """Before the Python loop fires this actor: mark each firing (native.c's crash handler
+        then names the actor and the firing if it crashes; the C loop marks its own)."""
+        from ._native import CrashMark
+
+        self._crash = CrashMark.make(self.actor.name)
+        self._k = 0
 
     def init(self) -> None:
         self._started = True
@@ -161,7 +171,14 @@ class CBackend(ActorBackend):
             b.count = len(a)
             keep.append(d)
         self._atr[0] = -1 if atr is None else atr
-        rc = self._fire(self._state, self._inb, self._n_in, self._outb, self._n_out, self._atr)
+        crash = self._crash
+        if crash is not None:
+            self._k += 1
+            crash.mark(crash.name, self._k)
+            rc = self._fire(self._state, self._inb, self._n_in, self._outb, self._n_out, self._atr)
+            crash.mark(crash.null, 0)
+        else:
+            rc = self._fire(self._state, self._inb, self._n_in, self._outb, self._n_out, self._atr)
         if rc == VRP_OK:
             if self._is_ca:
                 chosen = self._atr[0]

@@ -65,6 +65,7 @@ typedef struct {
 int vrp_actor_run(vrp_actor *a);
 void vrp_actor_flush(void *a);
 void vrp_install_crash_handler(void);
+void vrp_crash_mark(const char *name, int64_t k);
 """
 
 A_DONE, A_END, A_EOS, A_ABORT, A_FIRE_ERROR, A_BAD_ATR, A_NO_ATR, A_BAD_END = range(8)
@@ -86,6 +87,24 @@ def load() -> Any:
             _lib = ffi.dlopen(build_shared(SOURCE, extra_flags=("-pthread",)))
             _lib.vrp_install_crash_handler()  # names the C actor and firing that crash (native.c)
         return _lib
+
+
+class CrashMark:
+    """What a C actor fired by the Python loop calls around each firing, so that a crash inside
+    it is named with the firing (native.c's handler); None where the C core is unavailable."""
+
+    def __init__(self, actor: str) -> None:
+        self.lib = load()
+        self.name = ffi.new("char[]", actor.encode("utf-8", "replace")[:200])
+        self.mark = self.lib.vrp_crash_mark
+        self.null = ffi.NULL
+
+    @classmethod
+    def make(cls, actor: str) -> "CrashMark | None":
+        try:
+            return cls(actor)
+        except Exception:  # no compiler for the C core: crashes go unnamed, nothing else changes
+            return None
 
 
 def native_capable(backend: Any) -> bool:

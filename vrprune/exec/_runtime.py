@@ -396,6 +396,10 @@ class _ActorThread:
                 return
             if inited and not rt._stop.flag:
                 try:
+                    if not self.native:
+                        mark = getattr(self.backend, "name_crashes", None)  # a C actor in the Python loop
+                        if mark is not None:
+                            mark()
                     self.run_native() if self.native else self.loop()
                 except (EndOfStream, Aborted):
                     pass

@@ -63,6 +63,8 @@ static void vrp_firing(vrp_actor *a, int64_t k);
  * gives the signal back to the handler that was there before (the default: the process dies
  * of it, as before). */
 static __thread vrp_actor *vrp_current;
+static __thread const char *vrp_mark_name; /* a C actor fired by the Python loop (vrp_crash_mark) */
+static __thread int64_t vrp_mark_k;
 static struct sigaction vrp_old_action[32];
 static const int vrp_crash_signals[] = {SIGSEGV, SIGBUS, SIGFPE, SIGILL, SIGABRT};
 
@@ -78,18 +80,19 @@ static size_t vrp_put(char *buf, size_t n, size_t cap, const char *s) {
 
 static void vrp_on_crash(int sig, siginfo_t *info, void *ctx) {
     vrp_actor *a = vrp_current;
-    if (a && a->name) {
+    const char *name = a ? a->name : vrp_mark_name;
+    if (name) {
         char buf[512], num[24];
         size_t n = 0, cap = sizeof buf - 1;
         const char *what = sig == SIGSEGV ? "SIGSEGV (invalid memory access)" : sig == SIGBUS ? "SIGBUS (bus error)"
                            : sig == SIGFPE ? "SIGFPE (arithmetic error)" : sig == SIGILL ? "SIGILL (illegal instruction)"
                            : "SIGABRT (abort)";
-        int64_t k = VRP_LD(&a->in_fire);
+        int64_t k = a ? VRP_LD(&a->in_fire) : vrp_mark_k;
         int i = (int)sizeof num;
         num[--i] = 0;
         do { num[--i] = (char)('0' + k % 10); k /= 10; } while (k > 0 && i > 0);
         n = vrp_put(buf, n, cap, "\nvrprune run: C actor '");
-        n = vrp_put(buf, n, cap, a->name);
+        n = vrp_put(buf, n, cap, name);
         n = vrp_put(buf, n, cap, "' crashed in firing ");
         n = vrp_put(buf, n, cap, num + i);
         n = vrp_put(buf, n, cap, ": ");
@@ -109,6 +112,13 @@ static void vrp_on_crash(int sig, siginfo_t *info, void *ctx) {
     }
     sigaction(sig, old, NULL); /* the default again: returning re-runs the faulting instruction */
     if (sig == SIGABRT || !info || info->si_code <= 0) raise(sig);
+}
+
+/* A C actor that the Python loop fires (traced and slowed runs) marks its firing here, so that
+ * a crash names it too: (name, k) before the call, (NULL, 0) after. */
+void vrp_crash_mark(const char *name, int64_t k) {
+    vrp_mark_name = name;
+    vrp_mark_k = k;
 }
 
 /* Install the handler once (idempotent). */
