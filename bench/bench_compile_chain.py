@@ -31,7 +31,7 @@ GNURADIO_FIGURE = 29_000
 
 def chain_vpr(copies: int, capacity: int) -> str:
     impl = 'impl c "copy.c" {{ fire = {} }}'
-    lines = [f"graph chain {{", f"  actor src {{ out o: bytes({TOKEN})  {impl.format('src_fire')} }}"]
+    lines = ["graph chain {", f"  actor src {{ out o: bytes({TOKEN})  {impl.format('src_fire')} }}"]
     for i in range(copies):
         lines.append(f"  actor cp{i} {{ in i: bytes({TOKEN})  out o: bytes({TOKEN})  {impl.format('copy_fire')} }}")
     lines.append(f"  actor sink {{ in i: bytes({TOKEN})  {impl.format('sink_fire')} }}")

@@ -57,8 +57,19 @@ int sink_fire(void *s, const vrp_buf *in, int n_in, vrp_buf *out, int n_out, int
 
 
 def chain_graph(copies: int, capacity: int, lang: str, cfile: str | None = None):
-    from vrprune.model import (Actor, ActorKind, CImpl, Direction, Fifo, Graph, Port, PortKind, PortRef,
-                               PythonImpl, TokenType)
+    from vrprune.model import (
+        Actor,
+        ActorKind,
+        CImpl,
+        Direction,
+        Fifo,
+        Graph,
+        Port,
+        PortKind,
+        PortRef,
+        PythonImpl,
+        TokenType,
+    )
 
     tok = TokenType(None, (), TOKEN)
 

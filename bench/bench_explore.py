@@ -80,7 +80,7 @@ def runners() -> None:
     if distributed_available():
         rs.append(("distributed", DistributedRunner(app=app, graph_opt=None, platform=plat, platform_path=plat_path,
                                                     endpoint="endpoint", server="server", slowdown=3)))
-    print(f"\nvehicle PP3 over ethernet100, 3 frames, slowdown x3")
+    print("\nvehicle PP3 over ethernet100, 3 frames, slowdown x3")
     print(f"{'runner':<12} {'run wall s':>10} {'ms/frame':>9} {'endpoint':>9} {'link':>6} {'server':>7}")
     with tempfile.TemporaryDirectory() as tmp:
         for name, r in rs:

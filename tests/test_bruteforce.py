@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 from dataclasses import replace
+from string import Template
 
 import pytest
-from string import Template
 
 from vrprune.frontend import load_graph
 from vrprune.model import Graph

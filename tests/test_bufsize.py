@@ -9,7 +9,6 @@ import json
 import os
 import re
 import shutil
-from dataclasses import replace
 from fractions import Fraction
 
 import pytest

@@ -14,10 +14,26 @@ import time
 
 import numpy as np
 import pytest
-from _procs import (BURST_ITERATIONS, BURST_PLACE, EDGES, FRAMES, burst_app, finish, free_base, keygen, pp,
-                    reference_probs, run_cmd, start, vehicle_app, vehicle_probs, write_mappings)
 
 from vrprune.compile import build, compile_app
+
+from _procs import (
+    BURST_ITERATIONS,
+    BURST_PLACE,
+    EDGES,
+    FRAMES,
+    burst_app,
+    finish,
+    free_base,
+    keygen,
+    pp,
+    reference_probs,
+    run_cmd,
+    start,
+    vehicle_app,
+    vehicle_probs,
+    write_mappings,
+)
 
 pytestmark = pytest.mark.skipif(shutil.which("cc") is None and shutil.which("gcc") is None
                                 and not os.environ.get("VRPRUNE_CC"), reason="no C compiler")

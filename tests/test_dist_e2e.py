@@ -10,8 +10,25 @@ import re
 
 import numpy as np
 import pytest
-from _procs import (BURST_ITERATIONS, BURST_PLACE, EDGES, FRAMES, VDIR, burst_app, finish, free_base, keygen, pp,
-                    reference_probs, run_cmd, start, vehicle_app, vehicle_probs, write_mappings)
+
+from _procs import (
+    BURST_ITERATIONS,
+    BURST_PLACE,
+    EDGES,
+    FRAMES,
+    VDIR,
+    burst_app,
+    finish,
+    free_base,
+    keygen,
+    pp,
+    reference_probs,
+    run_cmd,
+    start,
+    vehicle_app,
+    vehicle_probs,
+    write_mappings,
+)
 
 VNP = os.path.join(VDIR, "vehicle_np.py")
 

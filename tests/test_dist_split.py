@@ -11,11 +11,11 @@ import pytest
 
 import vrprune
 from vrprune.dist import DistError, MappingError, Refused, fingerprint, split
-from vrprune.links import LinkError, parse_link
 from vrprune.dist import _wire as w
 from vrprune.dist._split import CrossEdge
 from vrprune.dist._txrx import Endpoint, RxBackend, TxBackend
 from vrprune.exec import END
+from vrprune.links import LinkError, parse_link
 from vrprune.model import Host
 from vrprune.verify import prove
 
@@ -36,7 +36,7 @@ platform lab {
 def write_mapping(d, name: str, this: str, hosts: dict[str, str], platform: str = PLATFORM) -> str:
     with open(os.path.join(d, "platform.vpr"), "w") as f:
         f.write(platform)
-    lines = [f'import "platform.vpr"', f"mapping {name} on lab.{this} {{"]
+    lines = ['import "platform.vpr"', f"mapping {name} on lab.{this} {{"]
     lines += [f"  {a} -> {h}.core0" for a, h in hosts.items()]
     lines.append("}")
     path = os.path.join(d, f"{name}.map")

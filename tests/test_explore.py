@@ -14,8 +14,8 @@ from vrprune import load
 from vrprune.cli import main_with
 from vrprune.explore import Precedence, privacy_ok, select_points
 from vrprune.explore._predict import predict
-from vrprune.links import LinkSpec, parse_links
 from vrprune.explore._sweep import EmulatedRunner, Measurement, ResultLog, run_sweep
+from vrprune.links import LinkSpec, parse_links
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 PLATFORM = os.path.join(ROOT, "specs", "platform.vpr")

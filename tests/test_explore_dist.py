@@ -6,8 +6,6 @@ import io
 import json
 import os
 
-import pytest
-
 from vrprune.cli import main_with
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))

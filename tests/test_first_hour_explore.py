@@ -9,8 +9,6 @@ import json
 import os
 import re
 
-import pytest
-
 from vrprune.cli import main_with
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))

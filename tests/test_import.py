@@ -11,9 +11,9 @@ import pytest
 
 onnx = pytest.importorskip("onnx")
 ort = pytest.importorskip("onnxruntime")
-from onnx import TensorProto, helper, numpy_helper
+from onnx import TensorProto, helper, numpy_helper  # noqa: E402
 
-from vrprune.cli import main_with
+from vrprune.cli import main_with  # noqa: E402
 
 OPSET = 17
 IR_VERSION = 8  # onnx.helper writes its newest IR version, which older onnxruntime releases refuse

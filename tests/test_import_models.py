@@ -13,8 +13,8 @@ import pytest
 onnx = pytest.importorskip("onnx")
 pytest.importorskip("onnxruntime")
 
-from _procs import ROOT, finish, free_base, run_cmd, start, write_mappings
-from test_import import (
+from _procs import ROOT, finish, free_base, run_cmd, start, write_mappings  # noqa: E402
+from test_import import (  # noqa: E402
     cli,
     frames_for,
     import_model,

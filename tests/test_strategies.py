@@ -305,8 +305,8 @@ def test_generated_graphs_load_from_their_vpr_text(tmp_path_factory, g):
 
 def test_the_rule_checker_accepts_the_language_example():
     # the DPG of docs/language.md, as a sanity check of violations()
-    from pathlib import Path
     import tempfile
+    from pathlib import Path
     text = """graph g {
   actor Src { out a: i32  out b: i32 }
   actor Snk { in f: i32 }

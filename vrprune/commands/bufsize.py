@@ -12,7 +12,6 @@ from typing import TextIO
 from ..diagnostics import VrpruneError
 from ..model import Graph
 
-
 EXIT_CODES = """exit codes:
   0    minimal capacities found, optimality proved
   1    no capacities make the graph free of deadlock and overflow, or it breaks a design rule or is

@@ -108,8 +108,19 @@ def _default_links(plat, ep: str, sv: str) -> list[str]:
 
 def run(args, stdout: TextIO, stderr: TextIO) -> int:
     from ..diagnostics import VrpruneError, render_all
-    from ..explore import (DistributedRunner, EmulatedRunner, Precedence, failure_lines, nothing_to_plot, render_csv,
-                           render_json, render_text, run_sweep, write_png, write_point_files)
+    from ..explore import (
+        DistributedRunner,
+        EmulatedRunner,
+        Precedence,
+        failure_lines,
+        nothing_to_plot,
+        render_csv,
+        render_json,
+        render_text,
+        run_sweep,
+        write_png,
+        write_point_files,
+    )
     from ..links import parse_links
     from ..pipeline import ProveOptions, load_app, prove_or_refuse
 

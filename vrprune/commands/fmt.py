@@ -29,8 +29,7 @@ def add_parser(sub) -> argparse.ArgumentParser:
 
 
 def run(args, stdout: TextIO, stderr: TextIO) -> int:
-    from ..grammar import format_source
-    from ..grammar import Loader
+    from ..grammar import Loader, format_source
 
     path = os.path.abspath(args.file)
     text = Loader()._read(path, None)

@@ -123,9 +123,9 @@ def _sanitized_child(args, stdout: TextIO, stderr: TextIO) -> int:
 
 
 def run(args, stdout: TextIO, stderr: TextIO) -> int:
-    from ..pipeline import ProveOptions, load_app, prove_or_refuse
     from ..diagnostics import render_all
     from ..fuzz import fuzz
+    from ..pipeline import ProveOptions, load_app, prove_or_refuse
 
     if args.iterations is not None and args.iterations < 1 or args.round_iterations < 1:
         print("vrprune fuzz: error: --iterations and --round must be at least 1", file=stderr)

@@ -8,13 +8,21 @@ Python actors follow the convention documented in :mod:`vrprune.exec._python`;
 :data:`END` ends a stream, :func:`view` reinterprets a token array as its port's type.
 """
 
+from ..rates import InconsistentGraph, dpg_rate_ranges, repetition_vector
 from ._backend import END, ActorBackend, BackendError, BackendUnavailable, SlowedBackend, StubBackend, make_backend
 from ._fifo import Aborted, EndOfStream, RingFifo
-from ._python import view
-from ..rates import InconsistentGraph, dpg_rate_ranges, repetition_vector
 from ._options import RunOptions, make_runtime, outputs_written
-from ._runtime import (ActorFailure, ActorStats, DeviceEmulation, RunResult, Runtime, RuntimeSetupError, Wait,
-                       pinned_cores)
+from ._python import view
+from ._runtime import (
+    ActorFailure,
+    ActorStats,
+    DeviceEmulation,
+    RunResult,
+    Runtime,
+    RuntimeSetupError,
+    Wait,
+    pinned_cores,
+)
 from ._toolchain import HEADER as C_HEADER
 from ._toolchain import ToolchainError, build_shared, cflags, find_cc, opencl_define
 from ._trace import PROFILE_SCHEMA, profile_json, trace_json

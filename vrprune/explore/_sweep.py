@@ -32,8 +32,7 @@ import numpy as np
 
 from ..exec import SlowedBackend
 from ..links import LinkSpec
-from ..model import (Actor, ActorKind, Direction, Fifo, Graph, Mapping, Platform, Port, PortKind, PortRef, Unit,
-                     UnitKind)
+from ..model import Actor, ActorKind, Direction, Fifo, Graph, Platform, Port, PortKind, PortRef, UnitKind
 from ._partition import PartitionPoint
 
 
@@ -162,8 +161,7 @@ class EmulatedRunner:
 
     def measure(self, graph: Graph, point: PartitionPoint, link: LinkSpec | None, *, frames: int,
                 workdir: str) -> Measurement:
-        from ..exec import Runtime, make_backend, repetition_vector
-        from ..exec import DeviceEmulation
+        from ..exec import DeviceEmulation, Runtime, make_backend, repetition_vector
 
         g2, stages = emulation_graph(graph, point) if (link is not None and not point.local) else (graph, {})
         q = repetition_vector(g2)
@@ -257,7 +255,7 @@ def mapping_text(point: PartitionPoint, graph: Graph, platform: Platform, platfo
     lines = [f"// partition point {point.id} of graph '{graph.name}': {point.label}",
              f"// {len(point.endpoint)} actors on {endpoint}, {len(point.server)} on {server}; "
              f"crossing per frame: {cut}",
-             f"// written by `vrprune explore`",
+             "// written by `vrprune explore`",
              f'import "{platform_import}"', "",
              f"mapping {name} on {platform.name}.{this_host} {{"]
     w = max((len(a) for a in graph.index().actors), default=1)
@@ -308,7 +306,7 @@ def write_point_files(outdir: str, point: PartitionPoint, graph: Graph, app_path
         run.format(side="endpoint", emu=emu), default_link, frames), exe=True)
     _write(os.path.join(d, "run.sh"), _script(
         f"{point.id} ({point.label}): both sides on this machine (loopback, link emulated by --link).",
-        f"./run_server.sh \"$LINK\" \"$FRAMES\" &\nSERVER=$!\n./run_endpoint.sh \"$LINK\" \"$FRAMES\"\nwait $SERVER",
+        "./run_server.sh \"$LINK\" \"$FRAMES\" &\nSERVER=$!\n./run_endpoint.sh \"$LINK\" \"$FRAMES\"\nwait $SERVER",
         default_link, frames), exe=True)
     return d
 

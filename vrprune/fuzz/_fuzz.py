@@ -8,8 +8,7 @@ from dataclasses import dataclass, field
 from typing import Callable
 
 from .._words import plural
-from ..exec import Runtime
-from ..exec import make_backend
+from ..exec import Runtime, make_backend
 from ..model import ActorKind, Graph
 from ._wrap import FuzzBackend
 

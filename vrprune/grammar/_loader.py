@@ -42,7 +42,6 @@ from ..model import (
 from ._files import read_input
 from ._parser import Comment, Node, parse_text
 
-
 CONTROL_TOKEN = TokenType("i32", (), CONTROL_TOKEN_BYTES)
 MAX_IMPORT_DEPTH = 100
 MAX_INT = 1 << 62  # constants, rates, capacities: what 64-bit arithmetic in the runtimes holds

@@ -294,7 +294,8 @@ def _infer_shapes(model, path: str):
         return onnx.shape_inference.infer_shapes(model, strict_mode=True, data_prop=True)
     except Exception as exc:  # noqa: BLE001 -- onnx raises InferenceError, ValidationError, RuntimeError
         msg = str(exc).strip().splitlines()
-        raise OnnxImportError(f"{path}: ONNX shape inference failed: {msg[-1] if msg else type(exc).__name__}") from None
+        why = msg[-1] if msg else type(exc).__name__
+        raise OnnxImportError(f"{path}: ONNX shape inference failed: {why}") from None
 
 
 def _fold_constants(model, path: str):
@@ -340,7 +341,8 @@ def _evaluate(node, feeds: dict[str, np.ndarray], model, path: str) -> list[np.n
     from onnx.reference import ReferenceEvaluator
 
     try:
-        return list(ReferenceEvaluator(node, opsets={o.domain or "": o.version for o in model.opset_import}).run(None, feeds))
+        opsets = {o.domain or "": o.version for o in model.opset_import}
+        return list(ReferenceEvaluator(node, opsets=opsets).run(None, feeds))
     except Exception as exc:  # noqa: BLE001 -- any failure of the reference evaluator
         raise OnnxImportError(f"{path}: node '{node.name or node.output[0]}' ({node.op_type}) has constant inputs "
                               f"but could not be evaluated: {type(exc).__name__}: {exc}") from None

@@ -66,8 +66,8 @@ def render_vpr(plan: ImportPlan, npz_name: str, capacity: int = 2) -> str:
          f"layer actors,"),
         f"// each running its ONNX subgraph with onnxruntime ({ACTORS_FILE}); subgraphs and weights are in {npz_name}.",
         "// Re-import rather than edit the actors; FIFO capacities may be resized (vrprune bufsize --write).",
-        (f"// Run: vrprune run {plan.graph_name}.vpr " + " ".join(f"--param {a.name}.path=FRAMES.npy" for a in ins) + " " +
-         " ".join(f"--param {a.name}.path=RESULT.npy" for a in outs)),
+        (f"// Run: vrprune run {plan.graph_name}.vpr " +
+         " ".join([*(f"--param {a.name}.path=FRAMES.npy" for a in ins), *(f"--param {a.name}.path=RESULT.npy" for a in outs)])),
         (f"//   ({', '.join(a.name for a in ins)}: .npy with frames on the first axis; without a path, "
          f"`frames` seeded random frames)"),
         "",
