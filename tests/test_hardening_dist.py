@@ -44,14 +44,15 @@ class _Side(threading.Thread):
 
 @pytest.mark.parametrize("shaped", [False, True], ids=["c-tx", "python-tx"])
 def test_interrupted_endpoint_never_ends_the_stream(tmp_path, monkeypatch, shaped):
-    """SIGTERM on the endpoint at a random moment, 20 tries for each kind of TX (40 in all): the
-    server never exits 0 (its source never ends, so only a false END could make it)."""
+    """SIGTERM or SIGINT on the endpoint at a random moment, 20 tries for each kind of TX (40 in
+    all): the server never exits 0 (its source never ends, so only a false END could make it)."""
     monkeypatch.chdir(tmp_path)  # the sink writes seq.txt into the working folder
     app = seq_app(tmp_path, 3 * 10**8)
     sm, cm = _maps(tmp_path)
     rng = random.Random(20)
     got: list[int] = []
-    old = signal.signal(signal.SIGTERM, lambda s, f: got.append(s))  # a stray signal must not kill pytest
+    # a stray signal (after the endpoint's handlers are gone) must not end pytest
+    old = {s: signal.signal(s, lambda n, f: got.append(n)) for s in (signal.SIGTERM, signal.SIGINT)}
     try:
         for i in range(20):
             base = str(free_base(2))
@@ -59,13 +60,14 @@ def test_interrupted_endpoint_never_ends_the_stream(tmp_path, monkeypatch, shape
             srv.start()
             err = io.StringIO()
             delay = rng.uniform(0.0, 0.3)
+            sig = signal.SIGTERM if i % 2 else signal.SIGINT
 
-            def kill_later(err: io.StringIO = err, delay: float = delay) -> None:
+            def kill_later(err: io.StringIO = err, delay: float = delay, sig: int = sig) -> None:
                 t = time.monotonic() + 10
                 while "fingerprint" not in err.getvalue() and time.monotonic() < t:  # its handlers are in place
                     time.sleep(0.002)
                 time.sleep(delay)
-                os.kill(os.getpid(), signal.SIGTERM)
+                os.kill(os.getpid(), sig)
 
             killer = threading.Thread(target=kill_later, daemon=True)
             killer.start()
@@ -75,11 +77,12 @@ def test_interrupted_endpoint_never_ends_the_stream(tmp_path, monkeypatch, shape
             killer.join()
             srv.join(30)
             assert not srv.is_alive(), f"try {i}: the server did not end\n{srv.err.getvalue()}"
-            assert rc == 128 + signal.SIGTERM, f"try {i} (after {delay:.3f} s): endpoint exit {rc}\n{err.getvalue()}"
+            assert rc == 128 + sig, f"try {i} (after {delay:.3f} s): endpoint exit {rc}\n{err.getvalue()}"
             assert srv.rc != 0, (f"try {i} (after {delay:.3f} s): the server called a cut-off stream complete\n"
                                  f"{srv.out.getvalue()}{srv.err.getvalue()}")
     finally:
-        signal.signal(signal.SIGTERM, old)
+        for s, h in old.items():
+            signal.signal(s, h)
 
 
 # ------------------------------------------------------------------ item 2: idle and slow connections
@@ -392,10 +395,10 @@ def test_a_compiled_rx_refuses_strangers_and_serves_its_tx_at_once(tmp_path):
     import subprocess
 
     import vrprune
-    from test_compile_dist import PY_ENV, compile_host
+    from vrprune.dist import fingerprint
 
     from _procs import pp, run_cmd, vehicle_app, write_mappings
-    from vrprune.dist import fingerprint
+    from test_compile_dist import PY_ENV, compile_host
 
     app = vehicle_app(tmp_path, actors="c")
     maps = write_mappings(tmp_path, pp(3))
@@ -432,10 +435,10 @@ def test_a_compiled_rx_sends_heartbeats_when_asked(tmp_path):
     import subprocess
 
     import vrprune
-    from test_compile_dist import compile_host
+    from vrprune.dist import fingerprint
 
     from _procs import pp, vehicle_app, write_mappings
-    from vrprune.dist import fingerprint
+    from test_compile_dist import compile_host
 
     app = vehicle_app(tmp_path, actors="c")
     maps = write_mappings(tmp_path, pp(3))
