@@ -63,7 +63,8 @@ def firing_overhead(tmp: str) -> None:
     print("1. per-firing overhead of an onnxruntime actor (tiny layer: Gemm 16x16 + Relu, one thread)")
     rng = np.random.default_rng(0)
     g = helper.make_graph(
-        [helper.make_node("Gemm", ["x", "w", "b"], ["h"], name="fc"), helper.make_node("Relu", ["h"], ["y"], name="relu")],
+        [helper.make_node("Gemm", ["x", "w", "b"], ["h"], name="fc"),
+         helper.make_node("Relu", ["h"], ["y"], name="relu")],
         "tiny", [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 16])],
         [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, 16])],
         [numpy_helper.from_array(rng.standard_normal((16, 16)).astype(np.float32), "w"),
@@ -172,7 +173,8 @@ def pipelined_mobilenet(tmp: str, size: int, frames: int, cores: int) -> None:
     configs = [(0, 0, "cost", cores, False), (0, 0, "cost", cores, True), (cores, 1, "cost", 0, False),
                (cores, 1, "cost", 0, True), (cores, 1, "time", 0, True)]
     if cores >= 4:
-        configs += [(cores // 2, 2, "cost", 0, False), (cores // 2, 2, "cost", 0, True), (cores // 4, 4, "cost", 0, True)]
+        configs += [(cores // 2, 2, "cost", 0, False), (cores // 2, 2, "cost", 0, True),
+                    (cores // 4, 4, "cost", 0, True)]
     configs.append((0, 1, "cost", 0, False))
     best = 0.0
     before = whole_model_fps(path, size, cores, frames)

@@ -77,7 +77,8 @@ def _split_run(vpr: str, placement: dict[str, str] | None, tmp_path, params: lis
     """Server and endpoint processes; ``placement`` None: the example's shipped mappings."""
     if placement is None:
         here = os.path.join(ROOT, "examples", "models")
-        maps = {h: os.path.join(here, f"mobilenetv2_{n}.map") for h, n in (("server", "server"), ("endpoint", "client"))}
+        maps = {h: os.path.join(here, f"mobilenetv2_{n}.map")
+                for h, n in (("server", "server"), ("endpoint", "client"))}
     else:
         maps = write_mappings(tmp_path, placement)
     base = str(free_base())

@@ -272,7 +272,8 @@ def _fix_input_shapes(model, shapes: dict[str, tuple[int, ...]], path: str):
         if not tt.HasField("shape"):
             bad.append(f"'{i.name}' (shape unknown)")
             continue
-        unknown = [(k, d.dim_param or "?") for k, d in enumerate(dims) if not (d.HasField("dim_value") and d.dim_value > 0)]
+        unknown = [(k, d.dim_param or "?") for k, d in enumerate(dims)
+                   if not (d.HasField("dim_value") and d.dim_value > 0)]
         if unknown:
             bad.append(f"'{i.name}' ({_dims_text(dims)}: " +
                        ", ".join(f"dimension {k} is {'symbolic ' + repr(p) if p != '?' else 'unknown'}"
@@ -280,7 +281,8 @@ def _fix_input_shapes(model, shapes: dict[str, tuple[int, ...]], path: str):
     if bad:
         example = next(i for i in inputs if any(b.startswith(f"'{i.name}'") for b in bad))
         dims = example.type.tensor_type.shape.dim
-        guess = "x".join(str(d.dim_value) if d.HasField("dim_value") and d.dim_value > 0 else "1" for d in dims) or "1x3x224x224"
+        guess = "x".join(str(d.dim_value) if d.HasField("dim_value") and d.dim_value > 0 else "1"
+                         for d in dims) or "1x3x224x224"
         raise OnnxImportError(f"{path}: model inputs with symbolic or unknown dimensions: {'; '.join(bad)}. "
                               f"Tokens need static shapes: give each with --shape NAME=D0xD1x... "
                               f"(e.g. --shape {example.name}={guess}; a batch dimension is usually 1)")

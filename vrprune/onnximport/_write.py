@@ -61,13 +61,14 @@ def render_vpr(plan: ImportPlan, npz_name: str, capacity: int = 2) -> str:
     layers = [a for a in plan.actors if a.kind == "layer"]
     ins = [a for a in plan.actors if a.kind == "input"]
     outs = [a for a in plan.actors if a.kind == "output"]
+    run_params = " ".join([*(f"--param {a.name}.path=FRAMES.npy" for a in ins),
+                           *(f"--param {a.name}.path=RESULT.npy" for a in outs)])
     lines = [
         (f"// Written by `vrprune import {src}`: {plan.n_nodes} ONNX nodes (opset {plan.opset}) in {len(layers)} "
          f"layer actors,"),
         f"// each running its ONNX subgraph with onnxruntime ({ACTORS_FILE}); subgraphs and weights are in {npz_name}.",
         "// Re-import rather than edit the actors; FIFO capacities may be resized (vrprune bufsize --write).",
-        (f"// Run: vrprune run {plan.graph_name}.vpr " +
-         " ".join([*(f"--param {a.name}.path=FRAMES.npy" for a in ins), *(f"--param {a.name}.path=RESULT.npy" for a in outs)])),
+        f"// Run: vrprune run {plan.graph_name}.vpr {run_params}",
         (f"//   ({', '.join(a.name for a in ins)}: .npy with frames on the first axis; without a path, "
          f"`frames` seeded random frames)"),
         "",
