@@ -30,8 +30,8 @@ _EXECUTING = frozenset({"run", "explore", "fuzz"})
 ENVIRONMENT: tuple[tuple[str, str, frozenset[str]], ...] = (
     ("VRPRUNE_CC", "C compiler command for C actors and compiled programs (default: cc, gcc or clang on PATH)",
      _EXECUTING | {"compile"}),
-    ("VRPRUNE_CFLAGS", "flags for compiling C actors (default: -O3 -march=native -std=gnu11 -Wall -Wno-unused-function)",
-     _EXECUTING),
+    ("VRPRUNE_CFLAGS",
+     "flags for compiling C actors (default: -O3 -march=native -std=gnu11 -Wall -Wno-unused-function)", _EXECUTING),
     ("VRPRUNE_CACHE", "cache folder: parser tables, compiled C actors (default: ~/.cache/vrprune)", _PARSING),
     ("VRPRUNE_NATIVE", "0: C actors and TX/RX run in the Python loop instead of the C core (default 1)", _EXECUTING),
     ("VRPRUNE_CL_PLATFORM", ("OpenCL platform (name substring) where no mapping names one; compiled programs "
@@ -53,8 +53,8 @@ def environment_help(command: str | None = None) -> str:
     rows = [(n, text) for n, text, cmds in ENVIRONMENT if command is None or command in cmds]
     width = max(len(n) for n, _ in rows)
     pad = " " * (width + 4)
-    return "environment:\n" + "".join(textwrap.fill(text, 100, initial_indent=f"  {n:<{width}}  ", subsequent_indent=pad)
-                                      + "\n" for n, text in rows)
+    return "environment:\n" + "".join(
+        textwrap.fill(text, 100, initial_indent=f"  {n:<{width}}  ", subsequent_indent=pad) + "\n" for n, text in rows)
 
 
 DOCS = """documentation: README.md and docs/ of the vrprune repository (docs/rules.md: the design rules R1-R8;
@@ -74,9 +74,10 @@ class _Formatter(argparse.RawDescriptionHelpFormatter):
 
     def _fill_text(self, text: str, width: int, indent: str) -> str:
         paras = text.split("\n\n")
-        return "\n\n".join(p if any(ln.startswith(" ") for ln in p.splitlines())
-                           else textwrap.fill(" ".join(p.split()), width, initial_indent=indent, subsequent_indent=indent)
-                           for p in paras)
+        def fill(p: str) -> str:
+            return textwrap.fill(" ".join(p.split()), width, initial_indent=indent, subsequent_indent=indent)
+
+        return "\n\n".join(p if any(ln.startswith(" ") for ln in p.splitlines()) else fill(p) for p in paras)
 
 
 class _Parser(argparse.ArgumentParser):

@@ -43,10 +43,11 @@ def add_parser(sub) -> argparse.ArgumentParser:
     p.add_argument("--pareto", action="store_true",
                    help="the throughput/buffer Pareto front (needs execution times: `time` in the actors or --profile)")
     p.add_argument("--max-throughput", action="store_true",
-                   help="the smallest capacities reaching the throughput of unbounded fifos (these are written with --write)")
+                   help="the smallest capacities reaching the throughput of unbounded fifos (these are written "
+                        "with --write)")
     p.add_argument("--plot", metavar="OUT.png",
-                   help="with --pareto: draw the front (total buffer size vs throughput, the printed capacities marked) "
-                        "as a PNG file")
+                   help="with --pareto: draw the front (total buffer size vs throughput, the printed capacities "
+                        "marked) as a PNG file")
     p.add_argument("--profile", metavar="P.json", help="execution times: {\"schema\": \"vrprune/profile/1\", "
                                                        "\"actors\": {name: {\"mean_s\": seconds}}}")
     p.add_argument("--max-evals", type=int, default=200_000, metavar="N",
@@ -66,7 +67,8 @@ def run(args, stdout: TextIO, stderr: TextIO) -> int:
 
     if args.write and is_xml(args.file):
         print(f"vrprune bufsize: error: --write updates .vpr files only; {args.file} is SDF3 XML "
-              "(convert it first: `vrprune convert FILE.xml -o FILE.vpr`, or drop --write and use the table)", file=stderr)
+              "(convert it first: `vrprune convert FILE.xml -o FILE.vpr`, or drop --write and use the table)",
+              file=stderr)
         return 2
     if args.plot is not None:
         bad = _plot_path_error(args)
@@ -92,8 +94,8 @@ def run(args, stdout: TextIO, stderr: TextIO) -> int:
             return 2
         print(f"{args.plot}: Pareto front written", file=stderr)
     elif args.plot is not None:
-        print(f"vrprune bufsize: no Pareto front to plot ({'the graph was not sized' if not sized else 'no point found'}); "
-              f"{args.plot} not written", file=stderr)
+        why = "the graph was not sized" if not sized else "no point found"
+        print(f"vrprune bufsize: no Pareto front to plot ({why}); {args.plot} not written", file=stderr)
     if args.format == "json":
         json.dump(bufsize_json(res, tp), stdout, indent=2)
         stdout.write("\n")
@@ -140,7 +142,8 @@ def _throughput(args, g: Graph, res, stderr: TextIO) -> dict | None:
     out["chosen"] = {"cost": pb.cost(caps), "iterations_per_s": at_sized}
     if not complete:
         print(f"vrprune bufsize: the Pareto search stopped after {stats.get('evaluations')} distributions and "
-              f"{stats.get('seconds', 0):.1f} s, before reaching the maximal throughput (raise --max-evals / --timeout)",
+              f"{stats.get('seconds', 0):.1f} s, before reaching the maximal throughput "
+              f"(raise --max-evals / --timeout)",
               file=stderr)
     if args.pareto:
         out["pareto"] = [{"cost": p.cost, "objective": args.objective, "iterations_per_s": p.iterations_per_s,

@@ -19,8 +19,8 @@ EXIT_CODES = """exit codes:
 def add_parser(sub) -> argparse.ArgumentParser:
     p = sub.add_parser("check", help="prove a graph free of deadlock and overflow, or show a counterexample",
                        description="Check the VR-PRUNE design rules R1-R8, consistency, overflow and deadlock freedom "
-                                   "for every admissible atr sequence (z3). Reads .vpr or SDF3 XML. The rules: docs/rules.md; what is proved: "
-                                   "docs/verification.md.")
+                                   "for every admissible atr sequence (z3). Reads .vpr or SDF3 XML. The rules: "
+                                   "docs/rules.md; what is proved: docs/verification.md.")
     p.add_argument("file", help="the graph to check (.vpr or SDF3 XML)")
     p.add_argument("--graph", help="which graph, when the file defines several")
     p.add_argument("--format", choices=["text", "json", "sarif"], default="text")
@@ -28,7 +28,8 @@ def add_parser(sub) -> argparse.ArgumentParser:
     p.add_argument("--timeout", type=float, default=60.0, metavar="SECONDS", help="solver time limit (default 60)")
     p.add_argument("--rlimit", type=int, default=None, metavar="N", help="solver resource limit (deterministic)")
     p.add_argument("--engine", choices=["auto", "smt", "sim"], default="auto",
-                   help="auto: z3 when atr choices exist or the graph is small, exact simulation for large static graphs")
+                   help="auto: z3 when atr choices exist or the graph is small, exact simulation for large static "
+                        "graphs")
     p.add_argument("--counterexample", metavar="OUT.json", help="write the counterexample for `vrprune run --replay`")
     return p
 
@@ -58,6 +59,7 @@ def run(args, stdout: TextIO, stderr: TextIO) -> int:
         stdout.write(report_text(rep, explain=args.explain))
     if args.counterexample and rep.counterexample is not None:
         with open(args.counterexample, "w", encoding="utf-8") as f:
-            json.dump({"schema": "vrprune/counterexample/1", "graph": g.name, **rep.counterexample.to_json()}, f, indent=2)
+            doc = {"schema": "vrprune/counterexample/1", "graph": g.name, **rep.counterexample.to_json()}
+            json.dump(doc, f, indent=2)
         print(f"counterexample written to {args.counterexample}", file=stderr)
     return rep.exit_code

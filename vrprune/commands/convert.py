@@ -49,8 +49,10 @@ def run(args, stdout: TextIO, stderr: TextIO) -> int:
             f.write(text)
         os.replace(tmp, out)
     except OSError as exc:
-        raise DiagnosticError(error("E000", f"cannot write {args.output}: {exc.strerror}", Span(out, 0, 0, 0, 0))) from None
-    print(f"wrote {args.output}: graph '{graph.name}', {len(graph.actors)} actors, {len(graph.fifos)} fifos", file=stderr)
+        raise DiagnosticError(error("E000", f"cannot write {args.output}: {exc.strerror}",
+                                    Span(out, 0, 0, 0, 0))) from None
+    print(f"wrote {args.output}: graph '{graph.name}', {len(graph.actors)} actors, {len(graph.fifos)} fifos",
+          file=stderr)
     return 0
 
 

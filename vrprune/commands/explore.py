@@ -98,11 +98,13 @@ def _hosts(plat, endpoint: str | None, server: str | None) -> tuple[str, str]:
 
 
 def _default_links(plat, ep: str, sv: str) -> list[str]:
-    for l in plat.links:
-        if {l.a, l.b} == {ep, sv}:
-            if l.preset:
-                return [l.preset]
-            return [f"{l.bandwidth_Bps / 1e6:g}MB/s,{l.latency_s * 1e3:g}ms"]
+    from ..links import LinkSpec
+
+    for ln in plat.links:
+        if {ln.a, ln.b} == {ep, sv}:
+            if ln.preset:
+                return [ln.preset]
+            return [LinkSpec("", ln.bandwidth_Bps or 0.0, ln.latency_s or 0.0).as_option()]
     return ["ethernet100"]
 
 

@@ -49,7 +49,8 @@ def run(args, stdout: TextIO, stderr: TextIO) -> int:
             except OSError as exc:
                 if os.path.exists(tmp):
                     os.unlink(tmp)
-                raise DiagnosticError(error("E000", f"cannot write {path}: {exc.strerror}", Span(path, 0, 0, 0, 0))) from None
+                raise DiagnosticError(error("E000", f"cannot write {path}: {exc.strerror}",
+                                            Span(path, 0, 0, 0, 0))) from None
         return 0
     stdout.write(out)
     return 0

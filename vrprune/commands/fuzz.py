@@ -47,7 +47,8 @@ def add_parser(sub) -> argparse.ArgumentParser:
                    help="longest injected sleep, microseconds (default 500)")
     p.add_argument("--sanitize", action="store_true",
                    help="build C actors with -fsanitize=address,undefined (re-runs itself with libasan preloaded)")
-    p.add_argument("--stub-missing", action="store_true", help="actors without an implementation zero-fill their outputs")
+    p.add_argument("--stub-missing", action="store_true",
+                   help="actors without an implementation zero-fill their outputs")
     p.add_argument("--unchecked", action="store_true", help="fuzz without proving the graph first")
     p.add_argument("--watchdog", type=float, default=2.0, metavar="T",
                    help="report a deadlock when no actor fires for T seconds (default 2)")
@@ -153,7 +154,8 @@ def run(args, stdout: TextIO, stderr: TextIO) -> int:
               f"fix it first (see `vrprune check {args.file}`), or pass --unchecked", file=stderr)
         return gate.exit_code  # 1 refuted, 3 inconclusive
     repetition = gate.repetition()
-    progress = (lambda m: print(f"[vrprune fuzz] {m}", file=stderr)) if hasattr(stderr, "isatty") and stderr.isatty() else None
+    tty = hasattr(stderr, "isatty") and stderr.isatty()
+    progress = (lambda m: print(f"[vrprune fuzz] {m}", file=stderr)) if tty else None
     report = fuzz(g, seed=args.seed, seconds=args.seconds, iterations=args.iterations,
                   round_iterations=args.round_iterations, delays=args.delays, max_delay_us=args.max_delay_us,
                   stub_missing=args.stub_missing, watchdog_s=args.watchdog, repetition=repetition,

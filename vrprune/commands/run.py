@@ -183,7 +183,8 @@ def _read_replay(path: str) -> Replay:
     atr = data.get("atr") if isinstance(data, dict) else None
     if not isinstance(atr, dict) or not all(isinstance(v, list) and all(isinstance(x, int) for x in v)
                                             for v in atr.values()):
-        raise VrpruneError(f"{path}: expected {{\"atr\": {{dpg: [atr, ...]}}}}, as `vrprune check --counterexample` writes")
+        raise VrpruneError(f"{path}: expected {{\"atr\": {{dpg: [atr, ...]}}}}, as `vrprune check --counterexample` "
+                           f"writes")
 
     def table(key: str) -> dict[str, int] | None:
         t = data.get(key)
