@@ -104,3 +104,23 @@ def test_read_psk_refuses_group_readable(tmp_path):
         _auth.read_psk(str(p))
     os.chmod(p, 0o600)
     assert _auth.read_psk(str(p)) == bytes(32)
+
+
+def test_a_compiled_program_refuses_a_key_that_others_may_read(tmp_path):
+    import subprocess
+
+    from test_compile_dist import compile_host
+
+    from _procs import pp, vehicle_app, write_mappings
+
+    app = vehicle_app(tmp_path, actors="c")
+    maps = write_mappings(tmp_path, pp(3))
+    exe = compile_host(tmp_path, app, maps["endpoint"], "endpoint")
+    assert keygen("--psk", str(tmp_path / "k"))[0] == 0
+    os.chmod(tmp_path / "k", 0o644)
+    cmd = [exe, "--psk-file", str(tmp_path / "k"), "--connect-timeout", "0.3", "--port-base", "9"]
+    r = subprocess.run(cmd, capture_output=True, text=True, timeout=60, check=False)
+    assert r.returncode != 0 and "is open to other users (mode 0644)" in r.stderr and "chmod 600" in r.stderr
+    assert "cannot connect" not in r.stderr  # refused before any connection
+    r = subprocess.run(cmd + ["--insecure-key-perms"], capture_output=True, text=True, timeout=60, check=False)
+    assert "warning:" in r.stderr and "cannot connect" in r.stderr, r.stderr

@@ -662,16 +662,34 @@ static void *connect_job(void *arg) {
     return NULL;
 }
 
-static int read_psk(const char *path) {
+/* A secret file that users other than its owner may read or write is refused unless
+ * --insecure-key-perms (then a warning), as vrprune/dist/_auth.check_private. */
+static int check_private(const char *path, const char *what, int insecure) {
     struct stat st;
+    if (stat(path, &st)) {
+        netlog("error: cannot read %s %s: %s", what, path, strerror(errno));
+        return -1;
+    }
+    if (!(st.st_mode & (S_IRWXG | S_IRWXO))) return 0;
+    if (!insecure) {
+        netlog("error: %s %s is open to other users (mode %04o); run `chmod 600 %s`, or pass "
+               "--insecure-key-perms to use it anyway", what, path, (unsigned)(st.st_mode & 07777), path);
+        return -1;
+    }
+    netlog("warning: %s %s is open to other users (mode %04o); run `chmod 600 %s` (--insecure-key-perms)", what,
+           path, (unsigned)(st.st_mode & 07777), path);
+    return 0;
+}
+
+static int read_psk(const char *path, int insecure) {
+    struct stat st;
+    if (check_private(path, "pre-shared key file", insecure)) return -1;
     FILE *f = fopen(path, "rb");
     if (!f || fstat(fileno(f), &st)) {
         netlog("error: cannot read pre-shared key file %s: %s", path, strerror(errno));
         if (f) fclose(f);
         return -1;
     }
-    if (st.st_mode & (S_IRWXG | S_IRWXO))
-        netlog("warning: pre-shared key file %s is readable by others (chmod 600 %s)", path, path);
     uint8_t raw[4096];
     size_t n = fread(raw, 1, sizeof raw, f);
     fclose(f);
@@ -734,7 +752,8 @@ int vrp_net_setup(vrp_program *p, const vrp_net_opts *o) {
     g_opts = o;
     ST(&g_beats_stop, 0);
     g_beats_started = !pthread_create(&g_beats_thread, NULL, heartbeats_job, p);
-    if (o->psk_file && read_psk(o->psk_file)) return -1;
+    if (o->psk_file && read_psk(o->psk_file, o->insecure_key_perms)) return -1;
+    if (o->tls_key && check_private(o->tls_key, "TLS key file", o->insecure_key_perms)) return -1;
     if (o->tls_cert || o->tls_key || o->tls_ca) {
         char why[1024];
         if (vrp_tls_setup(o->tls_cert, o->tls_key, o->tls_ca, why, sizeof why)) { netlog("error: %s", why); return -1; }

@@ -60,6 +60,7 @@ typedef struct {
     double connect_timeout_s;
     const char *psk_file;
     const char *tls_cert, *tls_key, *tls_ca; /* TLS with mutual certificates (vrp_tls.h), or NULL */
+    int insecure_key_perms;   /* --insecure-key-perms: use key files that other users may read */
 } vrp_net_opts;
 
 int vrp_tx_fire(void *state, const vrp_buf *in, int n_in, vrp_buf *out, int n_out, int32_t *atr);

@@ -139,7 +139,7 @@ static void usage(const vrp_program *p, const char *argv0, FILE *to) {
             "  --iterations N   run N graph iterations (actor a fires q[a]*N times); default %s\n"
             "  --quiet, -q      no summary on stdout\n"
             "  --pin            run each actor only on the core its mapping's CPU unit names (Linux)\n",
-            argv0, p->n_edges ? " [--port-base P] [--listen-all] [--connect-timeout S] [--psk-file F] [--tls-cert PEM --tls-key PEM --tls-ca PEM]" : "",
+            argv0, p->n_edges ? " [--port-base P] [--listen-all] [--connect-timeout S] [--psk-file F] [--tls-cert PEM --tls-key PEM --tls-ca PEM] [--insecure-key-perms]" : "",
             p->graph, p->host ? " on host " : "", p->host ? p->host : "", p->source,
             p->iterations >= 0 ? "as compiled" : "until the sources end");
     if (p->n_edges)
@@ -150,7 +150,9 @@ static void usage(const vrp_program *p, const char *argv0, FILE *to) {
                     "  --psk-file F     pre-shared key (`vrprune keygen --psk F`), the same on every host\n"
                     "  --tls-cert PEM --tls-key PEM --tls-ca PEM  TLS with mutual certificates (`vrprune keygen\n"
                     "                   --tls DIR`): this host's certificate and key, and the CA that\n"
-                    "                   signed every host's certificate\n",
+                    "                   signed every host's certificate\n"
+                    "  --insecure-key-perms  use a --psk-file or --tls-key that other users may read\n"
+                    "                   (refused by default; chmod 600 it instead)\n",
                 p->port_base, p->address ? p->address : "127.0.0.1");
     fprintf(to, "exit codes: 0 ok; 1 an actor or a link failed; 2 usage error; 130 interrupted.\n");
 }
@@ -222,6 +224,7 @@ int vrp_main(vrp_program *p, int argc, char **argv) {
         else if (p->n_edges && !strcmp(a, "--tls-cert") && v) { net.tls_cert = v; i++; }
         else if (p->n_edges && !strcmp(a, "--tls-key") && v) { net.tls_key = v; i++; }
         else if (p->n_edges && !strcmp(a, "--tls-ca") && v) { net.tls_ca = v; i++; }
+        else if (p->n_edges && !strcmp(a, "--insecure-key-perms")) net.insecure_key_perms = 1;
         else {
             fprintf(stderr, "%s: error: bad argument '%s'%s\n", p->graph, a,
                     v || a[0] != '-' ? "" : " (missing value?)");
