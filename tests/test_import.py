@@ -494,3 +494,22 @@ def test_random_frames_without_end_stop_at_the_iterations(tmp_path):
     assert not np.array_equal(y[1], y[0])
     code, _, err = cli("run", vpr, "-q", "--param", "Input.frames=-1")
     assert code != 0 and "frames must be a whole number >= 0" in err
+
+
+def test_fork_sends_a_tensor_with_several_readers_once_over_a_cut(tmp_path):
+    model = branch_concat()  # the stem's output has three readers
+    vpr = import_model(model, tmp_path, "--fork")
+    assert cli("check", vpr)[0] == 0
+    from vrprune import load
+    from vrprune.explore import Precedence
+
+    g = load(vpr)
+    fork = g.actor("Fork1")
+    assert fork is not None and len(fork.inputs) == 1 and len(fork.outputs) == 3
+    for a in g.actors:  # every other actor writes each tensor to one port
+        if a.name != "Fork1":
+            assert len(a.outputs) <= 1, a.name
+    stem_bytes = g.actor("Conv1").outputs[0].token.nbytes
+    cuts = [p.cut for p in Precedence(g).points() if "Conv1" in p.endpoint and "Fork1" not in p.endpoint]
+    assert cuts and all(len(c) == 1 and c[0].src == "Conv1" and c[0].bytes_per_iteration == stem_bytes for c in cuts)
+    run_and_compare(model, vpr, tmp_path, n=2)

@@ -63,6 +63,10 @@ def add_parser(sub) -> argparse.ArgumentParser:
                    help="what --group N balances: cost (default: FLOPs + 17 x activation bytes, so memory-bound "
                         "layers count), flops, or time (each layer timed with onnxruntime during the import; "
                         "not reproducible)")
+    p.add_argument("--fork", action="store_true",
+                   help="a tensor read by several actors goes to a Fork actor that copies it to each, so that a "
+                        "partition point before the Fork sends it over the link once (default: the producer has "
+                        "an output port per reader)")
     p.add_argument("--threads", type=threads_arg, default=None, metavar="T",
                    help="intra-op threads of each actor's onnxruntime session (default 1; written as param threads)")
     p.add_argument("--cores", type=threads_arg, default=None, metavar="C",
@@ -85,7 +89,7 @@ def run(args, stdout: TextIO, stderr: TextIO) -> int:
               "--group and --threads", file=stderr)
         return 2
     plan = analyze(args.model, shapes=shapes, group=args.group, threads=args.threads or 1, name=args.name,
-                   balance=args.balance, cores=args.cores or 0)
+                   balance=args.balance, cores=args.cores or 0, fork=args.fork)
     try:
         files = write(plan, args.out)
     except OSError as exc:
@@ -95,10 +99,12 @@ def run(args, stdout: TextIO, stderr: TextIO) -> int:
     for note in plan.notes:
         print(f"vrprune import: note: {note}", file=stderr)
     layers = sum(1 for a in plan.actors if a.kind == "layer")
+    forks = sum(1 for a in plan.actors if a.kind == "fork")
     size = os.path.getsize(files.npz)
     folded = f", {plan.folded} constant nodes folded" if plan.folded else ""
-    stdout.write(f"imported {args.model}: {plan.n_nodes} nodes{folded} -> {layers} layer actors + "
-                 f"{len(plan.actors) - layers} input/output actors, {len(plan.edges)} fifos ({dt:.2f} s)\n"
+    fork_text = f" + {forks} fork actors" if forks else ""
+    stdout.write(f"imported {args.model}: {plan.n_nodes} nodes{folded} -> {layers} layer actors{fork_text} + "
+                 f"{len(plan.actors) - layers - forks} input/output actors, {len(plan.edges)} fifos ({dt:.2f} s)\n"
                  f"  {files.vpr}\n  {files.npz} ({size / 1e6:.1f} MB: layer subgraphs and weights)\n"
                  f"  {files.actors}\n"
                  f"next: vrprune check {files.vpr}\n")

@@ -71,7 +71,8 @@ class OutPort:
 
 @dataclass(frozen=True, slots=True)
 class ActorPlan:
-    """One actor of the imported graph. ``kind``: "input", "output" or "layer"."""
+    """One actor of the imported graph. ``kind``: "input", "output", "layer" or "fork" (copies
+    one tensor to each of its readers)."""
 
     name: str
     kind: str
@@ -140,7 +141,8 @@ BALANCE = ("cost", "flops", "time")
 
 
 def analyze(path: str, *, shapes: Mapping[str, Sequence[int]] | None = None, group: int | None = 0,
-            threads: int = 1, name: str | None = None, balance: str = "cost", cores: int = 0) -> ImportPlan:
+            threads: int = 1, name: str | None = None, balance: str = "cost", cores: int = 0,
+            fork: bool = False) -> ImportPlan:
     """Read the ONNX model at ``path`` and decide the actors, FIFOs and layer subgraphs.
 
     ``group``: 0 = one actor per layer (a compute node and the element-wise nodes after it);
@@ -150,7 +152,10 @@ def analyze(path: str, *, shapes: Mapping[str, Sequence[int]] | None = None, gro
     onnxruntime session timed here, with ``threads`` threads; not deterministic); None = one
     actor per ONNX node. ``cores`` C > 0 (instead of ``group`` and ``threads``): runs of layers
     and each run's intra-op threads chosen together for a C-core machine (see
-    :func:`_runs_for_cores`). ``shapes`` fixes the dimensions of model inputs. Raises
+    :func:`_runs_for_cores`). ``fork``: a tensor read by several actors goes to one Fork actor
+    that copies it to each (else the producer has an output port per reader), so that a
+    partition point cutting before the Fork sends it once. ``shapes`` fixes the dimensions of
+    model inputs. Raises
     :class:`OnnxImportError`."""
     if balance not in BALANCE:
         raise OnnxImportError(f"balance must be one of {', '.join(BALANCE)}, got {balance!r}")
@@ -202,7 +207,7 @@ def analyze(path: str, *, shapes: Mapping[str, Sequence[int]] | None = None, gro
             weights = [_layer_cost(nodes, lay, tensors, inits, balance) for lay in layers]
         layers, layer_threads = _group_layers(layers, weights, group or 0, cores)
     actors, edges = _actors(model, nodes, node_names, layers, bool(group or cores), consts, inits, tensors,
-                            uncarriable, model_inputs, model_outputs, path, layer_threads)
+                            uncarriable, model_inputs, model_outputs, path, layer_threads, fork)
     used = {t for a in actors for t in [p.tensor for p in a.in_ports] + [p.tensor for p in a.out_ports]}
     for t in sorted(used):
         if t not in tensors:
@@ -591,7 +596,7 @@ ORT_NP_TYPES = {"tensor(float)": np.float32, "tensor(float16)": np.float16, "ten
 
 
 def _actors(model, nodes, node_names, layers, grouped, consts, inits, tensors, uncarriable, model_inputs,
-            model_outputs, path, layer_threads: list[int] | None = None):
+            model_outputs, path, layer_threads: list[int] | None = None, fork: bool = False):
     import onnx
 
     flops = [sum(_flops(nodes[i], tensors, inits) for i in lay) for lay in layers]
@@ -657,6 +662,13 @@ def _actors(model, nodes, node_names, layers, grouped, consts, inits, tensors, u
             raise OnnxImportError(f"{path}: tensor '{t}' has element type {uncarriable[t]}, which vrprune tokens "
                                   f"cannot carry (float32, float16, float64 and the integer types; bool as u8)")
 
+    # with fork: a tensor read by several actors goes to one Fork actor, which copies it to each
+    forks: dict[str, tuple[str, list[str]]] = {}  # tensor -> (fork actor, its readers)
+    if fork:
+        for t in [t for t in producer if len(consumers.get(t, [])) > 1]:
+            forks[t] = (fresh(f"Fork{len(forks) + 1}"), consumers[t])
+            consumers[t] = [forks[t][0]]
+
     def out_ports(an: str, produced: list[str]) -> tuple[OutPort, ...]:
         ports = []
         multi = len(produced) > 1
@@ -672,8 +684,17 @@ def _actors(model, nodes, node_names, layers, grouped, consts, inits, tensors, u
         return tuple(InPort("x" if len(ins) == 1 else f"x{k}", t) for k, t in enumerate(ins))
 
     actors: list[ActorPlan] = []
+
+    def add_forks(produced: Iterable[str]) -> None:  # right after their producer: the order stays topological
+        for t in produced:
+            if t in forks:
+                name, readers = forks[t]
+                actors.append(ActorPlan(name, "fork", (InPort("x", t),),
+                                        tuple(OutPort(f"y_{c}", t, c, 0) for c in readers), produced=(t,), tensor=t))
+
     for t, an in zip(model_inputs, in_names):
         actors.append(ActorPlan(an, "input", (), out_ports(an, [t]), produced=(t,), tensor=t))
+        add_forks([t])
     opsets = list(model.opset_import)
     per_layer = layer_threads or [0] * len(layers)
     for lay, an, ins, fl, nthreads in zip(layers, layer_names, layer_inputs, flops, per_layer):
@@ -695,6 +716,7 @@ def _actors(model, nodes, node_names, layers, grouped, consts, inits, tensors, u
         actors.append(ActorPlan(an, "layer", in_ports(ins), ports, nodes=tuple(node_names[i] for i in lay),
                                 ops=tuple(nodes[i].op_type for i in lay), produced=tuple(produced), flops=fl,
                                 n_params=n_params, subgraph=sub_model.SerializeToString(), threads=nthreads))
+        add_forks(produced)
     for t, an in zip(model_outputs, out_names):
         actors.append(ActorPlan(an, "output", (InPort("x", t),), (), tensor=t))
 

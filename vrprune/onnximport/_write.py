@@ -18,7 +18,7 @@ _ACTORS_TEXT = f'''"""Actors of the graphs `vrprune import` writes into this fol
 layer's ONNX subgraph (see docs/import.md). Weight files named in the .vpr are found relative
 to this folder."""
 
-from {MARKER} import bind
+from {MARKER} import Fork, bind
 
 Input, Layer, Output = bind(__file__)
 '''
@@ -88,7 +88,10 @@ def render_vpr(plan: ImportPlan, npz_name: str, capacity: int = 2) -> str:
 def _render_actor(plan: ImportPlan, a: ActorPlan, npz_name: str) -> list[str]:
     out: list[str] = []
     ind = "    "
-    if a.kind == "layer":
+    if a.kind == "fork":
+        readers = ", ".join(p.consumer for p in a.out_ports)
+        out.append(f"  // '{a.tensor}' to each of its readers ({readers}): a cut before this actor sends it once")
+    elif a.kind == "layer":
         nodes = [f"{n} ({op})" for n, op in zip(a.nodes, a.ops)]
         out.extend(_comment_list("ONNX: ", nodes, "  "))
         out.append(f"  //   {_fmt_count(a.flops)} FLOPs, {_fmt_count(a.n_params)} parameters")
@@ -101,13 +104,13 @@ def _render_actor(plan: ImportPlan, a: ActorPlan, npz_name: str) -> list[str]:
         out.append(f"{ind}in  {ip.name}: {plan.tensors[ip.tensor].vpr_type}")
     for op in a.out_ports:
         out.append(f"{ind}out {op.name}: {plan.tensors[op.tensor].vpr_type}")
-    kind = {"layer": "Layer", "input": "Input", "output": "Output"}[a.kind]
+    kind = {"layer": "Layer", "input": "Input", "output": "Output", "fork": "Fork"}[a.kind]
     out.append(f"{ind}impl python {_quote(f'{ACTORS_FILE}:{kind}')}")
     if a.kind == "layer":
         out.append(f"{ind}param model = {_quote(npz_name)}")
         out.append(f"{ind}param layer = {_quote(a.name)}")
         out.append(f"{ind}param threads = {a.threads or plan.threads}")
-    else:
+    elif a.kind != "fork":
         out.append(f"{ind}param tensor = {_quote(a.tensor)}")
         out.append(f"{ind}param token = {_quote(plan.tensors[a.tensor].vpr_type)}")
         out.append(f"{ind}param path = \"\"")
