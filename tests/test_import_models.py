@@ -113,3 +113,29 @@ def test_split_over_two_processes_matches_onnxruntime(which, tmp_path):
         got = np.load(tmp_path / f"out_{t}.npy")
         assert got.shape == ref[t].shape
         assert max_rel(got, ref[t]) <= 1e-5
+
+
+def test_split_hosts_open_only_their_own_files(tmp_path):
+    """docs/import.md: the same relative --param paths on both hosts; the endpoint reads the
+    frames in its folder, the server writes the outputs in its own."""
+    model = residual_block()
+    vpr = import_model(model, tmp_path, name="res")
+    from vrprune import load
+
+    names = [a.name for a in load(vpr).actors]
+    placement = {a: ("endpoint" if i < 3 else "server") for i, a in enumerate(names)}
+    maps, base = write_mappings(tmp_path, placement), str(free_base())
+    ep_dir, srv_dir = tmp_path / "ep", tmp_path / "srv"
+    ep_dir.mkdir()
+    srv_dir.mkdir()
+    frames = frames_for(model, 2)
+    np.save(ep_dir / "x.npy", frames["x"])
+    common = ["--param", "Input.path=x.npy", "--param", "Output.path=y.npy"]
+    srv = start(run_cmd(vpr, maps["server"], "--port-base", base, *common), srv_dir)
+    ep = start(run_cmd(vpr, maps["endpoint"], "--port-base", base, *common), ep_dir)
+    for rc, so, se in finish([srv, ep], timeout=120):
+        assert rc == 0, so + se
+    assert not (ep_dir / "y.npy").exists()
+    onnx.save(model, tmp_path / "ref.onnx")
+    ref = reference(str(tmp_path / "ref.onnx"), frames)["y"]
+    assert max_rel(np.load(srv_dir / "y.npy"), ref) <= 1e-5
