@@ -110,5 +110,6 @@ def load_mapping(path: str) -> Mapping:
     where = Span(os.path.abspath(path), 1, 1, 1, 2)
     if len(mod.mappings) != 1:
         raise DiagnosticError(error("E014", f"{path} must define exactly one mapping, found {len(mod.mappings)}", where,
-                                    help="a mapping file holds `mapping NAME on PLATFORM.HOST { actor -> host.unit ... }`"))
+                                    help="a mapping file holds "
+                                         "`mapping NAME on PLATFORM.HOST { actor -> host.unit ... }`"))
     return mod.mappings[0]

@@ -53,7 +53,8 @@ def build(prog: Program, *, sanitize: str | None = None, werror: bool = False, e
         try:
             return step[0], subprocess.run(step[1], cwd=d, capture_output=True, text=True)
         except OSError as exc:
-            raise ToolchainError(f"cannot run the C compiler {cc[0]!r}: {exc}; set VRPRUNE_CC to a working compiler") from exc
+            raise ToolchainError(f"cannot run the C compiler {cc[0]!r}: {exc}; set VRPRUNE_CC to a working "
+                                 f"compiler") from exc
 
     with ThreadPoolExecutor(max_workers=jobs or os.cpu_count() or 2) as ex:
         results = list(ex.map(run, steps))

@@ -327,7 +327,8 @@ def _main_c(graph: Graph, idx: GraphIndex, prog: Program, *, source, repetition,
     w(" * Firings per graph iteration (repetition vector): " +
       ", ".join(f"{a.name} {repetition.get(a.name, 1)}" for a in graph.actors) + ".")
     w(" * Build: make   (or ./build.sh, the single cc command; make SANITIZE=thread|address)")
-    w(f" * Run:   ./{prog.name} [--iterations N] [--quiet] [--pin]" + (" [--port-base P] [--psk-file F]" if split else ""))
+    w(f" * Run:   ./{prog.name} [--iterations N] [--quiet] [--pin]"
+      + (" [--port-base P] [--psk-file F]" if split else ""))
     w(" */")
     w('#include <math.h>')
     w('#include "vrp_rt.h"')
@@ -454,7 +455,8 @@ def _main_c(graph: Graph, idx: GraphIndex, prog: Program, *, source, repetition,
             desc = f"RX of edge '{e.name}' from host '{e.src_host.name}' (built in)"
         else:
             desc = f"{a.kind.value.upper()}" + (f" of DPG '{a.dpg}'" if a.dpg else "") + f", {src_rel[a.impl.path]}"
-        w(f"/* {c_comment(a.name)}: {c_comment(desc)}; {q} firing{'s' if q != 1 else ''} per iteration{c_comment(where)} */")
+        firings = f"{q} firing{'s' if q != 1 else ''} per iteration"
+        w(f"/* {c_comment(a.name)}: {c_comment(desc)}; {firings}{c_comment(where)} */")
         if isinstance(a.impl, CImpl) and a.params:
             w(f"static const vrp_param {aid}_params[] = {{")
             for p in a.params:
@@ -576,9 +578,11 @@ def _cl_actor(w, a, aid: str, ins, outs, src_id: str, rel: str, mapping) -> None
     explicit_init = a.param("init_kernel")
     init_name = str(explicit_init) if explicit_init is not None else f"{impl.kernel}_init"
     if ins:
-        w(f"static const int64_t {aid}_in_max[] = {{{', '.join(str(max(p.url, 1) * p.token.nbytes) for p, _ in ins)}}};")
+        sizes = ", ".join(str(max(p.url, 1) * p.token.nbytes) for p, _ in ins)
+        w(f"static const int64_t {aid}_in_max[] = {{{sizes}}};")
     if outs:
-        w(f"static const int64_t {aid}_out_max[] = {{{', '.join(str(max(p.url, 1) * p.token.nbytes) for p, _ in outs)}}};")
+        sizes = ", ".join(str(max(p.url, 1) * p.token.nbytes) for p, _ in outs)
+        w(f"static const int64_t {aid}_out_max[] = {{{sizes}}};")
     w(f"static vrp_cl_actor {aid}_cl = {{")
     fields = [f".actor = {c_str(a.name)}", f".file = {c_str(rel)}", f".source = {src_id}",
               f".kernel = {c_str(impl.kernel)}", f".init_kernel = {c_str(init_name)}",
@@ -590,7 +594,8 @@ def _cl_actor(w, a, aid: str, ins, outs, src_id: str, rel: str, mapping) -> None
     if outs:
         fields.append(f".out_max = {aid}_out_max")
     fields += [f".state_bytes = {int(sb) if sb is not None else 0}",
-               f".global_size = {int(gs) if gs is not None else -1}" + ("" if gs is not None else "  /* elements of the first output */"),
+               f".global_size = {int(gs)}" if gs is not None else
+               ".global_size = -1  /* elements of the first output */",
                f".elems_per_token = {ept}"]
     for fl in fields:
         w(f"    {fl},")
@@ -611,6 +616,8 @@ def _rate_c(p: Port) -> str:
 
 def _write_makefile(prog: Program) -> None:
     inc = " ".join(f"-I{d}" for d in ["runtime", *prog.include_dirs])
+    headers = " ".join(f"runtime/{h}" for h in ["vrp_rt.h", "vrp_fifo.h", "vrp_net.h", "vrp_tls.h", "vrp_txrx.h",
+                                                  "vrprune.h", *(["vrp_cl.h"] if prog.n_opencl else [])])
     gen = [prog.main_c, *prog.runtime_sources]
     objs_gen = " ".join(f"$(OBJ)/{os.path.splitext(s)[0].replace('/', '__')}.o" for s in gen)
     objs_act = " ".join(f"$(OBJ)/{os.path.splitext(s)[0].replace('/', '__')}.o" for s in prog.actor_sources)
@@ -655,7 +662,7 @@ endif
 LDLIBS ?= {'$(OPENCL_LIB) ' if prog.n_opencl else ''}$(TLS_LIBS) -lm
 SANITIZE ?=
 INC = {inc}
-HEADERS = runtime/vrp_rt.h runtime/vrp_fifo.h runtime/vrp_net.h runtime/vrp_tls.h runtime/vrp_txrx.h runtime/vrprune.h{' runtime/vrp_cl.h' if prog.n_opencl else ''}
+HEADERS = {headers}
 
 ifeq ($(SANITIZE),)
 SAN =

@@ -119,7 +119,7 @@ class Precedence:
         """Every down-set of blocks that contains the pinned blocks (non-empty), in a
         deterministic order: smaller endpoint sets first along the topological order."""
         n = len(self.blocks)
-        preds, succs, pinned = self.preds, self.succs, self.pinned
+        preds, pinned = self.preds, self.pinned
         if not n:
             return
 

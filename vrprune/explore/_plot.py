@@ -31,11 +31,12 @@ def write_png(res: SweepResult, path: str, *, max_bars: int = 60) -> None:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    links = [l.name for l in res.links]
+    links = [ln.name for ln in res.links]
     pts = [p for p in res.points if not p.local]
     rows = {(r.point.id, r.link): r for r in res.rows}
     if len(pts) * max(len(links), 1) > max_bars:  # keep the best-looking points readable
-        keep = sorted(pts, key=lambda p: min(rows[(p.id, l)].best_s() for l in links))[: max(1, max_bars // max(len(links), 1))]
+        keep = sorted(pts, key=lambda p: min(rows[(p.id, ln)].best_s() for ln in links))
+        keep = keep[: max(1, max_bars // max(len(links), 1))]
         ids = {p.id for p in keep}
         pts = [p for p in pts if p.id in ids]
     n = len(pts)

@@ -30,7 +30,7 @@ def runner_words(kind: str) -> str:
 def render_text(res: SweepResult) -> str:
     s = res.settings
     out = [f"graph {res.graph}: {res.total_points}{'' if res.exact_count else '+'} partition points, "
-           f"{len(res.points) - 1} swept + fully local; links {', '.join(l.name for l in res.links)}",
+           f"{len(res.points) - 1} swept + fully local; links {', '.join(ln.name for ln in res.links)}",
            f"endpoint slowdown x{s.get('slowdown', 1):g}, {plural(s.get('endpoint_cores', 1), 'endpoint core')}, "
            f"{s.get('frames')} frames per run",
            f"measured: {runner_words(res.runner)}",
@@ -81,7 +81,8 @@ def failure_lines(res: SweepResult) -> list[str]:
     failed = res.failed_rows
     if not failed:
         return []
-    lines = [f"{plural(len(failed), 'run')} FAILED (their numbers are not shown; run the same command again to retry them):"]
+    lines = [f"{plural(len(failed), 'run')} FAILED (their numbers are not shown; run the same command again to retry "
+             f"them):"]
     for r in failed:
         m = r.measured
         assert m is not None
@@ -129,7 +130,7 @@ def render_json(res: SweepResult) -> dict:
         "schema": SCHEMA, "graph": res.graph, "settings": res.settings, "runner": res.runner,
         "runner_description": runner_words(res.runner),
         "partition_points": {"total": res.total_points, "exact": res.exact_count, "swept": len(res.points)},
-        "links": [l.to_json() for l in res.links], "privacy_floor": res.floor,
+        "links": [ln.to_json() for ln in res.links], "privacy_floor": res.floor,
         "actor_times_s": res.times, "actor_times_source": res.times_source,
         "points": [p.to_json() for p in res.points],
         "rows": [{"point": r.point.id, "link": r.link, "private": r.private, "predicted": r.predicted.to_json(),

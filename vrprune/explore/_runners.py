@@ -129,7 +129,7 @@ class DistributedRunner:
                 except subprocess.TimeoutExpired:
                     timed_out = True
             if timed_out:
-                for side, pr, _ in procs:
+                for _side, pr, _ in procs:
                     if pr.poll() is None:
                         pr.terminate()
                         try:
@@ -145,7 +145,7 @@ class DistributedRunner:
                 log.close()
         spans: dict[str, list[tuple[float, float]]] = {}
         inner: dict[str, float] = {}
-        for side, f in spans_files.items():
+        for f in spans_files.values():
             try:
                 with open(f, encoding="utf-8") as fh:
                     doc = json.load(fh)
@@ -172,7 +172,8 @@ class DistributedRunner:
             status, msg = "timeout", f"no result within {self.timeout_s:g} s; logs in {workdir}"
         elif bad or not fs["frames"]:
             status = "error"
-            msg = "; ".join(f"{s} side exited {c}{_exit_words(c)}" for s, c in bad.items()) or "no frame reached the sinks"
+            msg = "; ".join(f"{s} side exited {c}{_exit_words(c)}" for s, c in bad.items()) or \
+                "no frame reached the sinks"
             msg += f" (see {os.path.join(workdir, tag)}.*.log)"
         else:
             status, msg = "ok", ""

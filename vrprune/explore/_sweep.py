@@ -373,7 +373,7 @@ class ResultLog:
             except ValueError:
                 if i >= len(lines) - 2:  # torn last line
                     break
-                raise VrpruneError(f"{self.path}:{i + 1}: not a JSON line; pass --fresh to start over")
+                raise VrpruneError(f"{self.path}:{i + 1}: not a JSON line; pass --fresh to start over") from None
             if header is None:
                 header = rec
                 if rec.get("kind") != "header" or rec.get("fingerprint") != self.fp:
@@ -574,7 +574,9 @@ def run_sweep(graph: Graph, prec: Any, *, links: list[LinkSpec], outdir: str, fr
         return min(estimate(p, times, q, link, graph=graph, slowdown=slowdown, frames=frames,
                             endpoint_cores=ep_cores) for link in links)
 
-    keep = (lambda p: privacy_ok(p, graph, min_local=min_local, private_input=private_input))
+    def keep(p: PartitionPoint) -> bool:
+        return privacy_ok(p, graph, min_local=min_local, private_input=private_input)
+
     pts, total, exact = select_points(prec, max_points, score=score)
     # keep the private points among the chosen: select_points keeps prefix cuts; make sure the
     # best-predicted private point is there even under a small budget

@@ -98,7 +98,8 @@ def fuzz(g: Graph, *, seed: int = 0, seconds: float | None = None, iterations: i
         total += n
         r += 1
         if progress is not None:
-            progress(f"round {r}: seed {s}, {plural(n, 'iteration')}, {'clean' if not found else plural(len(found), 'finding')}")
+            what = "clean" if not found else plural(len(found), "finding")
+            progress(f"round {r}: seed {s}, {plural(n, 'iteration')}, {what}")
         if found:
             rep.findings += found
             break

@@ -381,6 +381,6 @@ def without_spans(x):
     if isinstance(x, tuple):
         return tuple(without_spans(v) for v in x)
     if dataclasses.is_dataclass(x) and not isinstance(x, type) and not isinstance(x, GraphIndex):
-        return dataclasses.replace(x, **{f.name: (None if f.name.endswith("_span") else without_spans(getattr(x, f.name)))
+        return dataclasses.replace(x, **{f.name: None if f.name.endswith("_span") else without_spans(getattr(x, f.name))
                                          for f in dataclasses.fields(x) if f.init})
     return x

@@ -46,7 +46,8 @@ def bufsize_text(res: SizeResult, throughput: dict | None = None, *, explain: bo
         for f in res.fifos:
             before = "-" if f.before is None else str(f.before)
             mark = " (fixed)" if f.fixed else (" *" if f.capacity > f.lower else "")
-            out.append(f"{f.name:<{w}}  {f.token_bytes:>8}  {before:>7}  {f.capacity:>7}  {f.classic:>7}  {f.bytes:>12,}{mark}")
+            out.append(f"{f.name:<{w}}  {f.token_bytes:>8}  {before:>7}  {f.capacity:>7}  {f.classic:>7}  "
+                       f"{f.bytes:>12,}{mark}")
         out.append("-" * len(head))
         tb = sum(f.before * f.token_bytes for f in res.fifos if f.before is not None)
         tt = sum(f.before for f in res.fifos if f.before is not None)
@@ -84,13 +85,14 @@ def bufsize_text(res: SizeResult, throughput: dict | None = None, *, explain: bo
             out.append(f"  with unbounded fifos: {_num(throughput['max_iterations_per_s'])} iterations/s")
         pts = throughput.get("pareto")
         if pts:
-            out.append(f"  Pareto front ({res.objective} vs throughput){'' if throughput.get('complete') else ' (incomplete: exploration limit)'}:")
+            limit = "" if throughput.get("complete") else " (incomplete: exploration limit)"
+            out.append(f"  Pareto front ({res.objective} vs throughput){limit}:")
             for p in pts:
                 out.append(f"    {p['cost']:>12,} {res.objective:<6} {_num(p['iterations_per_s']):>14} iterations/s")
         mc = throughput.get("max_throughput_capacities")
         if mc is not None:
-            out.append("  smallest capacities reaching the maximal throughput"
-                       f"{'' if throughput.get('complete') else ' (not reached within the exploration limit: best found)'}:")
+            limit = "" if throughput.get("complete") else " (not reached within the exploration limit: best found)"
+            out.append(f"  smallest capacities reaching the maximal throughput{limit}:")
             out.append("    " + ", ".join(f"{k}={v}" for k, v in mc.items()))
         out.append("")
     st = _STATUS[res.status]

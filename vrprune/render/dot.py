@@ -26,7 +26,8 @@ def graph_dot(g: Graph, mapping: Mapping | None = None) -> str:
     if mapping is not None:
         for i, h in enumerate(mapping.platform.hosts):
             host_colour[h.name] = _COLOURS[i % len(_COLOURS)]
-    lines = [f"digraph {_q(g.name)} {{", "  rankdir=LR;", "  node [shape=box, style=\"rounded,filled\", fillcolor=white];"]
+    lines = [f"digraph {_q(g.name)} {{", "  rankdir=LR;",
+             "  node [shape=box, style=\"rounded,filled\", fillcolor=white];"]
 
     def node(a, ind: str) -> str:
         label = a.name if a.kind.value == "spa" else a.name + "\\n" + a.kind.value.upper()
@@ -42,7 +43,7 @@ def graph_dot(g: Graph, mapping: Mapping | None = None) -> str:
     for a in g.actors:
         if a.name not in members:
             lines.append(node(a, "  "))
-    for i, d in enumerate(g.dpgs):
+    for d in g.dpgs:
         lines.append(f"  subgraph {_q('cluster_' + d.name)} {{")
         lines.append(f"    label={_q('DPG ' + d.name)}; style=dashed;")
         for n in d.actors:

@@ -18,7 +18,8 @@ def report_json(rep: Report) -> dict:
         "counterexample": rep.counterexample.to_json() if rep.counterexample else None,
         "certificate": None if cert is None else {
             "method": cert.method,
-            "schedules": {k: [{"actor": a, "firings": n, "atr": r} for a, n, r in v] for k, v in cert.schedules.items()},
+            "schedules": {k: [{"actor": a, "firings": n, "atr": r} for a, n, r in v]
+                          for k, v in cert.schedules.items()},
             "fill_bounds": {f: {"bound": b, "peak": p} for f, (b, p) in cert.bounds.items()},
             "core": list(cert.core),
         },

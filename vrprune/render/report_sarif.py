@@ -67,7 +67,8 @@ def report_sarif(rep: Report | None, diagnostics: list[Diagnostic] | None = None
         "version": "2.1.0",
         "runs": [{
             "tool": {"driver": {"name": "vrprune", "informationUri": "https://example.invalid/vrprune",
-                                "rules": [{"id": c, "shortDescription": {"text": RULES.get(c, "input error")}} for c in used]}},
+                                "rules": [{"id": c, "shortDescription": {"text": RULES.get(c, "input error")}}
+                                          for c in used]}},
             "results": [_result(d, rep) if rep is not None else _result_plain(d) for d in diags],
         }],
     }

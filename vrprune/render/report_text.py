@@ -30,7 +30,8 @@ def report_text(rep: Report, *, explain: bool = False) -> str:
         lines.append(f"counterexample ({cx.kind}):")
         if cx.atr:
             for dpg, seq in cx.atr.items():
-                lines.append(f"  rate choices: DPG {dpg} chooses atr = {', '.join(map(str, seq))} in successive CA firings")
+                lines.append(f"  rate choices: DPG {dpg} chooses atr = {', '.join(map(str, seq))} in successive CA "
+                             f"firings")
         lines.append(f"  firing sequence: {' '.join(_runs(cx.trace)) or '(none: stuck in the initial state)'}")
         lines.append("  fill levels at the stuck state:")
         for f, v in cx.fills.items():
@@ -41,7 +42,8 @@ def report_text(rep: Report, *, explain: bool = False) -> str:
         lines.append("")
     v = rep.verdict
     head = {"proved": "proved", "refuted": "refuted", "inconclusive": "inconclusive"}[v]
-    lines.append(f"graph {g.name}: {head} ({plural(len(g.actors), 'actor')}, {plural(len(g.fifos), 'fifo')}, {rep.stats.get('total_s', 0):.3f} s)")
+    lines.append(f"graph {g.name}: {head} ({plural(len(g.actors), 'actor')}, {plural(len(g.fifos), 'fifo')}, "
+                 f"{rep.stats.get('total_s', 0):.3f} s)")
     for p in rep.properties:
         lines.append(f"  {p.name:<18} {p.status:<9} {p.detail}")
     if rep.repetition and (explain or v == "proved"):
@@ -53,9 +55,11 @@ def report_text(rep: Report, *, explain: bool = False) -> str:
         lines.append(f"certificate ({cert.method}):")
         for label, sched in cert.schedules.items():
             lines.append(f"  schedule of one iteration [{label}]: {' '.join(_runs(sched, 200))}")
-        lines.append("  fill-level bounds (proved bound = capacity, since no firing ever needs more room; peak in the schedules):")
+        lines.append("  fill-level bounds (proved bound = capacity, since no firing ever needs more room; peak in the "
+                     "schedules):")
         for f, (cap, peak) in cert.bounds.items():
             lines.append(f"    {f:<28} <= {cap:<6} peak {peak}")
         if cert.core:
-            lines.append(f"  unsat core: the proof uses the fill-level invariant 0 <= fill <= capacity of: {', '.join(cert.core)}")
+            lines.append(f"  unsat core: the proof uses the fill-level invariant 0 <= fill <= capacity of: "
+                         f"{', '.join(cert.core)}")
     return "\n".join(lines) + "\n"

@@ -83,5 +83,5 @@ from ._strategies import (
     two_hosts,
 )
 
-__all__ = ["CheckLog", "CheckingActor", "TokenCheckError", "checking_backends", "TOKEN_TYPES", "clusters", "cycles", "dags", "dpg_graphs", "graphs", "mappings", "mutations",
-           "repetition_counts", "sdf_chains", "two_hosts"]
+__all__ = ["CheckLog", "CheckingActor", "TokenCheckError", "checking_backends", "TOKEN_TYPES", "clusters", "cycles",
+           "dags", "dpg_graphs", "graphs", "mappings", "mutations", "repetition_counts", "sdf_chains", "two_hosts"]

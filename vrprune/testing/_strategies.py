@@ -315,7 +315,8 @@ def _graphs_of(draw: st.DrawFn, shape: str, max_actors: int, max_rate: int, with
 # ------------------------------------------------------------------ public
 
 
-def sdf_chains(max_actors: int = 6, max_rate: int = 3, capacity_slack: tuple[int, int] = (0, 2)) -> st.SearchStrategy[Graph]:
+def sdf_chains(max_actors: int = 6, max_rate: int = 3,
+               capacity_slack: tuple[int, int] = (0, 2)) -> st.SearchStrategy[Graph]:
     """Pipelines of SPAs, A0 -> A1 -> ..., with multi-rate edges (rates up to ``max_rate``)."""
     return _graphs_of("chain", max_actors, max_rate, False, capacity_slack)
 
@@ -325,7 +326,8 @@ def dags(max_actors: int = 6, max_rate: int = 3, capacity_slack: tuple[int, int]
     return _graphs_of("dag", max_actors, max_rate, False, capacity_slack)
 
 
-def cycles(max_actors: int = 6, max_rate: int = 3, capacity_slack: tuple[int, int] = (0, 2)) -> st.SearchStrategy[Graph]:
+def cycles(max_actors: int = 6, max_rate: int = 3,
+           capacity_slack: tuple[int, int] = (0, 2)) -> st.SearchStrategy[Graph]:
     """SPA graphs with one or two back edges, each carrying 1.. initial tokens (sometimes too
     few for a full iteration, which deadlocks whatever the capacities)."""
     return _graphs_of("cycle", max_actors, max_rate, False, capacity_slack)
