@@ -169,7 +169,8 @@ def make_backend(actor: Actor, unit: Unit | None = None, *, stub_missing: bool =
     if impl is None:
         if stub_missing:
             (warn or (lambda m: print(m, file=sys.stderr)))(
-                f"{_where(actor)}warning: actor '{actor.name}' has no implementation; using a stub that zero-fills its outputs")
+                f"{_where(actor)}warning: actor '{actor.name}' has no implementation; using a stub that zero-fills "
+                f"its outputs")
             return StubBackend(actor, unit, stub_atr)
         raise BackendError(f"{_where(actor)}actor '{actor.name}' has no implementation "
                            f"(add `impl python \"file.py:Name\"`, `impl c ...` or `impl opencl ...`, "

@@ -187,7 +187,8 @@ class DeviceFifo(RingFifo):
             off = pos * self.token_bytes
             if pos + n > self.capacity or off % self.align:
                 return None
-            sub = self.ring if (off == 0 and n == self.capacity) else self.ring.get_sub_region(off, n * self.token_bytes)
+            whole = off == 0 and n == self.capacity
+            sub = self.ring if whole else self.ring.get_sub_region(off, n * self.token_bytes)
             self._subs[key] = sub
         return sub
 

@@ -131,7 +131,8 @@ def find_device(unit: Unit | None) -> Any:
         if want.lower() in p.name.lower():
             devices = p.get_devices()
             if not 0 <= index < len(devices):
-                raise ToolchainError(f"OpenCL platform {p.name!r} has {len(devices)} device(s); device {index} asked for")
+                raise ToolchainError(f"OpenCL platform {p.name!r} has {len(devices)} device(s); device {index} "
+                                     f"asked for")
             return devices[index]
     raise ToolchainError(f"no OpenCL platform whose name contains {want!r} (found: {names}); name one in the "
                          "platform file (`opencl NAME \"platform\" device N`) or set VRPRUNE_CL_PLATFORM")
@@ -151,7 +152,8 @@ def _build_diagnostics(log: str, impl: OpenCLImpl) -> list:
         if m and m["sev"] in ("error", "fatal error"):
             line, col = int(m["line"]), int(m["col"])
             notes = [Note(impl.span, "building the OpenCL actor declared here")] if impl.span.line else []
-            diags.append(error("E103", f"OpenCL build error: {m['msg']}", Span(impl.path, line, col, line, col + 1), *notes))
+            diags.append(error("E103", f"OpenCL build error: {m['msg']}", Span(impl.path, line, col, line, col + 1),
+                               *notes))
     if not diags:
         diags.append(error("E103", "OpenCL build failed", impl.span, help="build log:\n" + log.strip()))
     return diags
@@ -183,7 +185,8 @@ class OpenCLBackend(ActorBackend):
         names = set(self.program.get_info(cl.program_info.KERNEL_NAMES).split(";"))
         if impl.kernel not in names:
             raise DiagnosticError(error("E103", f"actor '{actor.name}': {os.path.basename(impl.path)} has no kernel "
-                                                f"'{impl.kernel}' (kernels: {', '.join(sorted(n for n in names if n))})",
+                                                f"'{impl.kernel}' "
+                                                f"(kernels: {', '.join(sorted(n for n in names if n))})",
                                         impl.span))
         self.kernel = getattr(self.program, impl.kernel)
 
@@ -243,7 +246,8 @@ class OpenCLBackend(ActorBackend):
         if self._init_kernel is not None:
             cl = _cl()
             self._init_kernel.set_arg(0, self.state)
-            cl.enqueue_nd_range_kernel(self.queue, self._init_kernel, (int(self.actor.param("state_bytes")) // 4,), None)
+            words = int(self.actor.param("state_bytes")) // 4
+            cl.enqueue_nd_range_kernel(self.queue, self._init_kernel, (words,), None)
             self.queue.finish()
 
     def _bind(self, k: int, buf: Any) -> None:

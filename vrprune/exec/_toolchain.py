@@ -100,7 +100,8 @@ _locks_guard = threading.Lock()
 #: how many compiler runs this process has done (tests use it to see cache hits)
 compile_count = 0
 
-_DIAG_RE = re.compile(r"^(?P<file>[^:\n]+):(?P<line>\d+):(?P<col>\d+): (?P<sev>fatal error|error|warning|note): (?P<msg>.*)$")
+_DIAG_RE = re.compile(r"^(?P<file>[^:\n]+):(?P<line>\d+):(?P<col>\d+): "
+                      r"(?P<sev>fatal error|error|warning|note): (?P<msg>.*)$")
 
 
 def parse_cc_output(text: str, fallback: Span, source: str) -> list[Diagnostic]:
@@ -113,7 +114,7 @@ def parse_cc_output(text: str, fallback: Span, source: str) -> list[Diagnostic]:
             continue
         f = m["file"]
         if not os.path.isabs(f):
-            f = os.path.normpath(os.path.join(os.path.dirname(source), f)) if not os.path.exists(f) else os.path.abspath(f)
+            f = os.path.abspath(f) if os.path.exists(f) else os.path.normpath(os.path.join(os.path.dirname(source), f))
         line, col = int(m["line"]), int(m["col"])
         span = Span(f, line, max(col, 1), line, max(col, 1) + 1)
         sev, msg = m["sev"], m["msg"]
@@ -128,8 +129,8 @@ def parse_cc_output(text: str, fallback: Span, source: str) -> list[Diagnostic]:
     if not diags:  # linker errors and the like: no file:line of the user's
         lines = [ln for ln in text.strip().splitlines() if ln.strip()]
         msg = lines[-1] if lines else "the C compiler failed"
-        diags.append(error("E101", f"C compile error: {msg}", fallback if fallback != NO_SPAN else Span(source, 0, 0, 0, 0),
-                           help="compiler output:\n" + text.strip()))
+        where = fallback if fallback != NO_SPAN else Span(source, 0, 0, 0, 0)
+        diags.append(error("E101", f"C compile error: {msg}", where, help="compiler output:\n" + text.strip()))
     return diags
 
 
@@ -161,7 +162,8 @@ def build_shared(source: str, span: Span = NO_SPAN, extra_flags: tuple[str, ...]
             try:
                 proc = subprocess.run(cmd, capture_output=True, text=True)
             except OSError as e:
-                raise ToolchainError(f"cannot run the C compiler {cc[0]!r}: {e}; set VRPRUNE_CC to a working compiler") from e
+                raise ToolchainError(f"cannot run the C compiler {cc[0]!r}: {e}; set VRPRUNE_CC to a working "
+                                     f"compiler") from e
             compile_count += 1
             if proc.returncode != 0:
                 raise DiagnosticError(parse_cc_output(proc.stderr + proc.stdout, span, source))

@@ -86,7 +86,8 @@ def _dpg_range(g: Graph, dpg: str | None) -> tuple[int, int]:
     return next(iter(ranges))
 
 
-def _compile(g: Graph) -> tuple[list[_Act], list[str], list[int], list[int], list[str], list[int], list[tuple[int, ...]]]:
+def _compile(g: Graph) -> tuple[list[_Act], list[str], list[int], list[int], list[str], list[int],
+                                list[tuple[int, ...]]]:
     ix = g.index()
     data_names: list[str] = []
     data_cap: list[int] = []

@@ -304,8 +304,8 @@ def _size(pb: Problem, g: Graph, objective: str, stats: dict, t0: float, timeout
         ds = []
         for i in bad:
             f = pb.net.edges[i].fifo
-            ds.append(error("D3", f"fifo {f.name} is fixed at capacity {f.capacity}, below the {plural(pb.lower[i], 'token')} "
-                                  f"it needs even on its own", f.capacity_span or f.span,
+            ds.append(error("D3", f"fifo {f.name} is fixed at capacity {f.capacity}, below the "
+                                  f"{plural(pb.lower[i], 'token')} it needs even on its own", f.capacity_span or f.span,
                             help="raise it, or let bufsize choose it: --resize-all, or delete the capacity clause"))
         return _finish(pb, "infeasible", base, stats, t0, diags=ds, cex=_counterexample(pb, base))
 
@@ -329,7 +329,8 @@ def _size(pb: Problem, g: Graph, objective: str, stats: dict, t0: float, timeout
     # 1. the per-edge bounds themselves
     ok = oracle(base)
     if ok:
-        return _finish(pb, "optimal", base, stats, t0, lower_bound=pb.cost(base), explain=explain, cross_check=cross_check)
+        return _finish(pb, "optimal", base, stats, t0, lower_bound=pb.cost(base), explain=explain,
+                       cross_check=cross_check)
     if ok is None:
         return _finish(pb, "infeasible", base, stats, t0, cex=_counterexample(pb, base))
     # 2. a feasible upper bound: every free fifo at "never full"
@@ -355,7 +356,8 @@ def _greedy(pb: Problem, caps: list[int], oracle, t0: float, timeout_s: float | 
     """Lower free fifos one at a time (largest weight first) by bisection while feasible.
     Feasibility is monotone in capacities, so bisection per fifo is sound."""
     caps = list(caps)
-    order = sorted((i for i in range(len(caps)) if not pb.fixed[i]), key=lambda i: -pb.weight[i] * (caps[i] - pb.lower[i]))
+    order = sorted((i for i in range(len(caps)) if not pb.fixed[i]),
+                   key=lambda i: -pb.weight[i] * (caps[i] - pb.lower[i]))
     for i in order:
         if timeout_s is not None and time.perf_counter() - t0 > timeout_s / 2:
             break
@@ -391,7 +393,7 @@ def _cegar(pb: Problem, cuts, oracle, best: list[int], t0: float, timeout_s: flo
         # incumbent bound: never worse than the best feasible known
         best_cost = pb.cost(best)
         opt.add(obj + const <= best_cost)
-        h = opt.minimize(obj)
+        opt.minimize(obj)
         added = 0
         lb: int | None = None
         while True:
@@ -449,7 +451,8 @@ def _finish(pb: Problem, status: str, caps: list[int], stats: dict, t0: float, *
             verdict = rep.verdict
             stats["cross_check_s"] = round(time.perf_counter() - t1, 4)
             if verdict == "refuted":  # the theorems say this cannot happen: never report it as sized
-                ds.append(error("U2", "internal error: the sized graph does not check; please report this graph", g.span))
+                ds.append(error("U2", "internal error: the sized graph does not check; please report this graph",
+                                g.span))
                 status = "not-proven"
                 reason = "cross-check refuted the sized graph"
     if reason:

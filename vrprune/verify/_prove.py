@@ -132,7 +132,8 @@ def _prove(g: Graph, *, timeout_s: float | None, rlimit: int | None, engine: str
     if missing:
         for f in missing:
             diags.append(error("D3", f"fifo {f.name} has no capacity; overflow and deadlock freedom need one",
-                               f.span, help="write `capacity N`, or let `vrprune bufsize FILE --write` choose minimal ones"))
+                               f.span,
+                               help="write `capacity N`, or let `vrprune bufsize FILE --write` choose minimal ones"))
         props += [Property("overflow-freedom", "skipped", "capacities missing"),
                   Property("deadlock-freedom", "skipped", "capacities missing")]
         return _done(g, "refuted", diags, q, props, stats, t0)
@@ -145,9 +146,11 @@ def _prove(g: Graph, *, timeout_s: float | None, rlimit: int | None, engine: str
         for end, p, verb in ((f.src, sp, "produces"), (f.dst, dp, "consumes")):
             if p.rate > f.capacity:
                 what = f"up to {plural(p.url, 'token')} (url)" if p.is_variable else plural(p.rate, "token")
-                ovf.append(error("D2", f"fifo {f.name} holds {plural(f.capacity, 'token')} but one firing of {end.actor} {verb} {what}",
+                rates = f"{p.lrl}..{p.url}" if p.is_variable else f"{p.rate}"
+                ovf.append(error("D2", f"fifo {f.name} holds {plural(f.capacity, 'token')} but one firing of "
+                                       f"{end.actor} {verb} {what}",
                                  f.span, *([Note(f.capacity_span, "capacity given here")] if f.capacity_span else []),
-                                 Note(p.span, f"{end} {verb} {p.lrl}..{p.url}" if p.is_variable else f"{end} {verb} {p.rate}"),
+                                 Note(p.span, f"{end} {verb} {rates}"),
                                  help=f"raise the capacity to at least {p.rate}"))
                 break
     props.append(Property("overflow-freedom", "refuted" if ovf else "proved",
@@ -181,18 +184,21 @@ def _prove(g: Graph, *, timeout_s: float | None, rlimit: int | None, engine: str
                 if out.status == "unknown":
                     stats["smt_s"] = round(time.perf_counter() - t1, 4)
                     props.append(Property("deadlock-freedom", "unknown", f"solver gave up: {out.reason}"))
-                    diags.append(error("U1", f"deadlock freedom of graph '{g.name}' is unproved: the solver stopped ({out.reason})",
-                                       g.span, help="raise the limits: --timeout SECONDS (now "
-                                                    f"{timeout_s}) or --rlimit N{'' if rlimit is None else f' (now {rlimit})'}, "
-                                                    "or use --engine sim (exact, see docs/verification.md)"))
+                    now = "" if rlimit is None else f" (now {rlimit})"
+                    diags.append(error("U1", f"deadlock freedom of graph '{g.name}' is unproved: the solver stopped "
+                                             f"({out.reason})",
+                                       g.span, help=f"raise the limits: --timeout SECONDS (now {timeout_s}) or "
+                                                    f"--rlimit N{now}, or use --engine sim (exact, see "
+                                                    "docs/verification.md)"))
                     return _done(g, "inconclusive", diags + ovf, q, props, stats, t0)
                 if out.status == "sat":
                     assert out.atr is not None
                     res = simulate(net, out.atr, deadline=deadline)
                     if res.complete:  # the determinacy theorem says this cannot happen: never guess
-                        props.append(Property("deadlock-freedom", "unknown", "internal disagreement between solver and simulation"))
-                        diags.append(error("U2", "internal error: the solver's deadlock did not replay; please report this graph",
-                                           g.span))
+                        props.append(Property("deadlock-freedom", "unknown",
+                                              "internal disagreement between solver and simulation"))
+                        diags.append(error("U2", "internal error: the solver's deadlock did not replay; please report "
+                                                 "this graph", g.span))
                         return _done(g, "inconclusive", diags, q, props, stats, t0)
                     cex = _counterexample(net, out.atr, res, ovf)
                 core = out.core
@@ -205,7 +211,8 @@ def _prove(g: Graph, *, timeout_s: float | None, rlimit: int | None, engine: str
                 diags.append(_deadlock_diag(g, ix, cex))
             return _done(g, "refuted", diags, q, props, stats, t0, cex)
         props.append(Property("deadlock-freedom", "proved",
-                              "for every atr sequence (z3)" if use_smt else "for every atr sequence (exact simulation at atr = url)"))
+                              "for every atr sequence (z3)" if use_smt else
+                              "for every atr sequence (exact simulation at atr = url)"))
         if explain and not res.trace and net.size:
             res = simulate(net, worst, record=True, deadline=deadline)
         cert = _certificate(net, worst, "z3 (QF_LIA), every atr sequence" if use_smt else
@@ -261,7 +268,8 @@ def _deadlock_diag(g: Graph, ix: GraphIndex, cex: Counterexample) -> Diagnostic:
     if choice:
         msg += f" (with {choice})"
     return error("D1", msg, f.span, *notes,
-                 help="add initial tokens on the cycle, or raise the capacities of the full fifos (vrprune bufsize finds minimal ones)")
+                 help="add initial tokens on the cycle, or raise the capacities of the full fifos (vrprune bufsize "
+                      "finds minimal ones)")
 
 
 def _certificate(net: Net, worst: dict[str, list[int]], method: str, core: tuple[str, ...], res,

@@ -49,8 +49,11 @@ def find_stuck(net: Net, *, timeout_s: float | None = 30.0, rlimit: int | None =
     ctx = z3.Context()
     s = make_solver(ctx, timeout_s, rlimit)
     s.set("unsat_core", want_core)
-    I = lambda name: z3.Int(name, ctx)  # noqa: E731
-    n = [I(f"n!{net.names[i]}") for i in range(net.size)]
+
+    def int_var(name: str) -> z3.ArithRef:
+        return z3.Int(name, ctx)
+
+    n = [int_var(f"n!{net.names[i]}") for i in range(net.size)]
     atr_vars: dict[str, list[z3.ArithRef]] = {}
     prefix: dict[str, list[z3.ArithRef]] = {}
     base: list[z3.BoolRef] = []
@@ -60,8 +63,8 @@ def find_stuck(net: Net, *, timeout_s: float | None = 30.0, rlimit: int | None =
         if not info.has_variable:
             continue
         Q = net.q[net.names.index(info.ca)]
-        xs = [I(f"atr!{name}!{k}") for k in range(Q)]
-        ss = [z3.IntVal(0, ctx)] + [I(f"S!{name}!{k + 1}") for k in range(Q)]
+        xs = [int_var(f"atr!{name}!{k}") for k in range(Q)]
+        ss = [z3.IntVal(0, ctx)] + [int_var(f"S!{name}!{k + 1}") for k in range(Q)]
         for k, x in enumerate(xs):
             base += [x >= info.lrl, x <= info.url, ss[k + 1] == ss[k] + x]
         atr_vars[name] = xs
@@ -73,7 +76,7 @@ def find_stuck(net: Net, *, timeout_s: float | None = 30.0, rlimit: int | None =
         if dname is None:
             continue
         xs, ss = atr_vars[dname], prefix[dname]
-        c_i, x_i = I(f"cum!{net.names[i]}"), I(f"next!{net.names[i]}")
+        c_i, x_i = int_var(f"cum!{net.names[i]}"), int_var(f"next!{net.names[i]}")
         for k in range(len(xs) + 1):
             base.append(z3.Implies(n[i] == k, c_i == ss[k]))
             if k < len(xs):
