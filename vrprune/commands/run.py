@@ -23,11 +23,10 @@ if TYPE_CHECKING:
 
 EXIT_CODES = """exit codes:
   0    the run ended cleanly
-  1    the graph is refuted (not run), or the run deadlocked (watchdog) or an actor failed
+  1    the graph is refuted (not run), or the run deadlocked or an actor hung (watchdog) or failed
   2    usage or input error
   3    the checker was inconclusive (not run)
-  130  interrupted by Ctrl-C (SIGINT); 143: stopped by SIGTERM (both stop cleanly: outputs, trace and
-       profile are written)
+  143  stopped by SIGTERM, as by Ctrl-C (130): the actors stop, outputs, trace and profile are written
 """
 
 
