@@ -79,8 +79,9 @@ class CBackend(ActorBackend):
         fire = _symbol(lib, impl.fire, "vrp_fire_fn")
         if fire is None:
             raise DiagnosticError(error("E102", f"actor '{actor.name}': {impl.path} defines no function '{impl.fire}'",
-                                        impl.span, help=f"define `int {impl.fire}(void *state, const vrp_buf *in, int n_in, "
-                                                        "vrp_buf *out, int n_out, int32_t *atr)` (see vrprune.h)"))
+                                        impl.span,
+                                        help=f"define `int {impl.fire}(void *state, const vrp_buf *in, int n_in, "
+                                             "vrp_buf *out, int n_out, int32_t *atr)` (see vrprune.h)"))
         self._fire = fire
         self._init = self._entry(lib, impl.init, f"{actor.name}_init", "vrp_init_fn")
         self._finish = self._entry(lib, impl.finish, f"{actor.name}_finish", "vrp_finish_fn")
@@ -130,8 +131,8 @@ class CBackend(ActorBackend):
             return _symbol(lib, default, ctype)
         fn = _symbol(lib, named, ctype)
         if fn is None:
-            raise DiagnosticError(error("E102", f"actor '{self.actor.name}': {self.impl.path} defines no function '{named}'",
-                                        self.impl.span))
+            raise DiagnosticError(error("E102", f"actor '{self.actor.name}': {self.impl.path} defines no function "
+                                                f"'{named}'", self.impl.span))
         return fn
 
     def _error_text(self) -> str:
@@ -190,7 +191,8 @@ class CBackend(ActorBackend):
             return END
         msg = self._error_text()
         if rc == VRP_END:
-            raise CActorError(f"{self.impl.fire} returned VRP_END, but only a source (no data inputs) may end the stream")
+            raise CActorError(f"{self.impl.fire} returned VRP_END, but only a source (no data inputs) may end the "
+                              f"stream")
         raise CActorError(f"{self.impl.fire} returned {rc}" + (f": {msg}" if msg else ""))
 
     def finish(self) -> None:

@@ -108,7 +108,8 @@ class CrashMark:
 
 
 def native_capable(backend: Any) -> bool:
-    return all(hasattr(backend, n) for n in ("_fire", "_state", "_error_text")) and os.environ.get("VRPRUNE_NATIVE", "1") != "0"
+    return (all(hasattr(backend, n) for n in ("_fire", "_state", "_error_text"))
+            and os.environ.get("VRPRUNE_NATIVE", "1") != "0")
 
 
 class NativeFifo:

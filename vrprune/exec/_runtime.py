@@ -691,7 +691,8 @@ class Runtime:
                     else:
                         t.out_specs.append((ff, 0 if p.is_variable else p.rate))
             if any(r == 0 for _, r in t.in_specs + t.out_specs) and t.ctrl_in is None:
-                raise RuntimeSetupError(f"{t.actor.span}: actor '{t.name}' has variable-rate ports but no control input")
+                raise RuntimeSetupError(f"{t.actor.span}: actor '{t.name}' has variable-rate ports but no control "
+                                        f"input")
         self._by_name = by_name
         if trace:
             for ff in self.fifos.values():

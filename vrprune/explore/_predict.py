@@ -96,9 +96,11 @@ def _base(graph: Graph) -> _Base:
     names = tuple(a.name for a in graph.actors)
     pos = {n: i for i, n in enumerate(names)}
     fifos = []
+    def rate(p) -> int:
+        return 1 if p.is_control else (p.url if p.is_variable else p.rate)
+
     for f in graph.fifos:
         sp, dp = ix.src_port(f), ix.dst_port(f)
-        rate = lambda p: 1 if p.is_control else (p.url if p.is_variable else p.rate)
         fifos.append((f.name, pos[f.src.actor], pos[f.dst.actor], rate(sp), rate(dp), f.initial, f.capacity,
                       ix.token_bytes(f)))
     b = _Base(names, pos, tuple(fifos), tuple(i for i, a in enumerate(graph.actors) if not a.inputs),
@@ -201,7 +203,7 @@ def estimate(point: PartitionPoint, times: TMapping[str, float], q: TMapping[str
     if split:
         assert link is not None
         res.append(point.cut_bytes / link.bandwidth_Bps)
-        for name, s, _d, p, _c, _init, _cap, _tb in b.fifos:
+        for name, s, _d, _p, _c, _init, _cap, _tb in b.fifos:
             if name in cut:
                 res.append(q[b.names[s]] * link.latency_s)
         hop = link.latency_s + point.cut_bytes / link.bandwidth_Bps

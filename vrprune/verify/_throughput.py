@@ -68,7 +68,8 @@ def exec_times(g: Graph, profile: dict | str | None = None) -> dict[str, float]:
         except (OSError, ValueError) as e:
             raise ThroughputError(f"cannot read profile {profile}: {e}") from None
     if profile is not None:
-        if not isinstance(profile, dict) or profile.get("schema") != PROFILE_SCHEMA or not isinstance(profile.get("actors"), dict):
+        if (not isinstance(profile, dict) or profile.get("schema") != PROFILE_SCHEMA
+                or not isinstance(profile.get("actors"), dict)):
             raise ThroughputError(f"a profile must be a JSON object with \"schema\": \"{PROFILE_SCHEMA}\" "
                                   "and \"actors\": {name: {\"mean_s\": seconds}}")
         for name, v in profile["actors"].items():
