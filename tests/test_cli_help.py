@@ -22,7 +22,7 @@ ROOT = Path(__file__).resolve().parent.parent
 # the codes each command can return (besides 70, a bug, and 130, Ctrl-C, which every command lists)
 RETURNS = {
     "check": {0, 1, 2, 3}, "fmt": {0, 1, 2}, "dot": {0, 2}, "convert": {0, 2}, "bufsize": {0, 1, 2, 3},
-    "run": {0, 1, 2, 3}, "explore": {0, 1, 2, 3}, "fuzz": {0, 1, 2, 3}, "keygen": {0, 2}, "compile": {0, 1, 2, 3},
+    "run": {0, 1, 2, 3, 143}, "explore": {0, 1, 2, 3}, "fuzz": {0, 1, 2, 3}, "keygen": {0, 2}, "compile": {0, 1, 2, 3},
     "import": {0, 2},
 }
 
