@@ -180,12 +180,14 @@ class Loader:
         except UnicodeDecodeError as exc:
             line = data[: exc.start].count(b"\n") + 1
             col = exc.start - (data.rfind(b"\n", 0, exc.start) + 1) + 1
-            raise DiagnosticError(error("E001", "the file is not valid UTF-8 text", Span(apath, line, col, line, col + 1))) from None
+            raise DiagnosticError(error("E001", "the file is not valid UTF-8 text",
+                                        Span(apath, line, col, line, col + 1))) from None
         if "\x00" in text:
             i = text.index("\x00")
             line = text.count("\n", 0, i) + 1
             col = i - (text.rfind("\n", 0, i) + 1) + 1
-            raise DiagnosticError(error("E001", "the file contains a NUL byte; is it a binary file?", Span(apath, line, col, line, col + 1)))
+            raise DiagnosticError(error("E001", "the file contains a NUL byte; is it a binary file?",
+                                        Span(apath, line, col, line, col + 1)))
         return text
 
     # ----------------------------------------------------------- module
@@ -449,15 +451,16 @@ class Loader:
             if lo_v is None or hi_v is None:
                 return None
             if lo_v < 0:
-                self.diags.append(error("E008", f"lower rate limit must be >= 0, got {lo_v}", _span(path, rate.children[0])))
+                self.diags.append(error("E008", f"lower rate limit must be >= 0, got {lo_v}",
+                                        _span(path, rate.children[0])))
                 return None
             if lo_v > hi_v:
                 self.diags.append(error("E008", f"lower rate limit {lo_v} exceeds upper rate limit {hi_v} (lrl > url)",
                                         _span(path, rate), help="write the range as `@ lrl..url` with lrl <= url"))
                 return None
             if hi_v < 1:
-                self.diags.append(error("E008", f"upper rate limit (url) must be at least 1, got {hi_v}: this port could "
-                                                "never move a token", _span(path, rate.children[1]),
+                self.diags.append(error("E008", f"upper rate limit (url) must be at least 1, got {hi_v}: this port "
+                                                "could never move a token", _span(path, rate.children[1]),
                                         help="a branch that is always skipped needs no port: remove it, or give the "
                                              "range an url >= 1 (atr may still be 0: `@ 0..N`)"))
                 return None
@@ -493,7 +496,8 @@ class Loader:
         for d in dims:
             n *= d
         if n > MAX_TOKEN_BYTES:
-            self.diags.append(error("E012", f"token of {n} bytes is larger than the {MAX_TOKEN_BYTES} bytes vrprune supports", sp))
+            self.diags.append(error("E012", f"token of {n} bytes is larger than the {MAX_TOKEN_BYTES} bytes vrprune "
+                                            "supports", sp))
             return None
         return TokenType(dtype, tuple(dims), n, sp)
 
@@ -504,7 +508,8 @@ class Loader:
         raw = _unquote(src_tok, path)
         if node.data == "python_impl":
             if ":" not in raw or raw.endswith(":") or raw.startswith(":"):
-                self.diags.append(error("E011", f"python implementation '{raw}' must be 'module:callable' or 'file.py:callable'",
+                self.diags.append(error("E011", f"python implementation '{raw}' must be 'module:callable' or "
+                                                "'file.py:callable'",
                                         _span(path, src_tok)))
                 return None
             mod, _, fn = raw.rpartition(":")
@@ -534,7 +539,8 @@ class Loader:
             entries[str(k)] = str(v)
         return CImpl(full, entries.get("init"), entries.get("fire", f"{actor}_fire"), entries.get("finish"), sp)
 
-    def _fifos(self, path: str, items: list[tuple[Node, str | None]], actors: dict[str, Actor], scope: _Scope) -> list[Fifo]:
+    def _fifos(self, path: str, items: list[tuple[Node, str | None]], actors: dict[str, Actor],
+               scope: _Scope) -> list[Fifo]:
         out: list[Fifo] = []
         names: dict[str, Span] = {}
         for node, _dpg in items:
@@ -578,7 +584,8 @@ class Loader:
                     k += 1
                 name = f"{name}#{k}"
             if name in names:
-                self.diags.append(error("E003", f"fifo '{name}' is defined twice", nsp, Note(names[name], "first defined here")))
+                self.diags.append(error("E003", f"fifo '{name}' is defined twice", nsp,
+                                        Note(names[name], "first defined here")))
                 continue
             names[name] = nsp
             f = Fifo(name, src, dst, cap, init, sp, cap_span)
@@ -592,7 +599,8 @@ class Loader:
         self._mentioned.add((str(a_tok), str(p_tok)))
         a = actors.get(str(a_tok))
         if a is None:
-            self.diags.append(error("E002", f"unknown actor '{a_tok}'", _span(path, a_tok), help=_suggest(str(a_tok), actors)))
+            self.diags.append(error("E002", f"unknown actor '{a_tok}'", _span(path, a_tok),
+                                    help=_suggest(str(a_tok), actors)))
             return None
         p = a.port(str(p_tok))
         if p is None:
@@ -602,7 +610,8 @@ class Loader:
             return None
         if p.direction is not want:
             side = "source" if want is Direction.OUT else "destination"
-            self.diags.append(error("E006", f"port '{a.name}.{p.name}' is an {p.direction.value}put port but is used as the {side} of a fifo",
+            self.diags.append(error("E006", f"port '{a.name}.{p.name}' is an {p.direction.value}put port but is used "
+                                            f"as the {side} of a fifo",
                                     sp, Note(p.span, f"declared as '{p.direction.value}' here"),
                                     help="fifos go from an output port to an input port: `fifo A.out -> B.in`"))
             return None
@@ -619,7 +628,8 @@ class Loader:
             return
         if not sp_.token.same_as(dp_.token):
             self.diags.append(error("E007",
-                                    f"token types differ at the two ends of fifo {f.name}: {sp_.token} ({sp_.token.nbytes} B) vs {dp_.token} ({dp_.token.nbytes} B)",
+                                    f"token types differ at the two ends of fifo {f.name}: {sp_.token} "
+                                    f"({sp_.token.nbytes} B) vs {dp_.token} ({dp_.token.nbytes} B)",
                                     f.span, Note(sp_.token.span, f"{f.src} sends {sp_.token}"),
                                     Note(dp_.token.span, f"{f.dst} receives {dp_.token}")))
 
@@ -637,7 +647,8 @@ class Loader:
                     self.diags.append(error("E004", f"port '{a.name}.{p.name}' is not connected", p.span,
                                             help="connect it with a fifo or remove it"))
                 elif len(used) > 1:
-                    self.diags.append(error("E005", f"port '{a.name}.{p.name}' is connected {len(used)} times; fifos are point-to-point",
+                    self.diags.append(error("E005", f"port '{a.name}.{p.name}' is connected {len(used)} times; fifos "
+                                                    "are point-to-point",
                                             used[1].span, *[Note(u.span, "connected here") for u in used] ,
                                             help="fan-out needs one output port per fifo"))
 
@@ -682,7 +693,8 @@ class Loader:
                         us.append(Unit(un, UnitKind.OPENCL, _unquote(u.children[1], path), num or 0, usp))
                 hsp = _span(path, h_tok)
                 if str(h_tok) in hseen:
-                    self.diags.append(error("E003", f"host '{h_tok}' is defined twice", hsp, Note(hseen[str(h_tok)], "first defined here")))
+                    self.diags.append(error("E003", f"host '{h_tok}' is defined twice", hsp,
+                                            Note(hseen[str(h_tok)], "first defined here")))
                     continue
                 hseen[str(h_tok)] = hsp
                 hosts.append(Host(str(h_tok), _unquote(addr, path), tuple(us), hsp))
@@ -697,7 +709,8 @@ class Loader:
                     pre = str(spec.children[0])
                     if pre not in LINK_PRESETS:
                         self.diags.append(error("E002", f"unknown link preset '{pre}'", _span(path, spec.children[0]),
-                                                help="use one of " + ", ".join(LINK_PRESETS) + ", or `bandwidth N MB/s latency N ms`"))
+                                                help="use one of " + ", ".join(LINK_PRESETS)
+                                                     + ", or `bandwidth N MB/s latency N ms`"))
                         continue
                     bw, lat = LINK_PRESETS[pre]
                     links.append(Link(str(a), str(b), pre, bw, lat, lsp))
@@ -728,10 +741,12 @@ class Loader:
                 self.diags.append(error("E002", f"platform '{plat.name}' has no host '{h}'", _span(path, h)))
                 continue
             if host.unit(str(u)) is None:
-                self.diags.append(error("E002", f"host '{h}' has no unit '{u}'", _span(path, u), Note(host.span, "host declared here")))
+                self.diags.append(error("E002", f"host '{h}' has no unit '{u}'", _span(path, u),
+                                        Note(host.span, "host declared here")))
                 continue
             if str(a) in seen:
-                self.diags.append(error("E003", f"actor '{a}' is placed twice", sp, Note(seen[str(a)], "first placed here")))
+                self.diags.append(error("E003", f"actor '{a}' is placed twice", sp,
+                                        Note(seen[str(a)], "first placed here")))
                 continue
             seen[str(a)] = sp
             out.append(Placement(str(a), str(h), str(u), sp))

@@ -343,8 +343,8 @@ def parse_text(text: str, path: str, *, positions: bool = True,
     """Parse .vpr text; raise :class:`SpecSyntaxError` with a located diagnostic.
 
     Every tree node is a :class:`Node` with its first and last token (``positions`` is
-    accepted for compatibility; positions cost nothing now). ``tokens_out``: receives every token, in order (keywords and
-    brackets too), for the formatter."""
+    accepted for compatibility; positions cost nothing now). ``tokens_out``: receives every
+    token, in order (keywords and brackets too), for the formatter."""
     comments: list[Comment] = []
     gc_was = gc.isenabled()
     gc.disable()  # the parse builds many small objects; collections rescanning them dominate

@@ -151,7 +151,8 @@ class _Source:
         """The span of an attribute's value inside ``el``'s start tag (the tag if not found)."""
         pat = _ATTR.get(name)
         if pat is None:
-            pat = _ATTR[name] = re.compile(rb"(?<![\w:.-])" + re.escape(name.encode()) + rb"\s*=\s*([\"'])(.*?)\1", re.S)
+            pat = _ATTR[name] = re.compile(rb"(?<![\w:.-])" + re.escape(name.encode()) + rb"\s*=\s*([\"'])(.*?)\1",
+                                           re.S)
         m = pat.search(self.data, el.start, el.end)
         if m is None:
             return el.span
@@ -197,7 +198,8 @@ def _parse_xml(src: _Source) -> _Elem:
         col = (exc.offset or 0) + 1
         msg = expat.ErrorString(exc.code) if exc.code else str(exc)
         raise SpecSyntaxError(error("E001", f"malformed XML: {msg}", Span(src.path, line, col, line, col + 1),
-                                    help="the file must be well-formed XML (check the tags around this place)")) from None
+                                    help="the file must be well-formed XML (check the tags around this "
+                                         "place)")) from None
     except RecursionError:
         raise SpecSyntaxError(error("E001", "the XML is nested too deeply", Span(src.path, 1, 1, 1, 2))) from None
     except (LookupError, ValueError) as exc:
@@ -218,7 +220,8 @@ def _encoding_diag(src: _Source, exc: Exception) -> Diagnostic:
     name = m.group(2).decode("ascii", errors="replace")
     col = len(src.data[:m.start(2)].decode("utf-8", errors="replace").split("\n")[-1]) + 1
     line = src.data.count(b"\n", 0, m.start(2)) + 1
-    why = "is not an encoding Python knows" if isinstance(exc, LookupError) else "is a multi-byte encoding expat cannot read"
+    why = ("is not an encoding Python knows" if isinstance(exc, LookupError) else
+           "is a multi-byte encoding expat cannot read")
     return error("E001", f"the XML declaration's encoding '{name}' {why}",
                  Span(src.path, line, col, line, col + max(len(name), 1)),
                  help='save the file as UTF-8 and write encoding="UTF-8" (or leave the encoding out)')
@@ -332,7 +335,8 @@ class _Reader:
         if gtype not in ("sdf", "csdf"):
             raise DiagnosticError(error("E015", f"SDF3 graphs of type '{gtype}' are not supported",
                                         self.src.attr_span(root, "type"),
-                                        help="vrprune reads SDF3 graphs of type 'sdf', and 'csdf' whose phases all have equal rates"))
+                                        help="vrprune reads SDF3 graphs of type 'sdf', and 'csdf' whose phases all "
+                                             "have equal rates"))
         csdf = gtype == "csdf"
         app = root.find("applicationGraph")
         if app is None:
@@ -347,7 +351,8 @@ class _Reader:
             raise SpecSyntaxError(error("E001", f"<applicationGraph> has no <{gtype}> element", app.span))
         props = app.find(f"{gtype}Properties")
 
-        raw_gname = app.attrs.get("name") or body.attrs.get("name") or os.path.splitext(os.path.basename(self.src.path))[0]
+        raw_gname = (app.attrs.get("name") or body.attrs.get("name")
+                     or os.path.splitext(os.path.basename(self.src.path))[0])
         gname = _Names().take(raw_gname)
 
         actors = self._actors(body, csdf)
@@ -389,7 +394,8 @@ class _Reader:
             if raw is None:
                 continue
             if raw in actors:
-                self._err("E003", f"actor '{raw}' is defined twice", el.span, Note(actors[raw].el.span, "first defined here"))
+                self._err("E003", f"actor '{raw}' is defined twice", el.span,
+                          Note(actors[raw].el.span, "first defined here"))
                 continue
             info = _ActorInfo(names.take(raw), raw, el, {}, [])
             pnames = _Names()
@@ -443,7 +449,8 @@ class _Reader:
                       help="declare the graph as <sdf3 type=\"csdf\"> or give one rate per port")
             return None
         if len(rates) > 1:
-            self._err("E015", f"CSDF is not supported: port '{actor.raw}.{pname}' has phase rates '{prate}' that differ",
+            self._err("E015", f"CSDF is not supported: port '{actor.raw}.{pname}' has phase rates '{prate}' that "
+                              "differ",
                       self.src.attr_span(pel, "rate"), Note(actor.el.span, f"cyclo-static actor '{actor.raw}'"),
                       help="unfold the actor into one SDF actor per phase (chained through a self-loop with one "
                            "initial token), or, if an approximation will do, one SDF actor whose rates are the sums "
@@ -566,7 +573,8 @@ class _Reader:
         a_raw, p_raw = el.attrs[akey], el.attrs[pkey]
         info = actors.get(a_raw)
         if info is None:
-            self._err("E002", f"channel '{el.attrs['name']}' names unknown actor '{a_raw}'", self.src.attr_span(el, akey),
+            self._err("E002", f"channel '{el.attrs['name']}' names unknown actor '{a_raw}'",
+                      self.src.attr_span(el, akey),
                       help=_suggest(a_raw, actors))
             return None
         p = info.ports.get(p_raw)
@@ -600,7 +608,8 @@ class _Reader:
                     self._err("E004", f"port '{info.raw}.{raw}' is not connected to any channel", p.el.span,
                               help="connect it with a <channel> or remove it")
                 elif len(used) > 1:
-                    self._err("E005", f"port '{info.raw}.{raw}' is connected {len(used)} times; channels are point-to-point",
+                    self._err("E005", f"port '{info.raw}.{raw}' is connected {len(used)} times; channels are "
+                                      "point-to-point",
                               used[1].span, *[Note(u.span, "connected here") for u in used])
 
 
