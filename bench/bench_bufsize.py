@@ -27,11 +27,11 @@ ROOT = os.path.dirname(HERE)
 sys.path.insert(0, HERE)
 sys.path.insert(0, ROOT)
 
-import gen
+import gen  # noqa: E402  (from HERE, put on the path above)
 
-import vrprune
-from vrprune.verify._bufsize import prepare, size
-from vrprune.verify._throughput import ThroughputError, exec_times, pareto, to_ticks
+import vrprune  # noqa: E402
+from vrprune.verify import ThroughputError, exec_times, pareto, size, to_ticks  # noqa: E402
+from vrprune.verify import prepare_sizing as prepare  # noqa: E402
 
 
 def diamonds(n: int) -> str:
@@ -65,7 +65,8 @@ def _load_text(text: str):
 
 
 def row(name: str, g) -> None:
-    file_b = sum((f.capacity or 0) * g.index().token_bytes(f) for f in g.fifos) if all(f.capacity for f in g.fifos) else None
+    sized = all(f.capacity for f in g.fifos)
+    file_b = sum((f.capacity or 0) * g.index().token_bytes(f) for f in g.fifos) if sized else None
     t0 = time.perf_counter()
     res = size(g, "bytes", resize_all=True, cross_check=False)
     dt = time.perf_counter() - t0
@@ -77,7 +78,8 @@ def row(name: str, g) -> None:
     s = res.stats
     tok = res.total("tokens") if res.status in ("optimal", "not-proven") else "-"
     byt = res.total("bytes") if res.status in ("optimal", "not-proven") else "-"
-    print(f"{name:<24} {len(g.actors):>5} {len(g.fifos):>5}  {res.status:<10} {tok:>9} {res.classic_total('tokens'):>9} "
+    print(f"{name:<24} {len(g.actors):>5} {len(g.fifos):>5}  {res.status:<10} {tok:>9} "
+          f"{res.classic_total('tokens'):>9} "
           f"{byt:>12} {res.classic_total('bytes'):>12} {file_b if file_b is not None else '-':>12}  "
           f"{s['simulations']:>4} {s['cuts']:>4} {s['master_calls']:>3}  {dt:>8.3f}s  check {chk} {dchk:.2f}s")
 
@@ -107,7 +109,8 @@ def front(name: str, g, naive_limit: float) -> None:
     first, last = (pts[0], pts[-1]) if pts else (None, None)
     print(f"{name:<24} {len(g.actors):>5} {len(g.fifos):>5}  {len(pts):>6}{'' if complete else '+'} "
           f"{st['evaluations']:>7} {st['seconds']:>8.2f}s  {nv['evaluations']:>7} "
-          f"{('' if ncomplete else '>') + format(nv['seconds'], '.2f'):>9}s {('' if ncomplete else '>') + format(ratio, '.1f'):>7}x  "
+          f"{('' if ncomplete else '>') + format(nv['seconds'], '.2f'):>9}s "
+          f"{('' if ncomplete else '>') + format(ratio, '.1f'):>7}x  "
           + (f"{first.cost:>9,} B {first.iterations_per_s:>11,.5g} it/s -> {last.cost:>9,} B "
              f"{last.iterations_per_s:>11,.5g} it/s (max {top.iterations_per_s:,.5g})" if first else "no point"))
 

@@ -88,7 +88,8 @@ def main() -> None:
     from vrprune.compile import build, compile_app
 
     print(f"chain: source -> {a.copies} copy actors -> sink, {TOKEN:,}-byte tokens, fifo capacity {a.capacity}, "
-          f"{a.tokens:,} tokens, best of {a.repeat} interleaved; {os.cpu_count()} CPUs; load average {os.getloadavg()[0]:.2f}")
+          f"{a.tokens:,} tokens, best of {a.repeat} interleaved; {os.cpu_count()} CPUs; "
+          f"load average {os.getloadavg()[0]:.2f}")
     with tempfile.TemporaryDirectory() as d:
         with open(os.path.join(d, "copy.c"), "w") as f:
             f.write(C_SOURCE)

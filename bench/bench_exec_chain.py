@@ -144,7 +144,8 @@ def best(f, repeat: int, tokens: int) -> tuple[float, float, float]:
 
 def line(label: str, r: tuple[float, float, float], ref: float | None = None) -> str:
     tps, cpu, cs = r
-    s = f"  {label:<36} {tps:>8,.0f} tokens/s {tps * TOKEN / 1e9:5.2f} GB/s  {cpu:6.1f} CPU-us/token {cs:5.2f} cswitch/token"
+    s = (f"  {label:<36} {tps:>8,.0f} tokens/s {tps * TOKEN / 1e9:5.2f} GB/s  {cpu:6.1f} CPU-us/token "
+         f"{cs:5.2f} cswitch/token")
     if ref:
         s += f"  ({tps / ref:.2f}x naive)"
     return s

@@ -23,7 +23,8 @@ sys.path.insert(0, ROOT)
 
 import vrprune  # noqa: E402
 from vrprune.explore import Precedence, select_points  # noqa: E402
-from vrprune.explore._predict import actor_times, parse_links, predict  # noqa: E402
+from vrprune.explore._predict import actor_times, predict  # noqa: E402
+from vrprune.links import parse_links  # noqa: E402
 
 
 def _heads_graph(tmp: str, n: int) -> str:
@@ -59,16 +60,17 @@ def enumeration(quick: bool) -> None:
             n, exact = prec.count(limit=2_000_000)
             t1 = time.perf_counter()
             times, _ = actor_times(g, {a.name: 1e-3 for a in g.actors})
-            pts, _, _ = select_points(prec, 32, score=lambda p: min(
-                predict(p, times, prec.q, lk, slowdown=3, frames=10).per_frame_s for lk in links))
+            def score(p, times=times, prec=prec):
+                return min(predict(p, times, prec.q, lk, slowdown=3, frames=10).per_frame_s for lk in links)
+
+            pts, _, _ = select_points(prec, 32, score=score)
             t2 = time.perf_counter()
             print(f"{g.name + ('' if f.startswith(ROOT) else ''):<14} {len(g.actors):>6} "
                   f"{n:>9}{'' if exact else '+'} {t1 - t0:>8.3f} {t2 - t1:>11.3f}")
 
 
 def runners() -> None:
-    from vrprune.explore._runners import DistributedRunner, distributed_available
-    from vrprune.explore._sweep import EmulatedRunner
+    from vrprune.explore import DistributedRunner, EmulatedRunner
 
     app = os.path.join(ROOT, "examples", "vehicle", "vehicle_np.vpr")
     plat_path = os.path.join(ROOT, "specs", "platform.vpr")
@@ -76,10 +78,9 @@ def runners() -> None:
     plat = vrprune.load_module(plat_path).platforms[0]
     pp3 = next(p for p in Precedence(g).points() if p.id == "PP3")
     link = parse_links(["ethernet100"])[0]
-    rs = [("emulated", EmulatedRunner(slowdown=3))]
-    if distributed_available():
-        rs.append(("distributed", DistributedRunner(app=app, graph_opt=None, platform=plat, platform_path=plat_path,
-                                                    endpoint="endpoint", server="server", slowdown=3)))
+    rs = [("emulated", EmulatedRunner(slowdown=3)),
+          ("distributed", DistributedRunner(app=app, graph_opt=None, platform=plat, platform_path=plat_path,
+                                            endpoint="endpoint", server="server", slowdown=3))]
     print("\nvehicle PP3 over ethernet100, 3 frames, slowdown x3")
     print(f"{'runner':<12} {'run wall s':>10} {'ms/frame':>9} {'endpoint':>9} {'link':>6} {'server':>7}")
     with tempfile.TemporaryDirectory() as tmp:

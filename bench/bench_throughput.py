@@ -22,10 +22,11 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
 sys.path.insert(0, ROOT)
 
-import vrprune
-from vrprune.exec import ActorBackend, Runtime
-from vrprune.verify._bufsize import prepare, with_capacities
-from vrprune.verify._throughput import exec_times, pareto, to_ticks
+import vrprune  # noqa: E402  (from ROOT, put on the path above)
+from vrprune.exec import ActorBackend, Runtime  # noqa: E402
+from vrprune.verify import exec_times, pareto, to_ticks  # noqa: E402
+from vrprune.verify import prepare_sizing as prepare  # noqa: E402
+from vrprune.verify._bufsize import with_capacities  # noqa: E402
 
 GRAPHS = {
     "pipe": """graph pipe {
@@ -127,8 +128,9 @@ def main(argv: list[str] | None = None) -> int:
             errs.append(err)
             print(f"{name:<6} {p.cost:>6} {p.capacities!s:<14} {p.iterations_per_s:>15.2f} {got:>10.2f} {err:>+8.1%}")
     from vrprune.explore import Precedence
-    from vrprune.explore._predict import LinkSpec, predict
+    from vrprune.explore._predict import predict
     from vrprune.explore._sweep import EmulatedRunner
+    from vrprune.links import LinkSpec
 
     mod = os.path.join(tmp, "sleep_actor.py")
     with open(mod, "w") as f:

@@ -377,8 +377,9 @@ def main() -> None:
     print(f"  {'raw Python ping-pong':39s}: {min(raw) * 1e6:7.1f} us")
     floor = [condvar_rtt(a.pings) for _ in range(a.repeat)]
     if None not in floor:
-        print(f"  {'floor: C threads, mutex + condvar':39s}: {min(floor):7.1f} us   (to {max(floor):.1f} us; two thread "
-              f"hand-offs, both threads on one core or on two: what each hand-off between actors costs here)")
+        print(f"  {'floor: C threads, mutex + condvar':39s}: {min(floor):7.1f} us   (to {max(floor):.1f} us; "
+              f"two thread hand-offs, both threads on one core or on two: what each hand-off between actors "
+              f"costs here)")
     it = ("--iterations", str(a.pings))
     for impl, (ping, pong) in IMPLS.items():
         with tempfile.TemporaryDirectory() as d:
@@ -386,8 +387,8 @@ def main() -> None:
             one = [_single(app, *it) / a.pings for _ in range(a.repeat)]
             two = [_pair(app, sm, cm, *it) / a.pings for _ in range(a.repeat)]
         print(f"  {impl + ' actors, one process':39s}: {min(one) * 1e6:7.1f} us   (x{min(one) / min(raw):.2f} raw)")
-        print(f"  {impl + ' actors, TX/RX, 2 processes':39s}: {min(two) * 1e6:7.1f} us   (x{min(two) / min(raw):.2f} raw;"
-              f" TX/RX add {(min(two) - min(one)) * 1e6:.1f} us)")
+        print(f"  {impl + ' actors, TX/RX, 2 processes':39s}: {min(two) * 1e6:7.1f} us   "
+              f"(x{min(two) / min(raw):.2f} raw; TX/RX add {(min(two) - min(one)) * 1e6:.1f} us)")
 
 
 if __name__ == "__main__":

@@ -193,3 +193,16 @@ def test_runtime_imports_no_solver_and_no_parser():
         "g = Graph('g', (a, b), (Fifo('f', PortRef('A', 'o'), PortRef('B', 'i'), 6, 0),))\n"
         "assert e.repetition_vector(g) == {'A': 3, 'B': 2}, e.repetition_vector(g)\n")
     assert not {m for m in mods if m.split(".")[0] in ("z3", "lark")}
+
+
+def test_every_benchmark_imports():
+    """bench/ uses the package's public names; a name moved inside vrprune must not break them
+    silently (they are not run by the tests)."""
+    bench = os.path.join(os.path.dirname(PKG), "bench")
+    code = ("import importlib, os, sys\n"
+            f"sys.path.insert(0, {bench!r})\n"
+            f"for f in sorted(os.listdir({bench!r})):\n"
+            "    if f.endswith('.py'):\n"
+            "        importlib.import_module(f[:-3])\n")
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stderr

@@ -22,6 +22,7 @@ from dataclasses import dataclass
 
 import numpy as np
 import pytest
+
 from _procs import FRAMES, finish, free_base, pp, vehicle_app, write_mapping
 
 PORT_BASE = 41000  # the namespaces are fresh: nothing else listens there

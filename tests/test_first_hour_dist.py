@@ -8,6 +8,7 @@ import subprocess
 import sys
 
 import pytest
+
 from _procs import free_base
 from test_dist_faults import Proc, maps, seq_app
 

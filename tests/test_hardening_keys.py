@@ -109,9 +109,8 @@ def test_read_psk_refuses_group_readable(tmp_path):
 def test_a_compiled_program_refuses_a_key_that_others_may_read(tmp_path):
     import subprocess
 
-    from test_compile_dist import compile_host
-
     from _procs import pp, vehicle_app, write_mappings
+    from test_compile_dist import compile_host
 
     app = vehicle_app(tmp_path, actors="c")
     maps = write_mappings(tmp_path, pp(3))
