@@ -128,14 +128,15 @@ CRASHERS = {
     "encoding_inf.xml": _sdf3(head='<?xml version="1.0" encoding="inf"?>'),
     "encoding_multibyte.xml": _sdf3(head='<?xml version="1.0" encoding="utf-32"?>'),
     "csdf_huge_phases.xml": _sdf3().replace('type="sdf"', 'type="csdf"').replace("<sdf ", "<csdf ")
-                                   .replace("</sdf>", "</csdf>").replace('rate="1"/></actor><actor name="b"',
-                                                                         'rate="99999999999*1"/></actor><actor name="b"'),
+                                   .replace("</sdf>", "</csdf>")
+                                   .replace('rate="1"/></actor><actor name="b"',
+                                            'rate="99999999999*1"/></actor><actor name="b"'),
     "execution_time_huge.xml": _sdf3(props='<actorProperties actor="a"><processor type="p" default="true">'
                                            '<executionTime time="1e300"/></processor></actorProperties>'),
     "empty_graph.vpr": "graph g {}\n",
-    "time_inf.vpr": "graph g { actor A { out o: u8  time 1e400 s } actor B { in i: u8 } fifo A.o -> B.i capacity 1 }\n",
-    "time_huge.vpr": "graph g { actor A { out o: u8  time 1e300 s } actor B { in i: u8 } fifo A.o -> B.i capacity 1 }\n",
-    "param_inf.vpr": "graph g { actor A { out o: u8  param p = 1e999 } actor B { in i: u8 } fifo A.o -> B.i capacity 1 }\n",
+    "time_inf.vpr": "graph g { actor A { out o: u8  time 1e400 s } actor B { in i: u8 } fifo A.o -> B.i }\n",
+    "time_huge.vpr": "graph g { actor A { out o: u8  time 1e300 s } actor B { in i: u8 } fifo A.o -> B.i }\n",
+    "param_inf.vpr": "graph g { actor A { out o: u8  param p = 1e999 } actor B { in i: u8 } fifo A.o -> B.i }\n",
     "sum_1000.vpr": "const N = " + " + ".join(["1"] * 1000) + "\ngraph g { actor A { out o: u8 @ N } "
                     "actor B { in i: u8 @ N } fifo A.o -> B.i capacity N }\n",
     "deep_parens.vpr": "const N = " + "(" * 5000 + "1" + ")" * 5000 + "\ngraph g { }\n",

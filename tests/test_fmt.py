@@ -46,7 +46,8 @@ def test_fmt_round_trip_preserves_meaning(tmp_path, path):
 
 def test_fmt_check_and_write(tmp_path):
     p = tmp_path / "g.vpr"
-    p.write_text("graph g{\n      actor A{\n out x:f32 // keep me\n}\nactor B{in x:f32}\n\n\n   fifo A.x->B.x capacity 1}")
+    p.write_text("graph g{\n      actor A{\n out x:f32 // keep me\n}\nactor B{in x:f32}\n\n\n"
+                 "   fifo A.x->B.x capacity 1}")
     out, err = io.StringIO(), io.StringIO()
     assert main_with(["fmt", "--check", str(p)], out, err) == 1
     assert "not canonical" in err.getvalue()
@@ -67,7 +68,8 @@ def test_format_graph_round_trip(tmp_path_factory, g):
 
 # ---------------------------------------------- the canonical form keeps authors' layout (issue 14 item 5)
 
-BUNDLED = sorted(p for p in [*ROOT.glob("specs/**/*.vpr"), *ROOT.glob("specs/**/*.map"), *ROOT.glob("examples/**/*.vpr")]
+BUNDLED = sorted(p for p in [*ROOT.glob("specs/**/*.vpr"), *ROOT.glob("specs/**/*.map"),
+                             *ROOT.glob("examples/**/*.vpr")]
                  if "bad" not in p.relative_to(ROOT).parts)
 
 
@@ -115,8 +117,8 @@ def test_backquoted_names_survive_formatting(name):
 
 
 _PIECES = ["graph g {", "actor A {", "actor B: ca {", "}", "out x: f32", "in  y: f32[N, 2] @ 1..N", "// c", "/* b */",
-           "const N = 2*3", "fifo A.x -> B.y capacity 4", "\n", "\n\n", "   ", "control out c", "impl c \"a.c\" { fire = f }",
-           "time 5 us", "param p = -1", "dpg d {", "\t"]
+           "const N = 2*3", "fifo A.x -> B.y capacity 4", "\n", "\n\n", "   ", "control out c",
+           "impl c \"a.c\" { fire = f }", "time 5 us", "param p = -1", "dpg d {", "\t"]
 
 
 @settings(max_examples=150)
