@@ -455,3 +455,41 @@ def test_a_compiled_rx_sends_heartbeats_when_asked(tmp_path):
         s.close()
     finally:
         srv.communicate(timeout=60)
+
+
+def test_a_stopped_rx_process_is_not_called_gone(tmp_path, monkeypatch):
+    """The server process is stopped (SIGSTOP) for three link timeouts mid-stream: no heartbeats,
+    but its kernel still answers, so the TX waits; after SIGCONT the run ends cleanly."""
+    import subprocess
+    import sys
+
+    from vrprune.dist import _txrx
+
+    monkeypatch.setattr(_txrx, "LINK_TIMEOUT_S", 1.0)
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "slow.py").write_text(SLOW_SINK)
+    app = tmp_path / "slow.vpr"
+    app.write_text(SLOW_APP.format(act=tmp_path / "slow.py", pause=0))
+    sm, cm = _maps(tmp_path)
+    base = str(free_base(2))
+    common = ["--port-base", base, "--unchecked", "--socket-buffer", "4608", "--watchdog", "0"]
+    srv = subprocess.Popen([sys.executable, "-m", "vrprune", "run", str(app), "--mapping", sm, *common],
+                           cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    err = io.StringIO()
+
+    def freeze() -> None:
+        t = time.monotonic() + 30
+        while "running" not in err.getvalue() and time.monotonic() < t:
+            time.sleep(0.01)
+        time.sleep(0.3)
+        srv.send_signal(signal.SIGSTOP)
+        time.sleep(3.0)
+        srv.send_signal(signal.SIGCONT)
+
+    th = threading.Thread(target=freeze, daemon=True)
+    th.start()
+    rc = main_with(["run", str(app), "--mapping", cm, *common, "--link", "0.5MB/s,0.1ms"], io.StringIO(), err)
+    th.join()
+    out, serr = srv.communicate(timeout=60)
+    assert rc == 0, err.getvalue()
+    assert srv.returncode == 0, out + serr

@@ -66,10 +66,12 @@ def _kernel_cap(name: str) -> float:
 
 # Liveness of the peer, not progress of the graph (docs/distributed.md, "Guarantees"): an RX
 # sends a heartbeat byte every HEARTBEAT_S while its process lives, whatever its actors do; a TX
-# that hears none for LINK_TIMEOUT_S calls the RX host gone. TCP_USER_TIMEOUT (LINK_TIMEOUT_S)
-# is set where unacknowledged bytes mean a dead peer: on RX sockets (their heartbeats) and on
-# TX sockets whose RX sends no heartbeats (a compiled program's); never on a TX socket with
-# heartbeats, whose data may wait in a full window for as long as the RX's actors take.
+# that hears none for LINK_TIMEOUT_S, and whose segments the RX host no longer acknowledges,
+# calls the RX host gone (a stopped RX process sends no heartbeat, but its kernel answers).
+# TCP_USER_TIMEOUT (LINK_TIMEOUT_S) is set where unacknowledged bytes mean a dead peer: on RX
+# sockets (their heartbeats) and on TX sockets whose RX sends no heartbeats (a compiled TLS
+# program's); never on a TX socket with heartbeats, whose data may wait in a full window for as
+# long as the RX's actors take.
 HEARTBEAT_S = 1.0
 LINK_TIMEOUT_S = 15.0
 
@@ -737,10 +739,24 @@ def peer_gone(ep: Endpoint) -> str | None:
             return "closed the connection"
         if data:
             ep.last_beat = time.monotonic()
-    if ep.heartbeats and time.monotonic() - ep.last_beat > LINK_TIMEOUT_S:
-        return (f"sent no heartbeat for {LINK_TIMEOUT_S:g} s (its host is down or cut off, or its process "
-                f"is frozen)")
+    if ep.heartbeats and time.monotonic() - ep.last_beat > LINK_TIMEOUT_S and not _kernel_answers(ep.sock):
+        return f"sent no heartbeat for {LINK_TIMEOUT_S:g} s, and its host answers no TCP segment (down or cut off)"
     return None
+
+
+def _kernel_answers(sock: Any) -> bool:
+    """Whether the peer's host still acknowledges what this socket sends (Linux TCP_INFO: fewer
+    than two unanswered retransmissions and window probes in a row). A peer process that is
+    stopped (SIGSTOP, a debugger) sends no heartbeats, but its kernel still answers: alive. A
+    dead or cut-off host does not; one idle connection to it ends by TCP keep-alive instead."""
+    if not hasattr(socket, "TCP_INFO"):
+        return False
+    try:
+        info = sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_INFO, 8)
+    except (OSError, ValueError):
+        return False
+    retransmits, probes = info[2], info[3]  # struct tcp_info: tcpi_retransmits, tcpi_probes
+    return retransmits < 2 and probes < 2
 
 
 class TlsLink:
@@ -813,6 +829,9 @@ class TlsLink:
                 except (ssl.SSLWantReadError, ssl.SSLWantWriteError):
                     raise BlockingIOError(errno.EAGAIN, "no room") from None
         return self._call(lambda: self.tls.send(data), False)
+
+    def getsockopt(self, *args: Any) -> Any:
+        return self.tls.getsockopt(*args)
 
     def shutdown(self, how: int) -> None:
         """The TCP connection's shutdown (wakes a thread waiting on it); TLS state is left alone."""

@@ -984,6 +984,21 @@ int vrp_net_failed(vrp_program *p, char *msg, size_t n) {
     return 0;
 }
 
+/* Whether the peer's host still acknowledges what this socket sends (TCP_INFO: fewer than two
+ * unanswered retransmissions and window probes in a row): a stopped RX process sends no
+ * heartbeats, but its kernel answers (as _txrx._kernel_answers). */
+static int kernel_answers(int fd) {
+#if defined(__linux__) && defined(TCP_INFO)
+    struct tcp_info ti;
+    socklen_t n = sizeof ti;
+    if (getsockopt(fd, IPPROTO_TCP, TCP_INFO, &ti, &n)) return 0;
+    return ti.tcpi_retransmits < 2 && ti.tcpi_probes < 2;
+#else
+    (void)fd;
+    return 0;
+#endif
+}
+
 /* Called every 50 ms by the main thread: a TX reads and drops the heartbeats of its RX and
  * tells whether the RX has gone (closed, reset, or silent for LINK_TIMEOUT_S: host down,
  * network cut, process frozen), as _txrx.peer_gone. */
@@ -1003,8 +1018,8 @@ int vrp_net_peer_gone(vrp_program *p, char *msg, size_t n) {
             if (k > 0) e->last_beat = now;
             else if (!(k < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))) why = "closed the connection";
         }
-        if (!why && e->heartbeats && now - e->last_beat > LINK_TIMEOUT_S)
-            why = "sent no heartbeat for 15 s (its host is down or cut off, or its process is frozen)";
+        if (!why && e->heartbeats && now - e->last_beat > LINK_TIMEOUT_S && !kernel_answers(e->sock))
+            why = "sent no heartbeat for 15 s, and its host answers no TCP segment (down or cut off)";
         if (!why || LD(&e->sent_end)) continue;
         char lab[256];
         label(e, lab, sizeof lab);
