@@ -124,10 +124,10 @@ def solve_balance(g: Graph, ix: GraphIndex | None = None) -> tuple[dict[str, int
             den = lcm(den, r[a].denominator)
         ints = {a: int(r[a] * den) for a in comp}
         g_ = 0
-        for v in ints.values():
-            g_ = gcd(g_, v)
-        for a, v in ints.items():
-            q[a] = v // g_
+        for n in ints.values():
+            g_ = gcd(g_, n)
+        for a, n in ints.items():
+            q[a] = n // g_
     return {a.name: q[a.name] for a in g.actors}, diags
 
 

@@ -182,7 +182,7 @@ def run(args, stdout: TextIO, stderr: TextIO) -> int:
     outdir = args.out or os.path.abspath(shown_out)
     os.makedirs(outdir, exist_ok=True)
 
-    runner = None
+    runner: DistributedRunner | EmulatedRunner | None = None
     kind = "none"
     if not (args.predict_only and profile is not None):
         kind = "distributed" if args.runner == "auto" else args.runner

@@ -41,16 +41,16 @@ def render_text(res: SweepResult) -> str:
     table = [head]
     for r in res.rows:
         m = r.measured
-        ok = m is not None and m.status == "ok"
+        ok = m if m is not None and m.status == "ok" else None  # the measured numbers, when there are any
         table.append([
             r.point.id, _label(r), r.link, str(r.point.cut_bytes),
-            _ms(m.per_frame_s) if ok else (m.status if m is not None else "-"),
+            _ms(ok.per_frame_s) if ok else (m.status if m is not None else "-"),
             _ms(r.predicted.per_frame_s),
             f"{r.error * 100:+.0f}%" if r.error is not None else "-",
-            _ms(m.endpoint_s) if ok else _ms(r.predicted.endpoint_s) + "p",
-            _ms(m.link_s) if ok and m.link_s is not None else _ms(r.predicted.link_s) + "p",
-            _ms(m.server_s) if ok else _ms(r.predicted.server_s) + "p",
-            _ms(m.latency_s) if ok else _ms(r.predicted.latency_s) + "p",
+            _ms(ok.endpoint_s) if ok else _ms(r.predicted.endpoint_s) + "p",
+            _ms(ok.link_s) if ok and ok.link_s is not None else _ms(r.predicted.link_s) + "p",
+            _ms(ok.server_s) if ok else _ms(r.predicted.server_s) + "p",
+            _ms(ok.latency_s) if ok else _ms(r.predicted.latency_s) + "p",
             "" if r.private else "below floor",
         ])
     widths = [max(len(row[i]) for row in table) for i in range(len(head))]
@@ -61,17 +61,18 @@ def render_text(res: SweepResult) -> str:
     out.append("(ms per frame = wall time of the run / frames; 'p' = predicted, not measured; "
                "err = (predicted - measured) / measured)")
     out.append("")
-    for link, r in res.recommendation.items():
-        if r is None:
+    for link, best in res.recommendation.items():
+        if best is None:
             out.append(f"recommended over {link}: none ({res.why_none.get(link, 'no point meets the privacy floor')})")
             continue
-        what = "measured" if r.measured is not None else "predicted"
+        what = "measured" if best.measured is not None else "predicted"
         local = next((x for x in res.rows if x.point.local), None)
         base = local.best_s() if local is not None else None
         vs = ""
-        if base and not r.point.local and base < float("inf"):
-            vs = f", {base / r.best_s():.2f}x fully local ({_ms(base)} ms)"
-        out.append(f"recommended over {link}: {r.point.id} ({r.point.label}) {_ms(r.best_s())} ms/frame {what}{vs}")
+        if base and not best.point.local and base < float("inf"):
+            vs = f", {base / best.best_s():.2f}x fully local ({_ms(base)} ms)"
+        out.append(f"recommended over {link}: {best.point.id} ({best.point.label}) {_ms(best.best_s())} ms/frame "
+                   f"{what}{vs}")
     out += failure_lines(res)
     return "\n".join(out) + "\n"
 
@@ -107,19 +108,19 @@ def render_csv(res: SweepResult) -> str:
     w.writeheader()
     for r in res.rows:
         m, p = r.measured, r.predicted
-        ok = m is not None and m.status == "ok"
+        ok = m if m is not None and m.status == "ok" else None  # the measured numbers, when there are any
         w.writerow({
             "point": r.point.id, "label": r.point.label, "link": r.link, "private": int(r.private),
             "endpoint_actors": len(r.point.endpoint), "cut_bytes": r.point.cut_bytes,
             "runner": m.runner if m else "", "status": m.status if m else "not measured",
             "frames": m.frames if m else "",
-            "measured_ms_per_frame": _msf(m.per_frame_s) if ok else "",
+            "measured_ms_per_frame": _msf(ok.per_frame_s) if ok else "",
             "predicted_ms_per_frame": _msf(p.per_frame_s),
             "error": round(r.error, 4) if r.error is not None else "",
-            "measured_latency_ms": _msf(m.latency_s) if ok else "", "predicted_latency_ms": _msf(p.latency_s),
-            "measured_period_ms": _msf(m.period_s) if ok else "", "predicted_period_ms": _msf(p.period_s),
-            "endpoint_ms": _msf(m.endpoint_s) if ok else "", "link_ms": _msf(m.link_s) if ok else "",
-            "server_ms": _msf(m.server_s) if ok else "",
+            "measured_latency_ms": _msf(ok.latency_s) if ok else "", "predicted_latency_ms": _msf(p.latency_s),
+            "measured_period_ms": _msf(ok.period_s) if ok else "", "predicted_period_ms": _msf(p.period_s),
+            "endpoint_ms": _msf(ok.endpoint_s) if ok else "", "link_ms": _msf(ok.link_s) if ok else "",
+            "server_ms": _msf(ok.server_s) if ok else "",
             "predicted_endpoint_ms": _msf(p.endpoint_s), "predicted_link_ms": _msf(p.link_s),
             "predicted_server_ms": _msf(p.server_s), "endpoint": " ".join(r.point.endpoint)})
     return buf.getvalue()

@@ -101,8 +101,8 @@ class DistributedRunner:
                     path = os.path.join(workdir, fname)
                     if not os.path.exists(path):
                         rel = os.path.relpath(self.platform_path, workdir)
-                        with open(path, "w", encoding="utf-8") as f:
-                            f.write(mapping_text(point, graph, self.platform, rel, host, self.endpoint,
+                        with open(path, "w", encoding="utf-8") as mf:
+                            mf.write(mapping_text(point, graph, self.platform, rel, host, self.endpoint,
                                                  self.server, host))
                 base = self._base(len(graph.fifos))
                 common = ["--iterations", str(frames), "--link", link.as_option(), "--port-base", str(base)]

@@ -58,7 +58,8 @@ class Measurement:
 
     @classmethod
     def from_json(cls, d: dict) -> "Measurement":
-        return cls(**{k: d.get(k) for k in cls.__dataclass_fields__ if k in d})
+        fields: dict[str, Any] = {k: d[k] for k in cls.__dataclass_fields__ if k in d}
+        return cls(**fields)
 
 
 class Runner(Protocol):

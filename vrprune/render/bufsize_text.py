@@ -36,8 +36,8 @@ def bufsize_text(res: SizeResult, throughput: dict | None = None, *, explain: bo
     if cx is not None:
         out.append("counterexample at the largest useful capacities (atr = url):")
         out.append(f"  firing sequence: {_runs(cx.trace, 40)}")
-        for w in cx.cycle or cx.wait:
-            out.append(f"  {w.text(cx.capacities[w.fifo])}")
+        for wait in cx.cycle or cx.wait:
+            out.append(f"  {wait.text(cx.capacities[wait.fifo])}")
         out.append("")
     if res.fifos and res.status in ("optimal", "not-proven"):
         w = max([len("fifo")] + [len(f.name) for f in res.fifos])

@@ -59,8 +59,8 @@ def graph_dot(g: Graph, mapping: Mapping | None = None) -> str:
         style = ", style=dotted" if sp.is_control else (", style=bold" if sp.is_variable else "")
         cross = ""
         if mapping is not None:
-            a, b = mapping.placement(f.src.actor), mapping.placement(f.dst.actor)
-            if a and b and a.host != b.host:
+            pa, pb = mapping.placement(f.src.actor), mapping.placement(f.dst.actor)
+            if pa and pb and pa.host != pb.host:
                 cross = ", color=red, penwidth=2"
         lines.append(f"  {_q(f.src.actor)} -> {_q(f.dst.actor)} [label={_q(label)}{style}{cross}];")
     lines.append("}")

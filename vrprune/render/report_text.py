@@ -40,13 +40,13 @@ def report_text(rep: Report, *, explain: bool = False) -> str:
         for w in cx.cycle or cx.wait:
             lines.append(f"    {w.text(cx.capacities[w.fifo])}")
         lines.append("")
-    v = rep.verdict
-    head = {"proved": "proved", "refuted": "refuted", "inconclusive": "inconclusive"}[v]
+    verdict = rep.verdict
+    head = {"proved": "proved", "refuted": "refuted", "inconclusive": "inconclusive"}[verdict]
     lines.append(f"graph {g.name}: {head} ({plural(len(g.actors), 'actor')}, {plural(len(g.fifos), 'fifo')}, "
                  f"{rep.stats.get('total_s', 0):.3f} s)")
     for p in rep.properties:
         lines.append(f"  {p.name:<18} {p.status:<9} {p.detail}")
-    if rep.repetition and (explain or v == "proved"):
+    if rep.repetition and (explain or verdict == "proved"):
         rv = ", ".join(f"{a}={n}" for a, n in rep.repetition.items())
         lines.append(f"  repetition vector: {rv if len(rv) < 400 else rv[:400] + ' ...'}")
     cert = rep.certificate

@@ -664,8 +664,8 @@ def repetition_counts(graph: Graph) -> dict[str, int]:
                     raise ValueError(f"inconsistent rates around {u} -> {v}")
         m = lcm(*(r[a].denominator for a in comp))
         ints = [int(r[a] * m) for a in comp]
-        k = gcd(*ints)
-        out.update({a: i // k for a, i in zip(comp, ints)})
+        div = gcd(*ints)
+        out.update({a: i // div for a, i in zip(comp, ints)})
     return out
 
 

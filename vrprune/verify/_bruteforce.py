@@ -121,10 +121,10 @@ def _compile(g: Graph) -> tuple[list[_Act], list[str], list[int], list[int], lis
         v_in: list[int] = []
         v_out: list[int] = []
         for p in a.ports:
-            f = ix.by_src.get((a.name, p.name)) if p.direction is Direction.OUT else ix.by_dst.get((a.name, p.name))
-            if f is None:
+            pf = ix.by_src.get((a.name, p.name)) if p.direction is Direction.OUT else ix.by_dst.get((a.name, p.name))
+            if pf is None:
                 raise ValueError(f"port {a.name}.{p.name} is not connected")
-            is_ctl, i = where[f.name]
+            is_ctl, i = where[pf.name]
             if p.kind is PortKind.CONTROL:
                 (ctl_outs if p.direction is Direction.OUT else ctl_in).append(i)
             elif p.kind is PortKind.VARIABLE:

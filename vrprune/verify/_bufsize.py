@@ -29,6 +29,7 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass, field, replace
 from math import gcd
+from typing import TYPE_CHECKING
 
 import z3
 
@@ -51,6 +52,9 @@ from ._net import (
 )
 from ._rules import check_r6, check_rules
 from ._smt import check
+
+if TYPE_CHECKING:
+    from ._prove import Counterexample
 
 SCHEMA = "vrprune/bufsize/1"
 KIND_NAMES = {STATIC: "static", VARIABLE: "variable", CONTROL: "control"}
@@ -96,7 +100,7 @@ class SizeResult:
     fifos: tuple[FifoSize, ...] = ()
     diagnostics: tuple[Diagnostic, ...] = ()
     lower_bound: int | None = None  # proved lower bound on the objective (master optimum)
-    counterexample: object | None = None  # _prove.Counterexample when infeasible
+    counterexample: Counterexample | None = None  # when infeasible
     check_verdict: str | None = None  # prove() on the sized graph
     stats: dict = field(default_factory=dict)
 
@@ -178,7 +182,12 @@ def prepare(g: Graph, objective: str = "bytes", resize_all: bool = False) -> tup
                                          for f in g.fifos))
     net = build_net(placeholder, GraphIndex.of(placeholder), q, infos)
     worst = {d: [i.url] for d, i in infos.items() if i.has_variable}
-    lower, upper, classic, fixed, weight, tbytes = [], [], [], [], [], []
+    lower: list[int] = []
+    upper: list[int] = []
+    classic: list[int] = []
+    fixed: list[bool] = []
+    weight: list[int] = []
+    tbytes: list[int] = []
     for e in net.edges:
         f = g.fifos[len(lower)]
         assert f.name == e.fifo.name
@@ -207,7 +216,8 @@ def _cut(pb: Problem, caps: list[int], res: SimResult) -> list[list[tuple[int, i
         empty = False
         for ei in net.ins[a]:
             e = net.edges[ei]
-            need = pb.worst[net.dpg_of[a]][0] if (e.kind == VARIABLE and net.dpg_of[a] is not None) else e.cons
+            dpg = net.dpg_of[a]
+            need = pb.worst[dpg][0] if (e.kind == VARIABLE and dpg is not None) else e.cons
             if res.fills[ei] < need:
                 empty = True
                 break
@@ -230,7 +240,8 @@ def _cut(pb: Problem, caps: list[int], res: SimResult) -> list[list[tuple[int, i
     return out
 
 
-def _strong_cut(pb: Problem, caps: list[int], res: SimResult, stats: dict, budget: int = 40):
+def _strong_cut(pb: Problem, caps: list[int], res: SimResult, stats: dict,
+                budget: int = 40) -> list[list[tuple[int, int]]] | None:
     """A cut with fewer edges: a cut from a stuck simulation is valid whatever capacities it
     ran under, so relax (to "never full") every free fifo whose raising does not remove the
     deadlock, then cut at the stuck vector of what is left. First all fifos off the wait
@@ -309,7 +320,7 @@ def _size(pb: Problem, g: Graph, objective: str, stats: dict, t0: float, timeout
                             help="raise it, or let bufsize choose it: --resize-all, or delete the capacity clause"))
         return _finish(pb, "infeasible", base, stats, t0, diags=ds, cex=_counterexample(pb, base))
 
-    cuts: list[list[tuple[int, int]]] = []
+    cuts: list[list[list[tuple[int, int]]]] = []
 
     def oracle(caps: list[int]) -> bool | None:
         """True: feasible; False: a cut was added; None: infeasible (empty cut)."""
@@ -381,14 +392,15 @@ def _cegar(pb: Problem, cuts, oracle, best: list[int], t0: float, timeout_s: flo
     opt = z3.Optimize(ctx=ctx)
     if rlimit is not None:
         opt.set("rlimit", int(rlimit))
-    x = [z3.Int(f"cap!{pb.net.edges[i].fifo.name}", ctx) if not pb.fixed[i] else None for i in range(m)]
+    x: list[z3.ArithRef | None] = [z3.Int(f"cap!{pb.net.edges[i].fifo.name}", ctx) if not pb.fixed[i] else None
+                                   for i in range(m)]
     opt.push()
     try:
-        for i in range(m):
-            if x[i] is not None:
-                opt.add(x[i] >= pb.lower[i], x[i] <= max(pb.lower[i], pb.upper[i]))
+        for i, xi in enumerate(x):
+            if xi is not None:
+                opt.add(xi >= pb.lower[i], xi <= max(pb.lower[i], pb.upper[i]))
         const = sum(pb.weight[i] * pb.net.edges[i].cap for i in range(m) if x[i] is None)
-        terms = [pb.weight[i] * x[i] for i in range(m) if x[i] is not None]
+        terms = [pb.weight[i] * xi for i, xi in enumerate(x) if xi is not None]
         obj = z3.Sum(terms) if terms else z3.IntVal(0, ctx)
         # incumbent bound: never worse than the best feasible known
         best_cost = pb.cost(best)
@@ -460,10 +472,10 @@ def _finish(pb: Problem, status: str, caps: list[int], stats: dict, t0: float, *
     if status == "infeasible" and cex is not None and not ds:
         w = cex.cycle or cex.wait
         first = w[0] if w else None
-        f = g.fifo(first.fifo) if first else None
+        stuck = g.fifo(first.fifo) if first else None
         ds.append(error("D1", "no capacities make this graph deadlock-free: the actors wait on empty fifos "
                               "(or on fifos whose capacity is fixed) in a cycle that more room cannot break",
-                        (f.span if f else g.span),
+                        (stuck.span if stuck else g.span),
                         help="add initial tokens on the cycle, or free the fixed capacities with --resize-all"))
     stats["total_s"] = round(time.perf_counter() - t0, 4)
     return SizeResult(g, status, pb.objective, tuple(fifos), tuple(ds),

@@ -149,10 +149,10 @@ def check_rules(g: Graph, ix: GraphIndex | None = None) -> tuple[list[Diagnostic
                                          "DA or DPA", f.span))
             for a in members:
                 if a.kind in DYN and a.name not in targets and any(p.is_control for p in a.inputs):
-                    src = next((ff for ff in ix.ins.get(a.name, ()) if ix.dst_port(ff).is_control), None)
+                    cf = next((ff for ff in ix.ins.get(a.name, ()) if ix.dst_port(ff).is_control), None)
                     d.append(error("R3", f"{a.kind.value.upper()} '{a.name}' is not controlled by the CA "
                                          f"'{ca.name}' of its DPG",
-                                   src.span if src else a.span, Note(ca.span, f"CA of DPG {dpg.name}")))
+                                   cf.span if cf else a.span, Note(ca.span, f"CA of DPG {dpg.name}")))
             # CA data inputs come from outside the DPG
             for f in ix.ins.get(ca.name, ()):
                 if f.src.actor in mset:
