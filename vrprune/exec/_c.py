@@ -85,8 +85,8 @@ class CBackend(ActorBackend):
         self._fire = fire
         self._init = self._entry(lib, impl.init, f"{actor.name}_init", "vrp_init_fn")
         self._finish = self._entry(lib, impl.finish, f"{actor.name}_finish", "vrp_finish_fn")
-        self._last_error = _symbol(lib, "vrp__last_error", "vrp_errfn")
-        self._clear_error = _symbol(lib, "vrp__clear_error", "vrp_clearfn")
+        self._last_error: Any = _symbol(lib, "vrp__last_error", "vrp_errfn")
+        self._clear_error: Any = _symbol(lib, "vrp__clear_error", "vrp_clearfn")
 
         # parameters, kept alive for the actor's life (init may keep the string pointers)
         self._keep: list[Any] = []
@@ -111,10 +111,10 @@ class CBackend(ActorBackend):
         self._n_in, self._n_out = len(ins), len(outs)
         self._inb = ffi.new("vrp_buf[]", max(self._n_in, 1))
         self._outb = ffi.new("vrp_buf[]", max(self._n_out, 1))
-        for b, p in zip(self._inb, ins):
-            b.token_bytes, b.count = p.token.nbytes, p.rate
-        for b, p in zip(self._outb, outs):
-            b.token_bytes, b.count = p.token.nbytes, p.rate
+        for b, port in zip(self._inb, ins):
+            b.token_bytes, b.count = port.token.nbytes, port.rate
+        for b, port in zip(self._outb, outs):
+            b.token_bytes, b.count = port.token.nbytes, port.rate
         self._in_slots = [self._inb[k] for k in range(self._n_in)]
         self._out_slots = [self._outb[k] for k in range(self._n_out)]
         self._atr = ffi.new("int32_t *", -1)

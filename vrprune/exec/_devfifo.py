@@ -49,6 +49,7 @@ import numpy as np
 
 from ._fifo import RingFifo, _Gate
 
+_ZERO_BYTE: Any = np.uint8(0)  # the fill pattern (pyopencl takes a numpy scalar; its stubs ask for an array)
 
 class DeviceWindow:
     """n tokens at ring slot ``pos`` of a :class:`DeviceFifo`, for one firing.
@@ -139,12 +140,12 @@ class DeviceFifo(RingFifo):
             nb = max(self.rate * token_bytes, 1)
             self.slots = [cl.Buffer(context, cl.mem_flags.READ_WRITE, nb) for _ in range(capacity // self.rate)]
             for b in self.slots:
-                cl.enqueue_fill_buffer(q, b, np.uint8(0), 0, nb)
+                cl.enqueue_fill_buffer(q, b, _ZERO_BYTE, 0, nb)
         else:
             self.ring = cl.Buffer(context, cl.mem_flags.READ_WRITE, size)
-            cl.enqueue_fill_buffer(q, self.ring, np.uint8(0), 0, size)  # initial tokens are zeros, as in RingFifo
+            cl.enqueue_fill_buffer(q, self.ring, _ZERO_BYTE, 0, size)  # initial tokens are zeros, as in RingFifo
         q.finish()
-        self.buf = None  # no host ring
+        self.buf = None  # type: ignore[assignment]  # no host ring (RingFifo's buf; one Fifo protocol: issue 16)
         self.wev: list[Any] = [None] * capacity  # last writer command per slot
         self.rev: list[Any] = [None] * capacity  # last reader command per slot
         self._max_read, self._max_write = max(max_read, 1), max(max_write, 1)
@@ -188,6 +189,7 @@ class DeviceFifo(RingFifo):
             if pos + n > self.capacity or off % self.align:
                 return None
             whole = off == 0 and n == self.capacity
+            assert self.ring is not None  # a ring-mode FIFO (no fixed rate)
             sub = self.ring if whole else self.ring.get_sub_region(off, n * self.token_bytes)
             self._subs[key] = sub
         return sub

@@ -236,7 +236,7 @@ class OpenCLBackend(ActorBackend):
         self.h2d = [0] * len(self._ins)  # host -> device copies per data input port
         self.d2h = [0] * len(self._outs)  # device -> host copies per data output port
         self.async_ok = True  # firings with only device windows do not wait for their kernel
-        self._DeviceWindow = None
+        self._DeviceWindow: Any = None  # _devfifo.DeviceWindow, imported at the first firing
 
     def device_key(self) -> int:
         """Equal keys: same OpenCL device, so the actors can share device FIFOs."""
@@ -246,7 +246,7 @@ class OpenCLBackend(ActorBackend):
         if self._init_kernel is not None:
             cl = _cl()
             self._init_kernel.set_arg(0, self.state)
-            words = int(self.actor.param("state_bytes")) // 4
+            words = int(self.actor.param("state_bytes") or 0) // 4
             cl.enqueue_nd_range_kernel(self.queue, self._init_kernel, (words,), None)
             self.queue.finish()
 
@@ -258,11 +258,11 @@ class OpenCLBackend(ActorBackend):
     def fire(self, ins: list[Any], outs: list[Any], atr: int | None) -> int | None:
         cl = _cl()
         q = self.queue
-        DW = self._DeviceWindow
-        if DW is None:
-            from ._devfifo import DeviceWindow as DW
+        if self._DeviceWindow is None:
+            from ._devfifo import DeviceWindow
 
-            self._DeviceWindow = DW
+            self._DeviceWindow = DeviceWindow
+        DW = self._DeviceWindow
         waits: list[Any] = []
         dev_wins: list[Any] = []
         host = False
