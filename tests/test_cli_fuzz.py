@@ -213,29 +213,62 @@ def test_the_fuzz_corpus_is_complete() -> None:
 
 COPRIME = "graph g {{\n  actor A {{ out o: u8 @ {p} }}\n  actor B {{ in i: u8 @ {c} }}\n  fifo A.o -> B.i{cap}\n}}\n"
 
+# a DPG iterated 10^7 times per graph iteration: its actors fire one at a time (each firing has
+# its own atr), 4 * 10^7 firings in all
+MANY_DPG_ITERATIONS = """graph g {{
+  actor S {{ out o: u8 @ 10000000 }}
+  actor F {{ out o: u8 }}
+  dpg d {{
+    actor C: ca {{ in i: u8  control out c1  control out c2 }}
+    actor E: da {{ control in c  in i: u8  out o: u8 @ 0..4 }}
+    actor X: da {{ control in c  in i: u8 @ 0..4  out o: u8 }}
+    fifo C.c1 -> E.c{c1}
+    fifo C.c2 -> X.c{c1}
+    fifo E.o -> X.i{c4}
+  }}
+  actor T {{ in i: u8 @ 10000000 }}
+  fifo S.o -> C.i{cbig}
+  fifo F.o -> E.i{c1}
+  fifo X.o -> T.i{cbig}
+}}
+"""
+
 
 @pytest.mark.parametrize("engine", ["auto", "sim", "smt"])
 def test_check_honours_the_timeout_whatever_the_rates(tmp_path: Path, engine: str) -> None:
-    """Rates 10^7 and 10^7 - 1 make 2 * 10^7 firings per iteration: past --timeout the verdict is
-    inconclusive (exit 3), never a guess and never a 20 s wait."""
-    p = tmp_path / "coprime.vpr"
-    p.write_text(COPRIME.format(p=10**7, c=10**7 - 1, cap=" capacity 20000000"))
+    """Past --timeout the verdict is inconclusive (exit 3), never a guess and never a long wait."""
+    p = tmp_path / "many.vpr"
+    p.write_text(MANY_DPG_ITERATIONS.format(c1=" capacity 1", c4=" capacity 4", cbig=" capacity 10000000"))
     rc, err, dt = _run(["check", str(p), "--timeout", "1", "--engine", engine])
     assert rc == 3 and "error[U1]" in err and "--timeout" in err, err
     assert dt < 6, dt
 
 
 def test_bufsize_honours_the_timeout_whatever_the_rates(tmp_path: Path) -> None:
-    p = tmp_path / "coprime.vpr"
-    p.write_text(COPRIME.format(p=10**7, c=10**7 - 1, cap=""))
+    p = tmp_path / "many.vpr"
+    p.write_text(MANY_DPG_ITERATIONS.format(c1="", c4="", cbig=""))
     rc, err, dt = _run(["bufsize", str(p), "--timeout", "1"])
     assert rc == 3 and "error[U1]" in err and "not sized" in err, err
     assert dt < 8, dt
 
 
+@pytest.mark.parametrize("engine", ["auto", "sim", "smt"])
+def test_coprime_rates_in_the_millions_are_decided_at_once(tmp_path: Path, engine: str) -> None:
+    """Rates 10^7 and 10^7 - 1 make 2 * 10^7 firings, but the run is periodic: it costs rounds of
+    work, not firings. p + c - gcd(p, c) tokens are the least that let A and B run."""
+    p = tmp_path / "coprime.vpr"
+    for cap, want in ((" capacity 19999998", 0), (" capacity 19999997", 1)):
+        p.write_text(COPRIME.format(p=10**7, c=10**7 - 1, cap=cap))
+        rc, out, dt = _run(["check", str(p), "--timeout", "10", "--engine", engine])
+        assert rc == want, out
+        assert dt < 5, dt
+    p.write_text(COPRIME.format(p=10**7, c=10**7 - 1, cap=""))
+    rc, out, dt = _run(["bufsize", str(p), "--timeout", "30"])
+    assert rc == 0 and "19,999,998" in out.replace(" ", "") or "19999998" in out, out
+    assert dt < 20, dt
+
+
 def test_small_coprime_rates_are_still_decided(tmp_path: Path) -> None:
-    """The limit changes nothing where the simulation fits in it: p + c - gcd(p, c) tokens are
-    the least that let A and B run (a two-actor edge's known minimal buffer)."""
     p = tmp_path / "small.vpr"
     p.write_text(COPRIME.format(p=7, c=5, cap=" capacity 11"))
     rc, err, _ = _run(["check", str(p), "--timeout", "5"])

@@ -32,7 +32,12 @@ def report_text(rep: Report, *, explain: bool = False) -> str:
             for dpg, seq in cx.atr.items():
                 lines.append(f"  rate choices: DPG {dpg} chooses atr = {', '.join(map(str, seq))} in successive CA "
                              f"firings")
-        lines.append(f"  firing sequence: {' '.join(_runs(cx.trace)) or '(none: stuck in the initial state)'}")
+        fired = sum(cx.counts.values())
+        if not cx.trace and fired:  # too many firings to replay one by one within the time limit
+            done = ", ".join(f"{a} x{k}" for a, k in cx.counts.items() if k)
+            lines.append(f"  firing sequence: omitted ({fired:,} firings lead there: {done})")
+        else:
+            lines.append(f"  firing sequence: {' '.join(_runs(cx.trace)) or '(none: stuck in the initial state)'}")
         lines.append("  fill levels at the stuck state:")
         for f, v in cx.fills.items():
             lines.append(f"    {f:<28} {fill(v, cx.capacities[f]):>9}")

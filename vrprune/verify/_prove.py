@@ -169,14 +169,14 @@ def _prove(g: Graph, *, timeout_s: float | None, rlimit: int | None, engine: str
         if not use_smt:
             # Exact by docs/verification.md: determinacy (one simulation per atr sequence) and
             # monotonicity (every actor's enabling is antitone in atr, so atr = url is the worst case).
-            res = simulate(net, worst, deadline=deadline)
+            res = simulate(net, worst, record=False, deadline=deadline)
             if not res.complete:
-                cex = _counterexample(net, worst, res, ovf)
+                cex = _counterexample(net, worst, _traced(net, worst, res, deadline), ovf)
         else:
             # cheap first: the worst case atr = url (a real deadlock if it sticks)
             res = simulate(net, worst, record=False, deadline=deadline)
             if not res.complete:
-                cex = _counterexample(net, worst, simulate(net, worst, deadline=deadline), ovf)
+                cex = _counterexample(net, worst, _traced(net, worst, res, deadline), ovf)
             else:
                 left = None if deadline is None else max(deadline - time.monotonic(), 0.001)
                 out = find_stuck(net, timeout_s=left, rlimit=rlimit, want_core=explain and net.size <= 300)
@@ -228,6 +228,20 @@ def _prove(g: Graph, *, timeout_s: float | None, rlimit: int | None, engine: str
                            help="raise the limit with --timeout SECONDS; the firings per iteration grow with the "
                                 "ratios of the rates (the repetition vector)"))
         return _done(g, "inconclusive", diags + ovf, q, props, stats, t0)
+
+
+TRACE_BUDGET_S = 2.0  # the step-by-step run that writes a deadlock's firing trace
+
+
+def _traced(net: Net, worst: dict[str, list[int]], res, deadline: float | None):
+    """The stuck run again, step by step, for its firing trace. The stuck state is known already
+    (``res``, which may have skipped periodic rounds); when millions of firings lead there, the
+    counterexample keeps that state and goes without the trace rather than delay the verdict."""
+    limit = time.monotonic() + TRACE_BUDGET_S
+    try:
+        return simulate(net, worst, deadline=limit if deadline is None else min(deadline, limit))
+    except SimulationTimeout:
+        return res
 
 
 def _done(g, verdict, diags, q, props, stats, t0, cex=None, cert=None) -> Report:
