@@ -17,7 +17,8 @@ from vrprune.exec._c import CActorError, CBackend
 from vrprune.model import Actor, ActorKind, CImpl, Direction, Param, Port, PortKind, TokenType
 
 
-def port(name: str, direction: Direction, n: int = 4, kind: PortKind = PortKind.STATIC, lrl: int = 1, url: int = 1) -> Port:
+def port(name: str, direction: Direction, n: int = 4, kind: PortKind = PortKind.STATIC, lrl: int = 1,
+         url: int = 1) -> Port:
     return Port(name, direction, kind, TokenType("f32", (n,), 4 * n), lrl, url)
 
 

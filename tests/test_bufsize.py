@@ -171,20 +171,22 @@ def reconvergent(draw):
     q = {a: draw(st.integers(1, 3)) for a in "FBJ"}
     def rates(u, v):
         k = draw(st.integers(1, 2))
-        l = lcm(q[u], q[v])
-        return l // q[u] * k, l // q[v] * k
+        m = lcm(q[u], q[v])
+        return m // q[u] * k, m // q[v] * k
     tok = lambda: draw(st.sampled_from(["i32", "f64", "u8[3]"]))  # noqa: E731
     (p1, c1), (p2, c2), (p3, c3) = rates("F", "J"), rates("F", "B"), rates("B", "J")
     t1, t2, t3 = tok(), tok(), tok()
     fb = draw(st.booleans())
     lines = ["graph r {",
-             f"  actor F {{ out a: {t1} @ {p1}  out b: {t2} @ {p2}" + ("  in f: i32 @ %d" % rates("J", "F")[1] if fb else "") + " }",
+             f"  actor F {{ out a: {t1} @ {p1}  out b: {t2} @ {p2}"
+             + ("  in f: i32 @ %d" % rates("J", "F")[1] if fb else "") + " }",
              f"  actor B {{ in x: {t2} @ {c2}  out y: {t3} @ {p3} }}"]
     jf = None
     if fb:
         jf = rates("J", "F")
         lines[1] = f"  actor F {{ out a: {t1} @ {p1}  out b: {t2} @ {p2}  in f: i32 @ {jf[1]} }}"
-    lines.append(f"  actor J {{ in a: {t1} @ {c1}  in b: {t3} @ {c3}" + (f"  out f: i32 @ {jf[0]}" if fb else "") + " }")
+    lines.append(f"  actor J {{ in a: {t1} @ {c1}  in b: {t3} @ {c3}" + (f"  out f: i32 @ {jf[0]}" if jf else "")
+                 + " }")
     lines += ["  fifo F.a -> J.a", "  fifo F.b -> B.x", "  fifo B.y -> J.b"]
     if fb:
         d = draw(st.integers(0, 2 * q["F"] * jf[1]))
@@ -205,7 +207,8 @@ def test_optimum_equals_exhaustive_reconvergent(g, objective):
 
 
 @SLOW
-@given(st.one_of(dags(max_actors=5, max_rate=3), cycles(max_actors=5, max_rate=3)), st.sampled_from(["tokens", "bytes"]))
+@given(st.one_of(dags(max_actors=5, max_rate=3), cycles(max_actors=5, max_rate=3)),
+       st.sampled_from(["tokens", "bytes"]))
 def test_optimum_equals_exhaustive_dags_cycles(g, objective):
     _exhaustive_matches(g, objective)
 
@@ -386,7 +389,8 @@ def test_profile_overrides_and_missing_times(tmp_path):
     g = vrprune.load(_write(tmp_path, "d.vpr", DIAMOND))
     code, out, err = _cli(str(tmp_path / "d.vpr"), "--pareto")
     assert code == 2 and "no execution time" in err
-    prof = {"schema": "vrprune/profile/1", "actors": {"F": {"mean_s": 0.001}, "B": {"mean_s": 0.003}, "J": {"mean_s": 0.001}}}
+    prof = {"schema": "vrprune/profile/1",
+            "actors": {"F": {"mean_s": 0.001}, "B": {"mean_s": 0.003}, "J": {"mean_s": 0.001}}}
     pp = _write(tmp_path, "p.json", json.dumps(prof))
     code, out, err = _cli(str(tmp_path / "d.vpr"), "--profile", pp, "--format", "json")
     assert code == 0

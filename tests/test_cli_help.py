@@ -150,7 +150,8 @@ def test_fuzz_exits_3_when_the_checker_is_inconclusive(monkeypatch):
     real = vrprune.verify.prove
     monkeypatch.setattr(vrprune.verify, "prove", lambda g, **kw: real(g, **{**kw, "engine": "smt", "rlimit": 1}))
     err = io.StringIO()
-    rc = main_with(["fuzz", str(ROOT / "specs/multi_dpg.vpr"), "--stub-missing", "--iterations", "1"], io.StringIO(), err)
+    rc = main_with(["fuzz", str(ROOT / "specs/multi_dpg.vpr"), "--stub-missing", "--iterations", "1"], io.StringIO(),
+                   err)
     assert rc == 3, err.getvalue()
     assert "inconclusive" in err.getvalue()
 

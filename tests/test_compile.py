@@ -239,7 +239,8 @@ def test_generated_code_is_readable(tmp_path):
     text = (tmp_path / "build" / "boxes.c").read_text()
     # actors and fifos under the user's names, capacities and proved bounds in comments
     assert "static vrp_actor actor_Count = {" in text and ".is_ca = 1" in text and ".lo = 0" in text
-    assert re.search(r"/\* Entry\.box -> Mid\.box, i64\[2\], rates 0\.\.4 -> 0\.\.4; capacity 4, proved bound 4, peak \d", text)
+    assert re.search(r"/\* Entry\.box -> Mid\.box, i64\[2\], rates 0\.\.4 -> 0\.\.4; capacity 4, proved bound 4, "
+                     r"peak \d", text)
     assert 'VRP_FIFO("Mid.t", 8, 16, 0, 4)' in text
     assert "0 /* atr in 0..4 */" in text
     # the actor sources are the user's, byte for byte
@@ -297,8 +298,8 @@ def test_sanitizer_build_of_a_failing_run_is_clean(tmp_path):
     """An actor error stops every thread: no race, no leak on that path either."""
     if not _has_sanitizer("thread", tmp_path):
         pytest.skip("no -fsanitize=thread")
-    app = write_app(tmp_path, CHAIN.replace('{ in i: i64  out o: i64   impl c "actors.c" { init = t_init, fire = t_copy, finish = t_finish } }',
-                                            '{ in i: i64  out o: i64   impl c "actors.c" { init = t_init, fire = t_copy, finish = t_finish }  param at = 7 }', 1))
+    mid = '{ in i: i64  out o: i64   impl c "actors.c" { init = t_init, fire = t_copy, finish = t_finish }'
+    app = write_app(tmp_path, CHAIN.replace(mid + " }", mid + "  param at = 7 }", 1))
     res = compile_app(app, str(tmp_path / "b"))
     exe = build(res.program, sanitize="thread")
     r = subprocess.run([exe], cwd=tmp_path, capture_output=True, text=True, timeout=60,
@@ -308,7 +309,8 @@ def test_sanitizer_build_of_a_failing_run_is_clean(tmp_path):
 
 
 def test_actor_error_names_actor_and_firing_like_vrprune_run(tmp_path):
-    text = CHAIN.replace("fire = t_copy, finish = t_finish } }", "fire = t_copy, finish = t_finish }  param at = 7 }", 1)
+    text = CHAIN.replace("fire = t_copy, finish = t_finish } }", "fire = t_copy, finish = t_finish }  param at = 7 }",
+                         1)
     app, prog, exe = compiled(tmp_path, text, None)
     r = subprocess.run([exe], cwd=tmp_path, capture_output=True, text=True, timeout=60)
     assert r.returncode == 1
@@ -371,7 +373,7 @@ def test_compiler_error_is_reported(tmp_path):
 
 
 def test_relative_output_folder_builds(tmp_path, monkeypatch):
-    app = write_app(tmp_path, CHAIN)
+    write_app(tmp_path, CHAIN)
     monkeypatch.chdir(tmp_path)
     rc, out, err = cli("compile", "app.vpr", "-o", "build/client/", "--build")
     assert rc == 0, err

@@ -64,7 +64,8 @@ def test_vehicle_with_psk_tls_and_link_preset(tmp_path, reference):
     keygen("--psk", str(tmp_path / "k.psk"), "--tls", str(keys))
     common = ["--psk-file", str(tmp_path / "k.psk"), "--tls-ca", str(keys / "ca.pem"), "--link", "ethernet100"]
     res = run_pair(app, tmp_path, pp(3),
-                   *common, server_extra=("--tls-cert", str(keys / "server.pem"), "--tls-key", str(keys / "server.key")),
+                   *common,
+                   server_extra=("--tls-cert", str(keys / "server.pem"), "--tls-key", str(keys / "server.key")),
                    client_extra=("--tls-cert", str(keys / "endpoint.pem"), "--tls-key", str(keys / "endpoint.key")))
     for rc, so, se in res:
         assert rc == 0, so + se
@@ -151,7 +152,8 @@ def test_dual_input_two_endpoints_one_server(tmp_path):
 def latency_app(d, frames: int) -> str:
     text = open(vehicle_app(d, frames)).read()
     # L1 starts frame k+1 only when Output has finished frame k: one frame in flight
-    text = text.replace("  actor L1 {\n    in  x: f32[N, N, 3]", "  actor L1 {\n    in  x: f32[N, N, 3]\n    in  go: u8")
+    l1 = "  actor L1 {\n    in  x: f32[N, N, 3]"
+    text = text.replace(l1, l1 + "\n    in  go: u8")
     text = text.replace("  actor Output {\n    in  p: f32[4]", "  actor Output {\n    in  p: f32[4]\n    out done: u8")
     assert "in  go" in text and "out done" in text
     text = text.rstrip().rstrip("}") + "  fifo Output.done -> L1.go capacity 1 initial 1\n}\n"

@@ -41,7 +41,7 @@ EXIT = {
 _SERVER_PAIR = "a server that waits for its client (a second process on the platform's fixed ports): "
 COVERED_ELSEWHERE = {
     # installs and the whole suite: what CI does
-    "pip install '.[all]' && vrprune check examples/vehicle/vehicle_np.vpr && vrprune run examples/vehicle/vehicle_np.vpr":
+    "pip install '.[all]' && vrprune check examples/vehicle/vehicle_np.vpr && vrprune run examples/vehicle/vehicle_np.vpr":  # noqa: E501
         "installing is .ci/run's job; its two vrprune commands are README commands run here as well",
     "pip install -e '.[test]' && HYPOTHESIS_PROFILE=ci python -m pytest": ".ci/run runs exactly this",
     "HYPOTHESIS_PROFILE=thorough python -m pytest tests/test_differential.py tests/test_properties_exec.py "
@@ -70,7 +70,8 @@ COVERED_ELSEWHERE = {
     "vrprune run examples/ssd/ssd.vpr --processes none": "~10 s each: tests/test_exec_procs.py runs graphs with "
                                                          "--processes none, all and actor names",
     "vrprune run examples/ssd/ssd.vpr --processes all": "tests/test_exec_procs.py (see --processes none)",
-    "vrprune run examples/ssd/ssd.vpr --processes DWCL1,PWCL1+DWCL2,NMS": "tests/test_exec_procs.py (see --processes none)",
+    "vrprune run examples/ssd/ssd.vpr --processes DWCL1,PWCL1+DWCL2,NMS":
+        "tests/test_exec_procs.py (see --processes none)",
     "vrprune explore examples/vehicle/vehicle_c.vpr --platform specs/platform.vpr --link ethernet100,wifi16 "
     "--slowdown 2 --frames 8 --private-input --out sweep":
         "16 s or more: tests/test_first_hour_explore.py runs this sweep (smaller) with the relative --out, "
@@ -91,7 +92,8 @@ PENDING = {
 # docs/distributed.md's network-namespace walkthrough needs root: tests/test_dist_netns.py
 _NEEDS_ROOT = re.compile(r"^(ip|tc) ")
 
-_COMMAND = re.compile(r"^(?:[A-Z_]+=\S+\s+)*(?:time\s+)?(?:vrprune|python3? -m (?:vrprune|pytest)|pip3?|build/\S*[^/\s])(?:\s|$)")
+_COMMAND = re.compile(r"^(?:[A-Z_]+=\S+\s+)*(?:time\s+)?"
+                      r"(?:vrprune|python3? -m (?:vrprune|pytest)|pip3?|build/\S*[^/\s])(?:\s|$)")
 
 
 def _is_synopsis(cmd: str) -> bool:

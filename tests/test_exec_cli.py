@@ -71,7 +71,7 @@ def test_trace_and_profile_are_well_formed(tmp_path):
     assert all(0 <= e["args"]["fill"] <= 4 for e in counters)
     p = json.loads(pr.read_text())
     assert p["schema"] == "vrprune/profile/1" and p["wall_s"] > 0
-    for name, a in p["actors"].items():
+    for a in p["actors"].values():
         assert a["firings"] == 8
         assert 0 <= a["min_s"] <= a["mean_s"] <= a["max_s"] and abs(a["total_s"] - 8 * a["mean_s"]) < 1e-9
     assert p["fifos"]["Entry.box"]["capacity"] == 2

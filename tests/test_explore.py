@@ -15,7 +15,7 @@ from vrprune.cli import main_with
 from vrprune.explore import Precedence, privacy_ok, select_points
 from vrprune.explore._predict import predict
 from vrprune.explore._sweep import EmulatedRunner, Measurement, ResultLog, run_sweep
-from vrprune.links import LinkSpec, parse_links
+from vrprune.links import LinkError, LinkSpec, parse_links
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 PLATFORM = os.path.join(ROOT, "specs", "platform.vpr")
@@ -164,12 +164,12 @@ def test_prediction_on_a_hand_computable_chain(tmp_path):
 
 def test_parse_links():
     ls = parse_links(["ethernet100,wifi16", "5MB/s,2ms"])
-    assert [l.name for l in ls] == ["ethernet100", "wifi16", "5MB/s,2ms"]
+    assert [ln.name for ln in ls] == ["ethernet100", "wifi16", "5MB/s,2ms"]
     assert ls[0].bandwidth_Bps == 11.2e6 and ls[2].latency_s == pytest.approx(0.002)
     # the unit table `vrprune run --link` reads (issue 16: explore rejected KB/s)
     assert parse_links(["2KB/s,1ms"])[0].bandwidth_Bps == 2e3
     assert parse_links([ls[2].as_option()])[0].bandwidth_Bps == ls[2].bandwidth_Bps
-    with pytest.raises(Exception):
+    with pytest.raises(LinkError, match="unknown link 'wifi99'"):
         parse_links(["wifi99"])
 
 
@@ -264,7 +264,8 @@ def test_emulated_runner_slows_the_endpoint(tmp_path):
     src = textwrap.dedent(f"""\
         graph g {{
           actor S {{ out o: u8[1000]  impl python "{ROOT}/tests/test_explore_actors.py:Sleep"  param ms = 5 }}
-          actor A {{ in i: u8[1000]  out o: u8[1000]  impl python "{ROOT}/tests/test_explore_actors.py:Sleep"  param ms = 5 }}
+          actor A {{ in i: u8[1000]  out o: u8[1000]
+                     impl python "{ROOT}/tests/test_explore_actors.py:Sleep"  param ms = 5 }}
           actor T {{ in i: u8[1000]  impl python "{ROOT}/tests/test_explore_actors.py:Sleep"  param ms = 1 }}
           fifo S.o -> A.i capacity 2
           fifo A.o -> T.i capacity 2

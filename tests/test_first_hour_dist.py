@@ -26,7 +26,8 @@ def _opts(keys, kind: str, host: str) -> list[str]:
         return ["--psk-file", str(keys / "psk.key")]
     if kind == "tls":
         t = keys / "tls"
-        return ["--tls-ca", str(t / "ca.pem"), "--tls-cert", str(t / f"{host}.pem"), "--tls-key", str(t / f"{host}.key")]
+        return ["--tls-ca", str(t / "ca.pem"), "--tls-cert", str(t / f"{host}.pem"),
+                "--tls-key", str(t / f"{host}.key")]
     return []
 
 
@@ -42,7 +43,8 @@ def test_tls_against_psk_says_the_security_settings_differ_on_both_sides(tmp_pat
     base = str(free_base())
     srv = Proc(tmp_path, "srv", app, sm, "--port-base", base, "--connect-timeout", "1.5",
                *_opts(keys, server, "server"))
-    cli = Proc(tmp_path, "cli", app, cm, "--port-base", base, "--connect-timeout", "10", *_opts(keys, client, "endpoint"))
+    cli = Proc(tmp_path, "cli", app, cm, "--port-base", base, "--connect-timeout", "10",
+               *_opts(keys, client, "endpoint"))
     rc_c, _ = cli.wait(30)
     rc_s, _ = srv.wait(30)
     assert rc_c == 1 and rc_s == 1

@@ -109,7 +109,8 @@ def test_replay_of_the_readme_counterexample_stubs_and_stops_at_once(tmp_path):
     t0 = time.monotonic()
     rc, out, err = cli("run", os.path.join(ROOT, "specs", "feedback.vpr"), "--replay", str(cx))
     assert time.monotonic() - t0 < 5.0 and rc == 0, err
-    assert "note: the run did not end in the counterexample's stuck state: Src fired 6 times, the counterexample 4" in err
+    assert ("note: the run did not end in the counterexample's stuck state: Src fired 6 times, the counterexample 4"
+            in err)
 
 
 # ---------------------------------------------------------------- distributed options (item 3)

@@ -24,7 +24,8 @@ TEXTS = [p.read_bytes().decode("utf-8", errors="replace") for p in SOURCES]
 ALPHABET = st.sampled_from(list("{}[]().,:;@-+*/%=\"<>_ \n\t#$'`~!?") + list("aAzZ019") +
                            ["graph ", "actor ", "fifo ", "dpg ", "const ", "in ", "out ", "control ", "import ",
                             "capacity ", "initial ", "impl ", "param ", "time ", "spa", "ca", "da", "dpa", "f32",
-                            "bytes", "..", "->", "//", "/*", "*/", "platform ", "host ", "mapping ", "on ", "é", "\u2028"])
+                            "bytes", "..", "->", "//", "/*", "*/", "platform ", "host ", "mapping ", "on ", "é",
+                            "\u2028"])
 
 
 @pytest.fixture(scope="module")

@@ -132,7 +132,8 @@ graph g {
   actor Sink { in n: f32[8]  impl python "a.py:Sink" }
   dpg det {
     actor Count: ca { in d: f32[8]  control out c1  control out c2  control out c3  impl python "a.py:Count" }
-    actor Entry: da { control in c  in d: f32[8]  out box: f32[8] @ 0..4  impl opencl "k.cl" kernel spread  param E = 8 }
+    actor Entry: da { control in c  in d: f32[8]  out box: f32[8] @ 0..4
+                      impl opencl "k.cl" kernel spread  param E = 8 }
     actor Mid: dpa  { control in c  in box: f32[8] @ 0..4  out t: f32[8] @ 0..4  impl opencl "k.cl" kernel twice }
     actor Exit: da  { control in c  in t: f32[8] @ 0..4  out n: f32[8]  impl python "a.py:Exit" }
     fifo Count.c1 -> Entry.c capacity 1

@@ -113,7 +113,8 @@ def test_commands_without_their_extra_say_which_to_install(tmp_path):
         return subprocess.run([sys.executable, "-c", BLOCK + main, *argv], capture_output=True, text=True, cwd=ROOT,
                               timeout=300)
 
-    p = cli("explore", "examples/vehicle/vehicle_c.vpr", "--platform", "specs/platform.vpr", "--out", str(tmp_path / "x"))
+    p = cli("explore", "examples/vehicle/vehicle_c.vpr", "--platform", "specs/platform.vpr",
+            "--out", str(tmp_path / "x"))
     assert p.returncode == 2 and "pip install 'vrprune[plot]'" in p.stderr, p.stderr
     assert not (tmp_path / "x").exists()  # said before the sweep
     model = tmp_path / "m.onnx"
@@ -140,4 +141,5 @@ def test_no_absolute_anchor_paths_in_bench():
         import bench_exec_chain
     finally:
         sys.path.remove(bench)
-    assert bench_exec_chain.ANCHOR == os.path.normpath(os.path.join(ROOT, "..", "shared", "anchors", "gnuradio_chain.py"))
+    want = os.path.normpath(os.path.join(ROOT, "..", "shared", "anchors", "gnuradio_chain.py"))
+    assert bench_exec_chain.ANCHOR == want

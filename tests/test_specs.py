@@ -240,7 +240,8 @@ def test_bad_file_load_error(name: str) -> None:
     got = (first.code, os.path.abspath(first.span.file), first.span.line, first.span.col)
     assert got[0] == code and got[1:] in locs, (
         f"{name}: first diagnostic is {_located([got])[0]}; expected {code} at one of "
-        f"{[f'{os.path.relpath(f, BAD)}:{ln}:{c}' for f, ln, c in locs]}\nall: {_located([(d.code, os.path.abspath(d.span.file), d.span.line, d.span.col) for d in diags])}"
+        f"{[f'{os.path.relpath(f, BAD)}:{ln}:{c}' for f, ln, c in locs]}\n"
+        f"all: {_located([(d.code, os.path.abspath(d.span.file), d.span.line, d.span.col) for d in diags])}"
     )
 
 

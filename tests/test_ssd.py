@@ -37,8 +37,8 @@ def _structure(path: str):
     g = vrprune.load(path)
     acts = sorted(
         (a.name, a.kind.value, a.dpg,
-         tuple((p.name, p.direction.value, p.kind.value, p.token.dtype, tuple(p.token.shape), p.token.nbytes, p.lrl, p.url)
-               for p in a.ports))
+         tuple((p.name, p.direction.value, p.kind.value, p.token.dtype, tuple(p.token.shape), p.token.nbytes, p.lrl,
+                p.url) for p in a.ports))
         for a in g.actors)
     fifos = sorted((f.name, f.src.actor, f.src.port, f.dst.actor, f.dst.port, f.capacity, f.initial) for f in g.fifos)
     dpgs = sorted((d.name, tuple(sorted(d.actors))) for d in g.dpgs)

@@ -39,7 +39,9 @@ def _rates(g: Graph) -> list[tuple[str, str, str, int, int, int]]:
     for f in g.fifos:
         sp = next(p for p in acts[f.src.actor].ports if p.name == f.src.port)
         dp = next(p for p in acts[f.dst.actor].ports if p.name == f.dst.port)
-        rate = lambda p: 1 if p.is_control else p.url
+        def rate(p):
+            return 1 if p.is_control else p.url
+
         out.append((f.name, f.src.actor, f.dst.actor, rate(sp), rate(dp), f.initial))
     return out
 

@@ -56,7 +56,8 @@ ANCHORS = sum(s * s * a for s, _, a in FMAPS)  # 1917
 
 # backbone: name -> (layer id, kind, cin, cout, stride)
 BACKBONE: list[tuple[str, int, str, int, int, int]] = [("CL0", 0, "conv", 3, 32, 2)]
-_pw = [(32, 64), (64, 128), (128, 128), (128, 256), (256, 256), (256, 512)] + [(512, 512)] * 5 + [(512, 1024), (1024, 1024)]
+_pw = ([(32, 64), (64, 128), (128, 128), (128, 256), (256, 256), (256, 512)] + [(512, 512)] * 5
+       + [(512, 1024), (1024, 1024)])
 _dw_stride = {2: 2, 4: 2, 6: 2, 12: 2}
 for _i, (_ci, _co) in enumerate(_pw, start=1):
     BACKBONE.append((f"DWCL{_i}", 2 * _i - 1, "dw", _ci, _ci, _dw_stride.get(_i, 1)))
@@ -226,7 +227,8 @@ def anchors() -> np.ndarray:
         if a == A1:
             shapes = [(0.1, 1.0), (scales[k], 2.0), (scales[k], 0.5)]
         else:
-            shapes = [(scales[k], r) for r in (1.0, 2.0, 0.5, 3.0, 1.0 / 3.0)] + [(np.sqrt(scales[k] * scales[k + 1]), 1.0)]
+            shapes = ([(scales[k], r) for r in (1.0, 2.0, 0.5, 3.0, 1.0 / 3.0)]
+                      + [(np.sqrt(scales[k] * scales[k + 1]), 1.0)])
         c = (np.arange(s) + 0.5) / s
         for cy in c:
             for cx in c:
@@ -314,7 +316,8 @@ class TrackerState:
 
     def update(self, boxes: np.ndarray, patches: np.ndarray) -> np.ndarray:
         n = boxes.shape[0]
-        cent = np.stack([(boxes[:, 0] + boxes[:, 2]) / 2, (boxes[:, 1] + boxes[:, 3]) / 2], axis=1) if n else np.zeros((0, 2))
+        cent = (np.stack([(boxes[:, 0] + boxes[:, 2]) / 2, (boxes[:, 1] + boxes[:, 3]) / 2], axis=1) if n
+                else np.zeros((0, 2)))
         col = patches.reshape(n, -1, 3).mean(axis=1) / 255.0 if n else np.zeros((0, 3))
         ids = sorted(self.tracks)
         pairs = []
@@ -397,7 +400,7 @@ def _bounce(p: float, v: float, f: int, span: float) -> float:
 def frame(seed: int, f: int) -> np.ndarray:
     """Synthetic camera frame ``f``: u8[300, 300, 3]."""
     img = (uniform(key(seed, 1000 + f), IMG * IMG * 3) * 24).astype(np.uint8).reshape(IMG, IMG, 3)
-    for j, o in enumerate(scene(seed)[:COUNTS[f % len(COUNTS)]]):
+    for o in scene(seed)[:COUNTS[f % len(COUNTS)]]:
         h, w = int(o[4]), int(o[5])
         y = int(_bounce(o[0], o[2], f, IMG - h))
         x = int(_bounce(o[1], o[3], f, IMG - w))
@@ -453,7 +456,8 @@ def run(frames: int, seed: int = 7, wseed: int = 1) -> list[dict]:
         fr = frame(seed, f)
         n, dets = net.detect(to_input(fr))
         n = min(n, MAXBOX)
-        patches = np.stack([crop_patch(fr, dets[i]) for i in range(n)]) if n else np.zeros((0, PATCH, PATCH, 3), np.uint8)
+        patches = (np.stack([crop_patch(fr, dets[i]) for i in range(n)]) if n
+                   else np.zeros((0, PATCH, PATCH, 3), np.uint8))
         rows = trk.update(dets[:n], patches)
         out.append(result_line(f, track_table(rows, dets[:n])))
     return out

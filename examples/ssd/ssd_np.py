@@ -110,7 +110,8 @@ class Head:
         self.oshape = (self.hw, self.hw, self.w.shape[1])
 
     def fire(self, ins, outs, atr):
-        ref.head(_as(ins[0], np.float32, (self.hw, self.hw, self.c)), self.w, self.b, _as(outs[0], np.float32, self.oshape))
+        ref.head(_as(ins[0], np.float32, (self.hw, self.hw, self.c)), self.w, self.b,
+                 _as(outs[0], np.float32, self.oshape))
 
 
 class Concat:
