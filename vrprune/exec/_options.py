@@ -23,9 +23,10 @@ class RunOptions:
     watchdog_s: float | None = 10.0  # None: no watchdog
     stub_missing: bool = False
     replay: dict[str, list[int]] | None = None
-    processes: str | list[str] | None = "auto"
+    processes: str | list[str] | None = None  # None: every actor a thread of this process (run's default: "auto")
     emulation: DeviceEmulation | None = None
     pin: bool = False
+    native: bool | None = None  # None: C actors in the C loop where they can be; False: the Python loop
 
 
 def make_runtime(graph: Graph, options: RunOptions, *, repetition: dict[str, int] | None = None,
@@ -38,7 +39,7 @@ def make_runtime(graph: Graph, options: RunOptions, *, repetition: dict[str, int
                    profile=options.profile, watchdog_s=options.watchdog_s, replay=options.replay,
                    stub_missing=options.stub_missing, units=units, warn=warn, progress=progress,
                    repetition=repetition, emulation=options.emulation, processes=options.processes,
-                   pin=options.pin)
+                   pin=options.pin, native=options.native)
 
 
 def outputs_written(graph: Graph, since: float) -> list[str]:

@@ -162,7 +162,7 @@ class EmulatedRunner:
 
     def measure(self, graph: Graph, point: PartitionPoint, link: LinkSpec | None, *, frames: int,
                 workdir: str) -> Measurement:
-        from ..exec import DeviceEmulation, Runtime, make_backend, repetition_vector
+        from ..exec import DeviceEmulation, RunOptions, make_backend, make_runtime, repetition_vector
 
         g2, stages = emulation_graph(graph, point) if (link is not None and not point.local) else (graph, {})
         q = repetition_vector(g2)
@@ -192,8 +192,8 @@ class EmulatedRunner:
         here = os.getcwd()
         os.chdir(workdir)  # actors that write files (sinks) write them here
         try:
-            rt = Runtime(g2, iterations=frames, backends=backends, watchdog_s=self.watchdog_s,
-                         warn=lambda m: None, repetition=q, native=False)
+            rt = make_runtime(g2, RunOptions(iterations=frames, watchdog_s=self.watchdog_s, native=False),
+                              backends=backends, warn=lambda m: None, repetition=q)
             res = rt.run()
         finally:
             os.chdir(here)

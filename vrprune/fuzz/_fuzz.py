@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from typing import Callable
 
 from .._words import plural
-from ..exec import Runtime, make_backend
+from ..exec import RunOptions, make_backend, make_runtime
 from ..model import ActorKind, Graph
 from ._wrap import FuzzBackend
 
@@ -66,8 +66,8 @@ def _one_run(g: Graph, seed: int, run: int, iterations: int, delays: bool, max_d
             bounds=bounds.get(a.dpg or "", (1, 1)),
             delays=random.Random(f"{seed}:delay:{run}:{a.name}") if delays else None,
             max_delay_us=max_delay_us)
-    rt = Runtime(g, iterations=iterations, backends=dict(wrappers), watchdog_s=watchdog_s,
-                 repetition=repetition, native=False, warn=lambda m: None)
+    rt = make_runtime(g, RunOptions(iterations=iterations, watchdog_s=watchdog_s, native=False),
+                      backends=dict(wrappers), repetition=repetition, warn=lambda m: None)
     return rt.run(), wrappers
 
 
