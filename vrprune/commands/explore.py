@@ -109,7 +109,7 @@ def _default_links(plat, ep: str, sv: str) -> list[str]:
 
 
 def run(args, stdout: TextIO, stderr: TextIO) -> int:
-    from ..diagnostics import VrpruneError, render_all
+    from ..diagnostics import VrpruneError
     from ..explore import (
         DistributedRunner,
         EmulatedRunner,
@@ -125,6 +125,7 @@ def run(args, stdout: TextIO, stderr: TextIO) -> int:
     )
     from ..links import parse_links
     from ..pipeline import ProveOptions, load_app, prove_or_refuse
+    from ._gate import refused
 
     warn = lambda m: print(m, file=stderr)  # noqa: E731
     for name, v, lo in (("--frames", args.frames, 1), ("--max-points", args.max_points, 1),
@@ -170,11 +171,8 @@ def run(args, stdout: TextIO, stderr: TextIO) -> int:
         warn(f"warning: exploring graph '{g.name}' without proving it (--unchecked): runs may deadlock or overflow")
     gate = prove_or_refuse(app, ProveOptions(timeout_s=args.timeout, unchecked=args.unchecked))
     if not gate.ok:
-        if gate.diagnostics:
-            print(render_all(gate.diagnostics), file=stderr)
-        print(f"vrprune explore: refusing to explore graph '{g.name}': the checker's verdict is {gate.verdict} "
-              f"(see `vrprune check {args.file}`)", file=stderr)
-        return gate.exit_code
+        return refused(gate, stderr, f"vrprune explore: refusing to explore graph '{g.name}': the checker's verdict "
+                                     f"is {gate.verdict} (see `vrprune check {args.file}`)")
     repetition = gate.repetition()
 
     prec = Precedence(g, repetition)

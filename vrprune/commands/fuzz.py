@@ -124,9 +124,9 @@ def _sanitized_child(args, stdout: TextIO, stderr: TextIO) -> int:
 
 
 def run(args, stdout: TextIO, stderr: TextIO) -> int:
-    from ..diagnostics import render_all
     from ..fuzz import fuzz
     from ..pipeline import ProveOptions, load_app, prove_or_refuse
+    from ._gate import refused
 
     if args.iterations is not None and args.iterations < 1 or args.round_iterations < 1:
         print("vrprune fuzz: error: --iterations and --round must be at least 1", file=stderr)
@@ -148,11 +148,8 @@ def run(args, stdout: TextIO, stderr: TextIO) -> int:
     g = app.graph
     gate = prove_or_refuse(app, ProveOptions(timeout_s=args.timeout, unchecked=args.unchecked))
     if not gate.ok:
-        if gate.diagnostics:
-            print(render_all(gate.diagnostics), file=stderr)
-        print(f"vrprune fuzz: the checker's verdict on graph '{g.name}' is {gate.verdict}; "
-              f"fix it first (see `vrprune check {args.file}`), or pass --unchecked", file=stderr)
-        return gate.exit_code  # 1 refuted, 3 inconclusive
+        return refused(gate, stderr, f"vrprune fuzz: the checker's verdict on graph '{g.name}' is {gate.verdict}; "
+                                     f"fix it first (see `vrprune check {args.file}`), or pass --unchecked")
     repetition = gate.repetition()
     tty = hasattr(stderr, "isatty") and stderr.isatty()
     progress = (lambda m: print(f"[vrprune fuzz] {m}", file=stderr)) if tty else None

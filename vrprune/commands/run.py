@@ -14,8 +14,9 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Iterator, TextIO
 
 from ..argtypes import param_override, whole_number
-from ..diagnostics import VrpruneError, render_all
+from ..diagnostics import VrpruneError
 from ..pipeline import ProveOptions, load_app, prove_or_refuse
+from ._gate import refused
 
 if TYPE_CHECKING:
     from ..dist import NetOptions
@@ -317,11 +318,8 @@ def run(args, stdout: TextIO, stderr: TextIO) -> int:
         warn(f"warning: running graph '{g.name}' without proving it ({why}): it may deadlock or overflow")
     gate = prove_or_refuse(app, ProveOptions(timeout_s=args.timeout, unchecked=args.unchecked or replay is not None))
     if not gate.ok:
-        if gate.diagnostics:
-            print(render_all(gate.diagnostics), file=stderr)
-        print(f"vrprune run: refusing to run graph '{g.name}': the checker's verdict is {gate.verdict} "
-              f"(see `vrprune check {args.file}`; --unchecked runs it anyway)", file=stderr)
-        return gate.exit_code
+        return refused(gate, stderr, f"vrprune run: refusing to run graph '{g.name}': the checker's verdict is "
+                                     f"{gate.verdict} (see `vrprune check {args.file}`; --unchecked runs it anyway)")
     proof = gate.proof_line() if not (replay is not None and not args.unchecked) else \
         "not proved before the run (--replay): it may deadlock or overflow"
 
@@ -414,11 +412,9 @@ def _run_mapped(args, emu: DeviceEmulation | None, stdout: TextIO, stderr: TextI
         log(f"warning: running graph '{g.name}' without proving it (--unchecked): it may deadlock or overflow")
     gate = prove_or_refuse(app, ProveOptions(timeout_s=args.timeout, unchecked=args.unchecked))
     if not gate.ok:
-        if gate.diagnostics:
-            print(render_all(gate.diagnostics), file=stderr)
-        print(f"vrprune run: refusing to run graph '{g.name}' split by mapping '{app.mapping.name}': the checker's "
-              f"verdict on the split graph (TX/RX inserted) is {gate.verdict}", file=stderr)
-        return gate.exit_code
+        return refused(gate, stderr, f"vrprune run: refusing to run graph '{g.name}' split by mapping "
+                                     f"'{app.mapping.name}': the checker's verdict on the split graph (TX/RX "
+                                     f"inserted) is {gate.verdict}")
     repetition = gate.repetition() or sp.local_repetition(repetition_vector(sp.proof))
     return run_distributed(g, sp, repetition=repetition, proof_line=gate.proof_line(), link=link, security=sec,
                            net=net, run=run_options(args, emulation=emu), trace_path=args.trace,
