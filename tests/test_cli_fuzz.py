@@ -213,24 +213,33 @@ def test_the_fuzz_corpus_is_complete() -> None:
 
 COPRIME = "graph g {{\n  actor A {{ out o: u8 @ {p} }}\n  actor B {{ in i: u8 @ {c} }}\n  fifo A.o -> B.i{cap}\n}}\n"
 
-# a DPG iterated 10^7 times per graph iteration: its actors fire one at a time (each firing has
-# its own atr), 4 * 10^7 firings in all
-MANY_DPG_ITERATIONS = """graph g {{
-  actor S {{ out o: u8 @ 10000000 }}
-  actor F {{ out o: u8 }}
-  dpg d {{
-    actor C: ca {{ in i: u8  control out c1  control out c2 }}
-    actor E: da {{ control in c  in i: u8  out o: u8 @ 0..4 }}
-    actor X: da {{ control in c  in i: u8 @ 0..4  out o: u8 }}
-    fifo C.c1 -> E.c{c1}
-    fifo C.c2 -> X.c{c1}
-    fifo E.o -> X.i{c4}
-  }}
-  actor T {{ in i: u8 @ 10000000 }}
-  fifo S.o -> C.i{cbig}
-  fifo F.o -> E.i{c1}
-  fifo X.o -> T.i{cbig}
+# three coprime rates in a row: 10^14 firings per iteration, no short period
+MANY_FIRINGS = """graph g {{
+  actor A {{ out o: u8 @ 10000000 }}
+  actor B {{ in i: u8 @ 9999999  out o: u8 @ 9999998 }}
+  actor C {{ in i: u8 @ 9999997 }}
+  fifo A.o -> B.i{c1}
+  fifo B.o -> C.i{c2}
 }}
+"""
+
+# a DPG iterated 10^7 times per graph iteration, too many iterations for the z3 encoding
+MANY_DPG_ITERATIONS = """graph g {
+  actor S { out o: u8 @ 10000000 }
+  actor F { out o: u8 }
+  dpg d {
+    actor C: ca { in i: u8  control out c1  control out c2 }
+    actor E: da { control in c  in i: u8  out o: u8 @ 0..4 }
+    actor X: da { control in c  in i: u8 @ 0..4  out o: u8 }
+    fifo C.c1 -> E.c capacity 1
+    fifo C.c2 -> X.c capacity 1
+    fifo E.o -> X.i capacity 4
+  }
+  actor T { in i: u8 @ 10000000 }
+  fifo S.o -> C.i capacity 10000000
+  fifo F.o -> E.i capacity 1
+  fifo X.o -> T.i capacity 10000000
+}
 """
 
 
@@ -238,7 +247,7 @@ MANY_DPG_ITERATIONS = """graph g {{
 def test_check_honours_the_timeout_whatever_the_rates(tmp_path: Path, engine: str) -> None:
     """Past --timeout the verdict is inconclusive (exit 3), never a guess and never a long wait."""
     p = tmp_path / "many.vpr"
-    p.write_text(MANY_DPG_ITERATIONS.format(c1=" capacity 1", c4=" capacity 4", cbig=" capacity 10000000"))
+    p.write_text(MANY_FIRINGS.format(c1=" capacity 19999998", c2=" capacity 19999994"))
     rc, err, dt = _run(["check", str(p), "--timeout", "1", "--engine", engine])
     assert rc == 3 and "error[U1]" in err and "--timeout" in err, err
     assert dt < 6, dt
@@ -246,7 +255,7 @@ def test_check_honours_the_timeout_whatever_the_rates(tmp_path: Path, engine: st
 
 def test_bufsize_honours_the_timeout_whatever_the_rates(tmp_path: Path) -> None:
     p = tmp_path / "many.vpr"
-    p.write_text(MANY_DPG_ITERATIONS.format(c1="", c4="", cbig=""))
+    p.write_text(MANY_FIRINGS.format(c1="", c2=""))
     rc, err, dt = _run(["bufsize", str(p), "--timeout", "1"])
     assert rc == 3 and "error[U1]" in err and "not sized" in err, err
     assert dt < 8, dt
@@ -276,3 +285,15 @@ def test_small_coprime_rates_are_still_decided(tmp_path: Path) -> None:
     p.write_text(COPRIME.format(p=7, c=5, cap=" capacity 10"))
     rc, err, _ = _run(["check", str(p), "--timeout", "5"])
     assert rc == 1 and "error[D1]" in err, err
+
+
+def test_a_dpg_iterated_millions_of_times_is_decided(tmp_path: Path) -> None:
+    """auto: the z3 encoding would need one variable per CA firing (10^7): the exact simulation at
+    atr = url decides instead; --engine smt says why it cannot (exit 3), --engine sim proves."""
+    p = tmp_path / "dpg.vpr"
+    p.write_text(MANY_DPG_ITERATIONS)
+    for engine, want in (("auto", 0), ("sim", 0), ("smt", 3)):
+        rc, out, dt = _run(["check", str(p), "--timeout", "10", "--engine", engine])
+        assert rc == want, out
+        assert dt < 5, dt
+    assert "the encoding would need" in out

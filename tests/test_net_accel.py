@@ -85,3 +85,32 @@ def test_coprime_rates_take_rounds_not_firings(tmp_path: Path) -> None:
         net = _net(p)
         slow, fast = simulate(net, {}, record=True), _simulate_static(net, None, accelerate_after=0)
         assert slow.complete is fast.complete is done and slow.peak == fast.peak and slow.counts == fast.counts
+
+
+@settings(max_examples=150, deadline=None)
+@given(st.data())
+def test_dpgs_at_url_run_as_static_graphs(data) -> None:
+    """With every DPG's atr at its url (the worst case the proofs simulate), DPG actors fire in
+    batches and periodic rounds are skipped: the same outcome as one firing at a time."""
+    from vrprune.testing import dpg_graphs
+    from vrprune.verify._net import _static_at
+    from vrprune.verify._rules import check_rules
+
+    g = data.draw(dpg_graphs(max_actors=7, max_rate=4))
+    ix = GraphIndex.of(g)
+    diags, infos = check_rules(g, ix)
+    q, cdiags = repetition_vector(g, ix)
+    if diags or cdiags:
+        return
+    net = build_net(g, ix, q, infos)
+    worst = {d: [i.url] for d, i in infos.items() if i.has_variable}
+    assert _static_at(net, worst)
+    slow = simulate(net, worst, record=True)  # one firing at a time for DPG actors
+    for after in (0, 7):
+        fast = _simulate_static(net, None, accelerate_after=after)
+        assert (fast.complete, fast.counts, fast.fills, fast.peak) == \
+            (slow.complete, slow.counts, slow.fills, slow.peak)
+    # an atr other than url is not static: those runs keep their own path
+    if worst:
+        d = next(iter(worst))
+        assert not _static_at(net, {**worst, d: [max(infos[d].lrl, 0), infos[d].url]})

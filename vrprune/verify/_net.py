@@ -92,7 +92,7 @@ def simulate(net: Net, atr: dict[str, list[int]], *, record: bool = True, deadli
 
     ``deadline``: a ``time.monotonic()`` value; past it, :class:`SimulationTimeout` is raised
     (the number of steps grows with the repetition vector, which rates can make huge)."""
-    if not record and not any(d is not None for d in net.dpg_of):
+    if not record and _static_at(net, atr):
         return _simulate_static(net, deadline)
     n = net.size
     steps = 0
@@ -193,9 +193,25 @@ def simulate(net: Net, atr: dict[str, list[int]], *, record: bool = True, deadli
     return SimResult(counts, fills, complete, trace, peak)
 
 
+def _static_at(net: Net, atr: dict[str, list[int]]) -> bool:
+    """Does every firing have its static rates under ``atr``? So it is without DPGs, and with
+    each DPG's atr fixed at its url (the worst case the proofs simulate): a variable edge then
+    moves url tokens a firing, as its ``prod`` and ``cons`` say, and firing k times one at a time
+    is firing a batch of k."""
+    for d in {x for x in net.dpg_of if x is not None}:
+        if list(atr.get(d, ())) != [net.dpgs[d].url]:
+            return False
+    for e in net.edges:
+        if e.kind == VARIABLE:
+            d = net.dpg_of[e.src]
+            if d is None or net.dpg_of[e.dst] != d or e.prod != net.dpgs[d].url or e.cons != net.dpgs[d].url:
+                return False
+    return True
+
+
 def _simulate_static(net: Net, deadline: float | None, accelerate_after: int | None = None) -> SimResult:
-    """:func:`simulate` of a net without atr choices, no trace kept: the same greedy firing,
-    with rounds skipped where the run has become periodic.
+    """:func:`simulate` of a net whose rates are static (:func:`_static_at`), no trace kept: the
+    same greedy firing, with rounds skipped where the run has become periodic.
 
     The firing order depends only on which visits fire, so two consecutive rounds (from one
     worklist content back to the same content) with the same (actor, batch) visits repeat as

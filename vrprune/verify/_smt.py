@@ -8,6 +8,7 @@ execution, for every atr sequence, completes an iteration and so runs forever.
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
 
 import z3
@@ -21,6 +22,9 @@ class SolverOutcome:
     atr: dict[str, list[int]] | None = None
     reason: str = ""
     core: tuple[str, ...] = ()  # fifo names whose constraints the proof used
+
+
+MAX_ENCODING_TERMS = 2_000_000
 
 
 def make_solver(ctx: z3.Context, timeout_s: float | None, rlimit: int | None, seed: int = 0) -> z3.Solver:
@@ -46,9 +50,22 @@ def check(s: z3.Solver) -> str:
 
 def find_stuck(net: Net, *, timeout_s: float | None = 30.0, rlimit: int | None = None,
                want_core: bool = False) -> SolverOutcome:
+    deadline = None if timeout_s is None else time.monotonic() + timeout_s
     ctx = z3.Context()
     s = make_solver(ctx, timeout_s, rlimit)
     s.set("unsat_core", want_core)
+    # one atr variable per CA firing and one implication per DPG actor and firing: a DPG that
+    # iterates millions of times per graph iteration makes an encoding past any time limit
+    terms = sum(net.q[net.names.index(info.ca)] * (2 + len(info.members))
+                for info in net.dpgs.values() if info.has_variable)
+    if terms > MAX_ENCODING_TERMS:
+        return SolverOutcome("unknown", reason=f"the encoding would need {terms:,} terms (DPGs iterate "
+                                                f"{max(net.q):,} times per graph iteration)")
+    built = [0]
+
+    def in_time() -> bool:
+        built[0] += 1
+        return deadline is None or built[0] & 4095 or time.monotonic() <= deadline
 
     def int_var(name: str) -> z3.ArithRef:
         return z3.Int(name, ctx)
@@ -67,6 +84,8 @@ def find_stuck(net: Net, *, timeout_s: float | None = 30.0, rlimit: int | None =
         ss = [z3.IntVal(0, ctx)] + [int_var(f"S!{name}!{k + 1}") for k in range(Q)]
         for k, x in enumerate(xs):
             base += [x >= info.lrl, x <= info.url, ss[k + 1] == ss[k] + x]
+            if not in_time():
+                return SolverOutcome("unknown", reason="timeout while building the encoding")
         atr_vars[name] = xs
         prefix[name] = ss
     cum: dict[int, z3.ArithRef] = {}  # S[n_a]: tokens moved on each variable port so far
@@ -81,9 +100,15 @@ def find_stuck(net: Net, *, timeout_s: float | None = 30.0, rlimit: int | None =
             base.append(z3.Implies(n[i] == k, c_i == ss[k]))
             if k < len(xs):
                 base.append(z3.Implies(n[i] == k, x_i == xs[k]))
+            if not in_time():
+                return SolverOutcome("unknown", reason="timeout while building the encoding")
         cum[i], nxt[i] = c_i, x_i
     for c in base:
         s.add(c)
+        if not in_time():
+            return SolverOutcome("unknown", reason="timeout while building the encoding")
+    if deadline is not None:  # z3 gets what is left of the limit
+        s.set("timeout", max(1, int((deadline - time.monotonic()) * 1000)))
 
     def tokens(ei: int) -> z3.ArithRef:
         e = net.edges[ei]
