@@ -65,7 +65,7 @@ def find_stuck(net: Net, *, timeout_s: float | None = 30.0, rlimit: int | None =
 
     def in_time() -> bool:
         built[0] += 1
-        return deadline is None or built[0] & 4095 or time.monotonic() <= deadline
+        return deadline is None or bool(built[0] & 4095) or time.monotonic() <= deadline
 
     def int_var(name: str) -> z3.ArithRef:
         return z3.Int(name, ctx)
