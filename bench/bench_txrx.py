@@ -15,7 +15,7 @@ tokens, a feedback edge with one initial token), per-token round trip vs a raw p
 8-byte messages between two processes; with Python and with C actors, and the same graph in
 one process (no TX/RX), so the share of the sockets shows. Best of --repeat runs each.
 
-TX and RX fire in C (vrprune/dist/runtime/txrx.c) on plain TCP, several frames per call where
+TX and RX fire in C (vrprune/net/runtime/txrx.c) on plain TCP, several frames per call where
 tokens wait (greedy windows); `VRPRUNE_NATIVE=0` runs
 their Python firings instead, for comparison.
 """

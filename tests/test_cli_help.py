@@ -110,7 +110,7 @@ def _imported_after(argv: list[str], cwd: Path, env: dict[str, str] | None = Non
     return set(mods)
 
 
-HEAVY = {"numpy", "cffi", "networkx", "ssl", "sympy", "matplotlib", "pyopencl", "vrprune.exec", "vrprune.dist._runner"}
+HEAVY = {"numpy", "cffi", "networkx", "ssl", "sympy", "matplotlib", "pyopencl", "vrprune.exec", "vrprune.net._runner"}
 
 
 def test_help_and_check_of_a_static_graph_import_no_executor(tmp_path):

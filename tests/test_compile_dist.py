@@ -302,8 +302,8 @@ def test_compiled_rx_names_a_bad_frame_behind_good_ones(tmp_path):
     import subprocess
 
     import vrprune
-    from vrprune.dist import _wire as w
-    from vrprune.dist import fingerprint
+    from vrprune.net import _wire as w
+    from vrprune.net import fingerprint
 
     app = vehicle_app(tmp_path, actors="c")
     maps = write_mappings(tmp_path, pp(3))  # L2.y (edge 2, 73,728-byte tokens) crosses

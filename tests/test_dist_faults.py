@@ -15,8 +15,8 @@ import time
 import pytest
 
 import vrprune
-from vrprune.dist import _wire as w
-from vrprune.dist import fingerprint
+from vrprune.net import _wire as w
+from vrprune.net import fingerprint
 
 from _procs import free_base, pp, vehicle_app, write_mapping
 from test_dist_e2e import SEQ, SEQ_ACTORS

@@ -10,13 +10,13 @@ import numpy as np
 import pytest
 
 import vrprune
-from vrprune.dist import DistError, MappingError, Refused, fingerprint, split
-from vrprune.dist import _wire as w
-from vrprune.dist._split import CrossEdge
-from vrprune.dist._txrx import Endpoint, RxBackend, TxBackend
 from vrprune.exec import END
 from vrprune.links import LinkError, parse_link
 from vrprune.model import Host
+from vrprune.net import DistError, MappingError, Refused, fingerprint, split
+from vrprune.net import _wire as w
+from vrprune.net._split import CrossEdge
+from vrprune.net._txrx import Endpoint, RxBackend, TxBackend
 from vrprune.verify import prove
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -560,7 +560,7 @@ def test_the_native_loop_moves_several_frames_per_wake_and_keeps_every_token_in_
 
 
 def test_rx_listens_on_this_hosts_platform_address_unless_listen_all():
-    from vrprune.dist._runner import listen_address
+    from vrprune.net._runner import listen_address
 
     assert listen_address("127.0.0.1", False) == "127.0.0.1"
     assert listen_address("10.77.0.2", False) == "10.77.0.2"
@@ -588,7 +588,7 @@ def test_a_platform_address_not_of_this_machine_is_a_clear_error(tmp_path):
 
 
 def test_socket_buffers_are_set_before_listen_and_connect():
-    from vrprune.dist._txrx import SOCKET_BUFFER, _kernel_cap, listen, set_buffers
+    from vrprune.net._txrx import SOCKET_BUFFER, _kernel_cap, listen, set_buffers
 
     fresh = socket.socket()
     default = {o: fresh.getsockopt(socket.SOL_SOCKET, o) for o in (socket.SO_SNDBUF, socket.SO_RCVBUF)}
@@ -636,7 +636,7 @@ def test_without_a_compiler_tx_rx_fall_back_to_python_firings_and_say_so(tmp_pat
     import sys
 
     code = ("import warnings; warnings.simplefilter('always')\n"
-            "from vrprune.dist._native import load\n"
+            "from vrprune.net._native import load\n"
             "print('lib', load())")
     env = dict(os.environ, VRPRUNE_CC=str(tmp_path / "no-such-cc"))
     p = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60, env=env)

@@ -10,11 +10,11 @@ import numpy as np
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from vrprune.dist import _wire as w
-from vrprune.dist._split import CrossEdge
-from vrprune.dist._txrx import Endpoint, RxBackend
 from vrprune.exec import END
 from vrprune.model import Actor, ActorKind, Fifo, Host, PortRef
+from vrprune.net import _wire as w
+from vrprune.net._split import CrossEdge
+from vrprune.net._txrx import Endpoint, RxBackend
 
 N = settings().max_examples
 

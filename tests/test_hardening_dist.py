@@ -16,7 +16,7 @@ import time
 import pytest
 
 from vrprune.cli import main_with
-from vrprune.dist import _wire as w
+from vrprune.net import _wire as w
 
 from _procs import free_base, write_mapping
 from test_dist_faults import seq_app
@@ -151,7 +151,7 @@ def test_a_handshake_has_one_deadline_for_all_of_it(monkeypatch):
     """A peer trickling its HELLO byte by byte is cut off at the handshake's deadline, however
     often a byte arrives."""
     monkeypatch.setattr(w, "HANDSHAKE_TIMEOUT_S", 0.6)
-    from vrprune.dist import _txrx
+    from vrprune.net import _txrx
 
     lsock = _txrx.listen("127.0.0.1", 0)
     port = lsock.getsockname()[1]
@@ -339,7 +339,7 @@ def test_a_slow_firing_does_not_kill_the_link(tmp_path, monkeypatch, tls):
     """The sink sleeps 3 link timeouts inside one firing while the TX's socket is full (zero
     window, tiny buffers): the link lives on (heartbeats) and the run ends cleanly. Before, the
     TX's TCP_USER_TIMEOUT dropped the connection after the link timeout (15 s; 1 s here)."""
-    from vrprune.dist import _txrx
+    from vrprune.net import _txrx
 
     monkeypatch.setattr(_txrx, "LINK_TIMEOUT_S", 1.0)
     monkeypatch.setattr(_txrx, "HEARTBEAT_S", 0.1)
@@ -368,7 +368,7 @@ def test_a_slow_firing_does_not_kill_the_link(tmp_path, monkeypatch, tls):
 
 def test_a_silent_rx_is_gone_after_the_link_timeout(monkeypatch):
     """Heartbeats stop (a frozen or cut-off RX): the TX calls it gone after LINK_TIMEOUT_S."""
-    from vrprune.dist import _txrx
+    from vrprune.net import _txrx
 
     monkeypatch.setattr(_txrx, "LINK_TIMEOUT_S", 0.5)
     a, b = socket.socketpair()
@@ -395,7 +395,7 @@ def test_a_compiled_rx_refuses_strangers_and_serves_its_tx_at_once(tmp_path):
     import subprocess
 
     import vrprune
-    from vrprune.dist import fingerprint
+    from vrprune.net import fingerprint
 
     from _procs import pp, run_cmd, vehicle_app, write_mappings
     from test_compile_dist import PY_ENV, compile_host
@@ -435,7 +435,7 @@ def test_a_compiled_rx_sends_heartbeats_when_asked(tmp_path):
     import subprocess
 
     import vrprune
-    from vrprune.dist import fingerprint
+    from vrprune.net import fingerprint
 
     from _procs import pp, vehicle_app, write_mappings
     from test_compile_dist import compile_host
@@ -463,7 +463,7 @@ def test_a_stopped_rx_process_is_not_called_gone(tmp_path, monkeypatch):
     import subprocess
     import sys
 
-    from vrprune.dist import _txrx
+    from vrprune.net import _txrx
 
     monkeypatch.setattr(_txrx, "LINK_TIMEOUT_S", 1.0)
     monkeypatch.chdir(tmp_path)

@@ -11,7 +11,7 @@ import stat
 import pytest
 
 from vrprune.cli import main_with
-from vrprune.dist import _auth
+from vrprune.net import _auth
 
 from _procs import write_mapping
 from test_dist_faults import seq_app

@@ -5,7 +5,7 @@ turns a proved graph into a refuted one (TX/RX relays only add buffering)."""
 from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
-from vrprune.dist._split import split
+from vrprune.net._split import split
 from vrprune.testing import graphs, mappings
 from vrprune.verify import prove
 

@@ -1,4 +1,4 @@
-"""argparse value types shared by the subcommands (vrprune.commands) and vrprune.dist's options."""
+"""argparse value types shared by the subcommands (vrprune.commands) and vrprune.net's options."""
 
 from __future__ import annotations
 

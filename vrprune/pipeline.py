@@ -1,6 +1,6 @@
 """The library pipeline from a file to running threads, each stage once:
 
-    load_app(file, graph, params, mapping)    # text -> IR (vrprune.grammar), split by the mapping (vrprune.dist)
+    load_app(file, graph, params, mapping)    # text -> IR (vrprune.grammar), split by the mapping (vrprune.net)
     prove_or_refuse(app, ProveOptions(...))   # the checker's verdict (vrprune.verify), or "unchecked"
     make_runtime(graph, RunOptions(...), ...) # threads, FIFOs and actor back-ends (vrprune.exec)
 
@@ -21,14 +21,14 @@ from typing import TYPE_CHECKING
 from .model import Graph, Mapping
 
 if TYPE_CHECKING:
-    from .dist import Split
+    from .net import Split
     from .verify import Report
 
 
 @dataclass(frozen=True)
 class App:
     """A loaded application graph; with a mapping, also its split for this host (TX/RX
-    inserted, see :func:`vrprune.dist.split`)."""
+    inserted, see :func:`vrprune.net.split`)."""
 
     graph: Graph
     mapping: Mapping | None = None
@@ -61,7 +61,7 @@ def load_app(file: str, graph: str | None = None, params: Iterable[tuple[str, st
     g = load(file, graph, params)
     if mapping is None:
         return App(g)
-    from .dist import split
+    from .net import split
 
     m = load_mapping(mapping) if isinstance(mapping, str) else mapping
     return App(g, m, split(g, m, dynamic=dynamic))

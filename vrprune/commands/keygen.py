@@ -65,7 +65,7 @@ def write_tls(d: str, hosts: list[str], days: int, force: bool = False) -> list[
     from cryptography.hazmat.primitives.asymmetric import ec
     from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
-    from ..dist import write_private
+    from ..net import write_private
 
     if not force:
         for path in tls_paths(d, hosts):
@@ -114,7 +114,7 @@ def write_tls(d: str, hosts: list[str], days: int, force: bool = False) -> list[
 
 
 def run(args, stdout: TextIO, stderr: TextIO) -> int:
-    from ..dist import write_psk
+    from ..net import write_psk
 
     if not args.psk and not args.tls:
         print("vrprune keygen: error: nothing to do; give --psk FILE and/or --tls DIR", file=stderr)

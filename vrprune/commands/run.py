@@ -19,8 +19,8 @@ from ..pipeline import ProveOptions, load_app, prove_or_refuse
 from ._gate import refused
 
 if TYPE_CHECKING:
-    from ..dist import NetOptions
     from ..exec import DeviceEmulation, RunOptions
+    from ..net import NetOptions
 
 EXIT_CODES = """exit codes:
   0    the run ended cleanly
@@ -82,7 +82,7 @@ def add_parser(sub) -> argparse.ArgumentParser:
 
 def _add_dist_arguments(p) -> list[argparse.Action]:
     """The options of distributed runs (docs/distributed.md); returns their actions."""
-    from ..dist import SOCKET_BUFFER
+    from ..net import SOCKET_BUFFER
 
     g = p.add_argument_group("distributed runs (docs/distributed.md)")
     return [
@@ -375,8 +375,8 @@ class _HostLog:
 
 
 def net_options(args) -> NetOptions:
-    """The typed :class:`~vrprune.dist.NetOptions` of run's distributed arguments."""
-    from ..dist import NetOptions
+    """The typed :class:`~vrprune.net.NetOptions` of run's distributed arguments."""
+    from ..net import NetOptions
 
     return NetOptions(link=args.link, port_base=args.port_base, listen_all=args.listen_all,
                       socket_buffer=args.socket_buffer, connect_timeout=args.connect_timeout,
@@ -387,8 +387,8 @@ def net_options(args) -> NetOptions:
 def _run_mapped(args, emu: DeviceEmulation | None, stdout: TextIO, stderr: TextIO) -> int:
     """``run --mapping``: this host's share of the graph, through the same gate, proving the
     split graph (TX/RX inserted; every host proves the same one)."""
-    from ..dist import prepare, run_distributed
     from ..exec import repetition_vector
+    from ..net import prepare, run_distributed
 
     try:
         app = load_app(args.file, args.graph, args.param, args.mapping, dynamic=True)

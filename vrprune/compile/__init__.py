@@ -6,7 +6,7 @@
 
 The program runs the same user C actor sources as the Python executor (vrprune.h, unchanged),
 with the same blocking firing rule, and its TX/RX endpoints speak the Python executor's wire
-protocol (vrprune/dist/_wire.py), so compiled and Python-run hosts mix freely.
+protocol (vrprune/net/_wire.py), so compiled and Python-run hosts mix freely.
 """
 
 from ._app import CompileResult, compile_app

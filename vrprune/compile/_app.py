@@ -45,7 +45,7 @@ def compile_app(file: str, out_dir: str, *, graph: str | None = None, mapping: s
                         method=method, iterations=iterations)
         return CompileResult("proved", rep, prog, what)
 
-    from ..dist import fingerprint
+    from ..net import fingerprint
 
     q = {a.name: rep.repetition.get(a.name, 1) for a in sp.local.actors}
     prog = generate(sp.local, out_dir, source=file, repetition=q, bounds=bounds, method=method,

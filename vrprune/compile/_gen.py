@@ -34,8 +34,8 @@ RUNTIME_SOURCES = ("runtime/vrp_rt.c", "runtime/vrp_net.c", "runtime/vrp_tls.c",
 #: copied from there into the program's runtime/
 SHARED_RUNTIME_DIR = os.path.normpath(os.path.join(RUNTIME_DIR, os.pardir, os.pardir, "exec", "runtime"))
 SHARED_RUNTIME_FILES = ("vrp_fifo.h",)
-#: the TX/RX firings on plain TCP: one source with the executor's (vrprune/dist/runtime/txrx.c)
-TXRX_RUNTIME_DIR = os.path.normpath(os.path.join(RUNTIME_DIR, os.pardir, os.pardir, "dist", "runtime"))
+#: the TX/RX firings on plain TCP: one source with the executor's (vrprune/net/runtime/txrx.c)
+TXRX_RUNTIME_DIR = os.path.normpath(os.path.join(RUNTIME_DIR, os.pardir, os.pardir, "net", "runtime"))
 TXRX_RUNTIME_FILES = ("txrx.c", "vrp_txrx.h")
 TLS_SOURCE = "runtime/vrp_tls.c"
 #: TLS (vrp_tls.c) links OpenSSL; programs without links build it with -DVRP_NO_TLS instead
@@ -420,7 +420,7 @@ def _main_c(graph: Graph, idx: GraphIndex, prog: Program, *, source, repetition,
     if split is not None:
         w("/* ------------------------------------------------------------------ edges to other hosts")
         w(" * VRP_EDGE(edge number, fifo, 1 = TX, source host, destination host, RX address, bytes per token,")
-        w(" * tokens per frame); edge i uses TCP port base + i. Wire protocol: vrprune/dist/_wire.py. */")
+        w(" * tokens per frame); edge i uses TCP port base + i. Wire protocol: vrprune/net/_wire.py. */")
         for e in list(tx_edges.values()) + list(rx_edges.values()):
             is_tx = e.tx in tx_edges and tx_edges[e.tx] is e
             w(f"static vrp_edge {edge_id[e.name]} = VRP_EDGE({e.index}, {c_str(e.name)}, {int(is_tx)}, "
@@ -531,7 +531,7 @@ def _main_c(graph: Graph, idx: GraphIndex, prog: Program, *, source, repetition,
         w(f"static vrp_edge *edges[] = {{{', '.join('&' + edge_id[e.name] for e in edges)}}};")
         assert fingerprint is not None
         hexes = ", ".join(f"0x{b:02x}" for b in fingerprint)
-        w("/* SHA-256 of the application graph's canonical text (vrprune.dist.fingerprint): both hosts")
+        w("/* SHA-256 of the application graph's canonical text (vrprune.net.fingerprint): both hosts")
         w(" * must run the same graph, or the handshake refuses the connection. */")
         w(f"static const uint8_t fingerprint[32] = {{{hexes}}};")
     w("")

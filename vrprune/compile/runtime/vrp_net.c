@@ -1,4 +1,4 @@
-/* vrp_net.c -- TX/RX endpoints of generated programs (see vrp_net.h and vrprune/dist/_wire.py).
+/* vrp_net.c -- TX/RX endpoints of generated programs (see vrp_net.h and vrprune/net/_wire.py).
  *
  * Handshake (TX connects, RX answers), little-endian:
  *   TX -> RX  HELLO  "VRPR", version u16, flags u16 (bit 0: PSK), edge u32, token_bytes u32,
@@ -663,7 +663,7 @@ static void *connect_job(void *arg) {
 }
 
 /* A secret file that users other than its owner may read or write is refused unless
- * --insecure-key-perms (then a warning), as vrprune/dist/_auth.check_private. */
+ * --insecure-key-perms (then a warning), as vrprune/net/_auth.check_private. */
 static int check_private(const char *path, const char *what, int insecure) {
     struct stat st;
     if (stat(path, &st)) {

@@ -1,5 +1,5 @@
 /* vrp_net.h -- TX/RX socket FIFOs of generated programs, speaking the wire protocol of
- * vrprune's Python executor (vrprune/dist/_wire.py): the same handshake (magic, version,
+ * vrprune's Python executor (vrprune/net/_wire.py): the same handshake (magic, version,
  * graph fingerprint, edge id, token size, rate, optional pre-shared-key HMAC-SHA256
  * challenge-response) and the same 20-byte frame headers. A compiled endpoint talks to a
  * Python-run server and the other way round.

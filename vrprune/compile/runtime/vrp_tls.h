@@ -1,5 +1,5 @@
 /* vrp_tls.h -- TLS with mutual certificate authentication for the TX/RX links of generated
- * programs (OpenSSL's libssl), interoperable with vrprune/dist/_auth.py:
+ * programs (OpenSSL's libssl), interoperable with vrprune/net/_auth.py:
  *
  *   TLS 1.3 at least; both sides present a certificate signed by the CA (--tls-ca) and verify
  *   the peer's; the TX checks that the RX's certificate names the RX's host (SNI and host name

@@ -167,6 +167,6 @@ void vrp_fifo_abort(vrp_fifo *f) { fifo_set(f, &f->aborted); }
 
 int vrp_actor_run(vrp_actor *a) { return actor_run(a); }
 /* For a fire function that may wait outside the FIFOs (a socket): wake every sleeper whose
- * minimum need is met *before* it waits (vrprune/dist/runtime/txrx.c calls it only when its
+ * minimum need is met *before* it waits (vrprune/net/runtime/txrx.c calls it only when its
  * socket call would block, so a loop whose data is ready keeps its batched wake-ups). */
 void vrp_actor_flush(void *a) { actor_flush((vrp_actor *)a); }

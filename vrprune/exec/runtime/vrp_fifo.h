@@ -49,7 +49,7 @@
  *   VRP__STOPPED           a fire's return code meaning "saw the stop flag" (vrp_net.h): the
  *                          run is aborted (rc kept), not failed
  *
- * Greedy windows (the executor's C TX and RX, vrprune/dist/runtime/txrx.c). An actor with one
+ * Greedy windows (the executor's C TX and RX, vrprune/net/runtime/txrx.c). An actor with one
  * static-rate data port and nothing else (no control port, not a CA) whose fire can do several
  * firings in one call gets, once its one-firing window is granted, the whole contiguous window
  * that is ready -- every token its input holds, or all the room of its output, in whole

@@ -18,8 +18,18 @@ from . import _wire as w
 from ._auth import TlsFiles, check_private, read_psk
 from ._options import SOCKET_BUFFER, NetOptions
 from ._split import Split
-from ._txrx import (Endpoint, LinkStopped, RxBackend, Security, TxBackend, accept_edge, connect_edge, listen,
-                    Heartbeats, peer_gone)
+from ._txrx import (
+    Endpoint,
+    Heartbeats,
+    LinkStopped,
+    RxBackend,
+    Security,
+    TxBackend,
+    accept_edge,
+    connect_edge,
+    listen,
+    peer_gone,
+)
 
 
 def listen_address(host_address: str, listen_all: bool) -> str:
@@ -278,11 +288,12 @@ def _execute(run: RunOptions, g: Graph, sp: Split, endpoints: list[Endpoint], li
 
 
 def _dist_info(sp: Split, endpoints: list[Endpoint], link) -> dict[str, Any]:
-    return {"host": sp.mapping.this_host, "mapping": sp.mapping.name,
+    here = sp.mapping.this_host
+    return {"host": here, "mapping": sp.mapping.name,
             "link": None if link is None else {"bandwidth_Bps": link.bandwidth_Bps, "latency_s": link.latency_s},
             "edges": {ep.edge.name: {"index": ep.edge.index, "port": ep.port,
-                                     "role": "tx" if ep.edge.src_host.name == sp.mapping.this_host else "rx",
-                                     "actor": ep.edge.tx if ep.edge.src_host.name == sp.mapping.this_host else ep.edge.rx,
+                                     "role": "tx" if ep.edge.src_host.name == here else "rx",
+                                     "actor": ep.edge.tx if ep.edge.src_host.name == here else ep.edge.rx,
                                      "peer": ep.peer, "frames": ep.frames, "bytes": ep.bytes,
                                      "stream_Bps": ep.stream_Bps}
                       for ep in endpoints}}

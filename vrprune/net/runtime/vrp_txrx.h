@@ -1,5 +1,5 @@
 /* vrp_txrx.h -- the state and entry points of the C TX and RX firings (txrx.c) on plain TCP.
- * Used by the executor (vrprune/dist/_native.py's cdef mirrors vrp_link: keep them in step) and
+ * Used by the executor (vrprune/net/_native.py's cdef mirrors vrp_link: keep them in step) and
  * by compiled programs (vrprune/compile/runtime/vrp_net.c; `vrprune compile` copies txrx.c and
  * this file into the program's runtime/ folder). */
 #ifndef VRP_TXRX_H
@@ -9,7 +9,7 @@
 
 #include "vrprune.h"
 
-/* what a crossing edge carries: vrprune/dist/_split.py's STATIC, VARIABLE, CONTROL */
+/* what a crossing edge carries: vrprune/net/_split.py's STATIC, VARIABLE, CONTROL */
 enum { VRP_LINK_STATIC = 0, VRP_LINK_VARIABLE = 1, VRP_LINK_CONTROL = 2 };
 
 typedef struct {

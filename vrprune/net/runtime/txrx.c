@@ -4,7 +4,7 @@
  * socket call, competing with the Python actors of its host; with 73,728-byte tokens that
  * overhead is a large share of one token's time on the wire. In C, a TX or RX runs its whole
  * loop in the runtime's native core (vrprune/exec/runtime/native.c) with the GIL released, as
- * C actors do. The wire format is vrprune/dist/_wire.py's (20-byte little-endian header:
+ * C actors do. The wire format is vrprune/net/_wire.py's (20-byte little-endian header:
  * type u8, pad 3, atr u32, length u32, seq u64), and the checks are those of _txrx.py's
  * Python back-ends, which stay in use for TLS and for link-shaped TX.
  *

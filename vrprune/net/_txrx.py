@@ -26,7 +26,8 @@ from ..model import Actor
 from . import _wire as w
 from ._auth import TlsFiles, client_context, peer_names, server_context
 from ._link import LinkSpec, ShapedSender
-from ._native import NativeLink, load as load_native
+from ._native import NativeLink
+from ._native import load as load_native
 from ._options import SOCKET_BUFFER
 from ._split import CrossEdge
 
@@ -807,7 +808,7 @@ class TlsLink:
     def sendall(self, data: Any) -> None:
         mv = memoryview(data).cast("B")
         while len(mv):
-            n = self._call(lambda: self.tls.send(mv), False)
+            n = self._call(functools.partial(self.tls.send, mv), False)
             mv = mv[n:]
 
     def recv(self, n: int, flags: int = 0) -> bytes:

@@ -21,9 +21,21 @@ import dataclasses
 from dataclasses import dataclass
 
 from ..diagnostics import VrpruneError
-from ..model import (CONTROL_TOKEN_BYTES, Actor, ActorKind, Direction, Fifo, Graph, Host, Mapping, Port, PortKind,
-                     PortRef, TokenType,
-                     Unit)
+from ..model import (
+    CONTROL_TOKEN_BYTES,
+    Actor,
+    ActorKind,
+    Direction,
+    Fifo,
+    Graph,
+    Host,
+    Mapping,
+    Port,
+    PortKind,
+    PortRef,
+    TokenType,
+    Unit,
+)
 
 
 class MappingError(VrpruneError):

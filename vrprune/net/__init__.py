@@ -1,7 +1,7 @@
 """Distributed execution (Edge-PRUNE): mappings split a graph across hosts; every crossing edge
 becomes a TX/RX pair of socket actors (docs/distributed.md).
 
-    from vrprune.dist import split, fingerprint
+    from vrprune.net import split, fingerprint
     sp = split(graph, mapping)     # sp.proof (checked), sp.local (run here), sp.edges
 
 Names are imported on first use (the runner pulls in sockets, numpy and the executor), so that
@@ -20,7 +20,8 @@ if TYPE_CHECKING:
     from ._split import CrossEdge, MappingError, Split, split
     from ._wire import DistError, PeerClosed, Refused, fingerprint
 
-_WHERE = {"read_psk": "_auth", "write_private": "_auth", "write_psk": "_auth", "SOCKET_BUFFER": "_options", "NetOptions": "_options",
+_WHERE = {"read_psk": "_auth", "write_private": "_auth", "write_psk": "_auth",
+          "SOCKET_BUFFER": "_options", "NetOptions": "_options",
           "prepare": "_runner", "run_distributed": "_runner",
           "CrossEdge": "_split", "MappingError": "_split", "Split": "_split", "split": "_split", "DistError": "_wire",
           "PeerClosed": "_wire", "Refused": "_wire", "fingerprint": "_wire"}

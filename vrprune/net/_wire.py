@@ -47,7 +47,7 @@ import struct
 from typing import Any, Callable
 
 from ..diagnostics import VrpruneError
-from ..model import Graph, PythonImpl, CImpl, OpenCLImpl, without_spans
+from ..model import CImpl, Graph, OpenCLImpl, PythonImpl, without_spans
 
 MAGIC = b"VRPR"
 VERSION = 1
