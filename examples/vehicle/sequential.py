@@ -1,6 +1,6 @@
 """Run a chain-shaped graph's actors one after another in this thread, through the back-end
 contract (make_backend / init / fire / finish) and without the runtime: the per-layer timing
-harness of bench/bench_vehicle.py and the runtime-free check of tests/test_vehicle.py."""
+harness of bench/bench_vehicle.py and the runtime-free check of tests/examples/test_vehicle.py."""
 
 from __future__ import annotations
 

@@ -220,7 +220,7 @@ def _simulate_static(net: Net, deadline: float | None, accelerate_after: int | N
     rounds for which every such floor keeps the value (or the side of the batch) it had is
     computed exactly, and that many rounds are applied at once: the cost follows the number of
     distinct regimes, not the firings (rates 10^7 and 10^7 - 1 make 2 * 10^7 firings in a
-    few rounds of work). tests/test_net_accel.py holds it against the step-by-step run."""
+    few rounds of work). tests/verify/test_net_accel.py holds it against the step-by-step run."""
     n = net.size
     edges = net.edges
     q = net.q

@@ -1,4 +1,4 @@
-"""Python actors for the worker-process tests (tests/test_exec_procs.py): numpy work on
+"""Python actors for the worker-process tests (tests/exec/test_exec_procs.py): numpy work on
 large tokens, a recorder, and actors that fail in every way a worker can."""
 
 from __future__ import annotations
