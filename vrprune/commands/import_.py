@@ -73,12 +73,17 @@ def add_parser(sub) -> argparse.ArgumentParser:
                    help="group for throughput on C cores: the runs of layers and each actor's threads are chosen "
                         "together (sum C) to make the slowest actor as fast as possible (instead of --group and "
                         "--threads)")
+    p.add_argument("--exit", action="append", default=[], metavar="NODE=HEAD.onnx[:THRESHOLD]", dest="exits",
+                   help="an early exit: after ONNX node NODE (or the node computing tensor NODE) the model HEAD.onnx "
+                        "runs on its output; a frame whose head confidence (largest softmax probability) is at "
+                        "least THRESHOLD (default 0.9) takes the head's result and the rest of the network is "
+                        "pruned for it (a DPG; docs/early-exit.md)")
     return p
 
 
 def run(args, stdout: TextIO, stderr: TextIO) -> int:
     from .._extras import require
-    from ..onnximport import analyze, parse_shape_overrides, write
+    from ..onnximport import analyze, parse_exit, parse_shape_overrides, write
 
     require("onnx", "onnx", "vrprune import")
 
@@ -88,8 +93,9 @@ def run(args, stdout: TextIO, stderr: TextIO) -> int:
         print("vrprune import: error: --cores chooses the groups and their threads itself; leave out "
               "--group and --threads", file=stderr)
         return 2
+    exits = [parse_exit(e) for e in args.exits]
     plan = analyze(args.model, shapes=shapes, group=args.group, threads=args.threads or 1, name=args.name,
-                   balance=args.balance, cores=args.cores or 0, fork=args.fork)
+                   balance=args.balance, cores=args.cores or 0, fork=args.fork, exits=exits)
     try:
         files = write(plan, args.out)
     except OSError as exc:
@@ -100,11 +106,15 @@ def run(args, stdout: TextIO, stderr: TextIO) -> int:
         print(f"vrprune import: note: {note}", file=stderr)
     layers = sum(1 for a in plan.actors if a.kind == "layer")
     forks = sum(1 for a in plan.actors if a.kind == "fork")
+    exit_actors = sum(1 for a in plan.actors if a.kind.startswith("exit_"))
     size = os.path.getsize(files.npz)
     folded = f", {plan.folded} constant nodes folded" if plan.folded else ""
     fork_text = f" + {forks} fork actors" if forks else ""
+    if exit_actors:
+        fork_text += f" + {exit_actors} early-exit actors (CA, entry and exit DA)"
+    n_io = len(plan.actors) - layers - forks - exit_actors
     stdout.write(f"imported {args.model}: {plan.n_nodes} nodes{folded} -> {layers} layer actors{fork_text} + "
-                 f"{len(plan.actors) - layers - forks} input/output actors, {len(plan.edges)} fifos ({dt:.2f} s)\n"
+                 f"{n_io} input/output actors, {len(plan.edges)} fifos ({dt:.2f} s)\n"
                  f"  {files.vpr}\n  {files.npz} ({size / 1e6:.1f} MB: layer subgraphs and weights)\n"
                  f"  {files.actors}\n"
                  f"next: vrprune check {files.vpr}\n")

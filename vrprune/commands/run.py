@@ -501,7 +501,13 @@ def _summary(name: str, res: Any, iterations: int | None) -> str:
     lines = [f"graph {name}: {res.status} ({it}{plural(total, 'firing')} in {res.wall_s:.3f} s)"]
     width = max((len(a) for a in res.firings), default=0)
     for a, n in res.firings.items():
-        lines.append(f"  {a:<{width}}  {plural(n, 'firing')}")
+        st = res.actors.get(a)
+        extra = ""
+        if st is not None and st.pruned:
+            extra = f", {st.pruned} of them pruned (atr 0: not fired)"
+        if st is not None and st.atr_counts:
+            extra = "; chose " + ", ".join(f"atr {k} {plural(v, 'time')}" for k, v in sorted(st.atr_counts.items()))
+        lines.append(f"  {a:<{width}}  {plural(n, 'firing')}{extra}")
     return "\n".join(lines) + "\n"
 
 

@@ -89,6 +89,8 @@ class ActorStats:
     total_s: float = 0.0
     min_s: float = float("inf")
     max_s: float = 0.0
+    pruned: int = 0  # of the firings, those skipped at atr 0 (a DPA whose every data port is variable)
+    atr_counts: dict[int, int] = field(default_factory=dict)  # a CA: how often it chose each atr
 
     def to_json(self) -> dict[str, Any]:
         n = self.firings
@@ -97,7 +99,10 @@ class ActorStats:
                 "mean_s": (self.total_s / n) if n and timed else None,
                 "min_s": self.min_s if n and timed else None,
                 "max_s": self.max_s if n and timed else None,
-                "total_s": self.total_s if timed else None}
+                "total_s": self.total_s if timed else None,
+                **({"pruned": self.pruned} if self.pruned else {}),
+                **({"atr_counts": {str(k): v for k, v in sorted(self.atr_counts.items())}}
+                   if self.atr_counts else {})}
 
 
 @dataclass
@@ -115,6 +120,7 @@ class RunResult:
     repetition: dict[str, int] = field(default_factory=dict)
     hung: list[Hung] = field(default_factory=list)  # status "hung": the actors stuck inside a firing
     unstopped: list[str] = field(default_factory=list)  # actors whose thread was still running at the end
+    atrs: dict[str, list[int]] | None = None  # per DPG, its CA's atr of each iteration, when traced
 
     @property
     def ok(self) -> bool:
@@ -237,6 +243,7 @@ class _ActorThread:
         self.nloop: Any = None
         self.atr_bounds: tuple[int, int] | None = None
         self.replay: list[int] | None = None
+        self.atrs: list[int] | None = None  # a CA's choices in order, when traced
         self.cpu: int | None = None  # pin the thread to this core (Runtime(pin=True))
         self.in_fire = 0  # the number of the firing under way (0: between firings); read by the watchdog
 
@@ -262,7 +269,12 @@ class _ActorThread:
         stop = self.rt._stop
         is_ca = self.actor.kind is ActorKind.CA
         is_source = not in_specs and ctrl_in is None
+        # a DPA whose every data port is variable-rate is pruned at atr 0: it does not fire
+        prunable = ctrl_in is not None and bool(in_specs or out_specs) and all(
+            r == 0 for _, r in in_specs + out_specs) and not getattr(self.backend, "fires_when_pruned", False)
         stats = self.stats
+        counts = stats.atr_counts
+        atrs = self.atrs
         slices = self.slices
         timed = self.rt.timed
         perf = time.perf_counter
@@ -282,7 +294,10 @@ class _ActorThread:
                 f.write_start(1)
             k += 1
             self.in_fire = k
-            if timed:
+            if prunable and not atr:
+                ret = None
+                stats.pruned += 1
+            elif timed:
                 t0 = perf()
                 try:
                     ret = fire(ins, outs, atr)
@@ -316,6 +331,9 @@ class _ActorThread:
                     chosen = self._ca_atr(k, ret)
                     if chosen is None:
                         return
+                    counts[chosen] = counts.get(chosen, 0) + 1
+                    if atrs is not None:
+                        atrs.append(chosen)
                     for f in ctrl_outs:
                         f.put_i32(chosen)
             for i in n_in:
@@ -584,6 +602,8 @@ class Runtime:
                 t.limit = self.repetition[a.name] * iterations
             if trace:
                 t.slices = []
+                if a.kind is ActorKind.CA:
+                    t.atrs = []
             self.threads.append(t)
 
         if pin:
@@ -693,6 +713,10 @@ class Runtime:
             if any(r == 0 for _, r in t.in_specs + t.out_specs) and t.ctrl_in is None:
                 raise RuntimeSetupError(f"{t.actor.span}: actor '{t.name}' has variable-rate ports but no control "
                                         f"input")
+        for t in self.threads:  # back-ends that watch their FIFOs (TX/RX) are joined to them here, once
+            join = getattr(t.backend, "join_fifos", None)
+            if join is not None:
+                join(list(t.all_in), list(t.all_out), lambda: self.stopping)
         self._by_name = by_name
         if trace:
             for ff in self.fifos.values():
@@ -860,7 +884,8 @@ class Runtime:
             failures=list(self._failures), waits=waits, stalled_s=stalled,
             slices={t.name: t.slices for t in self.threads if t.slices is not None} if self.trace else None,
             fills={n: (f.fills or []) for n, f in self.fifos.items()} if self.trace else None,
-            t0=t0, repetition=dict(self.repetition), hung=list(self._hung), unstopped=unstopped)
+            t0=t0, repetition=dict(self.repetition), hung=list(self._hung), unstopped=unstopped,
+            atrs={t.actor.dpg or t.name: t.atrs for t in self.threads if t.atrs is not None} if self.trace else None)
 
     def _monitor(self, t0: float) -> tuple[str, list[Wait], float]:
         wd = self.watchdog_s

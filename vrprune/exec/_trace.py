@@ -14,7 +14,9 @@ PROFILE_SCHEMA = "vrprune/profile/1"
 
 def trace_json(result: RunResult, graph_name: str = "graph") -> dict[str, Any]:
     """Chrome trace-event JSON (loads in Perfetto and chrome://tracing): one track (tid) per
-    actor with each firing as an "X" slice, and one "C" counter per FIFO with its fill level."""
+    actor with each firing as an "X" slice, and one "C" counter per FIFO with its fill level.
+    With DPGs, ``otherData.atr`` holds each DPG's atr per iteration (an early exit's DPG: 0 =
+    the frame exited, 1 = it ran on), in the form ``vrprune run --replay`` reads."""
     if result.slices is None or result.fills is None:
         raise ValueError("the run was not traced (Runtime(trace=True))")
     t0 = result.t0
@@ -37,7 +39,8 @@ def trace_json(result: RunResult, graph_name: str = "graph") -> dict[str, Any]:
             ev.append({"ph": "C", "pid": pid, "tid": 0, "name": name,
                        "ts": round(max(t - t0, 0.0) * 1e6, 3), "args": {"fill": fill}})
     return {"traceEvents": ev, "displayTimeUnit": "ms",
-            "otherData": {"status": result.status, "wall_s": result.wall_s}}
+            "otherData": {"status": result.status, "wall_s": result.wall_s,
+                          **({"atr": result.atrs} if result.atrs else {})}}
 
 
 def profile_json(result: RunResult, graph_name: str = "graph") -> dict[str, Any]:

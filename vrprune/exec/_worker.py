@@ -455,11 +455,13 @@ class ProcessActorThread(_ActorThread):
 class _LiveStats:
     """ActorStats whose ``firings`` is a shared-memory slot the parent reads live."""
 
-    __slots__ = ("_i", "_slots", "max_s", "min_s", "total_s")
+    __slots__ = ("_i", "_slots", "atr_counts", "max_s", "min_s", "pruned", "total_s")
 
     def __init__(self, slots: Any, i: int) -> None:
         self._slots, self._i = slots, i
         self.total_s, self.min_s, self.max_s = 0.0, float("inf"), 0.0
+        self.pruned = 0
+        self.atr_counts: dict[int, int] = {}
 
     @property
     def firings(self) -> int:
@@ -470,7 +472,7 @@ class _LiveStats:
         self._slots[self._i] = k
 
     def plain(self) -> ActorStats:
-        return ActorStats(self.firings, self.total_s, self.min_s, self.max_s)
+        return ActorStats(self.firings, self.total_s, self.min_s, self.max_s, self.pruned, dict(self.atr_counts))
 
 
 class _LocalStop:

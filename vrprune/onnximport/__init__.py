@@ -24,6 +24,7 @@ from ._analysis import (
     analyze,
     parse_shape_overrides,
 )
+from ._exits import ExitSpec, parse_exit
 from ._ops import COMPUTE, FOLLOWERS, SUPPORTED
 from ._write import ACTORS_FILE, MARKER, Written, render_vpr, write
 
@@ -46,5 +47,6 @@ def is_onnxruntime_actor(actor: Actor) -> bool:
 
 
 __all__ = ["ACTORS_FILE", "COMPUTE", "FOLLOWERS", "SUPPORTED", "ActorPlan", "EdgePlan", "ImportPlan",
-           "OnnxImportError", "TensorInfo", "Written", "analyze", "is_onnxruntime_actor", "parse_shape_overrides",
+           "OnnxImportError", "TensorInfo",
+           "ExitSpec", "parse_exit", "Written", "analyze", "is_onnxruntime_actor", "parse_shape_overrides",
            "render_vpr", "write"]

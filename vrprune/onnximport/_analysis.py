@@ -8,12 +8,16 @@ import os
 import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from ..diagnostics import VrpruneError
 from ..model import DTYPE_BYTES
 from ._ops import FOLDABLE_ANYWAY, FOLLOWERS, REFUSED_WHY, SUPPORTED
+
+if TYPE_CHECKING:
+    from ._exits import ExitSpec, HeadInfo
 
 
 class OnnxImportError(VrpruneError):
@@ -59,6 +63,7 @@ class TensorInfo:
 class InPort:
     name: str
     tensor: str
+    rate: str = ""  # "" static rate 1; "0..1" variable (inside an exit's DPG)
 
 
 @dataclass(frozen=True, slots=True)
@@ -67,12 +72,14 @@ class OutPort:
     tensor: str
     consumer: str  # the actor this port's FIFO goes to
     source: int  # index of the tensor among the actor's produced tensors (subgraph output)
+    rate: str = ""  # "" static rate 1; "0..1" variable (inside an exit's DPG)
 
 
 @dataclass(frozen=True, slots=True)
 class ActorPlan:
     """One actor of the imported graph. ``kind``: "input", "output", "layer" or "fork" (copies
-    one tensor to each of its readers)."""
+    one tensor to each of its readers); with early exits also "exit_decide" (the CA),
+    "exit_entry" and "exit_merge" (the entry and exit DA of the DPG after an exit)."""
 
     name: str
     kind: str
@@ -86,6 +93,10 @@ class ActorPlan:
     subgraph: bytes = b""  # serialized ModelProto of the layer, weights included
     tensor: str = ""  # for input/output actors: the model tensor
     threads: int = 0  # intra-op threads of a layer (0: the plan's)
+    role: str = ""  # "" (spa), "ca", "da" or "dpa"
+    dpg: str = ""  # the DPG the actor belongs to ("" none)
+    controls: tuple[str, ...] = ()  # control ports: a CA's outputs, a DA's or DPA's one input
+    params: tuple[tuple[str, str], ...] = ()  # extra params (name, .vpr literal) of exit actors
 
 
 @dataclass(frozen=True, slots=True)
@@ -94,7 +105,8 @@ class EdgePlan:
     src_port: str
     dst: str
     dst_port: str
-    tensor: str
+    tensor: str  # "" for a control edge
+    rate: str = ""  # "0..1" on the variable-rate edges inside an exit's DPG
 
 
 @dataclass(frozen=True, slots=True)
@@ -142,7 +154,7 @@ BALANCE = ("cost", "flops", "time")
 
 def analyze(path: str, *, shapes: Mapping[str, Sequence[int]] | None = None, group: int | None = 0,
             threads: int = 1, name: str | None = None, balance: str = "cost", cores: int = 0,
-            fork: bool = False) -> ImportPlan:
+            fork: bool = False, exits: Sequence[ExitSpec] = ()) -> ImportPlan:
     """Read the ONNX model at ``path`` and decide the actors, FIFOs and layer subgraphs.
 
     ``group``: 0 = one actor per layer (a compute node and the element-wise nodes after it);
@@ -155,7 +167,8 @@ def analyze(path: str, *, shapes: Mapping[str, Sequence[int]] | None = None, gro
     :func:`_runs_for_cores`). ``fork``: a tensor read by several actors goes to one Fork actor
     that copies it to each (else the producer has an output port per reader), so that a
     partition point cutting before the Fork sends it once. ``shapes`` fixes the dimensions of
-    model inputs. Raises
+    model inputs. ``exits``: early-exit heads (see :mod:`._exits`): each head's nodes join the
+    model, and the network after its node becomes a DPG that its confidence prunes. Raises
     :class:`OnnxImportError`."""
     if balance not in BALANCE:
         raise OnnxImportError(f"balance must be one of {', '.join(BALANCE)}, got {balance!r}")
@@ -168,6 +181,13 @@ def analyze(path: str, *, shapes: Mapping[str, Sequence[int]] | None = None, gro
     model = _load(path)
     graph_name = _identifier(name or os.path.splitext(os.path.basename(path))[0], "model")
     model = _fix_input_shapes(model, {k: tuple(v) for k, v in (shapes or {}).items()}, path)
+    from ._exits import attach_exits, head_starts, merge_heads
+
+    heads: list[HeadInfo] = []
+    if exits:
+        if group != 0 or cores:
+            raise OnnxImportError("--exit needs one actor per layer: leave out --group and --cores")
+        model, heads = merge_heads(model, exits, path)
     model, folded = _fold_constants(model, path)
     model = _infer_shapes(model, path)
     g = model.graph
@@ -195,7 +215,7 @@ def analyze(path: str, *, shapes: Mapping[str, Sequence[int]] | None = None, gro
             raise OnnxImportError(f"{path}: model output '{t}' is a constant; vrprune import needs outputs "
                                   f"computed from the inputs")
 
-    layers = _layers(nodes, consts, fuse=group is not None)
+    layers = _layers(nodes, consts, fuse=group is not None, starts=head_starts(nodes, heads))
     inits = {t.name: t for t in g.initializer}
     layer_threads: list[int] | None = None
     if group or cores:
@@ -213,9 +233,10 @@ def analyze(path: str, *, shapes: Mapping[str, Sequence[int]] | None = None, gro
         if t not in tensors:
             raise OnnxImportError(f"{path}: tensor '{t}' has no known type and shape after shape inference; "
                                   f"fix the model's input shapes with --shape NAME=D0xD1x...")
-    return ImportPlan(source=path, graph_name=graph_name, actors=tuple(actors), edges=tuple(edges),
+    plan = ImportPlan(source=path, graph_name=graph_name, actors=tuple(actors), edges=tuple(edges),
                       tensors={t: tensors[t] for t in sorted(used)}, opset=opset, n_nodes=len(nodes),
                       threads=threads, folded=folded, notes=notes)
+    return attach_exits(plan, heads, path) if heads else plan
 
 
 # ----------------------------------------------------------------------------- model-level phases
@@ -420,15 +441,16 @@ def _live_nodes(nodes, outputs: list[str], consts: set[str]) -> set[int]:
 
 # ----------------------------------------------------------------------------- layers
 
-def _layers(nodes, consts: set[str], fuse: bool) -> list[list[int]]:
+def _layers(nodes, consts: set[str], fuse: bool, starts: frozenset[int] = frozenset()) -> list[list[int]]:
     """Node indexes per layer, layers in a topological order. ``fuse``: a follower node joins
-    the layer that produces all of its activation inputs; else every node is a layer."""
+    the layer that produces all of its activation inputs; else every node is a layer. A node
+    in ``starts`` always starts a layer (an exit head's first nodes)."""
     producer: dict[str, int] = {}  # tensor -> layer index
     layers: list[list[int]] = []
     for i, n in enumerate(nodes):
         acts = [t for t in n.input if t and t not in consts]
         srcs = {producer.get(t, -1) for t in acts}
-        if fuse and n.op_type in FOLLOWERS and acts and len(srcs) == 1 and -1 not in srcs:
+        if fuse and n.op_type in FOLLOWERS and acts and len(srcs) == 1 and -1 not in srcs and i not in starts:
             k = srcs.pop()
             layers[k].append(i)
         else:

@@ -18,7 +18,7 @@ _ACTORS_TEXT = f'''"""Actors of the graphs `vrprune import` writes into this fol
 layer's ONNX subgraph (see docs/import.md). Weight files named in the .vpr are found relative
 to this folder."""
 
-from {MARKER} import Fork, bind
+from {MARKER} import ExitDecision, ExitEntry, ExitMerge, Fork, bind
 
 Input, Layer, Output = bind(__file__)
 '''
@@ -74,20 +74,68 @@ def render_vpr(plan: ImportPlan, npz_name: str, capacity: int = 2) -> str:
         "",
         f"graph {plan.graph_name} {{",
     ]
+    dpg_of = {a.name: a.dpg for a in plan.actors}
+    done: set[str] = set()
     for a in plan.actors:
-        lines.extend(_render_actor(plan, a, npz_name))
-        lines.append("")
+        if not a.dpg:
+            lines.extend(_render_actor(plan, a, npz_name))
+            lines.append("")
+        elif a.dpg not in done:  # the whole DPG where its first actor stands
+            done.add(a.dpg)
+            members = [x for x in plan.actors if x.dpg == a.dpg]
+            lines.append(f"  // DPG '{a.dpg}': the network after an early exit; its CA prunes it frame by frame")
+            lines.append(f"  dpg {a.dpg} {{")
+            for x in members:
+                lines.extend("  " + t if t else t for t in _render_actor(plan, x, npz_name))
+                lines.append("")
+            for e in plan.edges:
+                if dpg_of.get(e.src) == a.dpg and dpg_of.get(e.dst) == a.dpg:
+                    lines.append("  " + _render_fifo(plan, e, capacity))
+            lines.append("  }")
+            lines.append("")
     for e in plan.edges:
-        t = plan.tensors[e.tensor]
-        lines.append(f"  fifo {e.src}.{e.src_port} -> {e.dst}.{e.dst_port} capacity {capacity}"
-                     f"    // {t.name}: {_fmt_bytes(t.nbytes)}")
+        if not (dpg_of.get(e.src) and dpg_of.get(e.src) == dpg_of.get(e.dst)):
+            lines.append(_render_fifo(plan, e, capacity))
     lines.append("}")
     return "\n".join(lines) + "\n"
+
+
+def _render_fifo(plan: ImportPlan, e, capacity: int) -> str:
+    if not e.tensor:
+        return f"  fifo {e.src}.{e.src_port} -> {e.dst}.{e.dst_port} capacity {capacity}    // control: atr"
+    t = plan.tensors[e.tensor]
+    return (f"  fifo {e.src}.{e.src_port} -> {e.dst}.{e.dst_port} capacity {capacity}"
+            f"    // {t.name}: {_fmt_bytes(t.nbytes)}")
+
+
+_EXIT_KINDS = {"exit_decide": ("ExitDecision", "CA: the exit head's confidence (largest softmax probability) >= "
+                               "threshold: atr 0 (exit, the rest is pruned), else atr 1"),
+               "exit_entry": ("ExitEntry", "entry DA: the activation on at rate atr, the head's result at rate 1"),
+               "exit_merge": ("ExitMerge", "exit DA: the late result when atr = 1, else the head's (early) result")}
+
+
+def _rated(t: str, rate: str) -> str:
+    return f"{t} @ {rate}" if rate else t
 
 
 def _render_actor(plan: ImportPlan, a: ActorPlan, npz_name: str) -> list[str]:
     out: list[str] = []
     ind = "    "
+    if a.kind in _EXIT_KINDS:
+        cls, what = _EXIT_KINDS[a.kind]
+        out.append(f"  // {what}")
+        out.append(f"  actor {a.name}: {a.role} {{")
+        for c in a.controls:
+            out.append(f"{ind}control {'out' if a.role == 'ca' else 'in'} {c}")
+        for ip in a.in_ports:
+            out.append(f"{ind}in  {ip.name}: {_rated(plan.tensors[ip.tensor].vpr_type, ip.rate)}")
+        for op in a.out_ports:
+            out.append(f"{ind}out {op.name}: {_rated(plan.tensors[op.tensor].vpr_type, op.rate)}")
+        out.append(f"{ind}impl python {_quote(f'{ACTORS_FILE}:{cls}')}")
+        for k, v in a.params:
+            out.append(f"{ind}param {k} = {v}")
+        out.append("  }")
+        return out
     if a.kind == "fork":
         readers = ", ".join(p.consumer for p in a.out_ports)
         out.append(f"  // '{a.tensor}' to each of its readers ({readers}): a cut before this actor sends it once")
@@ -99,11 +147,13 @@ def _render_actor(plan: ImportPlan, a: ActorPlan, npz_name: str) -> list[str]:
         what = "model input" if a.kind == "input" else "model output"
         t = plan.tensors[a.tensor]
         out.append(f"  // {what} '{a.tensor}': {t.vpr_type}")
-    out.append(f"  actor {a.name} {{")
+    out.append(f"  actor {a.name}{': ' + a.role if a.role else ''} {{")
+    for c in a.controls:
+        out.append(f"{ind}control in {c}")
     for ip in a.in_ports:
-        out.append(f"{ind}in  {ip.name}: {plan.tensors[ip.tensor].vpr_type}")
+        out.append(f"{ind}in  {ip.name}: {_rated(plan.tensors[ip.tensor].vpr_type, ip.rate)}")
     for op in a.out_ports:
-        out.append(f"{ind}out {op.name}: {plan.tensors[op.tensor].vpr_type}")
+        out.append(f"{ind}out {op.name}: {_rated(plan.tensors[op.tensor].vpr_type, op.rate)}")
     kind = {"layer": "Layer", "input": "Input", "output": "Output", "fork": "Fork"}[a.kind]
     out.append(f"{ind}impl python {_quote(f'{ACTORS_FILE}:{kind}')}")
     if a.kind == "layer":

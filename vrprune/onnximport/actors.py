@@ -246,3 +246,48 @@ class Output:
         tmp = f"{self.path}.tmp{os.getpid()}.npy"
         np.save(tmp, arr)
         os.replace(tmp, self.path)
+
+
+def confidence(logits: np.ndarray) -> float:
+    """An exit head's confidence: its largest softmax probability over the last axis (the
+    classes); with a batch dimension > 1, the least confident row's."""
+    x = np.asarray(logits, dtype=np.float64)
+    x = x.reshape((-1, x.shape[-1])) if x.ndim else x.reshape((1, 1))
+    z = np.exp(x - x.max(axis=-1, keepdims=True))
+    p = z / z.sum(axis=-1, keepdims=True)
+    return float(p.max(axis=-1).min())
+
+
+class ExitDecision:
+    """The CA of an early exit: atr 0 (exit; the DPG after it is pruned) when the head's
+    :func:`confidence` is at least ``threshold``, else atr 1 (the rest of the network runs)."""
+
+    def __init__(self, threshold: float, token: str, exit: int = 1, head: str = "", node: str = "") -> None:
+        if isinstance(threshold, bool) or not isinstance(threshold, (int, float)) or not 0 < threshold <= 1:
+            raise ActorSetupError(f"param threshold must be a number in (0, 1], got {threshold!r}")
+        self.threshold = float(threshold)
+        self.token = token
+        _token(token)
+        self.exit, self.head, self.node = exit, head, node
+
+    def fire(self, ins, outs, atr) -> int:
+        return 0 if confidence(view(ins[0], self.token)) >= self.threshold else 1
+
+
+class ExitEntry:
+    """The entry DA of an early exit's DPG: the activation(s) on at rate atr, the head's
+    result (last input and output) on at rate 1."""
+
+    def fire(self, ins, outs, atr) -> None:
+        if atr:
+            for i in range(len(outs) - 1):
+                outs[i][...] = ins[i]
+        outs[-1][...] = ins[-1]
+
+
+class ExitMerge:
+    """The exit DA of an early exit's DPG: the frame's result is the late one (first input,
+    rate atr) when the rest of the network ran, else the head's (second input)."""
+
+    def fire(self, ins, outs, atr) -> None:
+        outs[0][...] = ins[0] if atr else ins[1]

@@ -1,0 +1,239 @@
+"""`vrprune import --exit NODE=HEAD.onnx[:THRESHOLD]`: early exits as proved DPGs. Models and
+heads are built here with onnx.helper; every frame's output equals a reference that applies the
+same exit rule (head confidence = largest softmax probability >= threshold) to onnxruntime runs
+of the whole model and of the head, in one process and split over two processes on loopback."""
+
+from __future__ import annotations
+
+import json
+import os
+
+import numpy as np
+import pytest
+
+onnx = pytest.importorskip("onnx")
+ort = pytest.importorskip("onnxruntime")
+from onnx import TensorProto, helper, numpy_helper  # noqa: E402
+
+from helpers.procs import finish, free_base, run_cmd, start, write_mappings  # noqa: E402
+from test_import import IR_VERSION, OPSET, cli, max_rel  # noqa: E402
+
+N_FRAMES = 8
+
+
+def _w(rng, name: str, *shape: int, scale: float = 0.5):
+    return numpy_helper.from_array((rng.standard_normal(shape) * scale).astype(np.float32), name)
+
+
+def _model(with_trunk_output: bool = False) -> onnx.ModelProto:
+    """conv1+relu1 -> conv2+relu2 -> pool -> fc: logits f32[1, 5]; the exit goes after relu1."""
+    rng = np.random.default_rng(0)
+    nodes = [helper.make_node("Conv", ["x", "w1"], ["c1"], name="conv1", pads=[1, 1, 1, 1]),
+             helper.make_node("Relu", ["c1"], ["r1"], name="relu1"),
+             helper.make_node("Conv", ["r1", "w2"], ["c2"], name="conv2", pads=[1, 1, 1, 1]),
+             helper.make_node("Relu", ["c2"], ["r2"], name="relu2"),
+             helper.make_node("GlobalAveragePool", ["r2"], ["g"], name="gap"),
+             helper.make_node("Flatten", ["g"], ["f"], name="flat"),
+             helper.make_node("Gemm", ["f", "wf", "bf"], ["y"], name="fc", transB=1)]
+    outs = [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, 5])]
+    if with_trunk_output:
+        outs.append(helper.make_tensor_value_info("r1", TensorProto.FLOAT, [1, 4, 8, 8]))
+    g = helper.make_graph(nodes, "m", [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 3, 8, 8])], outs,
+                          [_w(rng, "w1", 4, 3, 3, 3), _w(rng, "w2", 6, 4, 3, 3), _w(rng, "wf", 5, 6),
+                           _w(rng, "bf", 5)])
+    return helper.make_model(g, opset_imports=[helper.make_opsetid("", OPSET)], ir_version=IR_VERSION)
+
+
+def _head(channels: int = 4) -> onnx.ModelProto:
+    rng = np.random.default_rng(1)
+    nodes = [helper.make_node("GlobalAveragePool", ["h"], ["g"]), helper.make_node("Flatten", ["g"], ["f"]),
+             helper.make_node("Gemm", ["f", "w", "b"], ["logits"], transB=1)]
+    g = helper.make_graph(nodes, "head", [helper.make_tensor_value_info("h", TensorProto.FLOAT, [1, channels, 8, 8])],
+                          [helper.make_tensor_value_info("logits", TensorProto.FLOAT, [1, 5])],
+                          [_w(rng, "w", 5, channels, scale=4.0), _w(rng, "b", 5)])
+    return helper.make_model(g, opset_imports=[helper.make_opsetid("", OPSET)], ir_version=IR_VERSION)
+
+
+def _confidence(logits: np.ndarray) -> float:
+    z = np.exp(logits - logits.max())
+    return float((z / z.sum()).max())
+
+
+class Case:
+    """The model, its head and frames on disk; the reference outputs and exit pattern for a
+    threshold between the head's confidences (half the frames exit)."""
+
+    def __init__(self, tmp_path) -> None:
+        self.d = tmp_path
+        self.model, self.head = str(tmp_path / "m.onnx"), str(tmp_path / "head.onnx")
+        onnx.save(_model(), self.model)
+        onnx.save(_head(), self.head)
+        onnx.save(_model(with_trunk_output=True), tmp_path / "ref.onnx")
+        self.frames = np.random.default_rng(5).standard_normal((N_FRAMES, 1, 3, 8, 8)).astype(np.float32)
+        np.save(tmp_path / "frames.npy", self.frames)
+        whole = ort.InferenceSession(str(tmp_path / "ref.onnx"), providers=["CPUExecutionProvider"])
+        head = ort.InferenceSession(self.head, providers=["CPUExecutionProvider"])
+        self.late, self.early, conf = [], [], []
+        for f in self.frames:
+            y, r1 = whole.run(None, {"x": f})
+            (logits,) = head.run(None, {"h": r1})
+            self.late.append(y)
+            self.early.append(logits)
+            conf.append(_confidence(logits))
+        c = sorted(conf)
+        self.threshold = (c[N_FRAMES // 2 - 1] + c[N_FRAMES // 2]) / 2
+        self.pattern = [0 if x >= self.threshold else 1 for x in conf]  # atr: 0 = exited
+        assert 0 < sum(self.pattern) < N_FRAMES
+        self.expected = np.stack([e if a == 0 else y for a, e, y in zip(self.pattern, self.early, self.late)])
+
+    def imported(self) -> str:
+        code, out, err = cli("import", self.model, "-o", str(self.d / "out"),
+                             "--exit", f"relu1={self.head}:{self.threshold!r}")
+        assert code == 0, out + err
+        return str(self.d / "out" / "m.vpr")
+
+    def params(self, out: str) -> list[str]:
+        return ["--param", f"Input.path={self.d / 'frames.npy'}", "--param", f"Output.path={out}"]
+
+
+def test_exit_graph_is_proved_and_every_frame_matches_the_reference(tmp_path):
+    case = Case(tmp_path)
+    vpr = case.imported()
+    code, out, err = cli("check", vpr)
+    assert code == 0 and "R1-R8 hold" in out and "for every atr sequence" in out, out + err
+    assert cli("fmt", "--check", vpr)[0] == 0
+    res = tmp_path / "y.npy"
+    trace = tmp_path / "trace.json"
+    code, out, err = cli("run", vpr, *case.params(str(res)), "--trace", str(trace))
+    assert code == 0, out + err
+    got = np.load(res)
+    assert got.shape == case.expected.shape
+    assert max_rel(got, case.expected) <= 1e-5
+    assert json.load(open(trace))["otherData"]["atr"] == {"after_exit1": case.pattern}
+    exited = case.pattern.count(0)
+    assert f"chose atr 0 {exited} time" in out
+    # the pruned layers do not fire: their firings that ran are the frames that continued
+    assert f"Conv2               {N_FRAMES} firings, {exited} of them pruned" in out
+
+
+def test_exit_graph_split_over_two_processes(tmp_path):
+    """Endpoint: input, first layer, head, CA and both DAs, output; server: the rest of the
+    network. Same outputs as in one process."""
+    case = Case(tmp_path)
+    vpr = case.imported()
+    from vrprune import load
+
+    g = load(vpr)
+    rest = {a.name for a in g.actors if a.dpg and a.kind.value == "dpa"}
+    assert rest == {"Conv2", "GlobalAveragePool1", "Gemm1"}
+    placement = {a.name: ("server" if a.name in rest else "endpoint") for a in g.actors}
+    maps = write_mappings(tmp_path, placement)
+    base = str(free_base())
+    res = tmp_path / "y_split.npy"
+    params = case.params(str(res))
+    srv = start(run_cmd(vpr, maps["server"], "--port-base", base, *params), tmp_path)
+    ep = start(run_cmd(vpr, maps["endpoint"], "--port-base", base, *params), tmp_path)
+    for rc, so, se in finish([srv, ep], timeout=120):
+        assert rc == 0, so + se
+    assert max_rel(np.load(res), case.expected) <= 1e-5
+
+
+def test_threshold_one_never_exits_and_small_threshold_always_exits(tmp_path):
+    case = Case(tmp_path)
+    for thr, want in (("1", case.late), ("0.01", case.early)):
+        out_dir = tmp_path / f"o{thr}"
+        code, out, err = cli("import", case.model, "-o", str(out_dir), "--exit", f"relu1={case.head}:{thr}")
+        assert code == 0, err
+        res = tmp_path / f"y{thr}.npy"
+        code, out, err = cli("run", str(out_dir / "m.vpr"), "-q", *case.params(str(res)))
+        assert code == 0, out + err
+        assert max_rel(np.load(res), np.stack(want)) <= 1e-5
+
+
+@pytest.mark.parametrize("arg,message", [
+    ("relux={head}:0.5", "has no node or tensor named 'relux'; did you mean"),
+    ("relu2={head}:0.5", "the head's input 'h' is 1x4x8x8"),
+    ("relu1={head}:1.5", "threshold 1.5 is outside (0, 1]"),
+    ("relu1={head}:high", "threshold 'high' is not a number"),
+    ("relu1={d}/nope.onnx", "nope.onnx: no such file"),
+    ("relu1", "expected NODE=HEAD.onnx[:THRESHOLD]"),
+    ("conv1={head}", "node 'conv1' is fused with the nodes after it into layer 'Conv1'"),
+])
+def test_bad_exit_arguments_are_clear_errors(arg, message, tmp_path):
+    model, head = tmp_path / "m.onnx", tmp_path / "head.onnx"
+    onnx.save(_model(), model)
+    onnx.save(_head(), head)
+    code, out, err = cli("import", str(model), "-o", str(tmp_path / "out"), "--exit",
+                         arg.format(head=head, d=tmp_path))
+    assert code == 2, out + err
+    assert message in err and "Traceback" not in err
+    assert not os.path.exists(tmp_path / "out" / "m.vpr")
+
+
+def test_head_output_must_match_the_model_output(tmp_path):
+    model, head = tmp_path / "m.onnx", tmp_path / "head.onnx"
+    onnx.save(_model(), model)
+    h = _head()
+    h.graph.node[2].input[1] = "w7"
+    h.graph.initializer.append(_w(np.random.default_rng(2), "w7", 7, 4))
+    h.graph.initializer[1].CopyFrom(_w(np.random.default_rng(2), "b", 7))
+    h.graph.output[0].type.tensor_type.shape.dim[1].dim_value = 7
+    onnx.save(h, head)
+    code, out, err = cli("import", str(model), "-o", str(tmp_path / "out"), "--exit", f"relu1={head}")
+    assert code == 2 and "the head outputs f32[1, 7] but the model outputs f32[1, 5]" in err, err
+
+
+PRUNE = """graph g {{
+  actor Src {{ out n: i32  out d: f32[2]  impl python "{py}:Src" }}
+  dpg D {{
+    actor Ca: ca {{ in n: i32  control out c0  control out c1  control out c2  impl python "{py}:Ca" }}
+    actor Entry: da {{ control in c  in d: f32[2]  out x: f32[2] @ 0..1  impl python "{py}:Entry" }}
+    actor Work: dpa {{ control in c  in x: f32[2] @ 0..1  out y: f32[2] @ 0..1  impl python "{py}:Work" }}
+    actor Exit: da {{ control in c  in y: f32[2] @ 0..1  out z: f32[2]  impl python "{py}:Exit" }}
+    fifo Ca.c0 -> Entry.c capacity 1
+    fifo Ca.c1 -> Work.c capacity 1
+    fifo Ca.c2 -> Exit.c capacity 1
+    fifo Entry.x -> Work.x capacity 1
+    fifo Work.y -> Exit.y capacity 1
+  }}
+  actor Sink {{ in z: f32[2]  impl python "{py}:Sink" }}
+  fifo Src.n -> Ca.n capacity 1
+  fifo Src.d -> Entry.d capacity 1
+  fifo Exit.z -> Sink.z capacity 1
+}}
+"""
+
+PRUNE_PY = """
+import numpy as np
+class Src:
+    def __init__(self): self.k = 0
+    def fire(self, ins, outs, atr):
+        outs[0].view(np.int32)[0] = self.k % 2
+        outs[1].view(np.float32)[0] = self.k
+        self.k += 1
+class Ca:
+    def fire(self, ins, outs, atr): return int(ins[0].view(np.int32).ravel()[0])
+class Entry:
+    def fire(self, ins, outs, atr):
+        if atr: outs[0][...] = ins[0]
+class Work:
+    def fire(self, ins, outs, atr):
+        assert atr == 1, f"a pruned DPA fired with atr {atr}"
+        outs[0][...] = ins[0]
+class Exit:
+    def fire(self, ins, outs, atr): outs[0][...] = ins[0] if atr else 0
+class Sink:
+    def fire(self, ins, outs, atr): pass
+"""
+
+
+def test_runtime_does_not_fire_a_dpa_pruned_by_atr_0(tmp_path):
+    """A DPA whose every data port is variable-rate is not fired at atr 0 (its fire would be
+    called with empty windows otherwise); the DAs still fire (R8)."""
+    (tmp_path / "acts.py").write_text(PRUNE_PY)
+    vpr = tmp_path / "g.vpr"
+    vpr.write_text(PRUNE.format(py=tmp_path / "acts.py"))
+    code, out, err = cli("run", str(vpr), "--iterations", "6")
+    assert code == 0, out + err
+    assert "Work   6 firings, 3 of them pruned" in out
+    assert "chose atr 0 3 times, atr 1 3 times" in out
