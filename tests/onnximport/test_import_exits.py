@@ -290,3 +290,25 @@ def test_every_fifo_of_an_exit_graph_is_proved_at_capacity_1(tmp_path):
     assert "capacity 2" not in text and "capacity 1" in text
     code, out, err = cli("check", vpr)
     assert code == 0 and "for every atr sequence" in out, out + err
+
+
+def test_mobilenetv2_exit_example_exits_the_documented_share(tmp_path, capsys):
+    """examples/models/make_exit.py (at 32x32): the threshold it picks lets --share of the
+    bundled frames exit; the graph is proved and the run prunes exactly those frames."""
+    import importlib.util
+
+    from helpers.procs import ROOT
+
+    spec = importlib.util.spec_from_file_location("vrprune_example_make_exit",
+                                                  os.path.join(ROOT, "examples", "models", "make_exit.py"))
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    out = tmp_path / "mb"
+    assert mod.main(["--out", str(out), "--size", "32", "--frames", "8", "--share", "0.25"]) == 0
+    assert "2 of 8 frames exit early" in capsys.readouterr().out
+    vpr = str(out / "mobilenetv2.vpr")
+    assert cli("check", vpr)[0] == 0
+    code, text, err = cli("run", vpr, "--param", f"Input.path={out / 'frames.npy'}")
+    assert code == 0, text + err
+    assert "chose atr 0 2 times, atr 1 6 times" in text
+    assert os.path.isfile(out / "endpoint.map") and os.path.isfile(out / "server.map")
