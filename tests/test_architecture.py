@@ -188,6 +188,25 @@ def test_argparse_only_at_the_command_line():
     assert not bad, "argparse outside the command line: " + ", ".join(bad)
 
 
+def test_net_neither_prints_nor_returns_exit_codes():
+    """vrprune/net takes a split graph and options and returns a result (net.HostResult):
+    commands/run.py renders it and chooses the exit code. No print, no sys.stdout/stderr, no
+    sys.exit in the package."""
+    bad = []
+    for path in _py_files():
+        rel = os.path.relpath(path, PKG)
+        if not rel.startswith("net" + os.sep):
+            continue
+        with open(path, encoding="utf-8") as f:
+            tree = ast.parse(f.read(), path)
+        for node in ast.walk(tree):
+            if (isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id == "print") or \
+                    (isinstance(node, ast.Attribute) and isinstance(node.value, ast.Name) and node.value.id == "sys"
+                     and node.attr in ("stdout", "stderr", "exit")):
+                bad.append(f"vrprune/{rel}:{node.lineno}")
+    assert not bad, "printing or exiting in vrprune/net: " + ", ".join(bad)
+
+
 def _modules_after(code: str) -> set[str]:
     out = subprocess.run([sys.executable, "-c", code + "\nimport sys; print(' '.join(sys.modules))"],
                          capture_output=True, text=True, check=True).stdout

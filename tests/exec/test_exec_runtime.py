@@ -270,6 +270,34 @@ def test_emulation_wraps_only_the_backends_the_runtime_builds():
     assert not any(isinstance(t.backend, SlowedBackend) for t in rt.threads)
 
 
+def test_backends_are_joined_to_their_fifos_while_the_runtime_is_built():
+    """A back-end that watches its FIFOs (a TX or RX of a distributed run) gets them from the
+    Runtime as it is built (ActorBackend.join_fifos), in port order, with the run's ``stopping``;
+    a slowed (emulated) one passes them on to the back-end it wraps; nobody patches them in
+    afterwards."""
+    from vrprune.exec._python import PythonBackend
+
+    class Watching(PythonBackend):
+        joined: tuple | None = None
+
+        def join_fifos(self, ins, outs, stopping):
+            self.joined = (ins, outs, stopping)
+
+    g = load("chain")
+    own = Watching(g.actor("Pack"), None)
+    emu = DeviceEmulation(2.0)
+    inner = Watching(g.actor("Mid"), None)
+    rt = Runtime(g, iterations=2, watchdog_s=5, backends={"Pack": own, "Mid": emu.wrap(inner)})
+    for be, src, dst in ((own, "Src.o", "Pack.o"), (inner, "Unpack.o", "Mid.o")):
+        assert be.joined is not None
+        ins, outs, stopping = be.joined
+        assert [f.name for f in ins] == [src] and [f.name for f in outs] == [dst]
+        assert ins[0] is rt.fifos[src] and outs[0] is rt.fifos[dst]
+        assert stopping() is False
+    rt.abort()
+    assert own.joined[2]() is True
+
+
 @pytest.mark.parametrize("kw, msg", [({"slowdown": 0.5}, "slowdown must be a finite number >= 1"),
                                      ({"slowdown": float("nan")}, "slowdown must be a finite number >= 1"),
                                      ({"slowdown": float("inf")}, "slowdown must be a finite number >= 1"),

@@ -20,7 +20,7 @@ from ._gate import refused
 
 if TYPE_CHECKING:
     from ..exec import DeviceEmulation, RunOptions
-    from ..net import NetOptions
+    from ..net import HostResult, NetOptions, Split
 
 EXIT_CODES = """exit codes:
   0    the run ended cleanly
@@ -416,9 +416,70 @@ def _run_mapped(args, emu: DeviceEmulation | None, stdout: TextIO, stderr: TextI
                                      f"'{app.mapping.name}': the checker's verdict on the split graph (TX/RX "
                                      f"inserted) is {gate.verdict}")
     repetition = gate.repetition() or sp.local_repetition(repetition_vector(sp.proof))
-    return run_distributed(g, sp, repetition=repetition, proof_line=gate.proof_line(), link=link, security=sec,
-                           net=net, run=run_options(args, emulation=emu), trace_path=args.trace,
-                           profile_path=args.profile, quiet=args.quiet, log=log, stdout=stdout, stderr=stderr)
+    res = run_distributed(g, sp, repetition=repetition, link=link, security=sec, net=net,
+                          run=run_options(args, emulation=emu), log=log)
+    return _host_report(res, args, g.name, sp, gate.proof_line(), log, stdout, stderr)
+
+
+def _host_report(res: HostResult, args, name: str, sp: Split, proof_line: str | None, log: _HostLog,
+                 stdout: TextIO, stderr: TextIO) -> int:
+    """``run --mapping``'s output (trace, profile, errors, the summary) and exit status, from
+    what this host's run returned."""
+    from ..exec import outputs_written, profile_json, trace_json
+
+    rr = res.run
+    if res.outcome == "interrupted" and (rr is None or res.phase != "run"):
+        log("interrupted while connecting" if res.phase == "connecting" else "interrupted")
+        return 128 + (res.signal or signal.SIGINT)
+    if rr is None:  # nothing ran: a setup error (2) or a link that did not connect (1)
+        for msg in res.errors:
+            log(f"error: {msg}")
+        return 2 if res.outcome == "setup" else 1
+    for path, doc, key in ((args.trace, lambda: trace_json(rr, name), "otherData"),
+                           (args.profile, lambda: profile_json(rr, name), "dist")):
+        if path:
+            d = doc()
+            d.setdefault(key, {}).update(res.dist_info())
+            _write_json(path, d)
+    code = 0
+    if res.outcome == "interrupted":
+        log("interrupted: threads joined, sockets closed")
+        code = 128 + (res.signal or signal.SIGINT)
+    elif res.outcome == "failed":
+        for msg, tb in zip(res.errors, res.tracebacks):
+            log(f"error: {msg}")
+            if tb:
+                print("  " + tb.rstrip().replace("\n", "\n  "), file=stderr)
+        code = 1
+    elif rr.status == "deadlock":
+        print(rr.describe(), file=stderr)
+        code = 1
+    elif rr.status != "ok":
+        log(rr.describe())
+        code = rr.exit_code
+    if not args.quiet:
+        stdout.write(_host_summary(name, sp, res, code) + (f"  {proof_line}\n" if proof_line else "") +
+                     "".join(f"  {line}\n" for line in outputs_written(sp.local, res.started)))
+    return code
+
+
+def _host_summary(name: str, sp: Split, res: HostResult, code: int) -> str:
+    from .._words import plural
+
+    rr = res.run
+    assert rr is not None
+    total = sum(rr.firings.values())
+    status = rr.status if code == 0 or rr.status != "ok" else "error"
+    lines = [f"graph {name} on host {sp.mapping.this_host}: {status} ({plural(total, 'firing')} in {rr.wall_s:.3f} s)"]
+    width = max((len(a) for a in rr.firings), default=0)
+    for a, n in rr.firings.items():
+        lines.append(f"  {a:<{width}}  {plural(n, 'firing')}")
+    for e in res.edges:
+        rate = e.stream_Bps
+        role = "sent" if e.role == "tx" else "received"
+        lines.append(f"  edge {e.name} (port {e.port}): {role} {e.frames} frames, {e.bytes} bytes"
+                     + (f" ({rate / 1e6:.1f} MB/s from the first frame to the last)" if rate else ""))
+    return "\n".join(lines) + "\n"
 
 
 _SANITIZED = "VRPRUNE_RUN_SANITIZED"

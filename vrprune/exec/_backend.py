@@ -74,6 +74,12 @@ class ActorBackend:
     def finish(self) -> None:
         pass
 
+    def join_fifos(self, ins: list[Any], outs: list[Any], stopping: Callable[[], bool]) -> None:
+        """Called once while the Runtime is built, after its FIFOs exist: ``ins`` / ``outs`` are
+        the FIFOs of every input / output port (control ports included) in declaration order,
+        ``stopping()`` tells whether the run is being stopped. A back-end that must tell a stop
+        from an end (the TX and RX of a distributed run) keeps them; the rest ignore them."""
+
 
 class StubBackend(ActorBackend):
     """Built-in stand-in for an actor without an implementation (``--stub-missing``):
@@ -141,6 +147,11 @@ class SlowedBackend(ActorBackend):
 
     def finish(self) -> None:
         self.inner.finish()
+
+    def join_fifos(self, ins: list[Any], outs: list[Any], stopping: Callable[[], bool]) -> None:
+        join = getattr(self.inner, "join_fifos", None)
+        if join is not None:
+            join(ins, outs, stopping)
 
 
 def _where(actor: Actor) -> str:

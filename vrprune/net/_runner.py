@@ -1,17 +1,17 @@
-"""``vrprune run APP --mapping HOST.map``: run this host's share of a distributed graph."""
+"""Run this host's share of a distributed graph (``vrprune run APP --mapping HOST.map``): connect
+the links, run, close; returns a :class:`HostResult` that commands/run.py renders."""
 
 from __future__ import annotations
 
-import json
 import os
 import signal
 import threading
 import time
-from typing import Any, Callable, TextIO
+from dataclasses import dataclass, field
+from typing import Any, Callable
 
-from .._words import plural
 from ..diagnostics import VrpruneError
-from ..exec import RunOptions, make_runtime, outputs_written, pinned_cores, profile_json, trace_json
+from ..exec import RunOptions, RunResult, make_runtime, pinned_cores
 from ..links import LinkSpec, parse_link
 from ..model import Graph
 from . import _wire as w
@@ -72,19 +72,69 @@ def prepare(sp: Split, net: NetOptions, log: Callable[[str], None]) -> tuple[Lin
     return link, sec
 
 
-def run_distributed(graph: Graph, sp: Split, *, repetition: dict[str, int], proof_line: str | None,
-                    link: LinkSpec | None, security: Security, net: NetOptions, run: RunOptions,
-                    trace_path: str | None = None, profile_path: str | None = None, quiet: bool = False,
-                    log: Callable[[str], None], stdout: TextIO, stderr: TextIO) -> int:
+@dataclass
+class EdgeStats:
+    """One crossing edge of this host after the run: who sent or received how much."""
+
+    name: str
+    index: int
+    port: int
+    role: str  # "tx": this host sent, "rx": it received
+    actor: str  # the TX or RX actor on this host
+    peer: str | None
+    frames: int
+    bytes: int
+    stream_Bps: float | None  # from the first frame to the last
+
+    def to_json(self) -> dict[str, Any]:
+        return {"index": self.index, "port": self.port, "role": self.role, "actor": self.actor, "peer": self.peer,
+                "frames": self.frames, "bytes": self.bytes, "stream_Bps": self.stream_Bps}
+
+
+@dataclass
+class HostResult:
+    """What :func:`run_distributed` returns: how this host's share ended, for the caller to render.
+
+    ``outcome``: ``"ok"``; ``"setup"`` (a core this process may not use, a runtime that cannot be
+    built: nothing ran); ``"link"`` (a link failed to connect); ``"interrupted"`` (a signal: see
+    ``signal``, ``phase``); ``"failed"`` (an actor or a peer failed: ``errors``); or the run's own
+    status (``"deadlock"``, ``"hung"``, ...: see ``run``). ``errors``: what went wrong, one message
+    each; ``tracebacks``: for each error, the failed actor's traceback where it helps (None for a
+    peer, a TX/RX, whose message says it all, and a failure of the runtime itself)."""
+
+    outcome: str
+    errors: list[str] = field(default_factory=list)
+    tracebacks: list[str | None] = field(default_factory=list)
+    signal: int | None = None
+    phase: str = "run"  # where a signal arrived: "connecting", "setup" or "run"
+    run: RunResult | None = None
+    edges: list[EdgeStats] = field(default_factory=list)
+    host: str = ""
+    mapping: str = ""
+    link: LinkSpec | None = None
+    started: float = 0.0  # time.time() when the run started (outputs written since are this run's)
+
+    def dist_info(self) -> dict[str, Any]:
+        """The ``dist`` section of a profile (``otherData`` of a trace): host, link, edges."""
+        return {"host": self.host, "mapping": self.mapping,
+                "link": None if self.link is None else {"bandwidth_Bps": self.link.bandwidth_Bps,
+                                                        "latency_s": self.link.latency_s},
+                "edges": {e.name: e.to_json() for e in self.edges}}
+
+
+def run_distributed(graph: Graph, sp: Split, *, repetition: dict[str, int], link: LinkSpec | None,
+                    security: Security, net: NetOptions, run: RunOptions,
+                    log: Callable[[str], None]) -> HostResult:
     """Run this host's share ``sp.local`` of the proved ``graph``: connect every TX/RX link,
-    run, close; returns the exit status (0 ok, 1 failed, 2 setup error, 128+signal)."""
+    run, close. ``log`` gets the progress of the connections; what happened is in the result."""
     g, m = graph, sp.mapping
+    res = HostResult("ok", host=m.this_host, mapping=m.name, link=link)
     if run.pin:  # a core this process may not use: said before any connection
         try:
             pinned_cores(sp.local, sp.units)
         except VrpruneError as exc:
-            log(f"error: {exc}")
-            return 2
+            res.outcome, res.errors = "setup", [str(exc)]
+            return res
 
     fp = w.fingerprint(g)
     base = net.port_base if net.port_base is not None else m.platform.base_port
@@ -100,6 +150,11 @@ def run_distributed(graph: Graph, sp: Split, *, repetition: dict[str, int], proo
         got_signal.append(signum)
         raise KeyboardInterrupt
 
+    def interrupted(phase: str) -> HostResult:
+        res.outcome, res.phase = "interrupted", phase
+        res.signal = got_signal[0] if got_signal else signal.SIGINT
+        return res
+
     if threading.current_thread() is threading.main_thread():
         for s in (signal.SIGINT, signal.SIGTERM):
             old[s] = signal.signal(s, on_signal)
@@ -112,20 +167,20 @@ def run_distributed(graph: Graph, sp: Split, *, repetition: dict[str, int], proo
             endpoints = _connect(sp, base, listen_addr, fp, security, net.connect_timeout, listeners, log,
                                  net.socket_buffer, beats)
         except KeyboardInterrupt:
-            log("interrupted while connecting")
-            return 128 + (got_signal[0] if got_signal else signal.SIGINT)
+            return interrupted("connecting")
         except w.DistError as exc:
-            log(f"error: {exc}")
-            return 1
+            res.outcome, res.errors = "link", [str(exc)]
+            return res
         finally:
             for ls in listeners.values():
                 ls.close()
         log("all links connected; running")
-        return _execute(run, g, sp, endpoints, link, repetition, log, stdout, stderr, got_signal,
-                        proof_line=proof_line, trace_path=trace_path, profile_path=profile_path, quiet=quiet)
+        _execute(res, run, sp, endpoints, link, repetition, log, got_signal)
+        if res.outcome == "interrupted" and res.signal is None:
+            return interrupted("run")
+        return res
     except KeyboardInterrupt:  # a signal outside the runtime's own handling (building the actors, ...)
-        log("interrupted")
-        return 128 + (got_signal[0] if got_signal else signal.SIGINT)
+        return interrupted("setup")
     finally:
         beats.stop()
         for ep in endpoints:
@@ -183,9 +238,8 @@ def _connect(sp: Split, base: int, listen_addr: str, fp: bytes, sec: Security, t
     return list(results.values())
 
 
-def _execute(run: RunOptions, g: Graph, sp: Split, endpoints: list[Endpoint], link, repetition, log, stdout,
-             stderr, got_signal, *, proof_line: str | None, trace_path: str | None, profile_path: str | None,
-             quiet: bool) -> int:
+def _execute(res: HostResult, run: RunOptions, sp: Split, endpoints: list[Endpoint], link: LinkSpec | None,
+             repetition: dict[str, int], log: Callable[[str], None], got_signal: list[int]) -> None:
     by_edge_tx = {ep.edge.index: ep for ep in endpoints if ep.edge in sp.outgoing}
     by_edge_rx = {ep.edge.index: ep for ep in endpoints if ep.edge in sp.incoming}
     local = {a.name: a for a in sp.local.actors}
@@ -195,23 +249,15 @@ def _execute(run: RunOptions, g: Graph, sp: Split, endpoints: list[Endpoint], li
         be = TxBackend(local[e.tx], by_edge_tx[e.index], link)
         backends[e.tx] = be
         txs.append(be)
-    rxs: list[RxBackend] = []
     for e in sp.incoming:
-        backends[e.rx] = be = RxBackend(local[e.rx], by_edge_rx[e.index])
-        rxs.append(be)
-    warn = lambda msg: log(msg)  # noqa: E731
-    try:
-        rt = make_runtime(sp.local, run, repetition=repetition, backends=backends, units=sp.units, warn=warn)
+        backends[e.rx] = RxBackend(local[e.rx], by_edge_rx[e.index])
+    try:  # the Runtime joins every TX/RX back-end to its FIFO while it is built
+        rt = make_runtime(sp.local, run, repetition=repetition, backends=backends, units=sp.units, warn=log)
     except VrpruneError as exc:
         if hasattr(exc, "diagnostics"):
             raise
-        log(f"error: {exc}")
-        return 2
-    for be, e in zip(txs, sp.outgoing):
-        be.fifo = rt.fifos.get(e.fifo.name)
-        be.run_stopping = lambda: rt.stopping
-    for rb, e in zip(rxs, sp.incoming):
-        rb.fifo = rt.fifos.get(e.fifo.name)
+        res.outcome, res.errors = "setup", [str(exc)]
+        return
 
     # Watcher: a stopping run closes the sockets (wakes RX threads blocked in recv), and a TX
     # whose RX went away stops the run (a TX may otherwise sit waiting for input tokens).
@@ -242,80 +288,41 @@ def _execute(run: RunOptions, g: Graph, sp: Split, endpoints: list[Endpoint], li
 
     watcher = threading.Thread(target=watch, name="vrprune:dist-watch", daemon=True)
     watcher.start()
+    rr: RunResult | None
     try:
-        started = time.time()
-        res = rt.run()
+        res.started = time.time()
+        rr = rt.run()
     except KeyboardInterrupt:  # a signal between the runtime's own handlers
         rt.abort()
-        res = None
+        rr = None
     done.set()
     for ep in endpoints:
         if not (ep.edge in sp.outgoing and backends[ep.edge.tx].sent_end):
             ep.shutdown()
     watcher.join(2.0)
-    if res is None:
-        log("interrupted")
-        return 128 + (got_signal[0] if got_signal else signal.SIGINT)
-
-    real = [f for f in res.failures if not f.message.endswith(": stopped")]
-    for path, doc in ((trace_path, lambda: trace_json(res, g.name)), (profile_path, lambda: profile_json(res, g.name))):
-        if path:
-            d = doc()
-            d.setdefault("otherData" if path == trace_path else "dist", {}).update(_dist_info(sp, endpoints, link))
-            _write_json(path, d)
-    code = 0
+    res.edges = _edge_stats(sp, endpoints)
+    if rr is None:
+        res.outcome = "interrupted"  # the caller fills in the signal
+        return
+    res.run = rr
+    real = [f for f in rr.failures if not f.message.endswith(": stopped")]
     if got_signal:
-        log("interrupted: threads joined, sockets closed")
-        code = 128 + got_signal[0]
+        res.outcome, res.signal = "interrupted", got_signal[0]
     elif peer_errors or real:
-        for msg in peer_errors:
-            log(f"error: {msg}")
-        for f in real:
-            log(f"error: {f}")
-            if f.traceback and not isinstance(backends.get(f.actor), (TxBackend, RxBackend)) and f.phase != "runtime":
-                print("  " + f.traceback.rstrip().replace("\n", "\n  "), file=stderr)
-        code = 1
-    elif res.status == "deadlock":
-        print(res.describe(), file=stderr)
-        code = 1
-    elif res.status != "ok":
-        log(res.describe())
-        code = res.exit_code
-    if not quiet:
-        stdout.write(_summary(g.name, sp, res, endpoints, code) + (f"  {proof_line}\n" if proof_line else "") +
-                     "".join(f"  {line}\n" for line in outputs_written(sp.local, started)))
-    return code
+        res.outcome = "failed"
+        res.errors = peer_errors + [str(f) for f in real]
+        res.tracebacks = [None] * len(peer_errors) + [
+            f.traceback if f.traceback and f.phase != "runtime"
+            and not isinstance(backends.get(f.actor), (TxBackend, RxBackend)) else None for f in real]
+    else:
+        res.outcome = rr.status
 
 
-def _dist_info(sp: Split, endpoints: list[Endpoint], link) -> dict[str, Any]:
+def _edge_stats(sp: Split, endpoints: list[Endpoint]) -> list[EdgeStats]:
     here = sp.mapping.this_host
-    return {"host": here, "mapping": sp.mapping.name,
-            "link": None if link is None else {"bandwidth_Bps": link.bandwidth_Bps, "latency_s": link.latency_s},
-            "edges": {ep.edge.name: {"index": ep.edge.index, "port": ep.port,
-                                     "role": "tx" if ep.edge.src_host.name == here else "rx",
-                                     "actor": ep.edge.tx if ep.edge.src_host.name == here else ep.edge.rx,
-                                     "peer": ep.peer, "frames": ep.frames, "bytes": ep.bytes,
-                                     "stream_Bps": ep.stream_Bps}
-                      for ep in endpoints}}
+    return [EdgeStats(ep.edge.name, ep.edge.index, ep.port, "tx" if ep.edge.src_host.name == here else "rx",
+                      ep.edge.tx if ep.edge.src_host.name == here else ep.edge.rx, ep.peer, ep.frames, ep.bytes,
+                      ep.stream_Bps)
+            for ep in endpoints]
 
 
-def _summary(name: str, sp: Split, res, endpoints: list[Endpoint], code: int) -> str:
-    total = sum(res.firings.values())
-    status = res.status if code == 0 or res.status != "ok" else "error"
-    lines = [f"graph {name} on host {sp.mapping.this_host}: {status} ({plural(total, 'firing')} in {res.wall_s:.3f} s)"]
-    width = max((len(a) for a in res.firings), default=0)
-    for a, n in res.firings.items():
-        lines.append(f"  {a:<{width}}  {plural(n, 'firing')}")
-    for ep in endpoints:
-        role = "sent" if ep.edge.src_host.name == sp.mapping.this_host else "received"
-        rate = ep.stream_Bps
-        lines.append(f"  edge {ep.edge.name} (port {ep.port}): {role} {ep.frames} frames, {ep.bytes} bytes"
-                     + (f" ({rate / 1e6:.1f} MB/s from the first frame to the last)" if rate else ""))
-    return "\n".join(lines) + "\n"
-
-
-def _write_json(path: str, doc: dict) -> None:
-    tmp = f"{path}.tmp{os.getpid()}"
-    with open(tmp, "w", encoding="utf-8") as f:
-        json.dump(doc, f)
-    os.replace(tmp, path)

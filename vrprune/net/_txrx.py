@@ -159,8 +159,16 @@ class _LinkBackend(ActorBackend):
         super().__init__(actor, None)
         self.ep = ep
         self.seq = 0
-        self.fifo = None  # the local fifo; set by the runner (tells a stop from an end)
+        self._tx = tx
+        self.fifo: Any = None  # the local fifo (tells a stop from an end): see join_fifos
+        self.run_stopping: Callable[[], bool] = lambda: False  # the Runtime's ``stopping``: see join_fifos
         self.link = _native_link(ep, tx) if native else None
+
+    def join_fifos(self, ins: list[Any], outs: list[Any], stopping: Callable[[], bool]) -> None:
+        """The Runtime, while it is built: the local FIFO this TX drains (its one input) or this
+        RX fills (its one output), and whether the run is being stopped."""
+        self.fifo = ins[0] if self._tx else outs[0]
+        self.run_stopping = stopping
 
     def __getattr__(self, name: str) -> Any:
         """``_fire`` / ``_state`` / ``_error_text`` exist only with a C link, so that the
@@ -216,7 +224,6 @@ class TxBackend(_LinkBackend):
         self.sent_end = False
         self._direct = self._send_tls if ep.tls else self._send_plain
         self._shaper = ShapedSender(link, self._direct, ep.edge.name) if link is not None else None
-        self.run_stopping: Callable[[], bool] = lambda: False  # the runner sets Runtime.stopping here
 
     def native_failure(self) -> w.DistError:
         """The error of a failed C firing, worded as the Python firing words it."""
