@@ -353,3 +353,30 @@ def test_exit_dpg_with_too_small_a_capacity_is_refuted_and_its_exit_pattern_repl
     exits.write_text(json.dumps({"atr": {"rest": [0]}}))
     code, out, err = cli("run", str(vpr), "--replay", str(exits), "--stub-missing", "--iterations", "4")
     assert code == 0 and "Work    4 firings, 4 of them pruned" in out, out + err
+
+
+def test_explore_predicts_with_the_measured_or_given_exit_rate(tmp_path):
+    """explore measures the exit rate in its fully local run (half of the bundled frames exit),
+    or takes --exit-rate; the pruned DPAs' time scales with 1 - rate in the predictions, and
+    results.json has every point predicted at exit rates 0 .. 1."""
+    case = Case(tmp_path)
+    vpr = case.imported()
+    plat = os.path.join(os.path.dirname(__file__), "..", "..", "specs", "platform.vpr")
+    common = ["--platform", plat, "--link", "ethernet100", "--frames", str(N_FRAMES), "--max-points", "4",
+              "--predict-only", "--runner", "emulated", "--no-plot", "--param", f"Input.path={tmp_path / 'frames.npy'}"]
+    code, out, err = cli("explore", vpr, *common, "--out", str(tmp_path / "s1"))
+    assert code == 0, out + err
+    doc = json.load(open(tmp_path / "s1" / "results.json"))
+    assert doc["exit_rate"] == pytest.approx(case.pattern.count(0) / N_FRAMES)
+    assert doc["exit_rate_source"] == "fully local run" and "exit rate: 0.50" in out
+    code, out, err = cli("explore", vpr, *common, "--exit-rate", "0.25", "--out", str(tmp_path / "s2"))
+    assert code == 0, out + err
+    doc = json.load(open(tmp_path / "s2" / "results.json"))
+    assert doc["exit_rate"] == 0.25 and doc["exit_rate_source"] == "--exit-rate"
+    local = next(r for r in doc["rows"] if r["point"] == "local")
+    by = local["predicted_by_exit_rate"]
+    assert set(by) == {"0", "0.25", "0.5", "0.75", "1"}
+    dpa_s = sum(doc["actor_times_s"][a] for a in ("Conv2", "GlobalAveragePool1", "Gemm1"))
+    assert by["0"]["endpoint_s"] - by["1"]["endpoint_s"] == pytest.approx(dpa_s, rel=1e-6)
+    assert local["predicted"]["endpoint_s"] == pytest.approx(by["0.25"]["endpoint_s"])
+    assert cli("explore", vpr, *common, "--exit-rate", "1.5", "--out", str(tmp_path / "s3"))[0] == 2

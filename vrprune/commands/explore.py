@@ -55,6 +55,10 @@ def add_parser(sub) -> argparse.ArgumentParser:
     p.add_argument("--measure", type=int, metavar="N", help="run only the N best predicted points (the rest predicted)")
     p.add_argument("--predict-only", action="store_true",
                    help="run nothing but the fully local profiling run (none when --profile is given)")
+    p.add_argument("--exit-rate", type=float, default=None, metavar="P",
+                   help="early exits: the share of frames (0..1) whose DPGs are pruned (atr 0), for the predictions "
+                        "(default: as measured in the fully local run); every point of a graph with DPGs is also "
+                        "predicted at exit rates 0, 0.25, 0.5, 0.75 and 1 in results.json (docs/early-exit.md)")
     p.add_argument("--profile", metavar="PROFILE.json",
                    help="actor times for the prediction (from `vrprune run --profile`); default: the fully local run")
     p.add_argument("--runner", choices=["auto", "distributed", "emulated"], default="auto",
@@ -133,6 +137,10 @@ def run(args, stdout: TextIO, stderr: TextIO) -> int:
         if v < lo:
             print(f"vrprune explore: error: {name} must be at least {lo}", file=stderr)
             return 2
+    if args.exit_rate is not None and not 0 <= args.exit_rate <= 1:
+        print(f"vrprune explore: error: --exit-rate must lie in [0, 1] (a share of frames), got {args.exit_rate:g}",
+              file=stderr)
+        return 2
     if not args.no_plot:  # say so before the sweep, not after it
         from .._extras import require
 
@@ -212,7 +220,8 @@ def run(args, stdout: TextIO, stderr: TextIO) -> int:
                         runner=runner if not args.predict_only else (runner if profile is None else None),
                         max_points=args.max_points, min_local=args.min_local, private_input=args.private_input,
                         profile=profile, fresh=args.fresh, settings=settings, write_files=files, progress=stderr,
-                        measure_limit=0 if args.predict_only else args.measure, log=warn)
+                        measure_limit=0 if args.predict_only else args.measure, log=warn,
+                        exit_rate=args.exit_rate)
     except KeyboardInterrupt:
         print(f"vrprune explore: interrupted; run the same command again to resume from {shown_out}/results.jsonl",
               file=stderr)

@@ -21,6 +21,12 @@ two-frame run when ``frames`` is 1). Busy times: endpoint E = F sum_{endpoint} q
 server S = sum_{server} q_a t_a, transfer X = cut bytes per frame / bandwidth, link C =
 latency + X. Neurosurgeon (Kang et al., ASPLOS 2017) predicts only the latency E + C + S of
 a chain; the paper's Fig. 4 plots wall time per frame, which is what is compared here.
+
+Early exits (``exit_rate`` P, the share of iterations in which a DPG's CA chooses atr 0): a
+DPA whose every data port is variable-rate is pruned in those iterations, so its time per
+frame is (1 - P) t_a, and a variable-rate fifo carries (1 - P) x url tokens a frame on
+average (cut bytes and TX time scaled alike). This is the expectation over frames; the
+simulation runs the averaged frame.
 """
 
 from __future__ import annotations
@@ -43,6 +49,8 @@ class Prediction:
     latency_s: float
     period_s: float
     per_frame_s: float
+
+    cut_bytes: float = 0.0  # bytes over the link per frame (expected, with early exits)
 
     def to_json(self) -> dict:
         """Seconds; None where the model deadlocks (no frame ends), so that JSON stays strict."""
@@ -86,6 +94,17 @@ class _Base:
     fifos: tuple[tuple[str, int, int, int, int, int, int | None, int], ...]  # name, src, dst, p, c, d, cap, bytes
     sources: tuple[int, ...]
     sinks: tuple[int, ...]
+    prunable: frozenset[str]  # DPAs whose every data port is variable-rate: pruned at atr 0
+    variable: frozenset[str]  # variable-rate fifos
+
+
+def exit_scales(graph: Graph, exit_rate: float) -> tuple[dict[str, float], dict[str, float]]:
+    """Per actor and per fifo, the share of its work or bytes left at ``exit_rate`` (1 for all
+    but the prunable DPAs and the variable-rate fifos, which get 1 - exit_rate)."""
+    b = _base(graph)
+    keep = 1.0 - exit_rate
+    return ({n: (keep if n in b.prunable else 1.0) for n in b.names},
+            {f[0]: (keep if f[0] in b.variable else 1.0) for f in b.fifos})
 
 
 def _base(graph: Graph) -> _Base:
@@ -103,8 +122,12 @@ def _base(graph: Graph) -> _Base:
         sp, dp = ix.src_port(f), ix.dst_port(f)
         fifos.append((f.name, pos[f.src.actor], pos[f.dst.actor], rate(sp), rate(dp), f.initial, f.capacity,
                       ix.token_bytes(f)))
+    prunable = frozenset(a.name for a in graph.actors if a.dpg is not None and any(p.is_control for p in a.inputs)
+                         and any(not p.is_control for p in a.ports)
+                         and all(p.is_variable for p in a.ports if not p.is_control))
+    variable = frozenset(f.name for f in graph.fifos if ix.src_port(f).is_variable)
     b = _Base(names, pos, tuple(fifos), tuple(i for i, a in enumerate(graph.actors) if not a.inputs),
-              tuple(i for i, a in enumerate(graph.actors) if not a.outputs))
+              tuple(i for i, a in enumerate(graph.actors) if not a.outputs), prunable, variable)
     if len(_BASES) > 8:
         _BASES.clear()
     _BASES[id(graph)] = (graph, b)
@@ -112,7 +135,7 @@ def _base(graph: Graph) -> _Base:
 
 
 def _simulate(graph: Graph, point: PartitionPoint, times: TMapping[str, float], q: TMapping[str, int],
-              link: LinkSpec | None, slowdown: float, endpoint_cores: int, frames: int
+              link: LinkSpec | None, slowdown: float, endpoint_cores: int, frames: int, exit_rate: float = 0.0
               ) -> tuple[float, float, float | None] | None:
     """(wall, mean latency, period or None) of ``frames`` frames; None on a deadlock."""
     from ..verify import ThroughputModel as Model
@@ -122,7 +145,8 @@ def _simulate(graph: Graph, point: PartitionPoint, times: TMapping[str, float], 
     ep = set(point.endpoint)
     split = link is not None and not point.local
     cut = {c.fifo for c in point.cut} if split else set()
-    secs = [times.get(n, 0.0) * (slowdown if n in ep else 1.0) for n in b.names]
+    a_scale, f_scale = exit_scales(graph, exit_rate) if exit_rate else ({}, {})
+    secs = [times.get(n, 0.0) * (slowdown if n in ep else 1.0) * a_scale.get(n, 1.0) for n in b.names]
     group = [0 if (n in ep and endpoint_cores > 0) else -1 for n in b.names]
     slots = [max(endpoint_cores, 1), 1]  # the endpoint's cores, the link
     qs = [q[n] for n in b.names]
@@ -137,7 +161,7 @@ def _simulate(graph: Graph, point: PartitionPoint, times: TMapping[str, float], 
         assert link is not None
         k = max(cap or 1, p)
         tx, rx = len(secs), len(secs) + 1
-        secs += [p * tb / link.bandwidth_Bps, link.latency_s]
+        secs += [p * tb * f_scale.get(name, 1.0) / link.bandwidth_Bps, link.latency_s]
         group += [1, -1]
         qs += [qs[s], qs[s]]
         edges += [(s, tx, p, p, init), (tx, rx, p, p, 0), (rx, d, p, c, 0)]
@@ -160,25 +184,29 @@ def _simulate(graph: Graph, point: PartitionPoint, times: TMapping[str, float], 
 
 def predict(point: PartitionPoint, times: TMapping[str, float], q: TMapping[str, int],
             link: LinkSpec | None, *, graph: Graph, slowdown: float = 1.0, frames: int = 1,
-            endpoint_cores: int = 1) -> Prediction:
-    """Predict one partition point over one link (see the module docstring)."""
-    ep = slowdown * sum(q[a] * times.get(a, 0.0) for a in point.endpoint)
-    sv = sum(q[a] * times.get(a, 0.0) for a in point.server)
+            endpoint_cores: int = 1, exit_rate: float = 0.0) -> Prediction:
+    """Predict one partition point over one link (see the module docstring); ``exit_rate``:
+    the share of frames whose DPGs are pruned (early exits)."""
+    a_scale, f_scale = exit_scales(graph, exit_rate)
+    ep = slowdown * sum(q[a] * times.get(a, 0.0) * a_scale[a] for a in point.endpoint)
+    sv = sum(q[a] * times.get(a, 0.0) * a_scale[a] for a in point.server)
+    cut_b = sum(c.bytes_per_iteration * f_scale.get(c.fifo, 1.0) for c in point.cut)
     if point.local or link is None:
         x = c = 0.0
+        cut_b = 0.0
     else:
-        x = point.cut_bytes / link.bandwidth_Bps
+        x = cut_b / link.bandwidth_Bps
         c = link.latency_s + x
     n = max(frames, 1)
     inf = float("inf")
-    run = _simulate(graph, point, times, q, link, slowdown, endpoint_cores, n)
+    run = _simulate(graph, point, times, q, link, slowdown, endpoint_cores, n, exit_rate)
     if run is None:
-        return Prediction(ep, sv, x, c, inf, inf, inf)
+        return Prediction(ep, sv, x, c, inf, inf, inf, cut_b)
     wall, latency, period = run
     if period is None:
-        two = _simulate(graph, point, times, q, link, slowdown, endpoint_cores, 2)
+        two = _simulate(graph, point, times, q, link, slowdown, endpoint_cores, 2, exit_rate)
         period = two[2] if two is not None and two[2] is not None else inf
-    return Prediction(ep, sv, x, c, latency, period, wall / n)
+    return Prediction(ep, sv, x, c, latency, period, wall / n, cut_b)
 
 
 def estimate(point: PartitionPoint, times: TMapping[str, float], q: TMapping[str, int],

@@ -35,6 +35,9 @@ def render_text(res: SweepResult) -> str:
            f"{s.get('frames')} frames per run",
            f"measured: {runner_words(res.runner)}",
            f"predicted from: {res.times_source}",
+           *([f"exit rate: {res.exit_rate:.2f} of the frames prune their DPGs ({res.exit_rate_source}); "
+              f"results.json has each point predicted at exit rates 0, 0.25, 0.5, 0.75, 1"]
+             if res.exit_rate_source else []),
            f"privacy floor: {res.floor}", ""]
     head = ["point", "endpoint keeps", "link", "cut B", "ms/frame", "pred", "err", "endpoint", "link ms",
             "server", "latency", ""]
@@ -133,9 +136,12 @@ def render_json(res: SweepResult) -> dict:
         "partition_points": {"total": res.total_points, "exact": res.exact_count, "swept": len(res.points)},
         "links": [ln.to_json() for ln in res.links], "privacy_floor": res.floor,
         "actor_times_s": res.times, "actor_times_source": res.times_source,
+        "exit_rate": res.exit_rate, "exit_rate_source": res.exit_rate_source,
         "points": [p.to_json() for p in res.points],
         "rows": [{"point": r.point.id, "link": r.link, "private": r.private, "predicted": r.predicted.to_json(),
-                  "measured": r.measured.to_json() if r.measured else None, "error": r.error} for r in res.rows],
+                  "measured": r.measured.to_json() if r.measured else None, "error": r.error,
+                  **({"predicted_by_exit_rate": {f"{k:g}": v.to_json() for k, v in r.by_exit_rate.items()}}
+                     if r.by_exit_rate else {})} for r in res.rows],
         "recommendation": {k: (None if r is None else
                                {"point": r.point.id, "label": r.point.label, "ms_per_frame": r.best_s() * 1e3,
                                 "source": "measured" if r.measured is not None else "predicted"})

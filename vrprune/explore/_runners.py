@@ -182,7 +182,24 @@ class DistributedRunner:
             per_frame_s=fs["wall_s"] / n, latency_s=fs["latency_s"], period_s=fs["period_s"],
             endpoint_s=sum(busy.get(a, 0.0) for a in point.endpoint) / n,
             server_s=sum(busy.get(a, 0.0) for a in point.server) / n, link_s=link_s,
-            actor_s={a: inner[a] / len(spans[a]) if spans.get(a) else 0.0 for a in inner}, message=msg)
+            actor_s={a: inner[a] / len(spans[a]) if spans.get(a) else 0.0 for a in inner}, message=msg,
+            exit_rate=_profiled_exit_rate(prof_files.values()))
+
+
+def _profiled_exit_rate(paths: Any) -> float | None:
+    """The share of CA firings that chose atr 0, from the hosts' profiles (their actors'
+    ``atr_counts``)."""
+    from ._sweep import exit_rate_of
+
+    counts: dict[str, Any] = {}
+    for path in paths:
+        try:
+            with open(path, encoding="utf-8") as fh:
+                prof = json.load(fh)
+            counts.update({a: d.get("atr_counts") for a, d in prof.get("actors", {}).items() if isinstance(d, dict)})
+        except (OSError, ValueError, AttributeError):
+            continue
+    return exit_rate_of(counts)
 
 
 def _exit_words(code: int) -> str:

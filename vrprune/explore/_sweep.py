@@ -52,6 +52,7 @@ class Measurement:
     link_s: float | None  # transfer time per frame (TX busy + latency), when known
     actor_s: dict[str, float] = field(default_factory=dict)  # mean seconds per firing, before slowdown
     message: str = ""
+    exit_rate: float | None = None  # share of the CAs' firings that chose atr 0 (early exits); None: no CA
 
     def to_json(self) -> dict:
         return {k: getattr(self, k) for k in self.__dataclass_fields__}
@@ -60,6 +61,22 @@ class Measurement:
     def from_json(cls, d: dict) -> "Measurement":
         fields: dict[str, Any] = {k: d[k] for k in cls.__dataclass_fields__ if k in d}
         return cls(**fields)
+
+
+EXIT_RATES = (0.0, 0.25, 0.5, 0.75, 1.0)  # the exit rates every row of a graph with DPGs is predicted at
+
+
+def exit_rate_of(counts: dict[str, Any]) -> float | None:
+    """The share of CA firings that chose atr 0, from {actor: {atr: count}} (the runtime's
+    ``ActorStats.atr_counts``, or a profile's ``atr_counts`` with string keys); None without
+    any CA firing."""
+    zero = total = 0
+    for c in counts.values():
+        for k, v in (c or {}).items():
+            total += int(v)
+            if str(k) == "0":
+                zero += int(v)
+    return zero / total if total else None
 
 
 class Runner(Protocol):
@@ -210,7 +227,8 @@ class EmulatedRunner:
             link_s=(sum(s.busy_s for s in link_stages if s.tx) / n + link.latency_s) if link_stages and link else
             (0.0 if point.local else None),
             actor_s={name: (w.inner_s / len(spans[name])) if spans[name] else 0.0 for name, w in wrapped.items()},
-            message=msg if fs["frames"] else (msg or "no frame reached the sinks"))
+            message=msg if fs["frames"] else (msg or "no frame reached the sinks"),
+            exit_rate=exit_rate_of({n: st.atr_counts for n, st in res.actors.items()}))
 
 
 def _dpg_url(graph: Graph, a: Actor) -> int:
@@ -421,6 +439,7 @@ class Row:
     private: bool
     predicted: Any  # Prediction
     measured: Measurement | None
+    by_exit_rate: dict[float, Any] = field(default_factory=dict)  # exit rate -> Prediction (graphs with DPGs)
 
     @property
     def error(self) -> float | None:
@@ -454,6 +473,8 @@ class SweepResult:
     failures: int = 0  # runs that did not end cleanly (rows whose measurement is not "ok")
     why_none: dict[str, str] = field(default_factory=dict)  # per link without a recommendation: why
     has_times: bool = True  # the prediction has actor compute times (not communication only)
+    exit_rate: float = 0.0  # the share of frames whose DPGs are pruned, used by the predictions
+    exit_rate_source: str = ""  # "--exit-rate", "fully local run", ""  (no DPG)
 
     @property
     def failed_rows(self) -> list[Row]:
@@ -493,7 +514,8 @@ def run_sweep(graph: Graph, prec: Any, *, links: list[LinkSpec], outdir: str, fr
               runner: Runner | None, max_points: int, min_local: int = 0, private_input: bool = False,
               profile: dict | None = None, fresh: bool = False, settings: dict | None = None,
               write_files: Callable[[PartitionPoint], Any] | None = None, progress: Any = None,
-              measure_limit: int | None = None, log: Callable[[str], Any] | None = None) -> SweepResult:
+              measure_limit: int | None = None, log: Callable[[str], Any] | None = None,
+              exit_rate: float | None = None) -> SweepResult:
     """Enumerate, predict and (unless ``runner`` is None) measure the partition points.
 
     Order: a fully local run first (the baseline, and the profile that the prediction
@@ -501,6 +523,9 @@ def run_sweep(graph: Graph, prec: Any, *, links: list[LinkSpec], outdir: str, fr
     best predicted first) and each (point, link) is run once. Finished runs are in
     ``outdir/results.jsonl``; a second call with the same settings resumes.
     ``measure_limit``: measure only the N points best predicted (the rest are predicted).
+    ``exit_rate``: the share of frames whose DPGs are pruned (early exits) the predictions
+    assume; None: as measured in the fully local run (0 without one). Rows of a graph with
+    DPGs also get predictions at exit rates 0, 0.25, 0.5, 0.75 and 1 (``Row.by_exit_rate``).
     """
     import contextlib
     import io
@@ -568,8 +593,19 @@ def run_sweep(graph: Graph, prec: Any, *, links: list[LinkSpec], outdir: str, fr
     # the endpoint's cores as the runs emulate them (--endpoint-cores; the CLI puts it in settings)
     ep_cores = int(settings.get("endpoint_cores", getattr(runner, "endpoint_cores", 1)))
 
-    def pred(p: PartitionPoint, link: LinkSpec | None) -> Any:
-        return predict(p, times, q, link, graph=graph, slowdown=slowdown, frames=frames, endpoint_cores=ep_cores)
+    if exit_rate is not None:
+        rate, rate_source = exit_rate, "--exit-rate"
+    elif local_m is not None and local_m.exit_rate is not None:
+        rate, rate_source = local_m.exit_rate, "fully local run"
+    else:
+        rate, rate_source = 0.0, ("no fully local run: 0 assumed" if graph.dpgs else "")
+
+    def pred(p: PartitionPoint, link: LinkSpec | None, at: float | None = None) -> Any:
+        return predict(p, times, q, link, graph=graph, slowdown=slowdown, frames=frames, endpoint_cores=ep_cores,
+                       exit_rate=rate if at is None else at)
+
+    def by_rate(p: PartitionPoint, link: LinkSpec | None) -> dict[float, Any]:
+        return {r: pred(p, link, r) for r in EXIT_RATES} if graph.dpgs else {}
 
     def score(p: PartitionPoint) -> float:  # ranks thousands of down-sets: the model's quick estimate
         return min(estimate(p, times, q, link, graph=graph, slowdown=slowdown, frames=frames,
@@ -603,7 +639,7 @@ def run_sweep(graph: Graph, prec: Any, *, links: list[LinkSpec], outdir: str, fr
             write_files(p)
 
     rows: list[Row] = [Row(local_pt, "-", True, pred(local_pt, None),
-                           local_m)]
+                           local_m, by_rate(local_pt, None))]
     jobs = [(p, link) for p in pts if tuple(p.endpoint) in to_measure for link in links]
     bar.total += len(jobs)
     measured: dict[tuple[tuple[str, ...], str], Measurement] = {}
@@ -617,7 +653,7 @@ def run_sweep(graph: Graph, prec: Any, *, links: list[LinkSpec], outdir: str, fr
     for p in pts:
         for link in links:
             rows.append(Row(p, link.name, keep(p), pred(p, link),
-                            measured.get((tuple(p.endpoint), link.name))))
+                            measured.get((tuple(p.endpoint), link.name)), by_rate(p, link)))
 
     rec: dict[str, Row | None] = {}
     why_none: dict[str, str] = {}
@@ -649,4 +685,4 @@ def run_sweep(graph: Graph, prec: Any, *, links: list[LinkSpec], outdir: str, fr
     return SweepResult(graph.name, settings, runner.kind if runner else "none", [local_pt] + pts, total, exact,
                        links, times, source, rows, "; ".join(floor) or "none",
                        rec, failures=sum(1 for r in rows if r.measured is not None and r.measured.status != "ok"),
-                       why_none=why_none, has_times=has_times)
+                       why_none=why_none, has_times=has_times, exit_rate=rate, exit_rate_source=rate_source)
