@@ -31,6 +31,11 @@ def test_c_chain_keeps_the_sequence(native):
     rt = Runtime(load("cchain"), iterations=3000, watchdog_s=10, native=native)
     assert {t.name: t.native for t in rt.threads} == {"Src": native, "Cp": native, "Py": False,
                                                       "Chk": native, "Cp2": native}
+    # the plan says the same, and every edge with a C-loop end gets a native FIFO
+    kind = "native" if native else "thread"
+    assert rt.plan.actors == {"Src": kind, "Cp": kind, "Py": "thread", "Chk": kind, "Cp2": kind}
+    assert set(rt.plan.fifos.values()) == {"native" if native else "ring"}
+    assert all(type(f).__name__ == ("NativeFifo" if native else "RingFifo") for f in rt.fifos.values())
     res = rt.run()
     assert res.status == "ok", res.describe()  # Chk fails on any gap or duplicate
     assert res.firings == {"Src": 6000, "Cp": 9000, "Py": 18000, "Chk": 18000, "Cp2": 18000}

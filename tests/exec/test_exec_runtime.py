@@ -270,6 +270,27 @@ def test_emulation_wraps_only_the_backends_the_runtime_builds():
     assert not any(isinstance(t.backend, SlowedBackend) for t in rt.threads)
 
 
+def test_the_plan_names_how_each_actor_runs_and_each_fifo_kind():
+    """Runtime.plan: Python actors in threads on ring FIFOs; a caller's fifo_factory gives
+    "custom" FIFOs; Python actors in worker processes get shared-memory FIFOs."""
+    from vrprune.exec._shm import ShmFifo
+
+    g = load("chain")
+    rt = Runtime(g, iterations=1)
+    assert set(rt.plan.actors.values()) == {"thread"} and set(rt.plan.fifos.values()) == {"ring"}
+    made = []
+
+    def factory(f, tb, mr, mw):
+        made.append(f.name)
+        return RingFifo(f.name, f.capacity, tb, f.initial, mr, mw)
+
+    rt = Runtime(g, iterations=1, fifo_factory=factory)
+    assert set(rt.plan.fifos.values()) == {"custom"} and made == [f.name for f in g.fifos]
+    rt = Runtime(g, iterations=1, processes="all")
+    assert set(rt.plan.actors.values()) == {"worker"} and set(rt.plan.fifos.values()) == {"shm"}
+    assert all(isinstance(f, ShmFifo) for f in rt.fifos.values())
+
+
 def test_backends_are_joined_to_their_fifos_while_the_runtime_is_built():
     """A back-end that watches its FIFOs (a TX or RX of a distributed run) gets them from the
     Runtime as it is built (ActorBackend.join_fifos), in port order, with the run's ``stopping``;

@@ -10,13 +10,14 @@ Python actors follow the convention documented in :mod:`vrprune.exec._python`;
 
 from ..rates import InconsistentGraph, dpg_rate_ranges, repetition_vector
 from ._backend import END, ActorBackend, BackendError, BackendUnavailable, SlowedBackend, StubBackend, make_backend
-from ._fifo import Aborted, EndOfStream, RingFifo
+from ._fifo import Aborted, EndOfStream, Fifo, RingFifo
 from ._options import RunOptions, make_runtime, outputs_written
 from ._python import view
 from ._runtime import (
     ActorFailure,
     ActorStats,
     DeviceEmulation,
+    ExecPlan,
     RunResult,
     Runtime,
     RuntimeSetupError,
@@ -29,7 +30,7 @@ from ._trace import PROFILE_SCHEMA, profile_json, trace_json
 
 __all__ = [
     "END", "ActorBackend", "BackendError", "BackendUnavailable", "StubBackend", "make_backend",
-    "Aborted", "EndOfStream", "RingFifo", "view", "InconsistentGraph", "repetition_vector",
+    "Aborted", "EndOfStream", "Fifo", "RingFifo", "ExecPlan", "view", "InconsistentGraph", "repetition_vector",
     "ActorFailure", "ActorStats", "DeviceEmulation", "RunResult", "Runtime", "RuntimeSetupError", "Wait",
     "dpg_rate_ranges", "RunOptions", "make_runtime", "outputs_written", "pinned_cores",
     "PROFILE_SCHEMA", "profile_json", "trace_json", "SlowedBackend",

@@ -36,7 +36,7 @@ from __future__ import annotations
 
 import threading
 import time
-from typing import Any
+from typing import Any, Protocol
 
 import numpy as np
 
@@ -59,8 +59,61 @@ class _Gate:
         self.lock.acquire()
 
 
+class Fifo(Protocol):
+    """What the runtime asks of every FIFO between two actors: :class:`RingFifo` (and its
+    OpenCL subclass DeviceFifo, _devfifo.py), NativeFifo (the C ring of _native.py) and ShmFifo
+    (shared memory between processes, _shm.py) implement it; a ``fifo_factory`` given to the
+    Runtime must too. One writer and one reader; windows of up to the widths given when built.
+
+    ``read_start(n)`` / ``write_start(n)`` block until n tokens / n free slots are there and
+    return them as a window (a ``(n, token_bytes)`` uint8 array; a device window for
+    DeviceFifo), raising :class:`EndOfStream` when the other side closed and :class:`Aborted`
+    when the run stops; ``read_end(n)`` / ``write_end(n)`` commit them. ``peek_i32`` /
+    ``put_i32`` carry a control token's atr. ``reader_gate`` / ``writer_gate`` are set by the
+    runtime's wiring (the actors' wake-ups; None or ignored where the FIFO wakes its own);
+    ``fills`` collects (time, fill) after each commit when the run is traced (None: not)."""
+
+    name: str
+    capacity: int
+    token_bytes: int
+    reader_gate: Any
+    writer_gate: Any
+    fills: list[tuple[float, int]] | None
+
+    @property
+    def fill(self) -> int: ...
+
+    @property
+    def max_fill(self) -> int: ...
+
+    @property
+    def aborted(self) -> bool: ...
+
+    def read_start(self, n: int) -> Any: ...
+
+    def read_end(self, n: int) -> None: ...
+
+    def peek_i32(self) -> int: ...
+
+    def write_start(self, n: int) -> Any: ...
+
+    def write_end(self, n: int) -> None: ...
+
+    def put_i32(self, value: int) -> None: ...
+
+    def close_read(self) -> None: ...
+
+    def close_write(self) -> None: ...
+
+    def abort(self) -> None: ...
+
+    def waiting(self) -> list[tuple[str, int]]: ...
+
+    def stats(self) -> dict[str, Any]: ...
+
+
 class RingFifo:
-    """A bounded FIFO of fixed-size tokens; see the module docstring."""
+    """A bounded FIFO of fixed-size tokens; see the module docstring. Implements :class:`Fifo`."""
 
     def __init__(self, name: str, capacity: int, token_bytes: int, initial: int = 0,
                  max_read: int = 1, max_write: int = 1) -> None:

@@ -128,7 +128,7 @@ class NativeFifo:
                           lib.vrp_fifo_free)
         self._st = ffi.new("int64_t[8]")
         self._wpos = 0
-        self.fills = None  # not traced (tracing runs use RingFifo)
+        self.fills: list[tuple[float, int]] | None = None  # not traced (tracing runs use RingFifo)
         self.reader_gate = self.writer_gate = None
         self._rviews: dict[tuple[int, int], np.ndarray] = {}
         self._wviews: dict[tuple[int, int], np.ndarray] = {}

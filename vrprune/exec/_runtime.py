@@ -31,14 +31,14 @@ import threading
 import time
 import traceback
 from dataclasses import dataclass, field
-from typing import Any, Callable, TextIO
+from typing import TYPE_CHECKING, Any, Callable, TextIO
 
 from .._words import plural, waits
 from ..diagnostics import VrpruneError
 from ..model import ActorKind, Graph, OpenCLImpl, Unit, UnitKind
 from ..rates import dpg_rate_ranges, repetition_vector
 from ._backend import END, ActorBackend, SlowedBackend, StubBackend, make_backend
-from ._fifo import Aborted, EndOfStream, RingFifo, _Gate
+from ._fifo import Aborted, EndOfStream, Fifo, RingFifo, _Gate
 
 
 class RuntimeSetupError(VrpruneError):
@@ -227,12 +227,12 @@ class _ActorThread:
         self.actor = rt.index.actors[name]
         self.backend = backend
         self.gate = _Gate()
-        self.in_specs: list[tuple[RingFifo, int]] = []  # (fifo, static rate or 0 = atr)
-        self.out_specs: list[tuple[RingFifo, int]] = []
-        self.ctrl_in: RingFifo | None = None
-        self.ctrl_outs: list[RingFifo] = []
-        self.all_in: list[RingFifo] = []
-        self.all_out: list[RingFifo] = []
+        self.in_specs: list[tuple[Fifo, int]] = []  # (fifo, static rate or 0 = atr)
+        self.out_specs: list[tuple[Fifo, int]] = []
+        self.ctrl_in: Fifo | None = None
+        self.ctrl_outs: list[Fifo] = []
+        self.all_in: list[Fifo] = []
+        self.all_out: list[Fifo] = []
         self.limit = -1
         self.stats = ActorStats()
         self.slices: list[tuple[float, float]] | None = None
@@ -286,10 +286,10 @@ class _ActorThread:
                 atr = ctrl_in.peek_i32()
             for i in n_in:
                 f, r = in_specs[i]
-                ins[i] = f.read_start(r or atr)
+                ins[i] = f.read_start(r or atr or 0)  # r 0: a variable port, atr set (ctrl_in)
             for i in n_out:
                 f, r = out_specs[i]
-                outs[i] = f.write_start(r or atr)
+                outs[i] = f.write_start(r or atr or 0)
             for f in ctrl_outs:
                 f.write_start(1)
             k += 1
@@ -338,12 +338,12 @@ class _ActorThread:
                         f.put_i32(chosen)
             for i in n_in:
                 f, r = in_specs[i]
-                f.read_end(r or atr)
+                f.read_end(r or atr or 0)
             if ctrl_in is not None:
                 ctrl_in.read_end(1)
             for i in n_out:
                 f, r = out_specs[i]
-                f.write_end(r or atr)
+                f.write_end(r or atr or 0)
             stats.firings = k
 
     def run_native(self) -> None:
@@ -360,7 +360,8 @@ class _ActorThread:
         if rc == nat.A_FIRE_ERROR and hasattr(self.backend, "native_failure"):
             self._failed(k, self.backend.native_failure())  # a built-in back-end words its own errors
         elif rc == nat.A_FIRE_ERROR:
-            msg = self.backend._error_text()
+            c_backend: Any = self.backend  # a C back-end (see native_capable)
+            msg = c_backend._error_text()
             self._failed(k, VrpruneError(f"{getattr(self.actor.impl, 'fire', 'fire')} returned {a.rc}"
                                          + (f": {msg}" if msg else "")))
         elif rc == nat.A_BAD_END:
@@ -503,7 +504,8 @@ def pinned_cores(graph: Graph, units: dict[str, Unit]) -> dict[str, int]:
 
 def _core_list(cores: set[int]) -> str:
     """{0, 1, 2, 5} -> '0-2, 5'."""
-    out, run = [], []
+    out: list[str] = []
+    run: list[int] = []
     for c in sorted(cores):
         if run and c != run[-1] + 1:
             out.append(f"{run[0]}-{run[-1]}" if len(run) > 1 else str(run[0]))
@@ -514,6 +516,31 @@ def _core_list(cores: set[int]) -> str:
     return ", ".join(out)
 
 
+if TYPE_CHECKING:  # every FIFO kind of ExecPlan implements the Fifo protocol: mypy checks it here
+    from ._devfifo import DeviceFifo
+    from ._native import NativeFifo
+    from ._shm import ShmFifo
+
+    def _fifo_kinds(ring: RingFifo, device: DeviceFifo, native: NativeFifo, shm: ShmFifo) -> list[Fifo]:
+        return [ring, device, native, shm]
+
+
+@dataclass(frozen=True)
+class ExecPlan:
+    """What a Runtime decided before it built its FIFOs (:attr:`Runtime.plan`).
+
+    ``actors``: how each actor runs: ``"thread"`` (the Python firing loop in a thread of this
+    process), ``"native"`` (the C firing loop, runtime/native.c) or ``"worker"`` (a worker
+    process, _worker.py). ``fifos``: the kind of each edge's FIFO, all behind the one
+    :class:`~._fifo.Fifo` protocol: ``"ring"`` (:class:`RingFifo`), ``"native"`` (the C ring of
+    _native.py, for an edge with a C-loop end), ``"device"`` (OpenCL device memory between two
+    kernels on one device, _devfifo.py), ``"shm"`` (shared memory, for an edge with an end in a
+    worker, _shm.py) or ``"custom"`` (the caller's ``fifo_factory``)."""
+
+    actors: dict[str, str]
+    fifos: dict[str, str]
+
+
 class Runtime:
     """Run a graph with one thread per actor.
 
@@ -521,7 +548,7 @@ class Runtime:
     times); None runs until the sources return END. ``backends``: prebuilt back-ends by actor
     name (the rest come from :func:`make_backend`). ``fifo_factory(fifo, token_bytes,
     max_read, max_write)`` builds each FIFO (default :class:`RingFifo`); a replacement must
-    offer RingFifo's reader/writer methods. ``trace``: record firing slices and fill levels.
+    implement the :class:`~._fifo.Fifo` protocol. ``trace``: record firing slices and fill levels.
     ``profile``: time every firing. ``replay``: {dpg name: [atr, ...]} forced on the CAs
     (the last value repeats). ``emulation``: run the actors as on a slower device
     (:class:`DeviceEmulation`: slowdown factor, cores, firing spans); it applies to the
@@ -534,7 +561,7 @@ class Runtime:
 
     def __init__(self, graph: Graph, *, iterations: int | None = None,
                  backends: dict[str, ActorBackend] | None = None,
-                 fifo_factory: Callable[..., RingFifo] | None = None,
+                 fifo_factory: Callable[..., Fifo] | None = None,
                  trace: bool = False, profile: bool = False, watchdog_s: float | None = 10.0,
                  replay: dict[str, list[int]] | None = None, stub_missing: bool = False,
                  units: dict[str, Unit] | None = None,
@@ -570,9 +597,32 @@ class Runtime:
 
         self._check_fifo_memory()
 
-        # back-ends
-        backends = dict(backends or {})
+        # the phases: back-ends, plan (how each actor runs, which FIFO each edge gets), FIFOs, wiring
+        given = dict(backends or {})
         units = units or {}
+        stubbed, stub_names = self._build_backends(given, units, replay, stub_missing=stub_missing,
+                                                   emulation=emulation)
+        if pin:
+            self._pin(units)
+        if len(stubbed) == 1:
+            self._warn(stubbed[0])
+        elif stubbed:
+            self._warn(f"warning: {len(stub_names)} actors have no implementation; stubs zero-fill their outputs "
+                       f"(a CA stub chooses its DPG's url): {', '.join(stub_names)}")
+        self.plan = self._plan(given, units, processes=processes, native=native, device_fifos=device_fifos,
+                               custom_fifos=fifo_factory is not None)
+        self.fifos: dict[str, Fifo] = self._build_fifos(self.plan, fifo_factory)
+        self._wire()
+        self._barrier = threading.Barrier(len(self.threads) + 1)
+
+    # ------------------------------------------------------------------ the phases of __init__
+    def _build_backends(self, given: dict[str, ActorBackend], units: dict[str, Unit],
+                        replay: dict[str, list[int]], *, stub_missing: bool,
+                        emulation: DeviceEmulation | None) -> tuple[list[str], list[str]]:
+        """Phase 1: one back-end and one thread per actor (``given`` ones as they are, the rest
+        from :func:`make_backend`, wrapped by the device emulation), with each CA's rate bounds
+        and replayed choices, each actor's firing limit and its trace slices. Returns the stub
+        warnings and the stubbed actors (warned about by the caller, after pinning)."""
         dpg_bounds = self._dpg_bounds()
         for dpg, values in replay.items():  # a choice outside [lrl, url] would corrupt the FIFOs' counts
             lo, hi = dpg_bounds.get(dpg, (0, 0))
@@ -584,8 +634,8 @@ class Runtime:
         self.emulation = emulation if emulation is not None and emulation.active else None
         stubbed: list[str] = []
         stub_names: list[str] = []
-        for a in graph.actors:
-            be = backends.get(a.name)
+        for a in self.graph.actors:
+            be = given.get(a.name)
             if be is None:
                 stub_atr = dpg_bounds.get(a.dpg or "", (0, 0))[1]
                 be = make_backend(a, units.get(a.name), stub_missing=stub_missing, warn=stubbed.append,
@@ -598,36 +648,31 @@ class Runtime:
             if a.kind is ActorKind.CA and a.dpg is not None:
                 t.atr_bounds = dpg_bounds.get(a.dpg)
                 t.replay = list(replay[a.dpg]) if a.dpg in replay and replay[a.dpg] else None
-            if iterations is not None:
-                t.limit = self.repetition[a.name] * iterations
-            if trace:
+            if self.iterations is not None:
+                t.limit = self.repetition[a.name] * self.iterations
+            if self.trace:
                 t.slices = []
                 if a.kind is ActorKind.CA:
                     t.atrs = []
             self.threads.append(t)
+        return stubbed, stub_names
 
-        if pin:
-            self._pin(units)
-
-        if len(stubbed) == 1:
-            self._warn(stubbed[0])
-        elif stubbed:
-            self._warn(f"warning: {len(stub_names)} actors have no implementation; stubs zero-fill their outputs "
-                       f"(a CA stub chooses its DPG's url): {', '.join(stub_names)}")
-
+    def _plan(self, given: dict[str, ActorBackend], units: dict[str, Unit], *, processes: Any,
+              native: bool | None, device_fifos: bool | None, custom_fifos: bool) -> ExecPlan:
+        """Phase 2: how each actor runs (a thread's Python loop, the C loop, a worker process)
+        and which kind of FIFO each edge gets (:class:`ExecPlan`)."""
         # Python actors in worker processes (_worker.py): every fifo touching one is a ShmFifo
         self._workers: Any = None
         if processes is not None and processes != "none":
             from ._worker import plan_workers
 
-            self._workers = plan_workers(self, processes, units, given=set(backends),
-                                         custom_fifos=fifo_factory is not None)
+            self._workers = plan_workers(self, processes, units, given=set(given), custom_fifos=custom_fifos)
 
         # C actors whose back-end exposes its entry points run their loop in C; every fifo
         # touching one is a NativeFifo (see _native.py). Traced runs stay in Python, and so do
         # slowed actors: the C loop would call the C fire directly, bypassing the wrapper's sleep.
         if native is None:
-            native = not trace and fifo_factory is None
+            native = not self.trace and not custom_fifos
         native_names: set[str] = set()
         if native:
             from . import _native as nat
@@ -647,7 +692,7 @@ class Runtime:
 
         # OpenCL actors on one device: FIFOs between them stay in device memory (_devfifo.py)
         if device_fifos is None:
-            device_fifos = fifo_factory is None and os.environ.get("VRPRUNE_CL_DEVICE_FIFOS", "1") != "0"
+            device_fifos = not custom_fifos and os.environ.get("VRPRUNE_CL_DEVICE_FIFOS", "1") != "0"
         dev_keys: dict[str, Any] = {}
         if device_fifos:
             for t in self.threads:
@@ -655,36 +700,63 @@ class Runtime:
                 if callable(key) and t.name not in native_names:
                     dev_keys[t.name] = key()
                     if self.timed:
-                        t.backend.async_ok = False  # profiles and traces time whole kernels
+                        cl_backend: Any = t.backend  # an OpenCL back-end (it has a device_key)
+                        cl_backend.async_ok = False  # profiles and traces time whole kernels
 
-        # FIFOs
+        actors = {t.name: "native" if t.name in native_names
+                  else "worker" if self._workers is not None and t.name in self._workers.actors else "thread"
+                  for t in self.threads}
+        fifos: dict[str, str] = {}
+        for f in self.graph.fifos:
+            sp, dp = self.index.src_port(f), self.index.dst_port(f)
+            if self._workers is not None and self._workers.touches(f):
+                fifos[f.name] = "shm"
+            elif f.src.actor in native_names or f.dst.actor in native_names:
+                fifos[f.name] = "native"
+            elif (dev_keys.get(f.src.actor) is not None and dev_keys.get(f.src.actor) == dev_keys.get(f.dst.actor)
+                  and not sp.is_control and not dp.is_control):
+                fifos[f.name] = "device"
+            else:
+                fifos[f.name] = "custom" if custom_fifos else "ring"
+        return ExecPlan(actors, fifos)
+
+    def _build_fifos(self, plan: ExecPlan, fifo_factory: Callable[..., Fifo] | None) -> dict[str, Fifo]:
+        """Phase 3: every edge's FIFO, of the kind the plan gave it."""
         make = fifo_factory or (lambda f, tb, mr, mw: RingFifo(f.name, f.capacity, tb, f.initial, mr, mw))
-        self.fifos: dict[str, RingFifo] = {}
+        fifos: dict[str, Fifo] = {}
         by_backend = {t.name: t.backend for t in self.threads}
-        for f in graph.fifos:
+        for f in self.graph.fifos:
             if f.capacity is None:
                 raise RuntimeSetupError(f"{f.span}: fifo '{f.name}' has no capacity; add `capacity N` "
                                         f"or compute one with `vrprune bufsize`")
             sp, dp = self.index.src_port(f), self.index.dst_port(f)
             tb = self.index.token_bytes(f)
-            if self._workers is not None and self._workers.touches(f):
-                self.fifos[f.name] = self._workers.shm_fifo(f, tb, self._max_window(sp), self._max_window(dp))
-            elif f.src.actor in native_names or f.dst.actor in native_names:
-                self.fifos[f.name] = nat.NativeFifo(f.name, f.capacity, tb, f.initial, self._max_window(sp),
-                                                    self._max_window(dp))
-            elif (dev_keys.get(f.src.actor) is not None and dev_keys.get(f.src.actor) == dev_keys.get(f.dst.actor)
-                  and not sp.is_control and not dp.is_control):
+            mr, mw = self._max_window(dp), self._max_window(sp)
+            kind = plan.fifos[f.name]
+            if kind == "shm":
+                fifos[f.name] = self._workers.shm_fifo(f, tb, mw, mr)
+            elif kind == "native":
+                from . import _native as nat
+
+                fifos[f.name] = nat.NativeFifo(f.name, f.capacity, tb, f.initial, mw, mr)
+            elif kind == "device":
                 from ._devfifo import DeviceFifo
 
-                be = by_backend[f.src.actor]
-                self.fifos[f.name] = DeviceFifo(f.name, f.capacity, tb, f.initial, max_read=self._max_window(dp),
-                                                max_write=self._max_window(sp), context=be.ctx, device=be.device,
-                                                rate=sp.rate if (not sp.is_variable and not dp.is_variable
-                                                                 and sp.rate == dp.rate) else None)
+                be: Any = by_backend[f.src.actor]  # an OpenCL back-end (it has a device_key)
+                fifos[f.name] = DeviceFifo(f.name, f.capacity, tb, f.initial, max_read=mr, max_write=mw,
+                                           context=be.ctx, device=be.device,
+                                           rate=sp.rate if (not sp.is_variable and not dp.is_variable
+                                                            and sp.rate == dp.rate) else None)
             else:
-                self.fifos[f.name] = make(f, tb, self._max_window(sp), self._max_window(dp))
+                fifos[f.name] = make(f, tb, mw, mr)
+        if self.trace:
+            for ff in fifos.values():
+                ff.fills = []
+        return fifos
 
-        # wiring, in port declaration order
+    def _wire(self) -> None:
+        """Phase 4: each thread's FIFOs in port declaration order (the gates that wake it), and
+        back-ends that watch their FIFOs (TX/RX) joined to them, once."""
         by_name = {t.name: t for t in self.threads}
         for t in self.threads:
             for p in t.actor.ports:
@@ -713,15 +785,11 @@ class Runtime:
             if any(r == 0 for _, r in t.in_specs + t.out_specs) and t.ctrl_in is None:
                 raise RuntimeSetupError(f"{t.actor.span}: actor '{t.name}' has variable-rate ports but no control "
                                         f"input")
-        for t in self.threads:  # back-ends that watch their FIFOs (TX/RX) are joined to them here, once
+        for t in self.threads:
             join = getattr(t.backend, "join_fifos", None)
             if join is not None:
                 join(list(t.all_in), list(t.all_out), lambda: self.stopping)
         self._by_name = by_name
-        if trace:
-            for ff in self.fifos.values():
-                ff.fills = []
-        self._barrier = threading.Barrier(len(self.threads) + 1)
 
     def _check_fifo_memory(self) -> None:
         """Say what the FIFOs need before allocating any, and refuse more than this machine can

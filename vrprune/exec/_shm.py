@@ -64,7 +64,7 @@ class ShmFifo:
         self._lock = ctx.Lock()
         self._rsem = ctx.Semaphore(0)
         self._wsem = ctx.Semaphore(0)
-        self.fills = None  # fill tracing is not offered across processes
+        self.fills: list[tuple[float, int]] | None = None  # fill tracing is not offered across processes
         self.reader_gate: Any = None  # the runtime's wiring sets these; the semaphores above are used
         self.writer_gate: Any = None
         self._rviews: dict[tuple[int, int], np.ndarray] = {}

@@ -15,6 +15,7 @@ import secrets
 import ssl
 import stat
 from dataclasses import dataclass
+from typing import Any
 
 from ._wire import DistError
 
@@ -116,10 +117,10 @@ def client_context(files: TlsFiles) -> ssl.SSLContext:
 
 def peer_names(sock: ssl.SSLSocket) -> set[str]:
     """The DNS names and common name of the peer's (verified) certificate."""
-    cert = sock.getpeercert() or {}
-    names = {v for k, v in cert.get("subjectAltName", ()) if k == "DNS"}
+    cert: dict[str, Any] = dict(sock.getpeercert() or {})
+    names: set[str] = {str(v) for k, v in cert.get("subjectAltName", ()) if k == "DNS"}
     for rdn in cert.get("subject", ()):
         for k, v in rdn:
             if k == "commonName":
-                names.add(v)
+                names.add(str(v))
     return names

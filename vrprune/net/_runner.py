@@ -152,7 +152,7 @@ def run_distributed(graph: Graph, sp: Split, *, repetition: dict[str, int], link
 
     def interrupted(phase: str) -> HostResult:
         res.outcome, res.phase = "interrupted", phase
-        res.signal = got_signal[0] if got_signal else signal.SIGINT
+        res.signal = got_signal[0] if got_signal else int(signal.SIGINT)
         return res
 
     if threading.current_thread() is threading.main_thread():
@@ -186,8 +186,8 @@ def run_distributed(graph: Graph, sp: Split, *, repetition: dict[str, int], link
         for ep in endpoints:
             ep.shutdown()
             ep.close()
-        for s, h in old.items():
-            signal.signal(s, h)
+        for signum, h in old.items():
+            signal.signal(signum, h)
 
 
 def _connect(sp: Split, base: int, listen_addr: str, fp: bytes, sec: Security, timeout: float,
@@ -311,7 +311,8 @@ def _execute(res: HostResult, run: RunOptions, sp: Split, endpoints: list[Endpoi
     elif peer_errors or real:
         res.outcome = "failed"
         res.errors = peer_errors + [str(f) for f in real]
-        res.tracebacks = [None] * len(peer_errors) + [
+        none: list[str | None] = [None] * len(peer_errors)
+        res.tracebacks = none + [
             f.traceback if f.traceback and f.phase != "runtime"
             and not isinstance(backends.get(f.actor), (TxBackend, RxBackend)) else None for f in real]
     else:

@@ -228,6 +228,7 @@ class TxBackend(_LinkBackend):
     def native_failure(self) -> w.DistError:
         """The error of a failed C firing, worded as the Python firing words it."""
         self._sync()
+        assert self.link is not None  # only the C firing fails this way
         return self._fail(f"sending frame {self.seq} failed: {self.link.err}; the RX side on "
                           f"host '{self.ep.edge.dst_host.name}' has gone away")
 
@@ -268,7 +269,7 @@ class TxBackend(_LinkBackend):
         else:  # variable-rate edge: atr tokens, atr in the header (0: a header-only frame)
             a, length = atr, atr * self.ep.edge.token_bytes
         w.HEADER.pack_into(self.hdr, 0, w.DATA, a, length, self.seq)
-        self._send(self.hdr, memoryview(x).cast("B") if length else b"")
+        self._send(self.hdr, memoryview(x).cast("B") if length else b"")  # type: ignore[arg-type]  # numpy buffer
         self.seq += 1
         self.ep.frames += 1
         self.ep.bytes += length
@@ -316,6 +317,7 @@ class RxBackend(_LinkBackend):
     def native_failure(self) -> w.DistError:
         """The error of a failed C firing (worded in C as the Python firing words it)."""
         self._sync()
+        assert self.link is not None  # only the C firing fails this way
         return self._fail(self.link.err)
 
     def fire(self, ins: list[np.ndarray], outs: list[np.ndarray], atr: int | None) -> object:
@@ -325,7 +327,7 @@ class RxBackend(_LinkBackend):
             rate, want = self.rate, self.length
         else:  # variable-rate edge: this RX is a DPA and knows atr from its own control token
             rate, want = atr, atr * self.ep.edge.token_bytes
-        slot = memoryview(outs[0]).cast("B") if want else memoryview(b"")
+        slot = memoryview(outs[0]).cast("B") if want else memoryview(b"")  # type: ignore[arg-type]  # numpy buffer
         got = 0  # payload bytes already in the slot
         try:
             if self.ep.tls:
