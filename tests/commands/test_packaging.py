@@ -10,7 +10,7 @@ import sys
 import tomllib
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-DATA_SUFFIXES = (".c", ".h", ".lark", ".cl")
+DATA_SUFFIXES = (".c", ".h", ".lark", ".cl", ".j2")
 
 
 def test_runtime_sources_are_package_data():
