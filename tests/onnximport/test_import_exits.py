@@ -127,13 +127,17 @@ def test_exit_graph_split_over_two_processes(tmp_path):
     rest = {a.name for a in load(vpr).actors if a.dpg and a.kind.value == "dpa"}
     assert rest == {"Conv2", "GlobalAveragePool1", "Gemm1"}
     res = tmp_path / "y_split.npy"
-    _split_run(vpr, tmp_path, case.params(str(res)))
+    _, text = _split_run(vpr, tmp_path, case.params(str(res)))
     assert max_rel(np.load(res), case.expected) <= 1e-5
+    exited = case.pattern.count(0)
+    assert "Exit1Decide" in text and f"chose atr 0 {exited} time" in text  # the endpoint's summary
+    assert re.search(rf"Conv2 +{N_FRAMES} firings, {exited} of them pruned", text)  # the server's
 
 
-def _split_run(vpr: str, tmp_path, params: list[str]) -> dict[str, int]:
+def _split_run(vpr: str, tmp_path, params: list[str]) -> tuple[dict[str, int], str]:
     """The rest of the network (the DPAs) on the server, everything else on the endpoint;
-    returns the payload bytes each crossing edge sent ({edge name: bytes})."""
+    returns the payload bytes each crossing edge sent ({edge name: bytes}) and both hosts'
+    output."""
     from vrprune import load
 
     g = load(vpr)
@@ -143,11 +147,13 @@ def _split_run(vpr: str, tmp_path, params: list[str]) -> dict[str, int]:
     srv = start(run_cmd(vpr, maps["server"], "--port-base", base, *params), tmp_path)
     ep = start(run_cmd(vpr, maps["endpoint"], "--port-base", base, *params), tmp_path)
     sent: dict[str, int] = {}
+    text = ""
     for rc, so, se in finish([srv, ep], timeout=120):
         assert rc == 0, so + se
+        text += so
         for m in re.finditer(r"edge (\S+) \(port \d+\): sent (\d+) frames, (\d+) bytes", so):
             sent[m.group(1)] = int(m.group(3))
-    return sent
+    return sent, text
 
 
 def test_bytes_over_the_network_drop_with_the_exit_rate(tmp_path):
@@ -155,7 +161,7 @@ def test_bytes_over_the_network_drop_with_the_exit_rate(tmp_path):
     only for frames that continue; a frame that exits sends its control tokens alone."""
     case = Case(tmp_path)
     vpr = case.imported()
-    sent = _split_run(vpr, tmp_path, case.params(str(tmp_path / "y.npy")))
+    sent, _ = _split_run(vpr, tmp_path, case.params(str(tmp_path / "y.npy")))
     act, late = 4 * 8 * 8 * 4, 5 * 4  # r1: f32[1, 4, 8, 8]; logits: f32[1, 5]
     ctrl = {k: v for k, v in sent.items() if k not in ("Exit1Entry.y0", "Gemm1.y")}
     assert ctrl and all(v == 4 * N_FRAMES for v in ctrl.values())  # one 4-byte atr a frame

@@ -473,7 +473,7 @@ def _host_summary(name: str, sp: Split, res: HostResult, code: int) -> str:
     lines = [f"graph {name} on host {sp.mapping.this_host}: {status} ({plural(total, 'firing')} in {rr.wall_s:.3f} s)"]
     width = max((len(a) for a in rr.firings), default=0)
     for a, n in rr.firings.items():
-        lines.append(f"  {a:<{width}}  {plural(n, 'firing')}")
+        lines.append(f"  {a:<{width}}  {plural(n, 'firing')}{_dpg_words(rr.actors.get(a))}")
     for e in res.edges:
         rate = e.stream_Bps
         role = "sent" if e.role == "tx" else "received"
@@ -562,14 +562,19 @@ def _summary(name: str, res: Any, iterations: int | None) -> str:
     lines = [f"graph {name}: {res.status} ({it}{plural(total, 'firing')} in {res.wall_s:.3f} s)"]
     width = max((len(a) for a in res.firings), default=0)
     for a, n in res.firings.items():
-        st = res.actors.get(a)
-        extra = ""
-        if st is not None and st.pruned:
-            extra = f", {st.pruned} of them pruned (atr 0: not fired)"
-        if st is not None and st.atr_counts:
-            extra = "; chose " + ", ".join(f"atr {k} {plural(v, 'time')}" for k, v in sorted(st.atr_counts.items()))
-        lines.append(f"  {a:<{width}}  {plural(n, 'firing')}{extra}")
+        lines.append(f"  {a:<{width}}  {plural(n, 'firing')}{_dpg_words(res.actors.get(a))}")
     return "\n".join(lines) + "\n"
+
+
+def _dpg_words(st: Any) -> str:
+    """What an actor's firings did in a DPG: a CA's choices, a DPA's pruned firings."""
+    from .._words import plural
+
+    if st is not None and st.atr_counts:
+        return "; chose " + ", ".join(f"atr {k} {plural(v, 'time')}" for k, v in sorted(st.atr_counts.items()))
+    if st is not None and st.pruned:
+        return f", {st.pruned} of them pruned (atr 0: not fired)"
+    return ""
 
 
 def _write_spans(args, emu: DeviceEmulation | None) -> None:

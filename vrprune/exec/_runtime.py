@@ -93,12 +93,14 @@ class ActorStats:
     atr_counts: dict[int, int] = field(default_factory=dict)  # a CA: how often it chose each atr
 
     def to_json(self) -> dict[str, Any]:
+        """Times are over the firings that ran: a pruned one (atr 0) is counted, not timed."""
         n = self.firings
+        ran = n - self.pruned
         timed = self.total_s > 0 or self.max_s > 0
         return {"firings": n,
-                "mean_s": (self.total_s / n) if n and timed else None,
-                "min_s": self.min_s if n and timed else None,
-                "max_s": self.max_s if n and timed else None,
+                "mean_s": (self.total_s / ran) if ran and timed else None,
+                "min_s": self.min_s if ran and timed else None,
+                "max_s": self.max_s if ran and timed else None,
                 "total_s": self.total_s if timed else None,
                 **({"pruned": self.pruned} if self.pruned else {}),
                 **({"atr_counts": {str(k): v for k, v in sorted(self.atr_counts.items())}}
