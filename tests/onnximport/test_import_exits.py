@@ -127,14 +127,17 @@ def test_exit_graph_split_over_two_processes(tmp_path):
     rest = {a.name for a in load(vpr).actors if a.dpg and a.kind.value == "dpa"}
     assert rest == {"Conv2", "GlobalAveragePool1", "Gemm1"}
     res = tmp_path / "y_split.npy"
-    _, text = _split_run(vpr, tmp_path, case.params(str(res)))
+    trace = tmp_path / "endpoint.trace.json"  # a traced host runs its TX in the Python loop, the server in C
+    _, text = _split_run(vpr, tmp_path, case.params(str(res)), endpoint_args=("--trace", str(trace)))
     assert max_rel(np.load(res), case.expected) <= 1e-5
+    assert json.load(open(trace))["otherData"]["atr"] == {"after_exit1": case.pattern}
     exited = case.pattern.count(0)
     assert "Exit1Decide" in text and f"chose atr 0 {exited} time" in text  # the endpoint's summary
     assert re.search(rf"Conv2 +{N_FRAMES} firings, {exited} of them pruned", text)  # the server's
 
 
-def _split_run(vpr: str, tmp_path, params: list[str]) -> tuple[dict[str, int], str]:
+def _split_run(vpr: str, tmp_path, params: list[str], endpoint_args: tuple[str, ...] = ()
+               ) -> tuple[dict[str, int], str]:
     """The rest of the network (the DPAs) on the server, everything else on the endpoint;
     returns the payload bytes each crossing edge sent ({edge name: bytes}) and both hosts'
     output."""
@@ -145,7 +148,7 @@ def _split_run(vpr: str, tmp_path, params: list[str]) -> tuple[dict[str, int], s
     maps = write_mappings(tmp_path, {a.name: ("server" if a.name in rest else "endpoint") for a in g.actors})
     base = str(free_base())
     srv = start(run_cmd(vpr, maps["server"], "--port-base", base, *params), tmp_path)
-    ep = start(run_cmd(vpr, maps["endpoint"], "--port-base", base, *params), tmp_path)
+    ep = start(run_cmd(vpr, maps["endpoint"], "--port-base", base, *params, *endpoint_args), tmp_path)
     sent: dict[str, int] = {}
     text = ""
     for rc, so, se in finish([srv, ep], timeout=120):

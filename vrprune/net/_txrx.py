@@ -154,6 +154,9 @@ class _LinkBackend(ActorBackend):
     native loop runs when ``link`` is set (plain TCP, a C compiler at hand)."""
 
     waits_on_peer = True  # a firing waits on the other host: the watchdog does not call it hung
+    # a variable-rate TX/RX fires at atr 0 too (a header-only frame): the C loop always does, and
+    # the two ends must agree whichever loop (Python or C) each host runs
+    fires_when_pruned = True
 
     def __init__(self, actor: Actor, ep: Endpoint, tx: bool, native: bool) -> None:
         super().__init__(actor, None)
