@@ -642,3 +642,23 @@ def test_without_a_compiler_tx_rx_fall_back_to_python_firings_and_say_so(tmp_pat
     p = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60, env=env)
     assert p.returncode == 0 and "lib None" in p.stdout, p.stdout + p.stderr
     assert "TX/RX run their Python firings" in p.stderr and "VRPRUNE_CC" in p.stderr, p.stderr
+
+
+def test_the_c_wire_header_says_what_wire_py_says():
+    """vrprune/net/runtime/vrp_wire.h (used by txrx.c and the compiled programs' vrp_net.c) holds
+    the same wire constants as vrprune/net/_wire.py, and neither C runtime defines its own."""
+    import re
+
+    text = open(os.path.join(ROOT, "vrprune", "net", "runtime", "vrp_wire.h"), encoding="utf-8").read()
+    consts = {k: int(v) for k, v in re.findall(r"\bVRP_WIRE_(\w+) = (\d+)", text)}
+    assert re.search(r'#define VRP_WIRE_MAGIC "(\w+)"', text).group(1).encode() == w.MAGIC
+    assert consts == {
+        "VERSION": w.VERSION, "FLAG_PSK": w.FLAG_PSK, "FLAG_HEARTBEAT": w.FLAG_HEARTBEAT,
+        "RX_HEARTBEAT": w.RX_HEARTBEAT, "HELLO_N": w.HELLO.size, "REPLY_N": w.REPLY.size,
+        "FINAL_N": w.FINAL.size, "HEADER_N": w.HEADER.size, "MAX_MESSAGE": w.MAX_MESSAGE,
+        "DATA": w.DATA, "END": w.END, "ABORT": w.ABORT, "OK": w.OK, "REFUSED": w.REFUSED}
+    for src in (("net", "runtime", "txrx.c"), ("compile", "runtime", "vrp_net.c")):
+        c = open(os.path.join(ROOT, "vrprune", *src), encoding="utf-8").read()
+        assert '#include "vrp_wire.h"' in c
+        assert not re.search(r"\b(static\s+\w+\s+)?(put|get)(16|32|64)\s*\(", c), src  # only vrp_put32 & co.
+        assert '"VRPR"' not in re.sub(r"/\*.*?\*/", "", c, flags=re.S), src

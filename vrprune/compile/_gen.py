@@ -39,7 +39,7 @@ SHARED_RUNTIME_DIR = os.path.normpath(os.path.join(RUNTIME_DIR, os.pardir, os.pa
 SHARED_RUNTIME_FILES = ("vrp_fifo.h",)
 #: the TX/RX firings on plain TCP: one source with the executor's (vrprune/net/runtime/txrx.c)
 TXRX_RUNTIME_DIR = os.path.normpath(os.path.join(RUNTIME_DIR, os.pardir, os.pardir, "net", "runtime"))
-TXRX_RUNTIME_FILES = ("txrx.c", "vrp_txrx.h")
+TXRX_RUNTIME_FILES = ("txrx.c", "vrp_txrx.h", "vrp_wire.h")
 TLS_SOURCE = "runtime/vrp_tls.c"
 #: TLS (vrp_tls.c) links OpenSSL; programs without links build it with -DVRP_NO_TLS instead
 TLS_LIBS = ("-lssl", "-lcrypto")
@@ -556,7 +556,7 @@ def _rate_c(p: Port) -> str:
 def _write_makefile(prog: Program) -> None:
     inc = " ".join(f"-I{d}" for d in ["runtime", *prog.include_dirs])
     headers = " ".join(f"runtime/{h}" for h in ["vrp_rt.h", "vrp_fifo.h", "vrp_net.h", "vrp_tls.h", "vrp_txrx.h",
-                                                  "vrprune.h", *(["vrp_cl.h"] if prog.n_opencl else [])])
+                                                  "vrp_wire.h", "vrprune.h", *(["vrp_cl.h"] if prog.n_opencl else [])])
     gen = [prog.main_c, *prog.runtime_sources]
     objs_gen = " ".join(f"$(OBJ)/{os.path.splitext(s)[0].replace('/', '__')}.o" for s in gen)
     objs_act = " ".join(f"$(OBJ)/{os.path.splitext(s)[0].replace('/', '__')}.o" for s in prog.actor_sources)

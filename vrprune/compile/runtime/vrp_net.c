@@ -1,4 +1,4 @@
-/* vrp_net.c -- TX/RX endpoints of generated programs (see vrp_net.h and vrprune/net/_wire.py).
+/* vrp_net.c -- TX/RX endpoints of generated programs (see vrp_net.h; the wire format: vrp_wire.h and vrprune/net/_wire.py).
  *
  * Handshake (TX connects, RX answers), little-endian:
  *   TX -> RX  HELLO  "VRPR", version u16, flags u16 (bit 0: PSK), edge u32, token_bytes u32,
@@ -35,13 +35,12 @@
 
 #include "vrp_rt.h"
 #include "vrp_tls.h"
+#include "vrp_wire.h"
 
 #define LD(p) __atomic_load_n((p), __ATOMIC_SEQ_CST)
 #define ST(p, v) __atomic_store_n((p), (v), __ATOMIC_SEQ_CST)
 
-enum { RX_HEARTBEAT = 1, HEARTBEAT_S = 1, LINK_TIMEOUT_S = 15 };
-enum { VERSION = 1, FLAG_PSK = 1, FLAG_HEARTBEAT = 2, HELLO_N = 68, REPLY_N = 58, FINAL_N = 3, HEADER_N = 20, MAX_MESSAGE = 1024 };
-enum { F_DATA = 1, F_END = 2, F_ABORT = 3, S_OK = 0, S_REFUSED = 1 };
+enum { HEARTBEAT_S = 1, LINK_TIMEOUT_S = 15 };
 #define HANDSHAKE_TIMEOUT_S 5
 
 /* ------------------------------------------------------------------ SHA-256 / HMAC */
@@ -133,14 +132,6 @@ void vrp_hmac_sha256(const uint8_t *key, size_t key_n, const uint8_t *const *par
     sha256_update(&c, inner, 32);
     sha256_final(&c, out);
 }
-
-/* ------------------------------------------------------------------ little-endian packing */
-static void put16(uint8_t *p, uint32_t v) { p[0] = (uint8_t)v; p[1] = (uint8_t)(v >> 8); }
-static void put32(uint8_t *p, uint32_t v) { for (int i = 0; i < 4; i++) p[i] = (uint8_t)(v >> (8 * i)); }
-static void put64(uint8_t *p, uint64_t v) { for (int i = 0; i < 8; i++) p[i] = (uint8_t)(v >> (8 * i)); }
-static uint32_t get16(const uint8_t *p) { return (uint32_t)p[0] | (uint32_t)p[1] << 8; }
-static uint32_t get32(const uint8_t *p) { uint32_t v = 0; for (int i = 3; i >= 0; i--) v = v << 8 | p[i]; return v; }
-static uint64_t get64(const uint8_t *p) { uint64_t v = 0; for (int i = 7; i >= 0; i--) v = v << 8 | p[i]; return v; }
 
 /* ------------------------------------------------------------------ state */
 static vrp_program *g_net_prog;
@@ -253,7 +244,7 @@ static void mac(const uint8_t *label_, const uint8_t *hello, const uint8_t *nonc
                 uint8_t out[32]) {
     if (!g_have_psk) { memset(out, 0, 32); return; }
     const uint8_t *parts[4] = {label_, hello, nonce_rx, mac_rx};
-    size_t sizes[4] = {10, HELLO_N, 16, 32};
+    size_t sizes[4] = {10, VRP_WIRE_HELLO_N, 16, 32};
     vrp_hmac_sha256(g_psk, g_psk_n, parts, sizes, mac_rx ? 4 : 3, out);
 }
 
@@ -281,8 +272,8 @@ static void random_bytes(uint8_t *p, size_t n) {
 enum { PEER_TEXT_MAX = 200 };
 
 static void recv_message(int s, uint32_t n, char *out, size_t cap) {
-    char raw[MAX_MESSAGE];
-    if (n > MAX_MESSAGE) n = MAX_MESSAGE;
+    char raw[VRP_WIRE_MAX_MESSAGE];
+    if (n > VRP_WIRE_MAX_MESSAGE) n = VRP_WIRE_MAX_MESSAGE;
     if (recv_exact(s, raw, n)) n = 0;
     size_t k = 0;
     for (uint32_t i = 0; i < n; i++) {
@@ -303,16 +294,16 @@ static const char NOT_TOLD[] = "; the RX tells the reason only after authenticat
 
 /* TX side. 0 ok; -1 refused or failed, with the reason in why. */
 static int client_handshake(int s, const vrp_edge *e, char *why, size_t wn, int *beats) {
-    uint8_t hello[HELLO_N], reply[REPLY_N], auth[32], final_[FINAL_N], want[32];
-    char msg[MAX_MESSAGE + 1];
-    memcpy(hello, "VRPR", 4);
-    put16(hello + 4, VERSION);
+    uint8_t hello[VRP_WIRE_HELLO_N], reply[VRP_WIRE_REPLY_N], auth[32], final_[VRP_WIRE_FINAL_N], want[32];
+    char msg[VRP_WIRE_MAX_MESSAGE + 1];
+    memcpy(hello, VRP_WIRE_MAGIC, 4);
+    vrp_put16(hello + 4, VRP_WIRE_VERSION);
     /* heartbeats on plain TCP only: inside TLS the TX's thread owns the connection */
     int ask = !vrp_tls_active(s);
-    put16(hello + 6, (g_have_psk ? FLAG_PSK : 0) | (ask ? FLAG_HEARTBEAT : 0));
-    put32(hello + 8, (uint32_t)e->index);
-    put32(hello + 12, (uint32_t)e->token_bytes);
-    put32(hello + 16, (uint32_t)e->rate);
+    vrp_put16(hello + 6, (g_have_psk ? VRP_WIRE_FLAG_PSK : 0) | (ask ? VRP_WIRE_FLAG_HEARTBEAT : 0));
+    vrp_put32(hello + 8, (uint32_t)e->index);
+    vrp_put32(hello + 12, (uint32_t)e->token_bytes);
+    vrp_put32(hello + 16, (uint32_t)e->rate);
     memcpy(hello + 20, g_net_prog->fingerprint, 32);
     random_bytes(hello + 52, 16);
     if (send_all(s, hello, sizeof hello) || recv_exact(s, reply, sizeof reply)) {
@@ -320,9 +311,9 @@ static int client_handshake(int s, const vrp_edge *e, char *why, size_t wn, int 
                  errno ? strerror(errno) : "end of stream");
         return -1;
     }
-    if (memcmp(reply, "VRPR", 4)) { snprintf(why, wn, "the peer is not a vrprune RX (bad magic in its reply)"); return -1; }
-    if (reply[6] != S_OK) {
-        recv_message(s, get16(reply + 56), msg, sizeof msg);
+    if (memcmp(reply, VRP_WIRE_MAGIC, 4)) { snprintf(why, wn, "the peer is not a vrprune RX (bad magic in its reply)"); return -1; }
+    if (reply[6] != VRP_WIRE_OK) {
+        recv_message(s, vrp_get16(reply + 56), msg, sizeof msg);
         if (snprintf(why, wn, "refused by the peer: %s%s", msg, strcmp(msg, "refused") ? "" : NOT_TOLD) >= (int)wn)
             why[wn - 1] = 0; /* cut (a message is at most PEER_TEXT_MAX characters anyway) */
         return -1;
@@ -340,27 +331,27 @@ static int client_handshake(int s, const vrp_edge *e, char *why, size_t wn, int 
         snprintf(why, wn, "the RX closed the connection during the handshake; see its log");
         return -1;
     }
-    if (final_[0] != S_OK) {
-        recv_message(s, get16(final_ + 1), msg, sizeof msg);
+    if (final_[0] != VRP_WIRE_OK) {
+        recv_message(s, vrp_get16(final_ + 1), msg, sizeof msg);
         if (snprintf(why, wn, "refused by the peer: %s%s", msg, strcmp(msg, "refused") ? "" : NOT_TOLD) >= (int)wn)
             why[wn - 1] = 0; /* cut (a message is at most PEER_TEXT_MAX characters anyway) */
         return -1;
     }
-    *beats = ask && (reply[7] & RX_HEARTBEAT);
+    *beats = ask && (reply[7] & VRP_WIRE_RX_HEARTBEAT);
     return 0;
 }
 
 static void refuse(int s, const char *why) {
-    uint8_t reply[REPLY_N + MAX_MESSAGE];
+    uint8_t reply[VRP_WIRE_REPLY_N + VRP_WIRE_MAX_MESSAGE];
     size_t n = strlen(why);
-    if (n > MAX_MESSAGE) n = MAX_MESSAGE;
-    memset(reply, 0, REPLY_N);
-    memcpy(reply, "VRPR", 4);
-    put16(reply + 4, VERSION);
-    reply[6] = S_REFUSED;
-    put16(reply + 56, (uint32_t)n);
-    memcpy(reply + REPLY_N, why, n);
-    send_all(s, reply, REPLY_N + n);
+    if (n > VRP_WIRE_MAX_MESSAGE) n = VRP_WIRE_MAX_MESSAGE;
+    memset(reply, 0, VRP_WIRE_REPLY_N);
+    memcpy(reply, VRP_WIRE_MAGIC, 4);
+    vrp_put16(reply + 4, VRP_WIRE_VERSION);
+    reply[6] = VRP_WIRE_REFUSED;
+    vrp_put16(reply + 56, (uint32_t)n);
+    memcpy(reply + VRP_WIRE_REPLY_N, why, n);
+    send_all(s, reply, VRP_WIRE_REPLY_N + n);
 }
 
 static void hex12(const uint8_t *fp, char *out) {
@@ -368,11 +359,11 @@ static void hex12(const uint8_t *fp, char *out) {
 }
 
 static void final_refusal(int s, const char *told) {
-    uint8_t f[FINAL_N + MAX_MESSAGE];
+    uint8_t f[VRP_WIRE_FINAL_N + VRP_WIRE_MAX_MESSAGE];
     size_t n = strlen(told);
-    if (n > MAX_MESSAGE) n = MAX_MESSAGE;
-    f[0] = S_REFUSED;
-    put16(f + 1, (uint32_t)n);
+    if (n > VRP_WIRE_MAX_MESSAGE) n = VRP_WIRE_MAX_MESSAGE;
+    f[0] = VRP_WIRE_REFUSED;
+    vrp_put16(f + 1, (uint32_t)n);
     memcpy(f + 3, told, n);
     send_all(s, f, 3 + n);
 }
@@ -381,25 +372,25 @@ static void final_refusal(int s, const char *told) {
  * only once authenticated (TLS verified its certificate; or its PSK MAC is checked, then in
  * FINAL); before that it is told just "refused" (as _wire.server_handshake). */
 static int server_handshake(int s, const vrp_edge *e, char *why, size_t wn, int *beats) {
-    uint8_t hello[HELLO_N], reply[REPLY_N], auth[32], want[32], final_[FINAL_N];
+    uint8_t hello[VRP_WIRE_HELLO_N], reply[VRP_WIRE_REPLY_N], auth[32], want[32], final_[VRP_WIRE_FINAL_N];
     int authenticated = vrp_tls_active(s); /* the TLS handshake verified the TX's certificate */
     if (recv_exact(s, hello, sizeof hello)) {
         snprintf(why, wn, "connection closed during the handshake");
         return -1;
     }
-    if (memcmp(hello, "VRPR", 4)) { snprintf(why, wn, "not a vrprune TX (bad magic)"); return -1; }
-    uint32_t version = get16(hello + 4), flags = get16(hello + 6), edge = get32(hello + 8);
-    uint32_t tb = get32(hello + 12), rate = get32(hello + 16);
+    if (memcmp(hello, VRP_WIRE_MAGIC, 4)) { snprintf(why, wn, "not a vrprune TX (bad magic)"); return -1; }
+    uint32_t version = vrp_get16(hello + 4), flags = vrp_get16(hello + 6), edge = vrp_get32(hello + 8);
+    uint32_t tb = vrp_get32(hello + 12), rate = vrp_get32(hello + 16);
     const uint8_t *fp = hello + 20;
     char mismatch[1024] = "";
     why[0] = 0;
     vrp_tls_check_peer(s, e->src_host, why, wn); /* TLS: the TX's certificate names its host */
     if (why[0]) { refuse(s, why); return -1; }
-    if (version != VERSION)
-        snprintf(why, wn, "protocol version mismatch: RX speaks %d, TX speaks %u", VERSION, version);
-    else if (flags & ~(uint32_t)(FLAG_PSK | FLAG_HEARTBEAT))
-        snprintf(why, wn, "unknown HELLO flags 0x%04x (a newer or foreign TX?)", flags & ~(uint32_t)(FLAG_PSK | FLAG_HEARTBEAT));
-    else if (!!(flags & FLAG_PSK) != g_have_psk)
+    if (version != VRP_WIRE_VERSION)
+        snprintf(why, wn, "protocol version mismatch: RX speaks %d, TX speaks %u", VRP_WIRE_VERSION, version);
+    else if (flags & ~(uint32_t)(VRP_WIRE_FLAG_PSK | VRP_WIRE_FLAG_HEARTBEAT))
+        snprintf(why, wn, "unknown HELLO flags 0x%04x (a newer or foreign TX?)", flags & ~(uint32_t)(VRP_WIRE_FLAG_PSK | VRP_WIRE_FLAG_HEARTBEAT));
+    else if (!!(flags & VRP_WIRE_FLAG_PSK) != g_have_psk)
         snprintf(why, wn, "authentication mismatch: %s", g_have_psk
                  ? "RX requires a pre-shared key (--psk-file) and TX has none"
                  : "TX uses a pre-shared key but RX has none (--psk-file on both sides)");
@@ -421,14 +412,14 @@ static int server_handshake(int s, const vrp_edge *e, char *why, size_t wn, int 
     }
     if (why[0]) { refuse(s, authenticated ? why : "refused"); return -1; }
     memset(reply, 0, sizeof reply);
-    memcpy(reply, "VRPR", 4);
-    put16(reply + 4, VERSION);
-    reply[6] = S_OK;
-    *beats = (flags & FLAG_HEARTBEAT) && !vrp_tls_active(s); /* plain TCP only (see client_handshake) */
-    reply[7] = *beats ? RX_HEARTBEAT : 0;
+    memcpy(reply, VRP_WIRE_MAGIC, 4);
+    vrp_put16(reply + 4, VRP_WIRE_VERSION);
+    reply[6] = VRP_WIRE_OK;
+    *beats = (flags & VRP_WIRE_FLAG_HEARTBEAT) && !vrp_tls_active(s); /* plain TCP only (see client_handshake) */
+    reply[7] = *beats ? VRP_WIRE_RX_HEARTBEAT : 0;
     random_bytes(reply + 8, 16);
     mac((const uint8_t *)"vrprune-rx", hello, reply + 8, NULL, reply + 24);
-    put16(reply + 56, 0);
+    vrp_put16(reply + 56, 0);
     if (send_all(s, reply, sizeof reply) || recv_exact(s, auth, sizeof auth)) {
         snprintf(why, wn, "connection closed during the handshake");
         return -1;
@@ -444,9 +435,9 @@ static int server_handshake(int s, const vrp_edge *e, char *why, size_t wn, int 
         snprintf(why, wn, "%s", mismatch);
         return -1;
     }
-    final_[0] = S_OK;
-    put16(final_ + 1, 0);
-    if (send_all(s, final_, FINAL_N)) { snprintf(why, wn, "connection closed during the handshake"); return -1; }
+    final_[0] = VRP_WIRE_OK;
+    vrp_put16(final_ + 1, 0);
+    if (send_all(s, final_, VRP_WIRE_FINAL_N)) { snprintf(why, wn, "connection closed during the handshake"); return -1; }
     return 0;
 }
 
@@ -866,15 +857,15 @@ int vrp_tx_fire(void *state, const vrp_buf *in, int n_in, vrp_buf *out, int n_ou
                          (unsigned long long)e->link.seq, e->link.err, e->dst_host); /* the first frame not sent */
     }
     (void)n_in; (void)out; (void)n_out; (void)atr;
-    uint8_t hdr[HEADER_N] = {0};
+    uint8_t hdr[VRP_WIRE_HEADER_N] = {0};
     size_t len = (size_t)in[0].count * (size_t)in[0].token_bytes;
-    hdr[0] = F_DATA;
-    put32(hdr + 4, (uint32_t)e->rate);
-    put32(hdr + 8, (uint32_t)len);
-    put64(hdr + 12, e->link.seq);
-    struct iovec iov[2] = {{hdr, HEADER_N}, {in[0].data, len}};
+    hdr[0] = VRP_WIRE_DATA;
+    vrp_put32(hdr + 4, (uint32_t)e->rate);
+    vrp_put32(hdr + 8, (uint32_t)len);
+    vrp_put64(hdr + 12, e->link.seq);
+    struct iovec iov[2] = {{hdr, VRP_WIRE_HEADER_N}, {in[0].data, len}};
     struct msghdr m = {.msg_iov = iov, .msg_iovlen = 2};
-    size_t total = HEADER_N + len;
+    size_t total = VRP_WIRE_HEADER_N + len;
     before_wait(e);
     while (total) {
         ssize_t k = vrp_tls_sendmsg(e->sock, &m);
@@ -907,9 +898,9 @@ int vrp_tx_fire(void *state, const vrp_buf *in, int n_in, vrp_buf *out, int n_ou
 void vrp_tx_finish(void *state) {
     vrp_edge *e = state;
     int aborted = LD(&vrp__stop);
-    uint8_t hdr[HEADER_N] = {0};
-    hdr[0] = aborted ? F_ABORT : F_END;
-    put64(hdr + 12, e->link.seq);
+    uint8_t hdr[VRP_WIRE_HEADER_N] = {0};
+    hdr[0] = aborted ? VRP_WIRE_ABORT : VRP_WIRE_END;
+    vrp_put64(hdr + 12, e->link.seq);
     if (aborted) set_timeout(e->sock, 0.5);
     if (send_all(e->sock, hdr, sizeof hdr) == 0 && !aborted) ST(&e->sent_end, 1);
     else if (!aborted) {
@@ -930,7 +921,7 @@ int vrp_rx_fire(void *state, const vrp_buf *in, int n_in, vrp_buf *out, int n_ou
         return vrp_error("%s: %s", lab, e->link.err);
     }
     (void)in; (void)n_in; (void)n_out; (void)atr;
-    uint8_t hdr[HEADER_N];
+    uint8_t hdr[VRP_WIRE_HEADER_N];
     label(e, lab, sizeof lab);
     before_wait(e);
     if (vrp_tls_recv_exact(e->sock, hdr, sizeof hdr)) {
@@ -938,10 +929,10 @@ int vrp_rx_fire(void *state, const vrp_buf *in, int n_in, vrp_buf *out, int n_ou
         return vrp_error("%s: the TX side on host '%s' disconnected mid-stream after %llu frames (%s)", lab,
                          e->src_host, (unsigned long long)e->link.seq, errno ? strerror(errno) : "end of stream");
     }
-    uint32_t typ = hdr[0], a = get32(hdr + 4), length = get32(hdr + 8);
-    uint64_t seq = get64(hdr + 12);
+    uint32_t typ = hdr[0], a = vrp_get32(hdr + 4), length = vrp_get32(hdr + 8);
+    uint64_t seq = vrp_get64(hdr + 12);
     size_t want = (size_t)e->rate * (size_t)e->token_bytes;
-    if (typ == F_DATA) {
+    if (typ == VRP_WIRE_DATA) {
         if (a != (uint32_t)e->rate || length != want)
             return vrp_error("%s: malformed frame %llu: atr %u, length %u; expected atr %d, length %zu (%d x %lld B)",
                              lab, (unsigned long long)e->link.seq, a, length, e->rate, want, e->rate,
@@ -959,13 +950,13 @@ int vrp_rx_fire(void *state, const vrp_buf *in, int n_in, vrp_buf *out, int n_ou
         ST(&e->link.bytes, e->link.bytes + (int64_t)length);
         return VRP_OK;
     }
-    if (typ == F_END) {
+    if (typ == VRP_WIRE_END) {
         if (seq != e->link.seq)
             return vrp_error("%s: end of stream after %llu frames, but %llu arrived", lab, (unsigned long long)seq,
                              (unsigned long long)e->link.seq);
         return VRP_END;
     }
-    if (typ == F_ABORT)
+    if (typ == VRP_WIRE_ABORT)
         return vrp_error("%s: the TX side on host '%s' aborted its run after %llu frames", lab, e->src_host,
                          (unsigned long long)e->link.seq);
     return vrp_error("%s: malformed frame %llu: unknown frame type %u", lab, (unsigned long long)e->link.seq, typ);

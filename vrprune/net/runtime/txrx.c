@@ -32,9 +32,9 @@
 #include <time.h>
 
 #include "vrp_txrx.h"
+#include "vrp_wire.h"
 
 enum { K_DATA = VRP_LINK_STATIC, K_VARIABLE = VRP_LINK_VARIABLE, K_CONTROL = VRP_LINK_CONTROL };
-enum { F_DATA = 1, F_END = 2, F_ABORT = 3 };
 
 /* Before a socket call that would block: hand every committed token to its sleeping consumer
  * (and room to its producer). The peer may be waiting for exactly those, through the other
@@ -43,15 +43,9 @@ static void before_wait(vrp_link *l) {
     if (l->flush) l->flush(l->actor);
 }
 
-#define HDR 20
 #define MAX_BATCH 64 /* the most frames one fire call sends or receives */
 
 int vrp_txrx_max_batch(void) { return MAX_BATCH; }
-
-static void put32(uint8_t *p, uint32_t v) { for (int i = 0; i < 4; i++) p[i] = (uint8_t)(v >> (8 * i)); }
-static void put64(uint8_t *p, uint64_t v) { for (int i = 0; i < 8; i++) p[i] = (uint8_t)(v >> (8 * i)); }
-static uint32_t get32(const uint8_t *p) { uint32_t v = 0; for (int i = 3; i >= 0; i--) v = v << 8 | p[i]; return v; }
-static uint64_t get64(const uint8_t *p) { uint64_t v = 0; for (int i = 7; i >= 0; i--) v = v << 8 | p[i]; return v; }
 
 static int fail(vrp_link *l, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 static int fail(vrp_link *l, const char *fmt, ...) {
@@ -137,11 +131,11 @@ static int64_t frames_in(const vrp_link *l, int64_t count, int64_t a) {
 }
 
 static void put_header(uint8_t *h, int typ, uint32_t atr, uint32_t length, uint64_t seq) {
-    memset(h, 0, HDR);
+    memset(h, 0, VRP_WIRE_HEADER_N);
     h[0] = (uint8_t)typ;
-    put32(h + 4, atr);
-    put32(h + 8, length);
-    put64(h + 12, seq);
+    vrp_put32(h + 4, atr);
+    vrp_put32(h + 8, length);
+    vrp_put64(h + 12, seq);
 }
 
 /* Send up to nf frames of `per` iovecs each: every frame that goes without a wait, and the
@@ -184,12 +178,12 @@ int vrp_txrx_tx_fire(void *state, const vrp_buf *in, int n_in, vrp_buf *out, int
                     (long long)count, (long long)a);
     if (nf == 1) a = count;
     int64_t length = a * l->tb;
-    uint8_t h[MAX_BATCH][HDR];
+    uint8_t h[MAX_BATCH][VRP_WIRE_HEADER_N];
     struct iovec iov[2 * MAX_BATCH];
     int per = length ? 2 : 1, n = 0;
     for (int64_t i = 0; i < nf; i++) {
-        put_header(h[i], F_DATA, (uint32_t)a, (uint32_t)length, l->seq + (uint64_t)i);
-        iov[n++] = (struct iovec){h[i], HDR};
+        put_header(h[i], VRP_WIRE_DATA, (uint32_t)a, (uint32_t)length, l->seq + (uint64_t)i);
+        iov[n++] = (struct iovec){h[i], VRP_WIRE_HEADER_N};
         if (length) iov[n++] = (struct iovec){(uint8_t *)in[0].data + i * length, (size_t)length};
     }
     int64_t sent = 0, done = send_frames(l, iov, nf, per, &sent);
@@ -204,8 +198,8 @@ int vrp_txrx_tx_fire(void *state, const vrp_buf *in, int n_in, vrp_buf *out, int
 
 /* A DATA frame's header against the frame expected next: 0, or VRP_ERROR (err set). */
 static int check_data_header(vrp_link *l, const uint8_t *h, int64_t rate, int64_t want) {
-    uint32_t fa = get32(h + 4), length = get32(h + 8);
-    uint64_t seq = get64(h + 12);
+    uint32_t fa = vrp_get32(h + 4), length = vrp_get32(h + 8);
+    uint64_t seq = vrp_get64(h + 12);
     if ((int64_t)fa != rate || (int64_t)length != want)
         return fail(l, "malformed frame %llu: atr %u, length %u; expected atr %lld, length %lld "
                     "(%lld x %lld B)", (unsigned long long)l->seq, fa, length, (long long)rate,
@@ -241,13 +235,13 @@ static int accept_data(vrp_link *l, const uint8_t *slot, int64_t length) {
 static int64_t rx_more(vrp_link *l, uint8_t *slots, int64_t rate, int64_t want, int64_t most) {
     int queued = 0;
     if (ioctl(l->fd, FIONREAD, &queued) < 0) return 0; /* no count: single frames */
-    int64_t m = queued / (HDR + want);
+    int64_t m = queued / (VRP_WIRE_HEADER_N + want);
     if (m > most) m = most;
     if (m <= 0) return 0;
-    uint8_t h[MAX_BATCH][HDR];
+    uint8_t h[MAX_BATCH][VRP_WIRE_HEADER_N];
     struct iovec iov[2 * MAX_BATCH];
     for (int64_t i = 0; i < m; i++) {
-        iov[2 * i] = (struct iovec){h[i], HDR};
+        iov[2 * i] = (struct iovec){h[i], VRP_WIRE_HEADER_N};
         iov[2 * i + 1] = (struct iovec){slots + i * want, (size_t)want};
     }
     if (recv_iov(l, iov, (int)(2 * m))) { /* they were there: only a reset takes them */
@@ -257,7 +251,7 @@ static int64_t rx_more(vrp_link *l, uint8_t *slots, int64_t rate, int64_t want, 
         return 0;
     }
     for (int64_t i = 0; i < m; i++) {
-        int bad = h[i][0] != F_DATA
+        int bad = h[i][0] != VRP_WIRE_DATA
                       ? fail(l, "malformed frame %llu: %lld bytes after a frame of type %d",
                              (unsigned long long)l->seq, (long long)want, h[i][0])
                       : check_data_header(l, h[i], rate, want) || accept_data(l, slots + i * want, want);
@@ -278,12 +272,12 @@ int vrp_txrx_rx_fire(void *state, const vrp_buf *in, int n_in, vrp_buf *out, int
     if (rate < 0 || (want && (room < 1 || have != room * want)))
         return fail(l, "internal error: the RX's window holds %lld bytes, a frame %lld", (long long)have,
                     (long long)want);
-    uint8_t h[HDR];
+    uint8_t h[VRP_WIRE_HEADER_N];
     uint8_t *slot = want ? out[0].data : NULL;
     size_t got = 0; /* payload bytes already in the slot */
     /* one scatter read: header into h, payload straight into the FIFO slot (at most the
      * expected length; rejected below if the header says otherwise) */
-    struct iovec iov[2] = {{h, HDR}, {slot, (size_t)want}};
+    struct iovec iov[2] = {{h, VRP_WIRE_HEADER_N}, {slot, (size_t)want}};
     struct msghdr m;
     memset(&m, 0, sizeof m);
     m.msg_iov = iov;
@@ -295,16 +289,16 @@ int vrp_txrx_rx_fire(void *state, const vrp_buf *in, int n_in, vrp_buf *out, int
         do n = recvmsg(l->fd, &m, 0); while (n < 0 && errno == EINTR);
     }
     if (n == 0) errno = 0;
-    if (n <= 0 || (n < HDR && recv_exact(l, h + n, (size_t)(HDR - n))))
+    if (n <= 0 || (n < VRP_WIRE_HEADER_N && recv_exact(l, h + n, (size_t)(VRP_WIRE_HEADER_N - n))))
         return fail(l, "the TX side on host '%s' disconnected mid-stream after %llu frames (%s)",
                     l->peer_host, (unsigned long long)l->seq, why());
-    if (n > HDR) got = (size_t)n - HDR;
+    if (n > VRP_WIRE_HEADER_N) got = (size_t)n - VRP_WIRE_HEADER_N;
     int typ = h[0];
-    uint64_t seq = get64(h + 12);
-    if (typ != F_DATA && got)
+    uint64_t seq = vrp_get64(h + 12);
+    if (typ != VRP_WIRE_DATA && got)
         return fail(l, "malformed frame %llu: %zu bytes after a frame of type %d",
                     (unsigned long long)l->seq, got, typ);
-    if (typ == F_DATA) {
+    if (typ == VRP_WIRE_DATA) {
         if (check_data_header(l, h, rate, want)) return VRP_ERROR;
         if (got < (size_t)want && recv_exact(l, slot + got, (size_t)want - got))
             return fail(l, "truncated frame %llu: the TX side disconnected mid-frame (%s)",
@@ -313,7 +307,7 @@ int vrp_txrx_rx_fire(void *state, const vrp_buf *in, int n_in, vrp_buf *out, int
         if (room > 1) out[0].count = (int32_t)((1 + rx_more(l, slot + want, rate, want, room - 1)) * rate);
         return VRP_OK;
     }
-    if (typ == F_END) {
+    if (typ == VRP_WIRE_END) {
         if (seq != l->seq)
             return fail(l, "end of stream after %llu frames, but %llu arrived", (unsigned long long)seq,
                         (unsigned long long)l->seq);
@@ -323,7 +317,7 @@ int vrp_txrx_rx_fire(void *state, const vrp_buf *in, int n_in, vrp_buf *out, int
                         (unsigned long long)seq, (long long)rate);
         return VRP_END;
     }
-    if (typ == F_ABORT)
+    if (typ == VRP_WIRE_ABORT)
         return fail(l, "the TX side on host '%s' aborted its run after %llu frames",
                     l->peer_host, (unsigned long long)l->seq);
     return fail(l, "malformed frame %llu: unknown frame type %d", (unsigned long long)l->seq, typ);
