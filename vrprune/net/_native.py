@@ -9,37 +9,38 @@ C compiler is available or ``VRPRUNE_NATIVE=0``.
 from __future__ import annotations
 
 import os
+import re
 import threading
 from typing import Any
 
 import cffi
 
-_CDEF = """
-typedef struct {
-    int32_t fd, kind, rate, lrl, url;
-    int64_t tb;
-    uint64_t seq;
-    int64_t frames, bytes;
-    int64_t calls;
-    int32_t got_end;
-    int32_t failed;
-    char err[512];
-    char peer_host[128];
-    double t_first, t_last;
-    int64_t b_first;
-    void *flush;
-    void *actor;
-} vrp_link;
+RUNTIME = os.path.join(os.path.dirname(os.path.abspath(__file__)), "runtime")
+SOURCE = os.path.join(RUNTIME, "txrx.c")
+HEADER = os.path.join(RUNTIME, "vrp_txrx.h")
+
+
+def header_cdef(path: str) -> str:
+    """The declarations between ``/* cdef begin ...`` and ``/* cdef end */`` in the C header
+    ``path``: cffi reads the shipped header's own definition, never a copy kept in step by hand."""
+    with open(path, encoding="utf-8") as f:
+        text = f.read()
+    start = text.index("/* cdef begin")
+    return text[text.index("*/", start) + 2:text.index("/* cdef end */")]
+
+
+_DECLS = header_cdef(HEADER)
+ffi = cffi.FFI()
+ffi.cdef(_DECLS)
+ffi.cdef("""
 int vrp_txrx_tx_fire(void *, void *, int, void *, int, int32_t *);
 int vrp_txrx_rx_fire(void *, void *, int, void *, int, int32_t *);
 int vrp_txrx_max_batch(void);
-"""
+""")  # the entry points, with vrp_buf as void * (cffi needs no struct of vrprune.h for them)
 
-KINDS = {"static": 0, "variable": 1, "control": 2}  # _split.STATIC, VARIABLE, CONTROL
-
-ffi = cffi.FFI()
-ffi.cdef(_CDEF)
-SOURCE = os.path.join(os.path.dirname(os.path.abspath(__file__)), "runtime", "txrx.c")
+# _split.STATIC, VARIABLE, CONTROL as the header numbers them
+KINDS = {k: int(re.search(rf"\bVRP_LINK_{k.upper()} = (\d+)", _DECLS).group(1))  # type: ignore[union-attr]
+         for k in ("static", "variable", "control")}
 _lib: Any = None
 _lock = threading.Lock()
 
@@ -83,7 +84,7 @@ class NativeLink:
 
     def bind(self, actor: int, flush: int) -> None:
         """Let the C firing flush the native loop's wake-ups itself, before a socket wait."""
-        self.s.flush = ffi.cast("void *", flush)
+        self.s.flush = ffi.cast("void (*)(void *)", flush)
         self.s.actor = ffi.cast("void *", actor)
 
     def counters(self) -> tuple[int, int, int, float, float, int, bool]:

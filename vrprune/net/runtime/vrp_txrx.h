@@ -1,5 +1,6 @@
 /* vrp_txrx.h -- the state and entry points of the C TX and RX firings (txrx.c) on plain TCP.
- * Used by the executor (vrprune/net/_native.py's cdef mirrors vrp_link: keep them in step) and
+ * Used by the executor (vrprune/net/_native.py hands cffi the declarations between the "cdef"
+ * markers below, so Python and C share one definition of vrp_link) and
  * by compiled programs (vrprune/compile/runtime/vrp_net.c; `vrprune compile` copies txrx.c and
  * this file into the program's runtime/ folder). */
 #ifndef VRP_TXRX_H
@@ -9,6 +10,7 @@
 
 #include "vrprune.h"
 
+/* cdef begin: plain declarations only (no #, no macros): cffi reads them from here */
 /* what a crossing edge carries: vrprune/net/_split.py's STATIC, VARIABLE, CONTROL */
 enum { VRP_LINK_STATIC = 0, VRP_LINK_VARIABLE = 1, VRP_LINK_CONTROL = 2 };
 
@@ -27,6 +29,7 @@ typedef struct {
     void (*flush)(void *);  /* the loop's actor flush, or NULL (no loop: a test's direct call) */
     void *actor;
 } vrp_link;
+/* cdef end */
 
 int vrp_txrx_tx_fire(void *state, const vrp_buf *in, int n_in, vrp_buf *out, int n_out, int32_t *atr);
 int vrp_txrx_rx_fire(void *state, const vrp_buf *in, int n_in, vrp_buf *out, int n_out, int32_t *atr);
