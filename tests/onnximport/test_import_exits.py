@@ -87,9 +87,9 @@ class Case:
         assert 0 < sum(self.pattern) < N_FRAMES
         self.expected = np.stack([e if a == 0 else y for a, e, y in zip(self.pattern, self.early, self.late)])
 
-    def imported(self) -> str:
+    def imported(self, *extra: str) -> str:
         code, out, err = cli("import", self.model, "-o", str(self.d / "out"),
-                             "--exit", f"relu1={self.head}:{self.threshold!r}")
+                             "--exit", f"relu1={self.head}:{self.threshold!r}", *extra)
         assert code == 0, out + err
         return str(self.d / "out" / "m.vpr")
 
@@ -389,3 +389,20 @@ def test_explore_predicts_with_the_measured_or_given_exit_rate(tmp_path):
     assert by["0"]["endpoint_s"] - by["1"]["endpoint_s"] == pytest.approx(dpa_s, rel=1e-6)
     assert local["predicted"]["endpoint_s"] == pytest.approx(by["0.25"]["endpoint_s"])
     assert cli("explore", vpr, *common, "--exit-rate", "1.5", "--out", str(tmp_path / "s3"))[0] == 2
+
+
+def test_exit_with_fork_keeps_the_copier_of_the_exit_tensor_outside_the_dpg(tmp_path):
+    """With --fork the exit tensor (read by the head and the rest) goes through a Fork actor,
+    which stays before the DPG; the results are the same."""
+    case = Case(tmp_path)
+    vpr = case.imported("--fork")
+    from vrprune import load
+
+    g = load(vpr)
+    fork = next(a for a in g.actors if a.name.startswith("Fork"))
+    assert fork.dpg is None
+    assert cli("check", vpr)[0] == 0
+    res = tmp_path / "y.npy"
+    code, out, err = cli("run", vpr, "-q", *case.params(str(res)))
+    assert code == 0, out + err
+    assert max_rel(np.load(res), case.expected) <= 1e-5

@@ -233,6 +233,7 @@ def _attach(plan: ImportPlan, h: HeadInfo, path: str) -> ImportPlan:
             if p not in before:
                 before.add(p)
                 stack.append(p)
+    before |= {a.name for a in plan.actors if a.kind == "fork" and a.tensor == h.tensor}  # --fork: its copier
     rest = [a.name for a in plan.actors if a.kind in ("layer", "fork") and a.name not in before
             and a.name not in head]
     rest_set = set(rest)
