@@ -3,7 +3,8 @@
 Per partition point one bar per link (measured; predicted when not measured, hatched),
 a black tick for the prediction on each measured bar, a dashed line for fully local
 inference, and the points below the privacy floor shaded grey. The recommendation per
-link is starred.
+link is starred. A graph with DPGs (early exits) also gets, per bar, the predictions at exit
+rates 0 and 1 (triangles): the bar and its tick are at the exit rate the sweep used.
 """
 
 from __future__ import annotations
@@ -71,6 +72,12 @@ def write_png(res: SweepResult, path: str, *, max_bars: int = 60) -> None:
         if pred_xs:
             ax.scatter(pred_xs, pred_ys, marker="_", s=120, color="black", zorder=3,
                        label="predicted" if j == 0 else None)
+        for rate, mark in ((0.0, "v"), (1.0, "^")):  # early exits: the predictions at the extremes
+            ex = [(i + (j - (len(links) - 1) / 2) * width, rows[(p.id, link)].by_exit_rate[rate].per_frame_s * 1e3)
+                  for i, p in enumerate(pts) if rate in rows[(p.id, link)].by_exit_rate]
+            if ex:
+                ax.scatter([x for x, _ in ex], [y for _, y in ex], marker=mark, s=18, color="0.3", zorder=3,
+                           label=f"predicted at exit rate {rate:g}" if j == 0 else None)
         best = res.recommendation.get(link)
         if best is not None and not best.point.local and best.point.id in {p.id for p in pts}:
             i = [p.id for p in pts].index(best.point.id)
@@ -93,8 +100,9 @@ def write_png(res: SweepResult, path: str, *, max_bars: int = 60) -> None:
     ax.set_ylabel("ms per frame")
     s = res.settings
     failed = f"; {plural(len(res.failed_rows), 'run')} FAILED" if res.failed_rows else ""
+    exits = f"; exit rate {res.exit_rate:.2f} ({res.exit_rate_source})" if res.exit_rate_source else ""
     ax.set_title(f"{res.graph}: partition points, endpoint slowdown x{s.get('slowdown', 1):g} "
-                 f"({s.get('frames')} frames{failed})\nmeasured: {runner_words(res.runner)}", fontsize=8,
+                 f"({s.get('frames')} frames{failed}{exits})\nmeasured: {runner_words(res.runner)}", fontsize=8,
                  color="red" if failed else "black")
     ax.legend(fontsize=7, loc="upper center", bbox_to_anchor=(0.5, -0.16 if n <= 8 else -0.35),
               ncol=2, frameon=False)
