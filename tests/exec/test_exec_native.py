@@ -76,3 +76,21 @@ def test_source_end_in_c():
     res = Runtime(g, iterations=None, watchdog_s=10).run()
     assert res.status == "ok", res.describe()
     assert res.firings["Src"] == 10 and res.firings["Chk"] == 30
+
+
+def test_cffi_declarations_come_from_the_shipped_headers(tmp_path):
+    """The executor's cffi declarations (the C core's vrp_actor and exports, the TX/RX vrp_link)
+    are read from the shipped headers' cdef sections, not copied into Python by hand."""
+    import inspect
+
+    from vrprune.exec import _native as exec_native
+    from vrprune.exec import header_cdef
+    from vrprune.net import _native as net_native
+
+    for mod, struct in ((exec_native, "vrp_actor"), (net_native, "vrp_link")):
+        assert "typedef struct" not in inspect.getsource(mod), mod.__name__
+        assert mod.ffi.typeof(struct).kind == "struct"
+    bare = tmp_path / "bare.h"
+    bare.write_text("typedef struct { int x; } t;\n")
+    with pytest.raises(ValueError, match="no /\\* cdef begin"):
+        header_cdef(str(bare))

@@ -25,7 +25,7 @@ from ._runtime import (
     pinned_cores,
 )
 from ._toolchain import HEADER as C_HEADER
-from ._toolchain import ToolchainError, build_shared, cflags, find_cc, opencl_define
+from ._toolchain import ToolchainError, build_shared, cflags, find_cc, header_cdef, opencl_define
 from ._trace import PROFILE_SCHEMA, profile_json, trace_json
 
 __all__ = [
@@ -34,7 +34,7 @@ __all__ = [
     "ActorFailure", "ActorStats", "DeviceEmulation", "RunResult", "Runtime", "RuntimeSetupError", "Wait",
     "dpg_rate_ranges", "RunOptions", "make_runtime", "outputs_written", "pinned_cores",
     "PROFILE_SCHEMA", "profile_json", "trace_json", "SlowedBackend",
-    "C_HEADER", "ToolchainError", "build_shared", "cflags", "find_cc", "opencl_define", "load_native",
+    "C_HEADER", "ToolchainError", "build_shared", "cflags", "find_cc", "header_cdef", "opencl_define", "load_native",
 ]
 
 

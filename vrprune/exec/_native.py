@@ -28,51 +28,14 @@ import cffi
 import numpy as np
 
 from ._fifo import Aborted, EndOfStream
-
-_CDEF = """
-typedef struct { void *data; int32_t count; int32_t token_bytes; } vrp_buf;
-typedef int (*vrp_fire_fn)(void *state, const vrp_buf *in, int n_in, vrp_buf *out, int n_out, int32_t *atr);
-typedef struct vrp_fifo vrp_fifo;
-vrp_fifo *vrp_fifo_new(void *buf, int64_t cap, int64_t tb, int64_t initial);
-void vrp_fifo_free(vrp_fifo *f);
-void vrp_fifo_stat(vrp_fifo *f, int64_t *o);
-int64_t vrp_fifo_read_start(vrp_fifo *f, int64_t n);
-void vrp_fifo_read_end(vrp_fifo *f, int64_t n);
-int64_t vrp_fifo_write_start(vrp_fifo *f, int64_t n);
-void vrp_fifo_write_end(vrp_fifo *f, int64_t n);
-void vrp_fifo_close_write(vrp_fifo *f);
-void vrp_fifo_close_read(vrp_fifo *f);
-void vrp_fifo_abort(vrp_fifo *f);
-typedef struct {
-    int32_t n_in, n_out, n_cout;
-    vrp_fifo **in; int32_t *in_rate;
-    vrp_fifo **out; int32_t *out_rate;
-    vrp_fifo *cin; vrp_fifo **cout;
-    vrp_fire_fn fire; void *state;
-    vrp_buf *inb, *outb;
-    int64_t limit;
-    int32_t is_ca, is_source, check_atr, lo, hi;
-    int32_t *replay; int64_t n_replay;
-    int32_t timed;
-    int32_t *stop;
-    int64_t firings;
-    double total_s, min_s, max_s;
-    int32_t rc, bad_atr;
-    int32_t greedy;
-    int64_t in_fire;
-    const char *name;
-} vrp_actor;
-int vrp_actor_run(vrp_actor *a);
-void vrp_actor_flush(void *a);
-void vrp_install_crash_handler(void);
-void vrp_crash_mark(const char *name, int64_t k);
-"""
+from ._toolchain import HEADER, header_cdef
 
 A_DONE, A_END, A_EOS, A_ABORT, A_FIRE_ERROR, A_BAD_ATR, A_NO_ATR, A_BAD_END = range(8)
 
-ffi = cffi.FFI()
-ffi.cdef(_CDEF)
 SOURCE = os.path.join(os.path.dirname(os.path.abspath(__file__)), "runtime", "native.c")
+ffi = cffi.FFI()
+ffi.cdef(header_cdef(HEADER))  # vrp_buf, vrp_fire_fn (vrprune.h)
+ffi.cdef(header_cdef(os.path.join(os.path.dirname(SOURCE), "vrp_native.h")))  # vrp_actor and the exports
 _lib: Any = None
 _lib_lock = threading.Lock()
 

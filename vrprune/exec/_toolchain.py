@@ -81,6 +81,23 @@ def _local_includes(path: str, seen: set[str]) -> None:
                 break
 
 
+def header_cdef(path: str) -> str:
+    """The declarations of the C header ``path`` between each ``/* cdef begin ... */`` and the next
+    ``/* cdef end */`` marker, for cffi's ``cdef``: Python reads the shipped header's own
+    definitions, never a copy kept in step by hand."""
+    with open(path, encoding="utf-8") as f:
+        text = f.read()
+    parts, at = [], 0
+    while (start := text.find("/* cdef begin", at)) >= 0:
+        body = text.index("*/", start) + 2
+        end = text.index("/* cdef end */", body)
+        parts.append(text[body:end])
+        at = end
+    if not parts:
+        raise ValueError(f"{path}: no /* cdef begin */ ... /* cdef end */ section")
+    return "\n".join(parts)
+
+
 def content_key(source: str, cc: list[str], flags: list[str]) -> str:
     files: set[str] = set()
     _local_includes(source, files)

@@ -15,18 +15,11 @@ from typing import Any
 
 import cffi
 
+from ..exec import header_cdef
+
 RUNTIME = os.path.join(os.path.dirname(os.path.abspath(__file__)), "runtime")
 SOURCE = os.path.join(RUNTIME, "txrx.c")
 HEADER = os.path.join(RUNTIME, "vrp_txrx.h")
-
-
-def header_cdef(path: str) -> str:
-    """The declarations between ``/* cdef begin ...`` and ``/* cdef end */`` in the C header
-    ``path``: cffi reads the shipped header's own definition, never a copy kept in step by hand."""
-    with open(path, encoding="utf-8") as f:
-        text = f.read()
-    start = text.index("/* cdef begin")
-    return text[text.index("*/", start) + 2:text.index("/* cdef end */")]
 
 
 _DECLS = header_cdef(HEADER)

@@ -55,11 +55,13 @@ extern "C" {
 #define VRP_ERROR -1 /* any value other than VRP_OK / VRP_END is an error */
 
 /* The tokens of one port for one firing. */
+/* cdef begin (vrprune's executor hands these declarations to cffi) */
 typedef struct {
     void *data;          /* count * token_bytes bytes, contiguous */
     int32_t count;       /* number of tokens (static rate or atr) */
     int32_t token_bytes; /* bytes per token */
 } vrp_buf;
+/* cdef end */
 
 #define VRP_PARAM_INT 0
 #define VRP_PARAM_FLOAT 1
@@ -75,7 +77,9 @@ typedef struct {
 } vrp_param;
 
 typedef void *(*vrp_init_fn)(const vrp_param *params, int n_params);
+/* cdef begin */
 typedef int (*vrp_fire_fn)(void *state, const vrp_buf *in, int n_in, vrp_buf *out, int n_out, int32_t *atr);
+/* cdef end */
 typedef void (*vrp_finish_fn)(void *state);
 
 static inline const vrp_param *vrp_param_find(const vrp_param *p, int n, const char *name) {

@@ -2,8 +2,8 @@
  *
  * The FIFO and the firing loop are vrp_fifo.h's (shared with the runtime of generated programs;
  * read it, and vrprune/exec/_fifo.py and _runtime.py, first). Here: the ring lives in a buffer
- * owned by Python (numpy), the stop flag is a pointer, and this file exports what
- * vrprune/exec/_native.py's cdef declares (keep the two in step). vrp_actor_run is the whole
+ * owned by Python (numpy), the stop flag is a pointer, and this file exports what vrp_native.h
+ * declares (vrprune/exec/_native.py hands cffi that header's declarations). vrp_actor_run is the whole
  * firing loop of one C actor, called once from its Python thread through cffi (which releases
  * the GIL for the whole run). Commits from Python (the exported vrp_fifo_*_end) are eager: they
  * wake a sleeper on its minimum need; the loop's are lazy (batched wake-ups, see vrp_fifo.h).
@@ -11,29 +11,10 @@
 #include <stdlib.h>
 
 #include "vrp_fifo.h"
+#include "vrp_native.h"
 
-typedef struct vrp_fifo { VRP_FIFO_FIELDS } vrp_fifo;
+struct vrp_fifo { VRP_FIFO_FIELDS };
 
-/* The actor: its layout is _native.py's cdef. */
-typedef struct {
-    int32_t n_in, n_out, n_cout;
-    vrp_fifo **in; int32_t *in_rate;    /* rate 0: atr */
-    vrp_fifo **out; int32_t *out_rate;
-    vrp_fifo *cin; vrp_fifo **cout;
-    vrp_fire_fn fire; void *state;
-    vrp_buf *inb, *outb;
-    int64_t limit;                      /* -1: until end of stream */
-    int32_t is_ca, is_source, check_atr, lo, hi;
-    int32_t *replay; int64_t n_replay;
-    int32_t timed;
-    int32_t *stop;
-    int64_t firings;                    /* atomic; read by the watchdog */
-    double total_s, min_s, max_s;
-    int32_t rc, bad_atr;                /* fire's return code / the CA's out-of-range atr */
-    int32_t greedy;                     /* the most firings per fire call (vrp_fifo.h's greedy windows); 0: one */
-    int64_t in_fire;                    /* atomic: the firing under way (1-based), 0 between firings; the watchdog reads it */
-    const char *name;                   /* the actor's name, for the crash report */
-} vrp_actor;
 
 #define VRP_LOOP_STOPPED(a) VRP_LD((a)->stop)
 #define VRP_LOOP_IS_SOURCE(a) ((a)->is_source)
