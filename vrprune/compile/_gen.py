@@ -2,9 +2,10 @@
 
 What it writes into the output folder::
 
-    GRAPH.c             the top-level program: FIFOs, actor instances, TX/RX edges, main()
-    runtime/            the runtime library (vrp_rt.c/.h, vrp_net.c/.h, vrp_tls.c/.h), vrp_fifo.h, txrx.c/vrp_txrx.h
-                        (the FIFO and the firing loop, shared with the executor's C core) and vrprune.h
+    GRAPH.c             the top-level program (templates/main.c.j2): FIFOs, actors, TX/RX edges, main()
+    runtime/            the runtime library (vrp_rt.c/.h, vrp_net.c/.h, vrp_tls.c/.h), vrp_fifo.h, txrx.c/vrp_txrx.h,
+                        vrp_wire.h (the FIFO, the firing loop and the wire format, shared with the executor's
+                        C core) and vrprune.h
     actors/             the user's C actor sources, copied byte for byte (with their
                         quoted #include files)
     Makefile            `make`, `make SANITIZE=thread|address`, `make clean`
