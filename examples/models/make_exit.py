@@ -13,6 +13,9 @@ Writes into OUT (default: examples/models/mobilenetv2_exit/):
   everything else on the endpoint (specs/platform.vpr, loopback).
 
     python examples/models/make_exit.py [--size 224] [--share 0.5] [--frames 16]
+
+``--tiny-head`` writes only examples/models/tinycnn_exit_head.onnx, the small exit head that
+docs/early-exit.md attaches to tinycnn.onnx after /block/Relu (kept in the repository).
 """
 
 from __future__ import annotations
@@ -53,6 +56,13 @@ def head(channels: int, size: int, classes: int = 1000, seed: int = 1) -> onnx.M
                           [numpy_helper.from_array(w, "w"), numpy_helper.from_array(b, "b")])
     m = helper.make_model(g, opset_imports=[helper.make_opsetid("", 17)], ir_version=8)
     onnx.checker.check_model(m)
+    return m
+
+
+def tiny_head() -> onnx.ModelProto:
+    """The exit head of tinycnn.onnx after /block/Relu (1x16x16x16): pooling and a 10-way Gemm."""
+    m = head(16, 16, classes=10, seed=3)
+    m.graph.name = "tinycnn_exit_head"
     return m
 
 
@@ -111,7 +121,13 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--size", type=int, default=224, help="input height and width (default 224)")
     ap.add_argument("--share", type=float, default=0.5, help="share of the bundled frames that exit (default 0.5)")
     ap.add_argument("--frames", type=int, default=16, help="bundled frames (default 16)")
+    ap.add_argument("--tiny-head", action="store_true", help="write only tinycnn_exit_head.onnx (next to this file)")
     args = ap.parse_args(argv)
+    if args.tiny_head:
+        path = os.path.join(HERE, "tinycnn_exit_head.onnx")
+        onnx.save(tiny_head(), path)
+        print(f"wrote {path}")
+        return 0
     if not 0 <= args.share <= 1:
         ap.error("--share must lie in [0, 1]")
     os.makedirs(args.out, exist_ok=True)

@@ -36,6 +36,9 @@ EXIT = {
     **{f"vrprune check specs/bad/{n}.vpr": 1 for n in (
         "r1_one_da", "r2_variable_port_on_spa", "r3_dpa_without_control", "r4_edge_enters_at_dpa",
         "r5_asymmetric_rates", "r6_spa_fires_twice", "r7_dpa_off_path", "r8_exit_without_static_output")},
+    # docs/early-exit.md: an exit whose capacity is too small, refuted, and its counterexample replayed
+    "vrprune check specs/exec/exit_tiles.vpr --counterexample cx.json": 1,
+    "vrprune run specs/exec/exit_tiles.vpr --replay cx.json --stub-missing --iterations 4": 1,
 }
 
 _SERVER_PAIR = "a server that waits for its client (a second process on the platform's fixed ports): "
@@ -67,6 +70,19 @@ COVERED_ELSEWHERE = {
         _SERVER_PAIR + "tests/compile/test_compile_dist.py::test_tls_across_implementations",
     "build/client/vehicle_endpoint --tls-cert keys/endpoint.pem --tls-key keys/endpoint.key --tls-ca keys/ca.pem":
         "the compiled TLS client of that pair: tests/compile/test_compile_dist.py",
+    # docs/early-exit.md's MobileNetV2 with an exit: files that `python examples/models/make_exit.py` writes
+    "vrprune check examples/models/mobilenetv2_exit/mobilenetv2.vpr":
+        "needs make_exit.py's MobileNetV2 (224x224, seconds): tests/onnximport/test_import_exits.py builds, proves "
+        "and runs it at 32x32",
+    "vrprune run examples/models/mobilenetv2_exit/mobilenetv2.vpr --param "
+    "Input.path=examples/models/mobilenetv2_exit/frames.npy --param Output.path=y.npy":
+        "tests/onnximport/test_import_exits.py (see the check above)",
+    "vrprune run examples/models/mobilenetv2_exit/mobilenetv2.vpr --mapping "
+    "examples/models/mobilenetv2_exit/server.map --param Input.path=examples/models/mobilenetv2_exit/frames.npy &":
+        _SERVER_PAIR + "tests/onnximport/test_import_exits.py splits an exit graph the same way",
+    "vrprune run examples/models/mobilenetv2_exit/mobilenetv2.vpr --mapping examples/models/mobilenetv2_exit/"
+    "endpoint.map --param Input.path=examples/models/mobilenetv2_exit/frames.npy --param Output.path=y.npy":
+        "the client of the pair above: tests/onnximport/test_import_exits.py",
     # slow: each has its own test
     "vrprune run examples/ssd/ssd.vpr --processes none": "~10 s each: tests/exec/test_exec_procs.py runs graphs with "
                                                          "--processes none, all and actor names",

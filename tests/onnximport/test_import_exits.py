@@ -323,34 +323,15 @@ def test_mobilenetv2_exit_example_exits_the_documented_share(tmp_path, capsys):
     assert os.path.isfile(out / "endpoint.map") and os.path.isfile(out / "server.map")
 
 
-TILES = """// an exit whose rest works on the frame in 4 tiles: atr 0 = exit, atr 4 = continue
-graph tiles {
-  actor Src { out conf: f32  out img: f32[16] }
-  dpg rest {
-    actor Decide: ca { in conf: f32  control out c0  control out c1  control out c2 }
-    actor Split: da { control in c  in img: f32[16]  out tile: f32[4] @ 0..4 }
-    actor Work: dpa { control in c  in tile: f32[4] @ 0..4  out y: f32[4] @ 0..4 }
-    actor Join: da { control in c  in y: f32[4] @ 0..4  out result: f32[16] }
-    fifo Decide.c0 -> Split.c capacity 1
-    fifo Decide.c1 -> Work.c capacity 1
-    fifo Decide.c2 -> Join.c capacity 1
-    fifo Split.tile -> Work.tile capacity 2
-    fifo Work.y -> Join.y capacity 4
-  }
-  actor Sink { in result: f32[16] }
-  fifo Src.conf -> Decide.conf capacity 1
-  fifo Src.img -> Split.img capacity 1
-  fifo Join.result -> Sink.result capacity 1
-}
-"""
+TILES = os.path.join(os.path.dirname(__file__), "..", "..", "specs", "exec", "exit_tiles.vpr")
 
 
 def test_exit_dpg_with_too_small_a_capacity_is_refuted_and_its_exit_pattern_replays(tmp_path):
     """An exit whose rest takes the frame as 4 tiles (atr 0 exit, 4 continue) with a 2-token
     fifo: refuted; the counterexample's exit pattern (a frame that continues) deadlocks the
     run when replayed, while a pattern of exits alone runs through."""
-    vpr = tmp_path / "tiles.vpr"
-    vpr.write_text(TILES)
+    vpr = tmp_path / "tiles.vpr"  # specs/exec/exit_tiles.vpr (docs/early-exit.md)
+    vpr.write_text(open(TILES).read())
     cx = tmp_path / "cx.json"
     code, out, err = cli("check", str(vpr), "--counterexample", str(cx))
     assert code == 1 and "Split.tile" in out, out + err
