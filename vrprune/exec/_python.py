@@ -13,6 +13,7 @@ The object has
   port's static rate, or ``atr`` for variable-rate ports. The arrays are views into the FIFO
   rings and the lists are reused: use them during the call only.
   ``atr`` is the active token rate of this firing for a DA/DPA, else None.
+  A DPA whose data ports are all variable-rate is not called when atr is 0 (pruned).
   Return None; a configuration actor (CA) returns its chosen atr (an int in [lrl, url]);
   a source (no data inputs) may return ``vrprune.exec.END`` to end the stream.
 * ``init(self)`` and ``finish(self)`` -- optional; called on the actor's thread before
