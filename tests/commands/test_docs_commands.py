@@ -101,10 +101,7 @@ COVERED_ELSEWHERE = {
 }
 # Pages of other work in progress whose commands do not run as written yet: not run, and the
 # page's test ends as xfail naming them, until the page is fixed and its entry removed here.
-PENDING = {
-    "docs/processes.md: vrprune run app.vpr --mapping server.map --processes core0,core1":
-        "app.vpr and server.map are placeholders that look like files (a synopsis writes APP.vpr)",
-}
+PENDING: dict[str, str] = {}
 
 # docs/distributed.md's network-namespace walkthrough needs root: tests/net/test_dist_netns.py
 _NEEDS_ROOT = re.compile(r"^(ip|tc) ")
