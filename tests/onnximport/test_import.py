@@ -342,6 +342,12 @@ def test_not_an_onnx_file(tmp_path):
     assert code == 2 and "junk.onnx" in err and "Traceback" not in err
     code, _, err = cli("import", str(tmp_path / "missing.onnx"))
     assert code == 2 and "no such file" in err
+    # a folder or a named pipe is not a missing file, and a pipe must not block the import
+    (tmp_path / "folder.onnx").mkdir()
+    os.mkfifo(tmp_path / "pipe.onnx")
+    for name in ("folder.onnx", "pipe.onnx"):
+        code, _, err = cli("import", str(tmp_path / name), "-o", str(tmp_path / "o2"))
+        assert code == 2 and f"{name}: not a regular file" in err, err
 
 
 def test_compile_refuses_onnxruntime_actors(tmp_path):

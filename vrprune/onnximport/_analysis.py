@@ -241,11 +241,21 @@ def analyze(path: str, *, shapes: Mapping[str, Sequence[int]] | None = None, gro
 
 # ----------------------------------------------------------------------------- model-level phases
 
+def file_problem(path: str) -> str | None:
+    """Why ``path`` cannot be read as a model file, or None: a directory, pipe or device is not
+    a missing file (onnx.load would block on a pipe or read a device without end)."""
+    if os.path.isfile(path):
+        return None
+    if os.path.exists(path):
+        return "not a regular file (give the path of the .onnx file itself)"
+    return "no such file"
+
+
 def _load(path: str):
     import onnx
 
-    if not os.path.isfile(path):
-        raise OnnxImportError(f"{path}: no such file")
+    if (problem := file_problem(path)) is not None:
+        raise OnnxImportError(f"{path}: {problem}")
     try:
         model = onnx.load(path)
     except Exception as exc:  # noqa: BLE001 -- protobuf DecodeError, external-data errors, ...

@@ -38,6 +38,7 @@ from ._analysis import (
     _infer_shapes,
     _load,
     _tensor_infos,
+    file_problem,
 )
 
 DEFAULT_THRESHOLD = 0.9
@@ -83,8 +84,8 @@ def parse_exit(text: str) -> ExitSpec:
         if not (math.isfinite(threshold) and 0 < threshold <= 1):
             raise OnnxImportError(f"--exit {text}: threshold {tail} is outside (0, 1]; it is compared with the "
                                   f"head's largest softmax probability")
-    if not os.path.isfile(head):
-        raise OnnxImportError(f"--exit {text}: head model {head}: no such file")
+    if (problem := file_problem(head)) is not None:
+        raise OnnxImportError(f"--exit {text}: head model {head}: {problem}")
     return ExitSpec(node, head, threshold)
 
 
