@@ -471,9 +471,9 @@ def test_deadlock_under_some_atrs_iff_under_url(g):
 @given(graphs())
 def test_exploring_a_generated_graph_is_fast(g):
     best = float("inf")
-    for _ in range(3):  # the best of three: the machine is shared and noisy
-        t = time.perf_counter()
+    for _ in range(3):  # the best of three, in CPU time: the machine is shared and noisy
+        t = time.process_time()
         r = explore(g)
-        best = min(best, time.perf_counter() - t)
+        best = min(best, time.process_time() - t)
     assert best < 0.2 and r.states <= 5_000
     assert r.complete and r.verdict in ("deadlock", "deadlock-free")
